@@ -1,0 +1,175 @@
+"""The ``anyres`` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .errors import AnyresError, SpecError
+
+
+def _size(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"\s*(\d+)\s*[xX×,]\s*(\d+)\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"size must look like 1000x600, got {text!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def _specs(text: str | None) -> list[str] | None:
+    """Split a comma-separated preset list, keeping commas inside parentheses."""
+    if not text:
+        return None
+    out, depth, cur = [], 0, ""
+    for ch in text:
+        if ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+            continue
+        depth += ch == "("
+        depth -= ch == ")"
+        cur += ch
+    if cur.strip():
+        out.append(cur.strip())
+    return out
+
+
+def _source(args) -> object:
+    if getattr(args, "size", None):
+        return args.size
+    if not getattr(args, "image", None):
+        raise SpecError("give an IMAGE or --size WxH")
+    return args.image
+
+
+def cmd_presets(args) -> int:
+    from .plan import get_preset, presets
+
+    rows = []
+    for name in presets():
+        p = get_preset(name)
+        rows.append((name, p.strategy, p.description))
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    for name, strategy, desc in rows:
+        print(f"{name.ljust(w0)}  {strategy.ljust(w1)}  {desc}")
+    return 0
+
+
+def cmd_plan(args) -> int:
+    from .plan import plan
+
+    p = plan(_source(args), args.preset)
+    if args.json:
+        print(json.dumps(p.to_dict(layout=not args.no_layout), indent=2))
+        return 0
+    print(repr(p))
+    d = p.diagnostics
+    print(
+        f"layout: {len(p.layout)} prompt positions ({p.num_tokens} visual, "
+        f"{p.newline_tokens} of them newline embeddings)"
+    )
+    print(
+        f"diagnostics: padding {100 * d.padding_fraction:.1f}%, distortion {d.distortion:.3f}, "
+        f"min effective scale {d.min_effective_scale:.3f}, coverage {100 * d.coverage:.1f}%, "
+        f"overlap {100 * d.overlap:.1f}%, {len(d.cut_lines)} cut lines"
+    )
+    for w in d.warnings:
+        print(f"warning: {w}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    from .plan import plan
+    from .viz import render_plan
+
+    image = None
+    if args.image:
+        from .imageio import open_oriented
+
+        image = open_oriented(args.image)
+    source = image if image is not None else _source(args)
+    p = plan(source, args.preset)
+    out = render_plan(image, p)
+    out.save(args.output)
+    print(f"wrote {args.output}: {p.spec}, {len(p.views)} views, {p.num_tokens} tokens")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .compare import compare, format_table
+
+    rows = compare(_source(args), _specs(args.presets))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(format_table(rows, markdown=args.markdown))
+    if args.plot:
+        from .plots import plot_tokens_vs_size
+        from .plan import image_size
+
+        size = image_size(_source(args))
+        plot_tokens_vs_size(_specs(args.presets), size, args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    run_demo(Path(args.out))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="anyres", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("presets", help="list the registered presets")
+    p.set_defaults(func=cmd_presets)
+
+    def image_args(p, preset_required: bool = True):
+        p.add_argument("image", nargs="?", help="an image file (only its header is read for planning)")
+        p.add_argument("--size", type=_size, help="plan for a size instead of a file, e.g. 1000x600")
+        if preset_required:
+            p.add_argument("--preset", required=True, help='preset name or spec, e.g. "internvl(max_tiles=6)"')
+
+    p = sub.add_parser("plan", help="print the plan of one image")
+    image_args(p)
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.add_argument("--no-layout", action="store_true", help="leave the layout out of the JSON")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("show", help="draw the plan's views on the image")
+    image_args(p)
+    p.add_argument("-o", "--output", required=True, help="output PNG")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("compare", help="one row per preset: views, grid, tokens, padding, ...")
+    image_args(p, preset_required=False)
+    p.add_argument("--presets", help="comma-separated presets or specs (default: all)")
+    p.add_argument("--plot", help="also plot tokens against image size to this PNG")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--markdown", action="store_true")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("demo", help="run the demo on the built-in samples")
+    p.add_argument("--out", default="out/demo", help="output folder")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except AnyresError as exc:
+        print(f"anyres: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

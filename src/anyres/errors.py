@@ -1,0 +1,19 @@
+"""The error types anyres raises. Every public error is an ``AnyresError``."""
+
+from __future__ import annotations
+
+
+class AnyresError(Exception):
+    """Base class of every error anyres raises on purpose."""
+
+
+class PlanError(AnyresError, ValueError):
+    """A strategy cannot serve this input size (the message names the size and the limit)."""
+
+
+class SpecError(AnyresError, ValueError):
+    """A preset name, spec string or parameter is not valid."""
+
+
+class ImageError(AnyresError, ValueError):
+    """An image could not be decoded safely (the message names the source and the reason)."""

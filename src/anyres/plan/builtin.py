@@ -1,0 +1,113 @@
+"""The built-in presets: each reproduces a released model's processor with its defaults."""
+
+from __future__ import annotations
+
+from .registry import CLIP_MEAN, HALF, IMAGENET_MEAN, IMAGENET_STD, PixelSettings, register_preset
+from .strategies.anyres_tiling import ONEVISION_PINPOINTS
+
+CLIP = PixelSettings("bicubic")
+SIGLIP = PixelSettings("bicubic", HALF, HALF)
+
+register_preset(
+    "fixed",
+    "fixed",
+    pixels=CLIP,
+    description="Plain resize to 336x336 (CLIP ViT-L/14-336): distorts the aspect ratio.",
+    reference="CLIP / LLaVA-1.5 without padding",
+)
+register_preset(
+    "fixed-pad",
+    "fixed-pad",
+    # LLaVA-1.5 and transformers pad with int(mean * 255), not round(): (122, 116, 104)
+    pixels=PixelSettings("bicubic", pad_fill=tuple(int(x * 255) for x in CLIP_MEAN)),  # type: ignore[arg-type]
+    description="LLaVA-1.5: centre on a mean-colour square, resize to 336.",
+    reference="transformers LlavaImageProcessor(do_pad=True)",
+)
+register_preset(
+    "fixed-crop",
+    "fixed-crop",
+    pixels=CLIP,
+    description="CLIP: shortest side to 336, centre crop 336x336 (drops the borders).",
+    reference="transformers CLIPImageProcessor",
+)
+register_preset(
+    "dynamic",
+    "dynamic",
+    pixels=CLIP,
+    description="Nearest supported resolution by aspect ratio (aspect-ratio bucketing), stretch to it.",
+    reference="dynamic-resolution bucketing",
+)
+register_preset(
+    "llava-next",
+    "anyres",
+    pixels=CLIP,
+    description="LLaVA-v1.6 AnyRes: 5 pinpoints, 336 tiles + squashed base, unpad + newline (CLIP 336/14).",
+    reference="transformers LlavaNextImageProcessorPil + LlavaNextProcessor",
+)
+register_preset(
+    "llava-onevision",
+    "anyres",
+    base_size=384,
+    image_grid_pinpoints=ONEVISION_PINPOINTS,
+    feature_select_strategy="full",
+    cls_tokens=0,
+    max_views=9,
+    pixels=SIGLIP,
+    description="LLaVA-OneVision anyres_max_9: 384 tiles up to 6x6 (SigLIP 384/14, 729 a view), "
+    "feature map shrunk to ~9 views.",
+    reference="transformers LlavaOnevisionImageProcessorPil + LlavaOnevisionProcessor",
+)
+register_preset(
+    "internvl",
+    "internvl",
+    pixels=PixelSettings("bicubic", IMAGENET_MEAN, IMAGENET_STD),
+    description="InternVL 2.5/3: 1-12 tiles of 448 by nearest aspect ratio + thumbnail, 256 tokens a tile.",
+    reference="transformers GotOcr2ImageProcessorPil(crop_to_patches) + InternVLProcessor",
+)
+register_preset(
+    "qwen2-vl",
+    "native",
+    pixels=CLIP,
+    description="Qwen2-VL native resolution: smart_resize to multiples of 28 within [56*56, 28*28*1280] px.",
+    reference="transformers Qwen2VLImageProcessorPil",
+)
+register_preset(
+    "idefics3",
+    "idefics3",
+    pixels=PixelSettings("lanczos", HALF, HALF),
+    description="Idefics3: longest edge 1456, 364 tiles + global view, 169 tokens a view.",
+    reference="transformers Idefics3ImageProcessorPil + Idefics3Processor",
+)
+register_preset(
+    "minicpm-v",
+    "slicing",
+    pixels=SIGLIP,
+    description="MiniCPM-V 2.6: source view + up to 9 slices of ~448^2 px, 64 resampler tokens each.",
+    reference="MiniCPM-V image_processing_minicpmv (slice_image)",
+)
+register_preset(
+    "llava-uhd",
+    "slicing",
+    **{
+        "scale_resolution": 336,
+        "max_slice_nums": 6,
+        "style": "llava-uhd",
+    },
+    pixels=CLIP,
+    description="LLaVA-UHD: up to 6 variable slices of ~336^2 px + overview, 64 resampler tokens each.",
+    reference="LLaVA-UHD slice logic (partition score)",
+)
+register_preset(
+    "gpt4v",
+    "gpt4v",
+    pixels=CLIP,
+    description="GPT-4V/4o token cost: 85 + 170 per 512 tile (high detail), overlapping tiles.",
+    reference="OpenAI vision pricing documentation",
+)
+register_preset(
+    "s2",
+    "s2",
+    pixels=CLIP,
+    description="S2 multi-scale: 336/672/1008 square scales split into 336 views; 576 positions, 3x channels.",
+    reference="bfshi/scaling_on_scales s2wrapper + LLaVA-S2",
+)

@@ -1,0 +1,150 @@
+"""Presets: named bundles of a strategy, its parameters and the pixel settings.
+
+A preset is data. ``register_preset`` adds one (built on any registered strategy, or on
+another preset); a spec string ``"name(key=literal, ...)"`` overrides parameters
+wherever a preset name is accepted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from typing import Any
+
+from ..errors import SpecError
+from .spec import parse_spec
+from .strategies import STRATEGIES
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+HALF = (0.5, 0.5, 0.5)
+
+
+@dataclass(frozen=True)
+class PixelSettings:
+    """How the pixel layer executes a plan for this preset (as the reference does)."""
+
+    resample: str = "bicubic"  # bicubic | bilinear | lanczos | nearest
+    mean: tuple[float, float, float] = CLIP_MEAN
+    std: tuple[float, float, float] = CLIP_STD
+    pad_fill: tuple[int, int, int] = (0, 0, 0)  # uint8 colour of padded pixels
+    rescale: float = 1 / 255
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    strategy: str
+    params: dict[str, Any] = field(default_factory=dict)
+    pixels: PixelSettings = PixelSettings()
+    description: str = ""
+    reference: str = ""
+
+    def resolved(self) -> dict[str, Any]:
+        """Every parameter of the strategy, with this preset's values applied."""
+        return {**STRATEGIES[self.strategy].defaults, **self.params}
+
+
+_PRESETS: dict[str, Preset] = {}
+
+
+def _normalise(value: Any) -> Any:
+    """Lists become tuples so that parameters are hashable and compare equal."""
+    if isinstance(value, list):
+        return tuple(_normalise(v) for v in value)
+    if isinstance(value, tuple):
+        return tuple(_normalise(v) for v in value)
+    return value
+
+
+def register_preset(
+    name: str,
+    strategy: str | None = None,
+    *,
+    base: str | None = None,
+    pixels: PixelSettings | None = None,
+    description: str = "",
+    reference: str = "",
+    replace_existing: bool = False,
+    **params: Any,
+) -> Preset:
+    """Register a preset: a strategy (or an existing preset, ``base``) plus parameters.
+
+    >>> register_preset("internvl-6", base="internvl", max_tiles=6)
+    """
+    if not name or "(" in name or "," in name:
+        raise SpecError(f"invalid preset name {name!r}")
+    if name in _PRESETS and not replace_existing:
+        raise SpecError(f"preset {name!r} is already registered (pass replace_existing=True)")
+    if base is not None:
+        parent = get_preset(base)
+        strategy = strategy or parent.strategy
+        merged = {**parent.params, **params}
+        pixels = pixels or parent.pixels
+        description = description or parent.description
+        reference = reference or parent.reference
+    else:
+        merged = dict(params)
+    if strategy not in STRATEGIES:
+        raise SpecError(f"unknown strategy {strategy!r}; known: {', '.join(sorted(STRATEGIES))}")
+    preset = Preset(name, strategy, {}, pixels or PixelSettings(), description, reference)
+    params_all = _validated(preset, merged)
+    preset = replace(preset, params={k: v for k, v in params_all.items() if k in merged})
+    _PRESETS[name] = preset
+    resolve.cache_clear()
+    return preset
+
+
+def unregister_preset(name: str) -> None:
+    _PRESETS.pop(name, None)
+    resolve.cache_clear()
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return _PRESETS[name]
+    except KeyError:
+        raise SpecError(f"unknown preset {name!r}; known presets: {', '.join(_PRESETS)}") from None
+
+
+def presets() -> list[str]:
+    """The names of the registered presets, in registration order."""
+    return list(_PRESETS)
+
+
+def _validated(preset: Preset, overrides: dict[str, Any]) -> dict[str, Any]:
+    strategy = STRATEGIES[preset.strategy]
+    unknown = sorted(set(overrides) - set(strategy.defaults))
+    if unknown:
+        raise SpecError(
+            f"preset {preset.name!r} has no parameter {', '.join(unknown)}; "
+            f"its parameters: {', '.join(strategy.defaults)}"
+        )
+    params = {**preset.resolved(), **{k: _normalise(v) for k, v in overrides.items()}}
+    strategy.check(params)
+    return params
+
+
+@lru_cache(maxsize=4096)
+def _resolve_cached(spec: str, overrides: tuple) -> tuple[Preset, dict[str, Any], dict[str, Any]]:
+    name, kwargs = parse_spec(spec)
+    preset = get_preset(name)
+    kwargs.update(dict(overrides))
+    kwargs = {k: _normalise(v) for k, v in kwargs.items()}
+    params = _validated(preset, kwargs)
+    return preset, params, kwargs
+
+
+def resolve(spec: str, **overrides: Any) -> tuple[Preset, dict[str, Any], dict[str, Any]]:
+    """(preset, every effective parameter, the parameters given on top of the preset)."""
+    try:
+        key = tuple(sorted((k, _normalise(v)) for k, v in overrides.items()))
+        hash(key)
+    except TypeError:
+        raise SpecError(f"override values must be literals, got {overrides!r}") from None
+    return _resolve_cached(spec, key)
+
+
+resolve.cache_clear = _resolve_cached.cache_clear  # type: ignore[attr-defined]

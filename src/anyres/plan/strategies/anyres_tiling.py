@@ -1,0 +1,192 @@
+"""LLaVA-NeXT AnyRes tiling and LLaVA-OneVision anyres_max_N.
+
+Reference: transformers ``select_best_resolution``, ``get_patch_output_size``, the
+LLaVA-NeXT / OneVision image processors (resize keeping aspect ratio, centre pad with
+the odd pixel at bottom/right, cut row-major, squashed base view first) and the model's
+``unpad_image`` / ``pack_image_features`` (unpad the tile feature map, OneVision's
+bilinear shrink above 1.1x the max_N budget, one image_newline per row).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ...errors import SpecError
+from ..plan import PlanParts
+from ..types import NEWLINE, VISUAL, Box, Canvas, Layout, Segment, Size
+from .common import Strategy, grid_views, make_view, positive_int, resize_canvas, whole
+
+
+def select_best_resolution(image: Size, pinpoints_hw: tuple[tuple[int, int], ...]) -> tuple[int, int]:
+    """The (height, width) pinpoint that keeps the most image pixels, then wastes least."""
+    w, h = image.width, image.height
+    best = None
+    max_effective = 0
+    min_wasted = float("inf")
+    for ph, pw in pinpoints_hw:
+        scale = min(pw / w, ph / h)
+        effective = min(int(w * scale) * int(h * scale), w * h)
+        wasted = pw * ph - effective
+        if effective > max_effective or (effective == max_effective and wasted < min_wasted):
+            max_effective, min_wasted, best = effective, wasted, (ph, pw)
+    return best  # type: ignore[return-value]
+
+
+def fit_inside(image: Size, target: Size) -> Size:
+    """``get_patch_output_size``: fill one side exactly, the other ``ceil`` (capped)."""
+    scale_w = target.width / image.width
+    scale_h = target.height / image.height
+    if scale_w < scale_h:
+        return Size(target.width, min(math.ceil(image.height * scale_w), target.height))
+    return Size(min(math.ceil(image.width * scale_h), target.width), target.height)
+
+
+def unpad_rows_cols(image: Size, map_h: int, map_w: int) -> tuple[int, int, int, int]:
+    """``unpad_image`` on a (map_h, map_w) feature map: (top, height, left, width) kept."""
+    w, h = image.width, image.height
+    if w / h > map_w / map_h:
+        new_h = int(round(h * (map_w / w), 7))
+        pad = (map_h - new_h) // 2
+        return pad, map_h - 2 * pad, 0, map_w
+    new_w = int(round(w * (map_h / h), 7))
+    pad = (map_w - new_w) // 2
+    return 0, map_h, pad, map_w - 2 * pad
+
+
+def _overlap(a0: int, a1: int, b0: int, b1: int) -> int:
+    return max(0, min(a1, b1) - max(a0, b0))
+
+
+def _check(p: dict[str, Any]) -> None:
+    positive_int(p, "base_size", "patch_size")
+    if not p["image_grid_pinpoints"]:
+        raise SpecError("image_grid_pinpoints must not be empty")
+    for pin in p["image_grid_pinpoints"]:
+        if (
+            not isinstance(pin, (list, tuple))
+            or len(pin) != 2
+            or any(not isinstance(v, int) or v <= 0 or v % p["base_size"] for v in pin)
+        ):
+            raise SpecError(
+                f"each pinpoint must be a (height, width) pair of positive multiples of "
+                f"base_size={p['base_size']}, got {pin!r}"
+            )
+    if p["feature_select_strategy"] not in ("default", "full"):
+        raise SpecError("feature_select_strategy must be 'default' or 'full'")
+
+
+def plan_anyres(image: Size, p: dict[str, Any]) -> PlanParts:
+    base = p["base_size"]
+    side = base // p["patch_size"]  # feature map side of one view
+    pins = tuple(tuple(x) for x in p["image_grid_pinpoints"])
+    best_h, best_w = select_best_resolution(image, pins)
+    target = Size(best_w, best_h)
+    resized = fit_inside(image, target)
+    offset = ((best_w - resized.width) // 2, (best_h - resized.height) // 2)
+    rows, cols = best_h // base, best_w // base
+
+    # token accounting, as the model packs features
+    map_h, map_w = rows * side, cols * side
+    top, kept_h, left, kept_w = unpad_rows_cols(image, map_h, map_w)
+    info: dict[str, Any] = {
+        "best_resolution": Size(best_w, best_h),
+        "resized": resized,
+        "feature_map": [map_h, map_w],
+        "unpadded_map": [kept_h, kept_w],
+        "unpad_offset": [top, left],
+    }
+    max_views = p.get("max_views")
+    out_h, out_w = kept_h, kept_w
+    if max_views is not None:
+        ratio = math.sqrt(kept_h * kept_w / (max_views * side**2))
+        if ratio > p["shrink_threshold"]:
+            out_h, out_w = int(kept_h // ratio), int(kept_w // ratio)
+            info["interpolated_map"] = [out_h, out_w]
+
+    row_counts = owner_counts(top, kept_h, out_h, side, rows)
+    col_counts = owner_counts(left, kept_w, out_w, side, cols)
+
+    def tile_tokens(r: int, c: int) -> int:
+        return row_counts[r] * col_counts[c]
+
+    cls = p["cls_tokens"] if p["feature_select_strategy"] == "full" else 0
+    canvases = [
+        resize_canvas(image, Size(base, base)),
+        Canvas(whole(image), (resized,), target, offset),
+    ]
+    views = [make_view(canvases, 0, whole(Size(base, base)), None, "base", side * side + cls)]
+    views += grid_views(canvases, 1, rows, cols, Size(base, base), tile_tokens)
+    newlines = out_h if p["image_newline"] else 0
+    warnings = ()
+    if out_h * out_w == 0:
+        warnings = (
+            f"unpadding removed every tile feature (image {image} is too thin for a "
+            f"{rows}x{cols} grid): tiles cost encoder time but add no tokens",
+        )
+    return PlanParts(tuple(canvases), tuple(views), (rows, cols), newlines, info, warnings)
+
+
+def owners(start: int, kept: int, out: int, side: int) -> list[int]:
+    """For each of ``out`` feature rows (or columns) after unpadding and any bilinear
+    resize, the grid row (column) of the tile it comes from: the tile its centre maps
+    into (align_corners=False). Without a resize this is simply (start + i) // side."""
+    if out == kept:
+        return [(start + i) // side for i in range(out)]
+    return [int(start + (i + 0.5) * kept / out) // side for i in range(out)]
+
+
+def owner_counts(start: int, kept: int, out: int, side: int, n: int) -> list[int]:
+    if out == kept:
+        return [_overlap(k * side, (k + 1) * side, start, start + kept) for k in range(n)]
+    counts = [0] * n
+    for o in owners(start, kept, out, side):
+        counts[o] += 1
+    return counts
+
+
+def layout_anyres(plan) -> Layout:
+    """Base view, then each feature row across the tiles of its grid row, then a newline."""
+    token = plan.params["image_token"]
+    segs = [Segment(token, plan.views[0].tokens, VISUAL, 0)]
+    rows, cols = plan.grid
+    side = plan.params["base_size"] // plan.params["patch_size"]
+    top, left = plan.info["unpad_offset"]
+    kept_h, kept_w = plan.info["unpadded_map"]
+    out_h, out_w = plan.info.get("interpolated_map", plan.info["unpadded_map"])
+    col_counts = owner_counts(left, kept_w, out_w, side, cols)
+    for r in owners(top, kept_h, out_h, side):
+        for c in range(cols):
+            if col_counts[c]:
+                segs.append(Segment(token, col_counts[c], VISUAL, 1 + r * cols + c))
+        if plan.params["image_newline"]:
+            segs.append(Segment(token, 1, NEWLINE))
+    return Layout(tuple(segs))
+
+
+LLAVA_NEXT_PINPOINTS = ((336, 672), (672, 336), (672, 672), (1008, 336), (336, 1008))
+ONEVISION_PINPOINTS = tuple((384 * i, 384 * j) for i in range(1, 7) for j in range(1, 7))
+
+_COMMON = {
+    "patch_size": 14,
+    "feature_select_strategy": "default",
+    "cls_tokens": 1,
+    "image_newline": True,
+    "image_token": "<image>",
+}
+
+LLAVA_NEXT = Strategy(
+    "anyres",
+    plan_anyres,
+    layout_anyres,
+    {
+        "base_size": 336,
+        "image_grid_pinpoints": LLAVA_NEXT_PINPOINTS,
+        **_COMMON,
+        "max_views": None,
+        "shrink_threshold": 1.1,
+    },
+    "AnyRes: best pinpoint, aspect-kept resize + centre pad, base_size tiles + squashed base view; "
+    "tile features unpadded, one newline per row. max_views=N is OneVision's anyres_max_N.",
+    _check,
+)

@@ -1,0 +1,151 @@
+"""Fixed resolution (plain resize, LLaVA-1.5 square pad, CLIP crop) and dynamic resolution."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ...errors import SpecError
+from ..plan import PlanParts
+from ..types import Box, Canvas, Size
+from .common import Strategy, make_view, positive_int, repeat_layout, resize_canvas, whole
+
+IMAGE_TOKEN = "<image>"
+
+
+def target_size(value: Any, name: str = "size") -> Size:
+    """An int S means S x S; a pair means (width, height)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return Size(value, value)
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value
+    ):
+        return Size(value[0], value[1])
+    raise SpecError(f"parameter {name} must be a positive int or a (width, height) pair, got {value!r}")
+
+
+def view_tokens(size: Size, p: dict[str, Any]) -> int:
+    patch = p["patch_size"]
+    return (size.width // patch) * (size.height // patch) + (1 if p.get("keep_cls") else 0)
+
+
+def _check_fixed(p: dict[str, Any]) -> None:
+    positive_int(p, "patch_size")
+    s = target_size(p["size"])
+    if s.width < p["patch_size"] or s.height < p["patch_size"]:
+        raise SpecError(f"size {s} is smaller than one patch of {p['patch_size']} px")
+
+
+def plan_fixed(image: Size, p: dict[str, Any]) -> PlanParts:
+    size = target_size(p["size"])
+    canvases = [resize_canvas(image, size)]
+    view = make_view(canvases, 0, whole(Size(*size)), None, "base", view_tokens(size, p))
+    return PlanParts(tuple(canvases), (view,), None)
+
+
+def plan_fixed_pad(image: Size, p: dict[str, Any]) -> PlanParts:
+    """LLaVA-1.5 ``expand2square``: centre on a square of the longer side, then resize."""
+    size = target_size(p["size"])
+    side = max(image.width, image.height)
+    offset = ((side - image.width) // 2, (side - image.height) // 2)
+    canvases = [Canvas(whole(image), (), Size(side, side), offset)]
+    view = make_view(canvases, 0, Box(0, 0, side, side), size, "base", view_tokens(size, p))
+    return PlanParts(tuple(canvases), (view,), None)
+
+
+def clip_resize(image: Size, shortest: int) -> Size:
+    """transformers' ``get_resize_output_image_size`` with ``default_to_square=False``."""
+    short, long = (image.width, image.height) if image.width <= image.height else (image.height, image.width)
+    new_long = int(shortest * long / short)
+    if image.width <= image.height:
+        return Size(shortest, new_long)
+    return Size(new_long, shortest)
+
+
+def plan_fixed_crop(image: Size, p: dict[str, Any]) -> PlanParts:
+    """CLIP: resize the shortest side to S (bicubic), then centre-crop S x S."""
+    crop = target_size(p["size"])
+    resized = clip_resize(image, min(crop.width, crop.height) if p["shortest_edge"] is None else p["shortest_edge"])
+    canvases = [resize_canvas(image, resized)]
+    if crop.width > resized.width or crop.height > resized.height:
+        raise SpecError(f"crop {crop} is larger than the resized image {resized}")
+    top = int((resized.height - crop.height) / 2.0)
+    left = int((resized.width - crop.width) / 2.0)
+    box = Box(left, top, left + crop.width, top + crop.height)
+    view = make_view(canvases, 0, box, None, "base", view_tokens(crop, p))
+    return PlanParts(tuple(canvases), (view,), None)
+
+
+def nearest_resolution(image: Size, resolutions: list[Size]) -> Size:
+    """The supported resolution whose aspect ratio is nearest to the image's.
+
+    Distance is |log(aspect) - log(candidate aspect)| so that 2:1 and 1:2 are equally
+    far from 1:1. Ties go to the largest candidate whose area does not exceed the
+    image's; if every tied candidate is larger than the image, to the smallest.
+    """
+    log_ar = math.log(image.width / image.height)
+    dists = [abs(log_ar - math.log(r.width / r.height)) for r in resolutions]
+    best = min(dists)
+    tied = [r for r, d in zip(resolutions, dists) if d - best <= 1e-12]
+    fitting = [r for r in tied if r.area <= image.area]
+    if fitting:
+        return max(fitting, key=lambda r: r.area)
+    return min(tied, key=lambda r: r.area)
+
+
+def _check_dynamic(p: dict[str, Any]) -> None:
+    positive_int(p, "patch_size")
+    if not p["resolutions"]:
+        raise SpecError("dynamic needs at least one resolution")
+    for r in p["resolutions"]:
+        target_size(r, "resolutions")
+
+
+def plan_dynamic(image: Size, p: dict[str, Any]) -> PlanParts:
+    chosen = nearest_resolution(image, [target_size(r, "resolutions") for r in p["resolutions"]])
+    canvases = [resize_canvas(image, chosen)]
+    view = make_view(canvases, 0, whole(chosen), None, "base", view_tokens(chosen, p))
+    return PlanParts(tuple(canvases), (view,), None, info={"resolution": chosen})
+
+
+def _layout(plan):
+    return repeat_layout(plan, plan.params.get("image_token", IMAGE_TOKEN))
+
+
+FIXED = Strategy(
+    "fixed",
+    plan_fixed,
+    _layout,
+    {"size": 336, "patch_size": 14, "keep_cls": False, "image_token": IMAGE_TOKEN},
+    "Plain resize to a fixed size (distorts the aspect ratio).",
+    _check_fixed,
+)
+FIXED_PAD = Strategy(
+    "fixed-pad",
+    plan_fixed_pad,
+    _layout,
+    {"size": 336, "patch_size": 14, "keep_cls": False, "image_token": IMAGE_TOKEN},
+    "LLaVA-1.5: pad to a square with the mean colour, then resize.",
+    _check_fixed,
+)
+FIXED_CROP = Strategy(
+    "fixed-crop",
+    plan_fixed_crop,
+    _layout,
+    {"size": 336, "shortest_edge": None, "patch_size": 14, "keep_cls": False, "image_token": IMAGE_TOKEN},
+    "CLIP: resize the shortest side, centre-crop (drops the borders).",
+    _check_fixed,
+)
+DYNAMIC = Strategy(
+    "dynamic",
+    plan_dynamic,
+    _layout,
+    {
+        "resolutions": ((336, 336), (672, 336), (336, 672), (672, 672), (1008, 336), (336, 1008)),
+        "patch_size": 14,
+        "keep_cls": False,
+        "image_token": IMAGE_TOKEN,
+    },
+    "Nearest supported resolution (width, height) by aspect ratio; resize to it.",
+    _check_dynamic,
+)

@@ -1,0 +1,154 @@
+"""Idefics3 / SmolVLM: longest edge to N*tile, sides up to multiples of the tile, split.
+
+Mirrors the processing path of transformers' Idefics3 image processor, which is what
+fixes the prompt: resize the longest edge to ``longest_edge`` (upscaling too; the other
+side ``int``-truncated and made even), cap at ``max_image_size``, then resize again so
+both sides are multiples of ``tile_size`` (the short side computed from the *new*
+aspect ratio, as ``resize_for_vision_encoder`` does), cut into tiles row-major and add a
+tile-sized global view last. ``get_number_of_image_patches`` (used by serving engines)
+computes the second resize differently; ``info['reference_count_path']`` reports when
+the two disagree for a size.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ...errors import PlanError, SpecError
+from ..plan import PlanParts
+from ..types import TEXT, VISUAL, Layout, Segment, Size
+from .common import Strategy, grid_views, make_view, positive_int, resize_canvas, whole
+
+
+def rescale_to_max_len(h: int, w: int, max_len: int) -> tuple[int, int]:
+    aspect = w / h
+    if w >= h:
+        w = max_len
+        h = int(w / aspect)
+        if h % 2 != 0:
+            h += 1
+    else:
+        h = max_len
+        w = int(h * aspect)
+        if w % 2 != 0:
+            w += 1
+    return max(h, 1), max(w, 1)
+
+
+def scale_below_upper_bound(h: int, w: int, max_len: int) -> tuple[int, int]:
+    aspect = w / h
+    if w >= h and w > max_len:
+        w = max_len
+        h = int(w / aspect)
+    elif h > w and h > max_len:
+        h = max_len
+        w = int(h * aspect)
+    return max(h, 1), max(w, 1)
+
+
+def resize_for_encoder(h: int, w: int, tile: int) -> tuple[int, int]:
+    aspect = w / h
+    if w >= h:
+        w = math.ceil(w / tile) * tile
+        h = int(w / aspect)
+        h = math.ceil(h / tile) * tile
+    else:
+        h = math.ceil(h / tile) * tile
+        w = int(h * aspect)
+        w = math.ceil(w / tile) * tile
+    return h, w
+
+
+def count_path_grid(h: int, w: int, tile: int) -> tuple[int, int]:
+    """(rows, cols) as ``get_number_of_image_patches`` computes them from the resized size."""
+    rh, rw = math.ceil(h / tile) * tile, math.ceil(w / tile) * tile
+    if rh > tile or rw > tile:
+        return math.ceil(rh / tile), math.ceil(rw / tile)
+    return 0, 0
+
+
+def tokens_per_view(p: dict[str, Any]) -> int:
+    return (p["tile_size"] // p["patch_size"]) ** 2 // p["scale_factor"] ** 2
+
+
+def _check(p: dict[str, Any]) -> None:
+    positive_int(p, "longest_edge", "tile_size", "patch_size", "scale_factor", "max_image_size")
+    if tokens_per_view(p) < 1:
+        raise SpecError("tile_size, patch_size and scale_factor leave no token per view")
+
+
+def plan_idefics3(image: Size, p: dict[str, Any]) -> PlanParts:
+    t = p["tile_size"]
+    n_tok = tokens_per_view(p)
+    h1, w1 = rescale_to_max_len(image.height, image.width, p["longest_edge"])
+    h1, w1 = scale_below_upper_bound(h1, w1, p["max_image_size"])
+    first = Size(w1, h1)
+    if not p["do_image_splitting"]:
+        canvases = [resize_canvas(image, first, Size(t, t))]
+        view = make_view(canvases, 0, whole(Size(t, t)), None, "base", n_tok)
+        return PlanParts(tuple(canvases), (view,), None, info={"rows": 0, "cols": 0})
+    h2, w2 = resize_for_encoder(h1, w1, t)
+    if h2 < 1 or w2 < 1:
+        raise PlanError(f"idefics3: image size {image} resizes to {w2}x{h2}, a zero-sized side")
+    second = Size(w2, h2)
+    canvases = [resize_canvas(image, first, second)]
+    info: dict[str, Any] = {"resized": second}
+    if h2 > t or w2 > t:
+        rows, cols = (h2 - t) // t + 1, (w2 - t) // t + 1
+        views = grid_views(canvases, 0, rows, cols, Size(t, t), n_tok)
+        views.append(make_view(canvases, 0, whole(second), Size(t, t), "thumbnail", n_tok))
+        grid: tuple[int, int] | None = (rows, cols)
+    else:
+        rows = cols = 0
+        views = [make_view(canvases, 0, whole(second), None, "base", n_tok)]
+        grid = None
+    info.update(rows=rows, cols=cols)
+    if count_path_grid(h1, w1, t) != (rows, cols):
+        info["reference_count_path"] = list(count_path_grid(h1, w1, t))
+    return PlanParts(tuple(canvases), tuple(views), grid, info=info)
+
+
+def layout_idefics3(plan) -> Layout:
+    p = plan.params
+    fake, image_tok = p["fake_image_token"], p["image_token"]
+    rows, cols = plan.info["rows"], plan.info["cols"]
+    segs: list[Segment] = []
+    for r in range(rows):
+        for c in range(cols):
+            segs.append(Segment(fake, 1, TEXT))
+            segs.append(Segment(f"<row_{r + 1}_col_{c + 1}>", 1, TEXT))
+            segs.append(Segment(image_tok, plan.views[r * cols + c].tokens, VISUAL, r * cols + c))
+        if r < rows - 1 or not p["merge_double_newline"]:
+            segs.append(Segment("\n", 1, TEXT))
+    if rows:  # the last row's "\n" and the global view's "\n" (one token in the real tokenizer)
+        segs.append(Segment("\n\n" if p["merge_double_newline"] else "\n", 1, TEXT))
+    last = len(plan.views) - 1
+    segs += [
+        Segment(fake, 1, TEXT),
+        Segment(p["global_image_token"], 1, TEXT),
+        Segment(image_tok, plan.views[last].tokens, VISUAL, last),
+        Segment(fake, 1, TEXT),
+    ]
+    return Layout(tuple(segs))
+
+
+IDEFICS3 = Strategy(
+    "idefics3",
+    plan_idefics3,
+    layout_idefics3,
+    {
+        "longest_edge": 4 * 364,
+        "tile_size": 364,
+        "patch_size": 14,
+        "scale_factor": 2,
+        "max_image_size": 4096,
+        "do_image_splitting": True,
+        "merge_double_newline": True,
+        "image_token": "<image>",
+        "fake_image_token": "<fake_token_around_image>",
+        "global_image_token": "<global-img>",
+    },
+    "Idefics3/SmolVLM: longest edge to N tiles, sides up to tile multiples, row-major tiles + global view.",
+    _check,
+)

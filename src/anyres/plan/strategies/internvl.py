@@ -1,0 +1,99 @@
+"""InternVL dynamic tiling (transformers' GotOcr2 ``crop_to_patches``).
+
+Candidate grids (cols, rows) with min_tiles <= cols*rows <= max_tiles, enumerated
+cols-major and stably sorted by tile count; the grid whose cols/rows is nearest to the
+image's aspect ratio wins; on an exact tie the later grid wins only if the image area
+exceeds half the grid's pixel area. The image is stretched to the grid, cut row-major,
+and a thumbnail of the whole image follows the tiles when there is more than one tile.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from ...errors import SpecError
+from ..plan import PlanParts
+from ..types import TEXT, VISUAL, Layout, Segment, Size
+from .common import Strategy, grid_views, make_view, positive_int, resize_canvas, whole
+
+
+@lru_cache(maxsize=64)
+def candidate_grids(min_tiles: int, max_tiles: int) -> tuple[tuple[int, int], ...]:
+    grids = [
+        (cols, rows)
+        for cols in range(1, max_tiles + 1)
+        for rows in range(1, max_tiles + 1)
+        if min_tiles <= cols * rows <= max_tiles
+    ]
+    return tuple(sorted(grids, key=lambda g: g[0] * g[1]))
+
+
+def best_grid(image: Size, tile: Size, min_tiles: int, max_tiles: int) -> tuple[int, int]:
+    """(cols, rows), as ``get_optimal_tiled_canvas``."""
+    aspect = image.width / image.height
+    area = image.width * image.height
+    best_diff = float("inf")
+    best = (1, 1)
+    for cols, rows in candidate_grids(min_tiles, max_tiles):
+        diff = abs(aspect - cols / rows)
+        if diff < best_diff:
+            best_diff, best = diff, (cols, rows)
+        elif diff == best_diff and area > 0.5 * tile.height * tile.width * cols * rows:
+            best = (cols, rows)
+    return best
+
+
+def tokens_per_tile(p: dict[str, Any]) -> int:
+    side = p["tile_size"] // p["patch_size"]
+    return int(side * side * p["downsample_ratio"] ** 2)
+
+
+def _check(p: dict[str, Any]) -> None:
+    positive_int(p, "tile_size", "patch_size", "min_tiles", "max_tiles")
+    if tokens_per_tile(p) < 1:
+        raise SpecError("tile_size, patch_size and downsample_ratio leave no token per tile")
+
+
+def plan_internvl(image: Size, p: dict[str, Any]) -> PlanParts:
+    t = p["tile_size"]
+    tile = Size(t, t)
+    n_tok = tokens_per_tile(p)
+    if p["max_tiles"] <= 1:  # the reference skips tiling entirely
+        canvases = [resize_canvas(image, tile)]
+        return PlanParts(tuple(canvases), (make_view(canvases, 0, whole(tile), None, "base", n_tok),), None)
+    cols, rows = best_grid(image, tile, p["min_tiles"], p["max_tiles"])
+    canvases = [resize_canvas(image, Size(t * cols, t * rows))]
+    views = grid_views(canvases, 0, rows, cols, tile, n_tok)
+    if p["use_thumbnail"] and len(views) != 1:
+        canvases.append(resize_canvas(image, tile))
+        views.append(make_view(canvases, 1, whole(tile), None, "thumbnail", n_tok))
+    return PlanParts(tuple(canvases), tuple(views), (rows, cols))
+
+
+def layout_internvl(plan) -> Layout:
+    p = plan.params
+    segs = [Segment(p["start_token"], 1, TEXT)]
+    segs += [Segment(p["context_token"], v.tokens, VISUAL, i) for i, v in enumerate(plan.views)]
+    segs.append(Segment(p["end_token"], 1, TEXT))
+    return Layout(tuple(segs))
+
+
+INTERNVL = Strategy(
+    "internvl",
+    plan_internvl,
+    layout_internvl,
+    {
+        "tile_size": 448,
+        "patch_size": 14,
+        "downsample_ratio": 0.5,
+        "min_tiles": 1,
+        "max_tiles": 12,
+        "use_thumbnail": True,
+        "start_token": "<img>",
+        "end_token": "</img>",
+        "context_token": "<IMG_CONTEXT>",
+    },
+    "InternVL/GotOcr2: nearest-aspect grid of min..max tiles, stretch, cut, + thumbnail if > 1 tile.",
+    _check,
+)

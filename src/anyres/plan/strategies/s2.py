@@ -1,0 +1,75 @@
+"""S2 multi-scale (Scaling on Scales): every scale cut into split_size sub-images.
+
+The reference takes a square input: LLaVA-S2 CLIP-resizes and centre-crops the image at
+the largest scale (``crop=True``); ``crop=False`` stretches the whole image instead.
+Each scale s is split into ceil(s/split_size)^2 equal sub-images, encoded as one batch,
+stitched, area-interpolated to the smallest scale's feature map and concatenated on
+channels: token positions stay those of the smallest scale (views of the larger scales
+add channels, not positions, so they count 0 tokens here).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ...errors import SpecError
+from ..plan import PlanParts
+from ..types import Box, Canvas, Size
+from .common import Strategy, make_view, positive_int, repeat_layout
+from .fixed import clip_resize
+
+
+def _check(p: dict[str, Any]) -> None:
+    positive_int(p, "split_size", "patch_size")
+    scales = p["scales"]
+    if not scales or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in scales):
+        raise SpecError(f"scales must be positive integers, got {scales!r}")
+    if list(scales) != sorted(set(scales)):
+        raise SpecError(f"scales must be strictly increasing, got {scales!r}")
+    for s in scales:
+        k = math.ceil(s / p["split_size"])
+        if s % k or (s // k) % p["patch_size"]:
+            raise SpecError(
+                f"scale {s} does not split into {k}x{k} sub-images of whole {p['patch_size']} px patches"
+            )
+
+
+def plan_s2(image: Size, p: dict[str, Any]) -> PlanParts:
+    scales, split, patch = p["scales"], p["split_size"], p["patch_size"]
+    if p["crop"]:
+        largest = scales[-1]
+        resized = clip_resize(image, largest)
+        left = int((resized.width - largest) / 2.0) * image.width / resized.width
+        top = int((resized.height - largest) / 2.0) * image.height / resized.height
+        source = Box(left, top, left + largest * image.width / resized.width, top + largest * image.height / resized.height)
+    else:
+        source = Box(0, 0, image.width, image.height)
+    canvases, views = [], []
+    base_tokens = (scales[0] // patch) ** 2
+    grid = None
+    for level, s in enumerate(scales):
+        k = math.ceil(s / split)
+        piece = s // k
+        canvases.append(Canvas(source, (Size(s, s),), Size(s, s)))
+        for r in range(k):
+            for c in range(k):
+                crop = Box(c * piece, r * piece, (c + 1) * piece, (r + 1) * piece)
+                tokens = base_tokens // (k * k) if level == 0 else 0
+                role = "base" if level == 0 and k == 1 else ("tile" if level == 0 else "scale")
+                views.append(make_view(canvases, level, crop, None, role, tokens, (r, c) if k > 1 else None, level))
+        if k > 1:
+            grid = (k, k)
+    info = {"channels_multiplier": len(scales), "feature_map": [scales[0] // patch] * 2}
+    return PlanParts(tuple(canvases), tuple(views), grid, info=info)
+
+
+S2 = Strategy(
+    "s2",
+    plan_s2,
+    lambda plan: repeat_layout(plan, plan.params["image_token"]),
+    {"scales": (336, 672, 1008), "split_size": 336, "patch_size": 14, "crop": True, "image_token": "<image>"},
+    "S2 multi-scale: each scale split into split_size sub-images; channels concatenated, "
+    "token positions of the smallest scale.",
+    _check,
+)

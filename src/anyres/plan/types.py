@@ -1,0 +1,189 @@
+"""The value types of a plan: sizes, boxes, canvases, views and the layout.
+
+Sizes are ``(width, height)`` like Pillow and always named. Every type is a frozen
+dataclass: a plan is a description, never a thing to mutate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+
+@dataclass(frozen=True, slots=True)
+class Size:
+    width: int
+    height: int
+
+    @property
+    def area(self) -> int:
+        return self.width * self.height
+
+    def __iter__(self) -> Iterator[int]:  # allows ``w, h = size``
+        yield self.width
+        yield self.height
+
+    def __str__(self) -> str:
+        return f"{self.width}x{self.height}"
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    """A rectangle ``[left, right) x [top, bottom)``; coordinates may be fractional."""
+
+    left: float
+    top: float
+    right: float
+    bottom: float
+
+    @property
+    def width(self) -> float:
+        return self.right - self.left
+
+    @property
+    def height(self) -> float:
+        return self.bottom - self.top
+
+    @property
+    def area(self) -> float:
+        return max(0.0, self.width) * max(0.0, self.height)
+
+    def __iter__(self) -> Iterator[float]:
+        yield from (self.left, self.top, self.right, self.bottom)
+
+    def intersect(self, other: "Box") -> "Box":
+        left, top = max(self.left, other.left), max(self.top, other.top)
+        right, bottom = min(self.right, other.right), min(self.bottom, other.bottom)
+        return Box(left, top, max(left, right), max(top, bottom))
+
+
+@dataclass(frozen=True, slots=True)
+class Canvas:
+    """An intermediate image the views are cut from.
+
+    ``source`` (a box of the original image, in original pixels) is resized through
+    ``steps`` in order (the references sometimes resize twice; an empty tuple means no
+    resize), then placed at ``offset`` on a ``padded`` canvas filled with the preset's
+    pad colour. Pixel execution follows exactly this order, as the reference does.
+    """
+
+    source: Box
+    steps: tuple[Size, ...]
+    padded: Size
+    offset: tuple[int, int] = (0, 0)
+
+    @property
+    def resized(self) -> Size:
+        """Size of the image content on the canvas, before padding."""
+        if self.steps:
+            return self.steps[-1]
+        return Size(int(self.source.width), int(self.source.height))
+
+    @property
+    def content(self) -> Box:
+        """Where the image content lies on the padded canvas."""
+        x, y = self.offset
+        r = self.resized
+        return Box(x, y, x + r.width, y + r.height)
+
+    def to_source(self, box: Box, clip: bool = True) -> Box:
+        """Map a box on this canvas back to original pixels (clipped to the content
+        unless ``clip=False``, which extrapolates into the padding)."""
+        content = self.content
+        inner = box.intersect(content) if clip else box
+        sx = self.source.width / content.width
+        sy = self.source.height / content.height
+        # rounded so that tiles that meet in the canvas meet exactly in the source
+        return Box(
+            round(self.source.left + (inner.left - content.left) * sx, 6),
+            round(self.source.top + (inner.top - content.top) * sy, 6),
+            round(self.source.left + (inner.right - content.left) * sx, 6),
+            round(self.source.top + (inner.bottom - content.top) * sy, 6),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """One image the vision encoder sees.
+
+    ``crop`` (integer box on ``plan.canvases[canvas]``) is resized to ``size`` (the
+    encoder input; equal to the crop size when nothing is resized). ``source`` is the
+    part of the original image the view shows; ``padding`` (left, top, right, bottom)
+    counts encoder pixels that show pad colour instead of image. ``tokens`` is the
+    number of token positions this view contributes to the language model.
+    """
+
+    role: str  # base | thumbnail | tile | slice | scale
+    canvas: int
+    crop: Box
+    size: Size
+    source: Box
+    padding: tuple[float, float, float, float]
+    grid: tuple[int, int] | None  # (row, col) in the plan's grid
+    tokens: int
+    level: int = 0  # 0: whole-image views; 1: the tiling level; S2: the scale index
+
+    def to_dict(self) -> dict:
+        return {
+            "role": self.role,
+            "canvas": self.canvas,
+            "crop": list(self.crop),
+            "size": [self.size.width, self.size.height],
+            "source": [round(v, 4) for v in self.source],
+            "padding": [round(v, 4) for v in self.padding],
+            "grid": list(self.grid) if self.grid is not None else None,
+            "tokens": self.tokens,
+            "level": self.level,
+        }
+
+
+# The kinds of layout entries.
+VISUAL = "visual"  # an encoder feature (after compression)
+NEWLINE = "newline"  # a learned layout embedding at a visual position (image_newline)
+TEXT = "text"  # a wrapper token from the vocabulary (<img>, <row_1_col_1>, "\n", ...)
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """``count`` consecutive copies of the prompt token ``text``."""
+
+    text: str
+    count: int
+    kind: str
+    view: int | None = None  # the view the visual tokens come from
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "count": self.count, "kind": self.kind, "view": self.view}
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """The placeholder sequence a prompt needs for one image, run-length encoded.
+
+    ``len(layout)`` is the number of prompt positions the reference processor
+    reserves; ``layout.num_visual`` counts the positions that hold image embeddings
+    (encoder features and learned newline embeddings).
+    """
+
+    segments: tuple[Segment, ...]
+
+    def __len__(self) -> int:
+        return sum(s.count for s in self.segments)
+
+    @property
+    def num_visual(self) -> int:
+        return sum(s.count for s in self.segments if s.kind != TEXT)
+
+    def tokens(self) -> list[str]:
+        """The token strings, one per position."""
+        out: list[str] = []
+        for s in self.segments:
+            out.extend([s.text] * s.count)
+        return out
+
+    def text(self) -> str:
+        """The placeholder string to splice into a prompt."""
+        return "".join(s.text * s.count for s in self.segments)
+
+    def to_dict(self) -> dict:
+        return {"length": len(self), "segments": [s.to_dict() for s in self.segments]}
