@@ -88,7 +88,7 @@ def cmd_show(args) -> int:
 
     image = None
     if args.image:
-        from .imageio import open_oriented
+        from .image import open_oriented
 
         image = open_oriented(args.image)
     source = image if image is not None else _source(args)

@@ -139,6 +139,8 @@ def _resolve_cached(spec: str, overrides: tuple) -> tuple[Preset, dict[str, Any]
 
 def resolve(spec: str, **overrides: Any) -> tuple[Preset, dict[str, Any], dict[str, Any]]:
     """(preset, every effective parameter, the parameters given on top of the preset)."""
+    if not overrides:
+        return _resolve_cached(spec, ())
     try:
         key = tuple(sorted((k, _normalise(v)) for k, v in overrides.items()))
         hash(key)

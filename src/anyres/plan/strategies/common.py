@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ...errors import PlanError
-from ..types import TEXT, VISUAL, Box, Canvas, Layout, Segment, Size, View
+from ..types import TEXT, VISUAL, Box, Canvas, Layout, Segment, Size, View, canvas_to_source
 
 
 @dataclass(frozen=True)
@@ -47,23 +47,21 @@ def make_view(
 ) -> View:
     """A view cut from a canvas: padding and source box follow from the geometry."""
     c = canvases[canvas]
+    cl, ct, cr, cb = crop.left, crop.top, crop.right, crop.bottom
     if size is None:
-        size = Size(int(crop.width), int(crop.height))
-    if size.width <= 0 or size.height <= 0 or crop.width <= 0 or crop.height <= 0:
+        size = Size(int(cr - cl), int(cb - ct))
+    if size.width <= 0 or size.height <= 0 or cr <= cl or cb <= ct:
         raise PlanError(f"internal: zero-sized view {crop} -> {size}")
-    content = c.content
-    inner = crop.intersect(content)
-    sx = size.width / crop.width
-    sy = size.height / crop.height
-    if inner.area > 0:
-        padding = (
-            (inner.left - crop.left) * sx,
-            (inner.top - crop.top) * sy,
-            (crop.right - inner.right) * sx,
-            (crop.bottom - inner.bottom) * sy,
-        )
-        source = c.to_source(inner)
-    else:
+    x0, y0 = c.offset
+    rw, rh = c.resized
+    il, it = max(cl, x0), max(ct, y0)
+    ir, ib = min(cr, x0 + rw), min(cb, y0 + rh)
+    sx = size.width / (cr - cl)
+    sy = size.height / (cb - ct)
+    if ir > il and ib > it:
+        padding = ((il - cl) * sx, (it - ct) * sy, (cr - ir) * sx, (cb - ib) * sy)
+        source = Box(*canvas_to_source(c, il, it, ir, ib, clip=False))
+    else:  # a view of padding only
         padding = (0.0, 0.0, float(size.width), 0.0)
         source = Box(c.source.left, c.source.top, c.source.left, c.source.top)
     return View(role, canvas, crop, size, source, padding, grid, tokens, level)

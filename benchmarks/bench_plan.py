@@ -1,0 +1,83 @@
+"""Plans per second for each preset, with the transformers reference as the peer.
+
+    .venv/bin/python benchmarks/bench_plan.py [--n 20000]
+
+For presets with a transformers counting path, the peer is transformers' own function
+that a serving engine calls to reserve placeholders (token count only, less than a
+plan), measured on the same sizes in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+import anyres  # noqa: E402
+
+
+def sizes(n: int, seed: int = 0) -> list[tuple[int, int]]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        long = int(10 ** rng.uniform(2, 3.8))
+        ar = 10 ** rng.uniform(-0.6, 0.6)
+        out.append((long, max(1, round(long / ar))) if ar >= 1 else (max(1, round(long * ar)), long))
+    return out
+
+
+def rate(fn, items) -> float:
+    start = time.perf_counter()
+    for it in items:
+        fn(it)
+    return len(items) / (time.perf_counter() - start)
+
+
+def peers():
+    """transformers' counting functions, where available."""
+    try:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from tests.plan import oracles
+    except Exception:
+        return {}
+    out = {}
+    nxt = oracles.llava_next_processor()
+    out["llava-next"] = lambda s: nxt._get_number_of_features(s[1], s[0], 336, 336)
+    ov = oracles.onevision_processor()
+    out["llava-onevision"] = lambda s: ov._get_number_of_features(s[1], s[0], 384, 384)
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    q = Qwen2VLImageProcessorPil()
+    out["qwen2-vl"] = lambda s: q.get_number_of_image_patches(s[1], s[0])
+    ip = oracles.internvl_image_processor()
+    out["internvl"] = lambda s: ip.get_number_of_image_patches(s[1], s[0])
+    idf = oracles.idefics3_image_processor()
+    out["idefics3"] = lambda s: idf.get_number_of_image_patches(s[1], s[0])
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=20000)
+    args = ap.parse_args()
+    items = sizes(args.n)
+    ref = peers()
+    print(f"{'preset':<16} {'plans/s':>10} {'+layout+diag/s':>15} {'transformers count/s':>21} {'ratio':>6}")
+    for preset in anyres.presets():
+        anyres.plan(items[0], preset)  # warm the spec cache
+        r = rate(lambda s: anyres.plan(s, preset), items)
+        few = items[: max(200, args.n // 20)]
+        full = rate(lambda s: (lambda p: (p.layout, p.diagnostics))(anyres.plan(s, preset)), few)
+        if preset in ref:
+            peer = rate(ref[preset], items)
+            print(f"{preset:<16} {r:>10.0f} {full:>15.0f} {peer:>21.0f} {r / peer:>6.2f}")
+        else:
+            print(f"{preset:<16} {r:>10.0f} {full:>15.0f} {'-':>21} {'-':>6}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""The ``anyres`` command."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+import anyres
+from anyres.cli import main
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_presets_lists_every_preset(capsys):
+    code, out, _ = run(capsys, "presets")
+    assert code == 0
+    for name in anyres.presets():
+        assert name in out
+
+
+def test_plan_table_and_json(capsys):
+    code, out, _ = run(capsys, "plan", "--size", "1000x600", "--preset", "llava-next")
+    assert code == 0 and "1948 tokens" in out and "tile r1c1" in out
+    code, out, _ = run(capsys, "plan", "--size", "1000x600", "--preset", "internvl(max_tiles=6)", "--json")
+    d = json.loads(out)
+    assert d["spec"] == "internvl(max_tiles=6)" and d["num_tokens"] == anyres.plan((1000, 600), "internvl(max_tiles=6)").num_tokens
+
+
+def test_plan_errors_are_reported_not_raised(capsys):
+    code, _, err = run(capsys, "plan", "--size", "10x5000", "--preset", "qwen2-vl")
+    assert code == 2 and "aspect ratio" in err and "10x5000" in err
+    code, _, err = run(capsys, "plan", "--size", "10x10", "--preset", "nope")
+    assert code == 2 and "unknown preset" in err
+
+
+def test_show_writes_a_picture(tmp_path, capsys):
+    src = tmp_path / "in.png"
+    Image.new("RGB", (1000, 600), (250, 250, 250)).save(src)
+    out = tmp_path / "out.png"
+    code, text, _ = run(capsys, "show", str(src), "--preset", "llava-next", "-o", str(out))
+    assert code == 0 and "1948 tokens" in text
+    with Image.open(out) as im:
+        assert im.size[0] > 500 and im.size[1] > 300
+
+
+def test_compare_table_json_and_plot(tmp_path, capsys):
+    code, out, _ = run(capsys, "compare", "--size", "1000x600", "--presets", "llava-next,internvl(max_tiles=6),qwen2-vl")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:4] == ["preset", "views", "grid", "tokens"]
+    assert any(line.startswith("internvl(max_tiles=6)") for line in lines)
+    code, out, _ = run(capsys, "compare", "--size", "10x5000", "--json", "--presets", "qwen2-vl,fixed")
+    rows = json.loads(out)
+    assert "aspect ratio" in rows[0]["error"] and rows[1]["tokens"] == 576
+    plot = tmp_path / "tokens.png"
+    code, out, _ = run(capsys, "compare", "--size", "1000x600", "--presets", "llava-next,qwen2-vl", "--plot", str(plot))
+    assert code == 0 and plot.stat().st_size > 10_000
+
+
+def test_missing_image_and_bad_size(capsys):
+    code, _, err = run(capsys, "plan", "--preset", "fixed")
+    assert code == 2 and "IMAGE or --size" in err
+    with pytest.raises(SystemExit):
+        main(["plan", "--size", "axb", "--preset", "fixed"])
