@@ -1,0 +1,66 @@
+"""Generated sections of the README (kept true by a test): the preset table and a compare table."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .compare import compare, format_table
+from .plan import get_preset, plan, presets
+
+SIZES = ((1000, 600), (1240, 1754))
+
+
+def _defaults(name: str) -> str:
+    preset = get_preset(name)
+    parts = []
+    for key, value in preset.resolved().items():
+        if key.endswith("_token") or key == "image_id":
+            continue
+        if isinstance(value, tuple) and value and isinstance(value[0], tuple):
+            value = f"{len(value)} pairs"
+        elif isinstance(value, tuple):
+            value = ",".join(str(v) for v in value)
+        parts.append(f"{key}={value}")
+    return ", ".join(parts)
+
+
+def preset_table() -> str:
+    head = "| preset | strategy | reference | defaults | tokens 1000x600 | tokens 1240x1754 |"
+    lines = [head, "|---|---|---|---|---|---|"]
+    for name in presets():
+        p = get_preset(name)
+        counts = []
+        for size in SIZES:
+            pl = plan(size, name)
+            extra = f" ({len(pl.layout)} in prompt)" if len(pl.layout) != pl.num_tokens else ""
+            counts.append(f"{pl.num_tokens}{extra}")
+        lines.append(f"| `{name}` | {p.description} | {p.reference} | {_defaults(name)} | {counts[0]} | {counts[1]} |")
+    return "\n".join(lines)
+
+
+def compare_table() -> str:
+    return "```\n$ anyres compare --size 1240x1754\n" + format_table(compare((1240, 1754))) + "\n```"
+
+
+SECTIONS = {"presets": preset_table, "compare": compare_table}
+
+
+def render(text: str) -> str:
+    for key, fn in SECTIONS.items():
+        pattern = re.compile(rf"(<!-- {key}:start -->\n).*?(<!-- {key}:end -->)", re.S)
+        text = pattern.sub(lambda m: m.group(1) + fn() + "\n" + m.group(2), text)
+    return text
+
+
+def update(path: str | Path = "README.md") -> bool:
+    path = Path(path)
+    old = path.read_text()
+    new = render(old)
+    if new != old:
+        path.write_text(new)
+    return new != old
+
+
+if __name__ == "__main__":
+    print("README updated" if update() else "README up to date")
