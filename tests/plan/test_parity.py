@@ -150,3 +150,18 @@ def test_idefics3_unmerged_newlines_add_one_token():
     q = anyres.plan((1000, 600), "idefics3")
     assert len(p.layout) == len(q.layout) + 1
     assert p.layout.text() == q.layout.text()
+
+
+def test_onevision_multi_image_matches_processor_and_model():
+    """Several images in one prompt: the processor reserves 729 + 1 and the model keeps
+    the base view and one newline."""
+    torch = pytest.importorskip("torch")  # noqa: F841
+    from transformers import LlavaOnevisionConfig
+    from transformers.models.llava_onevision.modeling_llava_onevision import LlavaOnevisionModel
+
+    sizes = SIZES[:50]
+    plans = [anyres.plan(s, "llava-onevision(multi_image=True)") for s in sizes]
+    assert {p.num_tokens for p in plans} == {730} and {len(p.layout) for p in plans} == {730}
+    cfg = LlavaOnevisionConfig(vision_config={"model_type": "siglip_vision_model", "image_size": 384, "patch_size": 14})
+    lens = oracles.pack_features_oracle(LlavaOnevisionModel, cfg, [(h, w) for w, h in sizes], [1] * len(sizes), 27)
+    assert lens == [730] * len(sizes)

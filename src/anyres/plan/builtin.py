@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .registry import CLIP_MEAN, HALF, IMAGENET_MEAN, IMAGENET_STD, PixelSettings, register_preset
+from .registry import HALF, IMAGENET_MEAN, IMAGENET_STD, PixelSettings, register_preset
 from .strategies.anyres_tiling import ONEVISION_PINPOINTS
 
 CLIP = PixelSettings("bicubic")
@@ -18,8 +18,7 @@ register_preset(
 register_preset(
     "fixed-pad",
     "fixed-pad",
-    # LLaVA-1.5 and transformers pad with int(mean * 255), not round(): (122, 116, 104)
-    pixels=PixelSettings("bicubic", pad_fill=tuple(int(x * 255) for x in CLIP_MEAN)),  # type: ignore[arg-type]
+    pixels=CLIP,  # pads with int(mean * 255) = (122, 116, 104), as LLaVA-1.5 and transformers do
     description="LLaVA-1.5: centre on a mean-colour square, resize to 336.",
     reference="transformers LlavaImageProcessor(do_pad=True)",
 )

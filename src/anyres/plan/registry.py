@@ -29,7 +29,6 @@ class PixelSettings:
     resample: str = "bicubic"  # bicubic | bilinear | lanczos | nearest
     mean: tuple[float, float, float] = CLIP_MEAN
     std: tuple[float, float, float] = CLIP_STD
-    pad_fill: tuple[int, int, int] = (0, 0, 0)  # uint8 colour of padded pixels
     rescale: float = 1 / 255
 
 

@@ -63,14 +63,15 @@ class Canvas:
 
     ``source`` (a box of the original image, in original pixels) is resized through
     ``steps`` in order (the references sometimes resize twice; an empty tuple means no
-    resize), then placed at ``offset`` on a ``padded`` canvas filled with the preset's
-    pad colour. Pixel execution follows exactly this order, as the reference does.
+    resize), then placed at ``offset`` on a ``padded`` canvas filled with ``fill``.
+    Pixel execution follows exactly this order, as the reference does.
     """
 
     source: Box
     steps: tuple[Size, ...]
     padded: Size
     offset: tuple[int, int] = (0, 0)
+    fill: str = "zero"  # "zero" (black, as LLaVA-NeXT pads) or "mean" (int(mean * 255), as LLaVA-1.5)
 
     @property
     def resized(self) -> Size:

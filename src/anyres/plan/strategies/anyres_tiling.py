@@ -16,6 +16,7 @@ from ...errors import SpecError
 from ..plan import PlanParts
 from ..types import NEWLINE, VISUAL, Box, Canvas, Layout, Segment, Size
 from .common import Strategy, grid_views, make_view, positive_int, resize_canvas, whole
+from .fixed import square_pad_canvas
 
 
 def select_best_resolution(image: Size, pinpoints_hw: tuple[tuple[int, int], ...]) -> tuple[int, int]:
@@ -79,6 +80,14 @@ def _check(p: dict[str, Any]) -> None:
 def plan_anyres(image: Size, p: dict[str, Any]) -> PlanParts:
     base = p["base_size"]
     side = base // p["patch_size"]  # feature map side of one view
+    cls = p["cls_tokens"] if p["feature_select_strategy"] == "full" else 0
+    if p["multi_image"]:
+        # OneVision with several images in one prompt: no tiling, the image padded to a
+        # mean-colour square and resized to one base view, plus one newline embedding
+        canvases = [square_pad_canvas(image)]
+        side_px = canvases[0].padded.width
+        view = make_view(canvases, 0, Box(0, 0, side_px, side_px), Size(base, base), "base", side * side + cls)
+        return PlanParts(tuple(canvases), (view,), None, 1 if p["image_newline"] else 0)
     pins = tuple(tuple(x) for x in p["image_grid_pinpoints"])
     best_h, best_w = select_best_resolution(image, pins)
     target = Size(best_w, best_h)
@@ -110,7 +119,6 @@ def plan_anyres(image: Size, p: dict[str, Any]) -> PlanParts:
     def tile_tokens(r: int, c: int) -> int:
         return row_counts[r] * col_counts[c]
 
-    cls = p["cls_tokens"] if p["feature_select_strategy"] == "full" else 0
     canvases = [
         resize_canvas(image, Size(base, base)),
         Canvas(whole(image), (resized,), target, offset),
@@ -149,6 +157,8 @@ def layout_anyres(plan) -> Layout:
     """Base view, then each feature row across the tiles of its grid row, then a newline."""
     token = plan.params["image_token"]
     segs = [Segment(token, plan.views[0].tokens, VISUAL, 0)]
+    if plan.grid is None:  # multi-image: the base view and one newline
+        return Layout(tuple(segs + [Segment(token, plan.newline_tokens, NEWLINE)] if plan.newline_tokens else segs))
     rows, cols = plan.grid
     side = plan.params["base_size"] // plan.params["patch_size"]
     top, left = plan.info["unpad_offset"]
@@ -185,6 +195,7 @@ LLAVA_NEXT = Strategy(
         **_COMMON,
         "max_views": None,
         "shrink_threshold": 1.1,
+        "multi_image": False,
     },
     "AnyRes: best pinpoint, aspect-kept resize + centre pad, base_size tiles + squashed base view; "
     "tile features unpadded, one newline per row. max_views=N is OneVision's anyres_max_N.",

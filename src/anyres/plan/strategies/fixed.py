@@ -47,10 +47,16 @@ def plan_fixed_pad(image: Size, p: dict[str, Any]) -> PlanParts:
     """LLaVA-1.5 ``expand2square``: centre on a square of the longer side, then resize."""
     size = target_size(p["size"])
     side = max(image.width, image.height)
-    offset = ((side - image.width) // 2, (side - image.height) // 2)
-    canvases = [Canvas(whole(image), (), Size(side, side), offset)]
+    canvases = [square_pad_canvas(image)]
     view = make_view(canvases, 0, Box(0, 0, side, side), size, "base", view_tokens(size, p))
     return PlanParts(tuple(canvases), (view,), None)
+
+
+def square_pad_canvas(image: Size) -> Canvas:
+    """``expand2square`` / ``pad_to_square``: the image centred on a mean-colour square."""
+    side = max(image.width, image.height)
+    offset = ((side - image.width) // 2, (side - image.height) // 2)
+    return Canvas(whole(image), (), Size(side, side), offset, fill="mean")
 
 
 def clip_resize(image: Size, shortest: int) -> Size:
