@@ -88,8 +88,7 @@ def plan_anyres(image: Size, p: dict[str, Any]) -> PlanParts:
         side_px = canvases[0].padded.width
         view = make_view(canvases, 0, Box(0, 0, side_px, side_px), Size(base, base), "base", side * side + cls)
         return PlanParts(tuple(canvases), (view,), None, 1 if p["image_newline"] else 0)
-    pins = tuple(tuple(x) for x in p["image_grid_pinpoints"])
-    best_h, best_w = select_best_resolution(image, pins)
+    best_h, best_w = select_best_resolution(image, p["image_grid_pinpoints"])
     target = Size(best_w, best_h)
     resized = fit_inside(image, target)
     offset = ((best_w - resized.width) // 2, (best_h - resized.height) // 2)
@@ -119,12 +118,10 @@ def plan_anyres(image: Size, p: dict[str, Any]) -> PlanParts:
     def tile_tokens(r: int, c: int) -> int:
         return row_counts[r] * col_counts[c]
 
-    canvases = [
-        resize_canvas(image, Size(base, base)),
-        Canvas(whole(image), (resized,), target, offset),
-    ]
-    views = [make_view(canvases, 0, whole(Size(base, base)), None, "base", side * side + cls)]
-    views += grid_views(canvases, 1, rows, cols, Size(base, base), tile_tokens)
+    square = Size(base, base)
+    canvases = [resize_canvas(image, square), Canvas(whole(image), (resized,), target, offset)]
+    views = [make_view(canvases, 0, Box(0, 0, base, base), square, "base", side * side + cls)]
+    views += grid_views(canvases, 1, rows, cols, square, tile_tokens)
     newlines = out_h if p["image_newline"] else 0
     warnings = ()
     if out_h * out_w == 0:

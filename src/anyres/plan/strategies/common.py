@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ...errors import PlanError
-from ..types import TEXT, VISUAL, Box, Canvas, Layout, Segment, Size, View, canvas_to_source
+from ..types import TEXT, VISUAL, Box, Canvas, Layout, Segment, Size, View
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,41 @@ def resize_canvas(image: Size, *steps: Size) -> Canvas:
     return Canvas(source=whole(image), steps=tuple(steps), padded=last)
 
 
+def axis_span(
+    a: float, b: float, offset: float, length: float, src0: float, src_len: float, scale: float
+) -> tuple[float, float, float, float] | None:
+    """One axis of a view: the crop ``[a, b)`` of a canvas whose content lies at
+    ``[offset, offset + length)`` and shows ``[src0, src0 + src_len)`` of the original.
+
+    Returns (source start, source end, padding before, padding after), padding in
+    encoder pixels (``scale`` encoder pixels per canvas pixel), or None when the crop
+    shows padding only. Source coordinates are rounded to 1e-6 so that tiles that meet
+    on the canvas meet exactly in the source.
+    """
+    i0 = a if a > offset else offset
+    end = offset + length
+    i1 = b if b < end else end
+    if i1 <= i0:
+        return None
+    k = src_len / length
+    return (
+        round(src0 + (i0 - offset) * k, 6),
+        round(src0 + (i1 - offset) * k, 6),
+        (i0 - a) * scale,
+        (b - i1) * scale,
+    )
+
+
+def _view(role, canvas, crop, size, xs, ys, c: Canvas, grid, tokens, level) -> View:
+    if xs is None or ys is None:  # a view of padding only
+        padding = (0.0, 0.0, float(size.width), 0.0)
+        source = Box(c.source.left, c.source.top, c.source.left, c.source.top)
+    else:
+        padding = (xs[2], ys[2], xs[3], ys[3])
+        source = Box(xs[0], ys[0], xs[1], ys[1])
+    return View(role, canvas, crop, size, source, padding, grid, tokens, level)
+
+
 def make_view(
     canvases: list[Canvas] | tuple[Canvas, ...],
     canvas: int,
@@ -47,24 +82,15 @@ def make_view(
 ) -> View:
     """A view cut from a canvas: padding and source box follow from the geometry."""
     c = canvases[canvas]
-    cl, ct, cr, cb = crop.left, crop.top, crop.right, crop.bottom
+    cl, ct, cr, cb = crop
     if size is None:
         size = Size(int(cr - cl), int(cb - ct))
     if size.width <= 0 or size.height <= 0 or cr <= cl or cb <= ct:
         raise PlanError(f"internal: zero-sized view {crop} -> {size}")
-    x0, y0 = c.offset
-    rw, rh = c.resized
-    il, it = max(cl, x0), max(ct, y0)
-    ir, ib = min(cr, x0 + rw), min(cb, y0 + rh)
-    sx = size.width / (cr - cl)
-    sy = size.height / (cb - ct)
-    if ir > il and ib > it:
-        padding = ((il - cl) * sx, (it - ct) * sy, (cr - ir) * sx, (cb - ib) * sy)
-        source = Box(*canvas_to_source(c, il, it, ir, ib, clip=False))
-    else:  # a view of padding only
-        padding = (0.0, 0.0, float(size.width), 0.0)
-        source = Box(c.source.left, c.source.top, c.source.left, c.source.top)
-    return View(role, canvas, crop, size, source, padding, grid, tokens, level)
+    (x0, y0), (rw, rh), src = c.offset, c.resized, c.source
+    xs = axis_span(cl, cr, x0, rw, src.left, src.right - src.left, size.width / (cr - cl))
+    ys = axis_span(ct, cb, y0, rh, src.top, src.bottom - src.top, size.height / (cb - ct))
+    return _view(role, canvas, crop, size, xs, ys, c, grid, tokens, level)
 
 
 def grid_views(
@@ -77,13 +103,28 @@ def grid_views(
     role: str = "tile",
     level: int = 1,
 ) -> list[View]:
-    """Row-major tiles of ``tile`` size cut from the top-left of a canvas."""
+    """Row-major tiles of ``tile`` size cut from the top-left of a canvas.
+
+    Tiles of one column share their horizontal geometry and tiles of one row their
+    vertical geometry, so each is computed once (planning speed matters: serving
+    engines plan every request).
+    """
+    c = canvases[canvas]
+    tw, th = tile
+    if tw <= 0 or th <= 0:
+        raise PlanError(f"internal: zero-sized tile {tile}")
+    (x0, y0), (rw, rh), src = c.offset, c.resized, c.source
+    sw, sh = src.right - src.left, src.bottom - src.top
+    xspans = [axis_span(k * tw, (k + 1) * tw, x0, rw, src.left, sw, 1.0) for k in range(cols)]
+    yspans = [axis_span(k * th, (k + 1) * th, y0, rh, src.top, sh, 1.0) for k in range(rows)]
+    fixed = None if callable(tokens) else tokens
     out = []
     for r in range(rows):
-        for c in range(cols):
-            crop = Box(c * tile.width, r * tile.height, (c + 1) * tile.width, (r + 1) * tile.height)
-            n = tokens(r, c) if callable(tokens) else tokens
-            out.append(make_view(canvases, canvas, crop, None, role, n, (r, c), level))
+        ys = yspans[r]
+        for k in range(cols):
+            crop = Box(k * tw, r * th, (k + 1) * tw, (r + 1) * th)
+            n = tokens(r, k) if fixed is None else fixed
+            out.append(_view(role, canvas, crop, tile, xspans[k], ys, c, (r, k), n, level))
     return out
 
 
