@@ -29,7 +29,28 @@ plan = _plan_module
 
 __version__ = "0.1.0"
 
+_LAZY = {
+    "preprocess": ("anyres.pixels", "preprocess"),
+    "render_views": ("anyres.pixels", "render_views"),
+    "PixelBatch": ("anyres.pixels", "PixelBatch"),
+    "PackedBatch": ("anyres.pixels", "PackedBatch"),
+    "ShapeGroupedBatchSampler": ("anyres.pixels.sampler", "ShapeGroupedBatchSampler"),
+    "ResolutionSchedule": ("anyres.pixels.sampler", "ResolutionSchedule"),
+    "load_image": ("anyres.image", "load_image"),
+}
+
+
+def __getattr__(name: str):
+    """Pixel-side names load numpy and Pillow only when first used."""
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'anyres' has no attribute {name!r}")
+
 __all__ = [
+    *_LAZY,
     "AnyresError",
     "Box",
     "ImageError",

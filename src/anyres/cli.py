@@ -88,9 +88,9 @@ def cmd_show(args) -> int:
 
     image = None
     if args.image:
-        from .image import open_oriented
+        from .image import load_image
 
-        image = open_oriented(args.image)
+        image = load_image(args.image)
     source = image if image is not None else _source(args)
     p = plan(source, args.preset)
     out = render_plan(image, p)

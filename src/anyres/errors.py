@@ -17,3 +17,7 @@ class SpecError(AnyresError, ValueError):
 
 class ImageError(AnyresError, ValueError):
     """An image could not be decoded safely (the message names the source and the reason)."""
+
+
+class WorkerError(AnyresError, RuntimeError):
+    """A worker process died (killed, out of memory); the message says what was lost."""

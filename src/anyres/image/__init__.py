@@ -1,29 +1,13 @@
-"""Image decoding (Pillow). ``open_oriented`` is the minimal safe open used by the CLI."""
+"""anyres.image: decode any image source safely to oriented 8-bit RGB.
+
+``load_image`` is the one entry point (see ``decode`` for the order of checks and
+``modes`` for how each Pillow mode becomes RGB).
+"""
 
 from __future__ import annotations
 
-import os
-from typing import Any
+from .decode import describe, load_image
+from .limits import DEFAULT_MAX_PIXELS, check_pixels
+from .modes import to_rgb, to_uint8
 
-from ..errors import ImageError
-
-
-def open_oriented(path: str | os.PathLike, max_pixels: int = 256_000_000) -> Any:
-    """Open an image file as RGB with its EXIF orientation applied.
-
-    The pixel count is checked from the header before any pixel is decoded.
-    """
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    name = os.fspath(path)
-    try:
-        with Image.open(name) as im:
-            w, h = im.size
-            if w * h > max_pixels:
-                raise ImageError(f"{name}: {w}x{h} = {w * h} pixels exceeds the limit of {max_pixels}")
-            im = ImageOps.exif_transpose(im)
-            return im.convert("RGB")
-    except FileNotFoundError:
-        raise ImageError(f"{name}: no such file") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageError(f"{name}: not a readable image ({exc})") from None
+__all__ = ["DEFAULT_MAX_PIXELS", "check_pixels", "describe", "load_image", "to_rgb", "to_uint8"]

@@ -1,0 +1,170 @@
+"""Safe decoding: any source to an oriented RGB image, or a typed ``ImageError``.
+
+The order matters for safety and for planning:
+
+1. open the source and read the header only (Pillow's ``Image.open`` is lazy);
+2. refuse it when width x height exceeds ``max_pixels``: a 600 KB PNG that claims 200
+   megapixels is refused before a byte of pixel data is decoded;
+3. decode the first frame (animated GIF, APNG and WebP, multi-page TIFF: the first
+   frame or page, as every reference processor takes);
+4. apply the EXIF orientation, so the image has the size ``anyres.plan`` planned for;
+5. convert the mode to 8-bit RGB (``modes.to_rgb``: alpha composited onto
+   ``background``, 16-bit and float scaled, CMYK through its ICC profile).
+
+Every failure (missing file, empty input, text named .jpg, truncated or corrupt data,
+an unsupported mode) raises ``ImageError`` naming the source and the reason.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+import warnings
+from typing import Any
+
+from ..errors import ImageError
+from .arrays import array_to_rgb
+from .limits import DEFAULT_MAX_PIXELS, check_pixels
+from .modes import Colour, to_rgb
+
+_PILLOW_LIMIT_LOCK = threading.Lock()
+
+
+def describe(source: Any) -> str:
+    """A short name for a source, for error messages."""
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return f"<{len(source)} bytes>"
+    name = getattr(source, "name", None)
+    if isinstance(name, str) and hasattr(source, "read"):
+        return name
+    shape = getattr(source, "shape", None)
+    if shape is not None:
+        return f"<array {tuple(shape)}>"
+    if hasattr(source, "getexif") and hasattr(source, "size"):
+        return f"<PIL image {source.size[0]}x{source.size[1]} {getattr(source, 'mode', '?')}>"
+    return f"<{type(source).__name__}>"
+
+
+def load_image(
+    source: Any,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    background: Colour = (255, 255, 255),
+) -> Any:
+    """Decode ``source`` (a path, bytes, a binary file object, a PIL image or an array)
+    to an RGB ``PIL.Image`` with its EXIF orientation applied.
+
+    Raises ``ImageError`` for anything that is not a decodable image within
+    ``max_pixels`` pixels. Arrays may be H x W (grayscale), H x W x 1/3/4 or
+    channels-first; RGBA and LA are composited onto ``background``.
+    """
+    name = describe(source)
+    if hasattr(source, "getexif") and hasattr(source, "size"):  # a PIL image
+        check_pixels(*source.size, max_pixels, name)
+        try:
+            source.load()
+        except Exception as exc:
+            raise ImageError(f"{name}: cannot read its pixels ({_reason(exc)})") from None
+        return to_rgb(_oriented(source), background, name)
+    if hasattr(source, "__array__") or hasattr(source, "__array_interface__"):
+        if hasattr(source, "detach"):  # a torch tensor
+            source = source.detach().cpu().numpy()
+        return array_to_rgb(source, background, name, max_pixels)
+    fp = _binary_stream(source, name)
+    try:
+        return _decode(fp, max_pixels, background, name)
+    finally:
+        if isinstance(source, (str, os.PathLike)):
+            fp.close()
+
+
+def _binary_stream(source: Any, name: str):
+    if isinstance(source, (str, os.PathLike)):
+        try:
+            return open(source, "rb")
+        except FileNotFoundError:
+            raise ImageError(f"{name}: no such file") from None
+        except IsADirectoryError:
+            raise ImageError(f"{name}: is a directory, not an image file") from None
+        except OSError as exc:
+            raise ImageError(f"{name}: cannot open ({exc.strerror or exc})") from None
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return io.BytesIO(bytes(source))
+    if hasattr(source, "read"):
+        if getattr(source, "seekable", lambda: False)():
+            return source
+        return io.BytesIO(source.read())  # Pillow needs to seek
+    raise ImageError(
+        f"{name}: cannot load an image from {type(source).__name__} "
+        "(pass a path, bytes, a binary file object, a PIL image or an array)"
+    )
+
+
+def _decode(fp: Any, max_pixels: int, background: Colour, name: str) -> Any:
+    from PIL import Image, UnidentifiedImageError
+
+    start = fp.tell() if hasattr(fp, "tell") else 0
+    try:
+        im = _open(fp, max_pixels)
+    except UnidentifiedImageError:
+        fp.seek(start)
+        empty = not fp.read(1)
+        raise ImageError(f"{name}: {'empty input' if empty else 'not an image format Pillow can read'}") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageError(
+            f"{name}: the header claims more than the limit of {max_pixels:,} pixels (max_pixels); "
+            f"refused before decoding ({exc})"
+        ) from None
+    except Exception as exc:
+        raise ImageError(f"{name}: cannot read the image header ({_reason(exc)})") from None
+    with im:
+        check_pixels(*im.size, max_pixels, name)
+        try:
+            im.seek(0)
+            im.load()
+        except Exception as exc:
+            raise ImageError(f"{name}: corrupt or truncated {im.format or 'image'} data ({_reason(exc)})") from None
+        return to_rgb(_oriented(im), background, name)
+
+
+def _open(fp: Any, max_pixels: int) -> Any:
+    """``Image.open`` with Pillow's bomb check raised to ``max_pixels`` when the caller
+    allows more than Pillow's default (our own check follows from the header)."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        if max_pixels <= 2 * (Image.MAX_IMAGE_PIXELS or 0):
+            return Image.open(fp)
+        with _PILLOW_LIMIT_LOCK:
+            saved = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = max_pixels // 2 + 1
+            try:
+                return Image.open(fp)
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved
+
+
+def _oriented(im: Any) -> Any:
+    """The image as displayed: EXIF orientation applied (a broken EXIF block is ignored,
+    as ``anyres.image_size`` ignores it)."""
+    from PIL import ImageOps
+
+    try:
+        orientation = int(im.getexif().get(0x0112, 1))
+    except Exception:
+        return im
+    if orientation == 1:
+        return im
+    try:
+        return ImageOps.exif_transpose(im)
+    except Exception:
+        return im
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,119 @@
+"""Every Pillow mode to 8-bit RGB, correctly.
+
+Pillow's own ``convert("RGB")`` is wrong for several modes a web crawl returns:
+transparent pixels keep whatever colour they were stored with (often black), 16-bit and
+32-bit grayscale are clipped at 255 instead of scaled, float images are truncated. This
+module converts each mode the way a person looking at the image would expect:
+
+- alpha (RGBA, RGBa, LA, La, PA, P with a transparent index, transparent L/RGB) is
+  composited onto ``background``;
+- 16-bit grayscale (``I;16*``) is scaled by 255/65535; 32-bit integer ``I`` images are
+  scaled as 16-bit when their values exceed 255 (16-bit PNGs open as ``I`` in some
+  Pillow versions), else kept as 8-bit values; beyond 65535 by their range;
+- float ``F`` images are taken as [0, 1] when their values lie there, else as [0, 255]
+  when they lie there, else scaled by their own range (``to_uint8``);
+- CMYK uses the embedded ICC profile when there is one (through LittleCMS), else
+  Pillow's ``(255 - C) * (255 - K) / 255`` (Adobe's inverted CMYK JPEGs are already
+  un-inverted by Pillow's decoder);
+- LAB goes through LittleCMS; YCbCr and HSV through Pillow.
+
+RGB images keep their values: no colour management, as the reference processors do
+(their parity depends on it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ImageError
+
+Colour = tuple[int, int, int]
+
+_ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
+_SIXTEEN_BIT = {"I;16", "I;16L", "I;16B", "I;16N"}
+
+
+def to_rgb(image: Any, background: Colour = (255, 255, 255), name: str = "image") -> Any:
+    """An 8-bit RGB copy of ``image`` (a loaded PIL image of any mode)."""
+    mode = image.mode
+    if mode == "RGB":
+        if "transparency" in image.info:  # a tRNS colour key in an RGB PNG
+            return _composite(image.convert("RGBA"), background)
+        return image
+    if mode in _ALPHA_MODES:
+        return _composite(image.convert("RGBA"), background)
+    if mode == "P" or mode == "L" or mode == "1":
+        if "transparency" in image.info:
+            return _composite(image.convert("RGBA"), background)
+        return image.convert("RGB")
+    if mode in _SIXTEEN_BIT or mode in ("I", "F"):
+        import numpy as np
+
+        return _gray_to_rgb(to_uint8(np.asarray(image), name))
+    if mode == "CMYK":
+        return _cmyk_to_rgb(image)
+    if mode == "LAB":
+        from PIL import ImageCms
+
+        return ImageCms.applyTransform(
+            image, ImageCms.buildTransform(ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB")
+        )
+    if mode in ("YCbCr", "HSV", "RGBX"):
+        return image.convert("RGB")
+    raise ImageError(f"{name}: unsupported image mode {mode!r}")
+
+
+def _composite(rgba: Any, background: Colour) -> Any:
+    from PIL import Image
+
+    base = Image.new("RGBA", rgba.size, (*background, 255))
+    return Image.alpha_composite(base, rgba).convert("RGB")
+
+
+def _gray_to_rgb(values_uint8: Any) -> Any:
+    from PIL import Image
+
+    return Image.fromarray(values_uint8, "L").convert("RGB")
+
+
+def to_uint8(a: Any, name: str = "image"):
+    """Any numeric array to uint8, scaled (never clipped): uint8 as is; bool as 0/255;
+    uint16 by 255/65535; other integers as 8-bit values when they lie in [0, 255], as
+    16-bit values when they lie in [0, 65535], else by their range; floats as [0, 1]
+    when they lie there, else as [0, 255], else by their range."""
+    import numpy as np
+
+    if a.dtype == np.uint8:
+        return a
+    if a.dtype == np.bool_:
+        return a.astype(np.uint8) * 255
+    if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise ImageError(f"{name}: values of dtype {a.dtype} are not pixels")
+    f = a.astype(np.float64)
+    if not np.isfinite(f).all():
+        raise ImageError(f"{name}: pixel values include NaN or infinity")
+    lo, hi = (float(f.min()), float(f.max())) if f.size else (0.0, 0.0)
+    if a.dtype == np.uint16 or (np.issubdtype(a.dtype, np.integer) and lo >= 0 and 255 < hi <= 65535):
+        scale, offset = 255.0 / 65535.0, 0.0
+    elif lo >= 0 and hi <= (1.0 if np.issubdtype(a.dtype, np.floating) else 255.0):
+        scale, offset = (255.0 if np.issubdtype(a.dtype, np.floating) else 1.0), 0.0
+    elif lo >= 0 and hi <= 255.0:  # floats in [0, 255]
+        scale, offset = 1.0, 0.0
+    else:
+        scale, offset = 255.0 / max(hi - lo, 1e-12), lo
+    return np.clip(np.rint((f - offset) * scale), 0, 255).astype(np.uint8)
+
+
+def _cmyk_to_rgb(image: Any) -> Any:
+    icc = image.info.get("icc_profile")
+    if icc:
+        try:
+            import io
+
+            from PIL import ImageCms
+
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            return ImageCms.profileToProfile(image, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
+        except Exception:  # a broken profile: fall back to the plain formula
+            pass
+    return image.convert("RGB")

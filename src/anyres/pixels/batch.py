@@ -1,0 +1,128 @@
+"""The two anyres batch layouts: views grouped by shape, and one packed patch sequence.
+
+Both are filled from every image's views as (H, W, 3) uint8 arrays, normalising straight
+into the final arrays (no intermediate float copy per view).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from ..errors import AnyresError, SpecError
+from ..plan import PixelSettings, Plan
+from .normalize import normalise_view
+from .patches import patch_positions, patchify
+
+
+@dataclass
+class ViewGroup:
+    """Views of one shape from across the batch: one encoder forward."""
+
+    pixel_values: Any  # (n, 3, H, W) float32
+    index: list[tuple[int, int]]  # (image, view) of each row
+
+
+@dataclass
+class PixelBatch:
+    """Per image its plan; its views' pixels live in ``groups`` (one array per view
+    shape, ready for one encoder forward each). ``views[i][j]`` is view j of image i,
+    a view into its group's array (no copy).
+
+    ``indices[i]`` is the position in the input of ``plans[i]``; inputs refused with
+    ``on_error="skip"`` are listed in ``errors`` as (input position, error).
+    """
+
+    plans: list[Plan]
+    groups: dict[tuple[int, int], ViewGroup]
+    indices: list[int]
+    errors: list[tuple[int, AnyresError]] = field(default_factory=list)
+    return_tensors: str = "np"
+
+    @property
+    def views(self) -> list[list[Any]]:
+        out: list[list[Any]] = [[None] * len(p.views) for p in self.plans]
+        for group in self.groups.values():
+            for row, (i, j) in enumerate(group.index):
+                out[i][j] = group.pixel_values[row]
+        return out
+
+    def __len__(self) -> int:
+        return len(self.plans)
+
+
+def group_views(plans: Sequence[Plan], views: Sequence[Sequence[Any]], px: Sequence[PixelSettings]) -> dict:
+    """Shape groups from uint8 views (``px[i]``: image i's pixel settings)."""
+    import numpy as np
+
+    index: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for i, vs in enumerate(views):
+        for j, v in enumerate(vs):
+            index.setdefault((v.shape[0], v.shape[1]), []).append((i, j))
+    groups = {}
+    for (h, w), idx in index.items():
+        out = np.empty((len(idx), 3, h, w), dtype=np.float32)
+        for row, (i, j) in enumerate(idx):
+            normalise_view(views[i][j], px[i].mean, px[i].std, px[i].rescale, out=out[row])
+        groups[(h, w)] = ViewGroup(out, idx)
+    return groups
+
+
+@dataclass
+class PackedBatch:
+    """Every view of every image as one patch sequence (Qwen2-VL's layout).
+
+    ``patches``: (N, 3 * temporal * p * p); ``positions``: (N, 4) = (image, view, row,
+    col) of each patch; ``grid_thw``: one (t, h, w) row per view; ``cu_seqlens``: the
+    boundaries of the views in the sequence (for block-diagonal attention).
+    """
+
+    plans: list[Plan]
+    patches: Any
+    positions: Any
+    grid_thw: Any
+    cu_seqlens: Any
+    indices: list[int] = field(default_factory=list)
+    errors: list[tuple[int, AnyresError]] = field(default_factory=list)
+
+
+def pack(
+    plans: Sequence[Plan], views: Sequence[Sequence[Any]], px: Sequence[PixelSettings], return_tensors: str = "np"
+) -> PackedBatch:
+    """One patch sequence for many images: every view patchified with its preset's patch
+    size, merge size (1 when the preset has none) and temporal patch size (1 likewise)."""
+    import numpy as np
+
+    layout = []  # (image, view, patch, merge, temporal, rows, cols)
+    for i, (p, vs) in enumerate(zip(plans, views)):
+        patch = p.params.get("patch_size", 14)
+        merge = p.params.get("merge_size", 1)
+        temporal = p.params.get("temporal_patch_size", 1)
+        for j, v in enumerate(vs):
+            h, w = v.shape[:2]
+            if h % (patch * merge) or w % (patch * merge):
+                raise SpecError(
+                    f"view {j} of image {i} is {w}x{h}, not a multiple of {patch * merge} px: cannot pack "
+                    f"({p.preset} views are not whole {patch}x{patch} patches{' merge blocks' if merge > 1 else ''})"
+                )
+            layout.append((i, j, patch, merge, temporal, h // patch, w // patch))
+    widths = {3 * t * p * p for _, _, p, _, t, _, _ in layout}
+    if len(widths) != 1:
+        raise SpecError(f"cannot pack views with different patch vector lengths {sorted(widths)} in one sequence")
+    lengths = [gh * gw for *_, gh, gw in layout]
+    cu = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+    patches = np.empty((int(cu[-1]), widths.pop()), dtype=np.float32)
+    positions = np.empty((int(cu[-1]), 4), dtype=np.int64)
+    for k, (i, j, patch, merge, temporal, gh, gw) in enumerate(layout):
+        sl = slice(int(cu[k]), int(cu[k + 1]))
+        patchify(views[i][j], patch, merge, temporal, px[i].mean, px[i].std, px[i].rescale, out=patches[sl])
+        rows, cols = patch_positions(gh, gw, merge)
+        positions[sl, 0], positions[sl, 1], positions[sl, 2], positions[sl, 3] = i, j, rows, cols
+    grid_thw = np.array([[1, gh, gw] for *_, gh, gw in layout], dtype=np.int64).reshape(-1, 3)
+    out = PackedBatch(list(plans), patches, positions, grid_thw, cu)
+    if return_tensors == "pt":
+        import torch
+
+        for name in ("patches", "positions", "grid_thw", "cu_seqlens"):
+            setattr(out, name, torch.from_numpy(getattr(out, name)))
+    return out

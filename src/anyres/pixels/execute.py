@@ -1,0 +1,82 @@
+"""Execute a plan on an image with Pillow, in the reference's order of operations.
+
+Each canvas: crop its source box (an integral box is cropped and then resized, as the
+slicing references do; a fractional one is resampled directly with Pillow's ``box``),
+resize through its steps with the preset's filter (``reducing_gap=None``, as the
+references), paste on the padded canvas. Each view: crop the canvas, resize to the
+encoder size if it differs. Resizing to the same size is a copy in Pillow, as it is in
+the references that call resize on every view.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from ..plan import Plan, get_preset
+from ..plan.types import Canvas
+
+RESAMPLE = {"nearest": 0, "lanczos": 1, "bilinear": 2, "bicubic": 3, "box": 4, "hamming": 5}
+
+
+def resample_filter(name: str) -> int:
+    try:
+        return RESAMPLE[name]
+    except KeyError:
+        from ..errors import SpecError
+
+        raise SpecError(f"unknown resample filter {name!r}; known: {', '.join(RESAMPLE)}") from None
+
+
+def fill_colour(canvas: Canvas, mean: Sequence[float]) -> tuple[int, int, int]:
+    if canvas.fill == "mean":
+        return tuple(int(x * 255) for x in mean)  # type: ignore[return-value]
+    return (0, 0, 0)
+
+
+def render_canvas(
+    image: Any, canvas: Canvas, resample: int, mean: Sequence[float], reducing_gap: float | None = None
+) -> Any:
+    from PIL import Image
+
+    im = image
+    src = canvas.source
+    box = (src.left, src.top, src.right, src.bottom)
+    steps = list(canvas.steps)
+    if box != (0, 0, image.width, image.height):
+        if all(float(v).is_integer() for v in box) or not steps:
+            im = im.crop(tuple(int(round(v)) for v in box))
+        else:
+            im = im.resize(tuple(steps.pop(0)), resample, box=box, reducing_gap=reducing_gap)
+    for step in steps:
+        im = im.resize((step.width, step.height), resample, reducing_gap=reducing_gap)
+    if canvas.padded != canvas.resized or canvas.offset != (0, 0):
+        padded = Image.new("RGB", (canvas.padded.width, canvas.padded.height), fill_colour(canvas, mean))
+        padded.paste(im, canvas.offset)
+        im = padded
+    return im
+
+
+def render_views(
+    image: Any, plan: Plan, resample: str | None = None, reducing_gap: float | None = None
+) -> list[Any]:
+    """The views of ``plan`` as RGB PIL images, exactly as the encoder sees them before
+    rescaling and normalisation (the image must be the oriented RGB image planned for).
+
+    ``reducing_gap`` (None: exact, as the references) lets Pillow reduce by an integer
+    box first when downscaling by more than that factor (the fast path for Lanczos)."""
+    if (image.width, image.height) != (plan.image.width, plan.image.height):
+        from ..errors import PlanError
+
+        raise PlanError(f"the plan is for {plan.image}, the image is {image.width}x{image.height}")
+    pixels = get_preset(plan.preset).pixels
+    flt = resample_filter(resample or pixels.resample)
+    canvases = [render_canvas(image, c, flt, pixels.mean, reducing_gap) for c in plan.canvases]
+    out = []
+    for v in plan.views:
+        c = canvases[v.canvas]
+        crop = (int(v.crop.left), int(v.crop.top), int(v.crop.right), int(v.crop.bottom))
+        im = c if crop == (0, 0, c.width, c.height) else c.crop(crop)
+        if (im.width, im.height) != (v.size.width, v.size.height):
+            im = im.resize((v.size.width, v.size.height), flt, reducing_gap=reducing_gap)
+        out.append(im)
+    return out

@@ -1,0 +1,147 @@
+"""The fast pixel path (``exact=False``): same plan, same crops, padding and
+normalisation; cheaper resampling and decoding.
+
+- Bicubic and bilinear presets resize with PyTorch's antialiased uint8 kernels (SIMD,
+  a port of Pillow-SIMD's), which differ from Pillow's by at most one uint8 level.
+- Lanczos presets (Idefics3) have no such kernel: Pillow resizes with
+  ``reducing_gap=3`` (an integer box reduction first, then Lanczos over the rest),
+  which Pillow documents as indistinguishable from fair resampling in most cases.
+  (Resampling Idefics3's two consecutive resizes as one was tried and rejected: the
+  reference's first resize loses resolution that a single resize keeps -- an 800x6000
+  infographic goes to 194 px wide, then back up to 364 -- so the result differs by
+  up to 116 levels: sharper, but not the reference.)
+- Canvases whose source box is fractional (S2's centre crop) keep Pillow's exact
+  box resampling: rounding the box would shift the content.
+- JPEG files are decoded at a reduced DCT scale (1/2, 1/4, 1/8) when every canvas of
+  the plan still downsamples the reduced image by at least ``DCT_MARGIN``: DCT
+  reduction smooths a little, and the later antialiased resize averages that out.
+
+``benchmarks/bench_preprocess.py`` measures the deviation from the exact path.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from typing import Any
+
+from ..plan import Plan, get_preset
+from ..plan.types import Canvas
+from .execute import fill_colour, render_canvas, resample_filter
+
+TORCH_MODES = {"bicubic": "bicubic", "bilinear": "bilinear"}
+DCT_MARGIN = 2.0
+REDUCING_GAP = 3.0
+
+
+def _resize(t, w: int, h: int, mode: str):
+    import torch
+
+    if t.shape[-2:] == (h, w):
+        return t
+    return torch.nn.functional.interpolate(t, size=(h, w), mode=mode, antialias=True)
+
+
+def _integral(values, tol: float = 1e-6) -> bool:
+    return all(abs(v - round(v)) <= tol for v in values)
+
+
+def render_views_fast(image: Any, plan: Plan) -> list[Any]:
+    """The views of ``plan`` as (H, W, 3) uint8 arrays. ``image`` is the oriented RGB
+    image planned for, or a reduced decode of it (same aspect, smaller size)."""
+    import numpy as np
+
+    px = get_preset(plan.preset).pixels
+    mode = TORCH_MODES.get(px.resample)
+    if mode is None:
+        from .execute import render_views
+
+        return [np.asarray(v) for v in render_views(image, plan, reducing_gap=REDUCING_GAP)]
+    import torch
+
+    sx, sy = image.width / plan.image.width, image.height / plan.image.height
+    with warnings.catch_warnings():  # a read-only view of Pillow's buffer, never written to
+        warnings.simplefilter("ignore", UserWarning)
+        full = torch.from_numpy(np.asarray(image)).permute(2, 0, 1)[None]
+    canvases = [_canvas(image, full, c, sx, sy, mode, px) for c in plan.canvases]
+    out = []
+    for v in plan.views:
+        l, t, r, b = (int(x) for x in v.crop)
+        x = _resize(canvases[v.canvas][:, :, t:b, l:r], v.size.width, v.size.height, mode)
+        out.append(x[0].permute(1, 2, 0).contiguous().numpy())
+    return out
+
+
+def _canvas(image: Any, full, c: Canvas, sx: float, sy: float, mode: str, px) -> Any:
+    import numpy as np
+    import torch
+
+    s = c.source
+    box = (s.left * sx, s.top * sy, s.right * sx, s.bottom * sy)
+    if not _integral(box):  # Pillow's exact fractional box resampling
+        from ..plan.types import Box
+
+        scaled = c._replace(source=Box(*box))
+        rendered = render_canvas(image, scaled, resample_filter(px.resample), px.mean)
+        return torch.from_numpy(np.asarray(rendered)).permute(2, 0, 1)[None]
+    l, t, r, b = (int(round(v)) for v in box)
+    x = full[:, :, t:b, l:r]
+    for step in c.steps:
+        x = _resize(x, step.width, step.height, mode)
+    if c.padded != c.resized or c.offset != (0, 0):
+        fill = torch.tensor(fill_colour(c, px.mean), dtype=torch.uint8).view(1, 3, 1, 1)
+        canvas = fill.expand(1, 3, c.padded.height, c.padded.width).clone()
+        ox, oy = c.offset
+        canvas[:, :, oy : oy + x.shape[2], ox : ox + x.shape[3]] = x
+        x = canvas
+    return x
+
+
+def dct_scale(p: Plan) -> float:
+    """The smallest decode scale (of 1, 1/2, 1/4, 1/8) at which every canvas of ``p``
+    still shrinks the decoded image by ``DCT_MARGIN`` or more; 1 when any canvas keeps
+    source resolution (no resize step) or the preset resizes with Lanczos."""
+    if get_preset(p.preset).pixels.resample not in TORCH_MODES:
+        return 1.0
+    need = 0.0
+    for c in p.canvases:
+        if not c.steps:
+            return 1.0
+        target = c.steps[0]
+        need = max(need, target.width / max(1e-9, c.source.width), target.height / max(1e-9, c.source.height))
+    for scale in (0.125, 0.25, 0.5):
+        if scale >= need * DCT_MARGIN:
+            return scale
+    return 1.0
+
+
+def load_for_plan(source: Any, spec: str, overrides: dict, max_pixels: int | None = None) -> tuple[Any, Plan]:
+    """Decode ``source`` for the fast path and plan it: a JPEG file or bytes at the DCT
+    scale ``dct_scale`` allows; anything else as ``load_image`` does. The plan is
+    always for the full oriented size."""
+    from ..image import describe, load_image
+    from ..image.decode import _oriented
+    from ..image.limits import DEFAULT_MAX_PIXELS, check_pixels
+    from ..image.modes import to_rgb
+    from ..plan import plan as make_plan
+
+    limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
+    if isinstance(source, (str, os.PathLike, bytes, bytearray)):
+        from PIL import Image
+
+        try:
+            fh = open(source, "rb") if isinstance(source, (str, os.PathLike)) else io.BytesIO(source)
+            with fh, Image.open(fh) as im:
+                if im.format == "JPEG" and im.mode in ("RGB", "L"):
+                    check_pixels(*im.size, limit, describe(source))
+                    p = make_plan(im, spec, **overrides)
+                    scale = dct_scale(p)
+                    if scale < 1.0:
+                        im.draft(im.mode, (int(im.width * scale), int(im.height * scale)))
+                        im.load()
+                        return to_rgb(_oriented(im)), p
+        except OSError:
+            pass  # load_image reports it properly
+    image = load_image(source, max_pixels=limit)
+    return image, make_plan(image, spec, **overrides)

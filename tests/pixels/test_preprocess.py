@@ -1,0 +1,167 @@
+"""preprocess: the shape-grouped batch, packing, the fast path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import anyres
+from anyres import SpecError
+from anyres.pixels import preprocess, render_views
+from anyres.pixels.fast import render_views_fast
+
+from .test_hf_parity import make_image
+
+
+def test_anyres_batch_groups_views_by_shape():
+    images = [make_image(1000, 600, 0), make_image(300, 900, 1), make_image(50, 40, 2)]
+    batch = preprocess(images, "minicpm-v")
+    assert [len(v) for v in batch.views] == [len(p.views) for p in batch.plans]
+    seen = set()
+    for (h, w), group in batch.groups.items():
+        assert group.pixel_values.shape[1:] == (3, h, w)
+        assert group.pixel_values.shape[0] == len(group.index)
+        for row, (i, j) in enumerate(group.index):
+            assert batch.plans[i].views[j].size == anyres.Size(w, h)
+            assert np.array_equal(group.pixel_values[row], batch.views[i][j])
+            seen.add((i, j))
+    assert len(seen) == sum(len(p.views) for p in batch.plans)
+
+
+def test_views_follow_the_plan_and_normalisation():
+    im = make_image(777, 333, 3)
+    batch = preprocess([im], "internvl")
+    p = batch.plans[0]
+    raw = render_views(im, p)
+    mean, std = np.array(anyres.get_preset("internvl").pixels.mean), np.array(anyres.get_preset("internvl").pixels.std)
+    for v, pil, arr in zip(p.views, raw, batch.views[0]):
+        assert pil.size == (v.size.width, v.size.height)
+        expect = (np.asarray(pil).astype(np.float64) / 255 - mean) / std
+        assert np.abs(arr.transpose(1, 2, 0) - expect).max() < 1e-5
+
+
+def test_padding_uses_the_reference_fill():
+    im = make_image(1000, 200, 4)
+    (view,) = render_views(im, anyres.plan(im, "fixed-pad"))
+    assert view.getpixel((168, 2)) == (122, 116, 104)  # int(CLIP mean * 255), LLaVA-1.5
+    views = render_views(im, anyres.plan(im, "llava-next"))
+    tiles = [np.asarray(v) for v in views[1:]]
+    assert any((t[:3] == 0).all() for t in tiles)  # LLaVA-NeXT pads with black
+
+
+def test_packed_qwen2_vl_matches_hf_layout():
+    images = [make_image(640, 480, 5), make_image(300, 1000, 6)]
+    packed = preprocess(images, "qwen2-vl", output="packed")
+    hf = preprocess(images, "qwen2-vl", output="hf")
+    assert np.array_equal(packed.patches, hf["pixel_values"])
+    assert np.array_equal(packed.grid_thw, hf["image_grid_thw"])
+    lengths = (hf["image_grid_thw"][:, 1] * hf["image_grid_thw"][:, 2]).tolist()
+    assert packed.cu_seqlens.tolist() == [0, lengths[0], lengths[0] + lengths[1]]
+    # positions: image index, then (row, col) with every 2x2 merge group contiguous
+    assert packed.positions.shape == (sum(lengths), 4)
+    assert packed.positions[:4, 2:].tolist() == [[0, 0], [0, 1], [1, 0], [1, 1]]
+    assert set(packed.positions[: lengths[0], 0].tolist()) == {0}
+    gh, gw = hf["image_grid_thw"][1, 1:]
+    assert packed.positions[lengths[0]:, 2].max() == gh - 1 and packed.positions[lengths[0]:, 3].max() == gw - 1
+
+
+def test_packed_any_preset_with_whole_patches():
+    packed = preprocess([make_image(900, 500, 7)], "internvl", output="packed", return_tensors="pt")
+    p = packed.plans[0]
+    assert packed.grid_thw.shape[0] == len(p.views)
+    assert int(packed.cu_seqlens[-1]) == len(p.views) * 32 * 32
+    with pytest.raises(SpecError, match="cannot pack"):
+        preprocess([make_image(900, 500, 7)], "gpt4v", output="packed")
+
+
+def test_fast_path_is_within_one_level():
+    rng = np.random.default_rng(0)
+    from PIL import Image
+
+    small = rng.integers(0, 255, size=(40, 50, 3)).astype(np.uint8)
+    natural = Image.fromarray(small).resize((2000, 1600), Image.BICUBIC)
+    for preset in ["llava-next", "qwen2-vl", "internvl", "fixed-pad"]:
+        p = anyres.plan(natural, preset)
+        for a, b in zip(render_views(natural, p), render_views_fast(natural, p)):
+            d = np.abs(np.asarray(a).astype(int) - b.astype(int))
+            assert d.max() <= 2 and (d > 1).mean() < 1e-3, (preset, d.max())
+
+
+def test_fast_path_jpeg_dct_scaling(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    small = rng.integers(0, 255, size=(30, 40, 3)).astype(np.uint8)
+    Image.fromarray(small).resize((4000, 3000), Image.BICUBIC).save(tmp_path / "big.jpg", quality=92)
+    exact = preprocess([str(tmp_path / "big.jpg")], "llava-next")
+    fast = preprocess([str(tmp_path / "big.jpg")], "llava-next", exact=False)
+    assert exact.plans[0] == fast.plans[0]
+    for a, b in zip(exact.views[0], fast.views[0]):
+        assert a.shape == b.shape
+        # normalised units: 1 uint8 level ~ 0.015; DCT scaling adds a little smoothing
+        assert np.abs(a - b).mean() < 0.03
+
+
+def test_bad_arguments():
+    with pytest.raises(SpecError):
+        preprocess([make_image(10, 10, 0)], "fixed", output="torch")
+    with pytest.raises(SpecError):
+        preprocess([make_image(10, 10, 0)], "fixed", return_tensors="jax")
+    with pytest.raises(SpecError, match="no transformers processor"):
+        preprocess([make_image(10, 10, 0)], "minicpm-v", output="hf")
+
+
+def test_on_error_skip_keeps_the_good_images(tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("not an image")
+    good = [make_image(300, 200, 8), make_image(50, 400, 9)]
+    batch = preprocess([good[0], str(bad), good[1], (5, 5)], "internvl", on_error="skip")
+    assert batch.indices == [0, 2]
+    assert [i for i, _ in batch.errors] == [1, 3]
+    assert all(isinstance(e, anyres.AnyresError) for _, e in batch.errors)
+    assert "bad.jpg" in str(batch.errors[0][1])
+    with pytest.raises(anyres.ImageError, match="bad.jpg"):
+        preprocess([good[0], str(bad)], "internvl")
+    with pytest.raises(SpecError, match="on_error"):
+        preprocess(good, "internvl", on_error="skip", output="hf")
+    with pytest.raises(SpecError, match="at least one image"):
+        preprocess([], "internvl")
+
+
+def test_two_workers_give_the_same_batch_as_one_process(tmp_path):
+    paths = []
+    for k, (w, h) in enumerate([(640, 480), (300, 900), (1000, 1000), (64, 32)]):
+        paths.append(str(tmp_path / f"{k}.png"))
+        make_image(w, h, k).save(paths[-1])
+    paths.append(str(tmp_path / "missing.png"))
+    for exact in (True, False):
+        one = preprocess(paths, "llava-next", exact=exact, on_error="skip")
+        two = preprocess(paths, "llava-next", exact=exact, on_error="skip", num_workers=2)
+        assert one.indices == two.indices == [0, 1, 2, 3] and [i for i, _ in two.errors] == [4]
+        assert one.groups.keys() == two.groups.keys()
+        for key in one.groups:
+            assert np.array_equal(one.groups[key].pixel_values, two.groups[key].pixel_values)
+
+
+def test_normalisation_kernels_agree_with_the_reference_table():
+    from anyres.pixels.normalize import kernel, normalise, normalise_table
+
+    u8 = np.arange(256, dtype=np.uint8)[None, :].repeat(3, 0)
+    for name in anyres.presets():
+        px = anyres.get_preset(name).pixels
+        table = normalise_table(tuple(px.mean), tuple(px.std), px.rescale)
+        assert np.array_equal(normalise(u8, px.mean, px.std, px.rescale), table), name
+        assert kernel(tuple(px.mean), tuple(px.std), px.rescale) == "arith", name  # the fast kernel applies
+    odd = (0.1, 0.2, 0.3), (0.7, 0.11, 0.13), 1 / 256
+    assert np.array_equal(normalise(u8, *odd), normalise_table(*odd))  # any constants: table or arithmetic
+
+
+def test_fast_path_keeps_fractional_boxes_and_lanczos_exact():
+    im = make_image(1001, 703, 10)
+    p = anyres.plan(im, "s2")  # centre crop at a fractional source box
+    assert any(not float(v).is_integer() for c in p.canvases for v in c.source)
+    for a, b in zip(render_views(im, p), render_views_fast(im, p)):
+        assert np.abs(np.asarray(a).astype(int) - b.astype(int)).max() <= 1
+    q = anyres.plan(im, "idefics3")  # Lanczos: Pillow, exact below 3x reduction
+    for a, b in zip(render_views(im, q), render_views_fast(im, q)):
+        assert np.array_equal(np.asarray(a), b)
