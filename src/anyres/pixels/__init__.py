@@ -30,7 +30,7 @@ def preprocess(
     num_workers: int = 0,
     exact: bool = True,
     on_error: str = "raise",
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_image_pixels: int = DEFAULT_MAX_PIXELS,
     **overrides: Any,
 ):
     """Turn images (paths, bytes, file objects, PIL images, arrays) into encoder inputs.
@@ -42,6 +42,8 @@ def preprocess(
       level of the exact path.
     - ``num_workers=N`` (N > 1): decode and render in N worker processes; worth it for
       files and bytes (in-memory images would be copied to the workers).
+    - ``max_image_pixels``: the decode limit (``load_image``'s ``max_pixels``; named
+      apart so that a preset's own ``max_pixels``, qwen2-vl's, stays an override).
     - ``on_error="skip"``: refused inputs (``ImageError``, ``PlanError``) are listed in
       ``batch.errors`` instead of raised; ``batch.indices`` maps the rest to the input.
       Not available with ``output="hf"``, whose dict has no place to say which image
@@ -59,7 +61,7 @@ def preprocess(
         images = [images]
     if not images:
         raise SpecError("preprocess needs at least one image")
-    jobs = [Job(im, preset, overrides, exact, max_pixels) for im in images]
+    jobs = [Job(im, preset, overrides, exact, max_image_pixels) for im in images]
     plans, views, indices, errors = [], [], [], []
     for i, result in enumerate(render_all(jobs, num_workers)):
         if isinstance(result, Exception):
