@@ -17,3 +17,7 @@ class SpecError(AnyresError, ValueError):
 
 class ImageError(AnyresError, ValueError):
     """An image could not be decoded safely (the message names the source and the reason)."""
+
+
+class ShapeError(AnyresError, ValueError):
+    """Tensors given to anyres do not have the shapes the plan calls for (the message names both)."""
