@@ -77,7 +77,8 @@ class Assembler(nn.Module):
     ``"auto"`` (the preset's own: InternVL's LayerNorm-MLP, Idefics3's bias-free Linear,
     else none unless the widths differ, then ``mlp2x_gelu``) or a name of
     ``project.PROJECTORS``. ``patch_size``: the encoder patch (default the preset's, 14
-    where it has none, e.g. gpt4v). ``num_heads``: resampler heads (default width // 128).
+    where it has none, e.g. gpt4v). ``num_heads``: resampler heads (default out_width // 128,
+    as MiniCPM-V, fewer when the width is small).
     """
 
     def __init__(
@@ -93,6 +94,9 @@ class Assembler(nn.Module):
         num_heads: int | None = None,
     ) -> None:
         super().__init__()
+        self.family = "fixed" if strategy in FIXED_STRATEGIES else strategy
+        if self.family not in packing.PACKERS:
+            raise SpecError(f"no assembly rule for strategy {strategy!r}; known: {', '.join(sorted(packing.PACKERS))}")
         if width < 1 or prefix_tokens < 0:
             raise SpecError(f"width must be positive and prefix_tokens non-negative, got {width}, {prefix_tokens}")
         self.strategy = strategy
@@ -108,8 +112,10 @@ class Assembler(nn.Module):
         if strategy in ("internvl", "idefics3"):
             f = shuffle_factor(strategy, self.params)
             shuffled = width * f * f
-            if projector == "auto":
-                self.projector = NormMLPProjector(shuffled, self.out_width) if strategy == "internvl" else LinearProjector(shuffled, self.out_width, bias=False)
+            if projector == "auto" and strategy == "internvl":
+                self.projector = NormMLPProjector(shuffled, self.out_width)
+            elif projector == "auto":
+                self.projector = LinearProjector(shuffled, self.out_width, bias=False)
             else:
                 self.projector = build_projector(projector, shuffled, self.out_width)
         elif strategy in RESAMPLER_STRATEGIES:
@@ -167,13 +173,10 @@ class Assembler(nn.Module):
         for i, x in enumerate(view_features):
             if x.dim() != 2 or x.shape[1] != self.width:
                 raise ShapeError(f"view {i}: features must be (n, {self.width}), got {tuple(x.shape)}")
-        rows = packing.PACKERS[self._family()](self, plan, list(view_features))
+        rows = packing.PACKERS[self.family](self, plan, list(view_features))
         seq = rows.build(self.out_width)
         assert len(seq) == plan.num_tokens, (len(seq), plan.num_tokens)
         return seq
-
-    def _family(self) -> str:
-        return "fixed" if self.strategy in FIXED_STRATEGIES else self.strategy
 
     def split_view(self, plan, i: int, x: torch.Tensor, keep: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """(kept prefix rows (keep, d), grid map (gh, gw, d)) of view i's features."""

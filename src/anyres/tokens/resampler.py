@@ -20,7 +20,6 @@ sin-cos table bicubically resized (align_corners=False) to (h, w) instead.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -154,9 +153,3 @@ def default_heads(width: int) -> int:
         heads -= 1
     return heads
 
-
-def grid_side(n: int) -> int:
-    side = math.isqrt(n)
-    if side * side != n:
-        raise ShapeError(f"{n} features are not a square grid")
-    return side
