@@ -178,3 +178,11 @@ def test_shape_errors():
         topk_tokens(torch.zeros(5, 2), torch.zeros(5), 2, positions=torch.zeros(4, 3, dtype=torch.int64))
     with pytest.raises(SpecError):
         visionzip(torch.zeros(5, 2), torch.zeros(5, 5), torch.zeros(5, 2), dominant=9)
+
+
+def test_in_input_order_sorts_survivors_and_puts_summaries_last():
+    cls_row = torch.full((1 + 30,), 0.01)
+    cls_row[[20, 4]] = torch.tensor([0.6, 0.3])
+    kept = prumerge(torch.randn(31, 2), _attention_from_cls(cls_row), torch.randn(31, 2)).in_input_order()
+    assert kept.index.tolist() == [4, 20, -1]
+    assert kept.positions[-1].tolist() == [0, -1, -1]  # the summary stands for the whole view 0
