@@ -19,5 +19,9 @@ class ImageError(AnyresError, ValueError):
     """An image could not be decoded safely (the message names the source and the reason)."""
 
 
+class ShapeError(AnyresError, ValueError):
+    """Tensors given to anyres do not have the shapes the plan calls for (the message names both)."""
+
+
 class WorkerError(AnyresError, RuntimeError):
     """A worker process died (killed, out of memory); the message says what was lost."""

@@ -1,0 +1,151 @@
+"""Compression of a feature map: pooling, interpolation, pixel shuffle, tile stitching.
+
+Pure functions on tensors. Feature maps are channels-last ``(h, w, c)`` or
+``(n, h, w, c)`` (row-major token order, as encoders emit them); the helpers that
+follow a reference which works channels-first say so.
+
+Pixel shuffle, checked against transformers 5.23: InternVL's ``pixel_shuffle(x, 0.5)``
+and Idefics3's ``Idefics3Connector.pixel_shuffle(x, 2)`` produce the *same* layout:
+output cell (i, j) concatenates input cells (s*i + dr, s*j + dc) in row-major (dr, dc)
+order, channels of each cell contiguous. (The original InternVL code with
+``ps_version='v1'`` skips the final permute and leaves the output grid transposed;
+transformers implements v2 only.) Qwen2-VL's 2x2 merge-block order is the same too.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import ShapeError, SpecError
+
+
+def _as_batch(x: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    if x.dim() == 3:
+        return x[None], True
+    if x.dim() == 4:
+        return x, False
+    raise ShapeError(f"expected a feature map (h, w, c) or (n, h, w, c), got shape {tuple(x.shape)}")
+
+
+def _channels_first(x: torch.Tensor) -> torch.Tensor:
+    return x.permute(0, 3, 1, 2)
+
+
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    return x.permute(0, 2, 3, 1)
+
+
+def avg_pool(x: torch.Tensor, k: int = 2, ceil_mode: bool = False) -> torch.Tensor:
+    """k x k average pooling, stride k: (h, w, c) -> (h//k, w//k, c) (``ceil_mode``:
+    ceil(h/k), the edge windows averaged over the cells they cover)."""
+    if k < 1:
+        raise SpecError(f"pooling size must be a positive integer, got {k}")
+    xb, single = _as_batch(x)
+    out = _channels_last(F.avg_pool2d(_channels_first(xb), k, k, ceil_mode=ceil_mode))
+    return out[0] if single else out
+
+
+def bilinear_resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize to ``size`` = (rows, cols), ``align_corners=False``: LLaVA-OneVision's
+    ``F.interpolate(feature[None], [h, w], mode="bilinear")`` on (h, w, c) maps."""
+    xb, single = _as_batch(x)
+    out = _channels_last(F.interpolate(_channels_first(xb), size=list(size), mode="bilinear"))
+    return out[0] if single else out
+
+
+def area_resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Area (adaptive average) resize to ``size`` = (rows, cols), as the S2 wrapper merges scales."""
+    xb, single = _as_batch(x)
+    out = _channels_last(F.interpolate(_channels_first(xb), size=list(size), mode="area"))
+    return out[0] if single else out
+
+
+def budget_size(rows: int, cols: int, max_views: int, side: int, threshold: float = 1.1) -> tuple[int, int]:
+    """OneVision's anyres_max_N rule: if ratio = sqrt(rows*cols / (N * side^2)) exceeds
+    ``threshold``, shrink to (int(rows // ratio), int(cols // ratio)), else keep."""
+    ratio = math.sqrt(rows * cols / (max_views * side**2))
+    if ratio > threshold:
+        return int(rows // ratio), int(cols // ratio)
+    return rows, cols
+
+
+def shrink_to_budget(x: torch.Tensor, max_views: int, side: int, threshold: float = 1.1) -> torch.Tensor:
+    """OneVision's shrink of an unpadded (h, w, c) map to about ``max_views`` views of side^2."""
+    rows, cols = budget_size(x.shape[0], x.shape[1], max_views, side, threshold)
+    if (rows, cols) == (x.shape[0], x.shape[1]):
+        return x
+    return bilinear_resize(x, (rows, cols))
+
+
+def space_to_depth(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """(n, h, w, c) -> (n, h/f, w/f, f*f*c); cell (i, j) holds cells (f*i + dr, f*j + dc)
+    for dr, dc in row-major order."""
+    xb, single = _as_batch(x)
+    n, h, w, c = xb.shape
+    if factor < 1 or h % factor or w % factor:
+        raise ShapeError(f"a {h}x{w} map does not split into {factor}x{factor} blocks")
+    out = xb.reshape(n, h // factor, factor, w // factor, factor, c).permute(0, 1, 3, 2, 4, 5)
+    out = out.reshape(n, h // factor, w // factor, factor * factor * c)
+    return out[0] if single else out
+
+
+def depth_to_space(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """The inverse of ``space_to_depth``: (n, h, w, f*f*c) -> (n, h*f, w*f, c)."""
+    xb, single = _as_batch(x)
+    n, h, w, cc = xb.shape
+    if factor < 1 or cc % (factor * factor):
+        raise ShapeError(f"{cc} channels do not split into {factor}x{factor} cells")
+    c = cc // (factor * factor)
+    out = xb.reshape(n, h, w, factor, factor, c).permute(0, 1, 3, 2, 4, 5).reshape(n, h * factor, w * factor, c)
+    return out[0] if single else out
+
+
+def _factor(scale: float) -> int:
+    f = round(1 / scale)
+    if scale <= 0 or abs(f * scale - 1) > 1e-9:
+        raise SpecError(f"pixel shuffle scale must be 1/k for an integer k, got {scale}")
+    return f
+
+
+def pixel_shuffle(x: torch.Tensor, scale: float = 0.5) -> torch.Tensor:
+    """InternVL's pixel shuffle (transformers ``InternVLModel.pixel_shuffle``):
+    (n, h, w, c) -> (n, h*scale, w*scale, c/scale^2)."""
+    return space_to_depth(x, _factor(scale))
+
+
+def pixel_unshuffle(x: torch.Tensor, scale: float = 0.5) -> torch.Tensor:
+    """The inverse of ``pixel_shuffle(x, scale)``."""
+    return depth_to_space(x, _factor(scale))
+
+
+def idefics3_pixel_shuffle(x: torch.Tensor, scale_factor: int = 2) -> torch.Tensor:
+    """Idefics3's connector shuffle on token sequences of square maps:
+    (n, seq, c) -> (n, seq/f^2, f^2*c)."""
+    if x.dim() != 3:
+        raise ShapeError(f"expected (n, seq, c), got shape {tuple(x.shape)}")
+    n, seq, c = x.shape
+    side = math.isqrt(seq)
+    if side * side != seq:
+        raise ShapeError(f"Idefics3's pixel shuffle needs a square map, got {seq} tokens")
+    out = space_to_depth(x.reshape(n, side, side, c), scale_factor)
+    return out.reshape(n, -1, out.shape[-1])
+
+
+def stitch_tiles(tiles: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+    """Row-major tile maps (rows*cols, s, s, c) -> one (rows*s, cols*s, c) map."""
+    n, th, tw, c = tiles.shape
+    if n != rows * cols:
+        raise ShapeError(f"{n} tile maps do not fill a {rows}x{cols} grid")
+    return tiles.reshape(rows, cols, th, tw, c).permute(0, 2, 1, 3, 4).reshape(rows * th, cols * tw, c)
+
+
+def split_tiles(x: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+    """The inverse of ``stitch_tiles``."""
+    h, w, c = x.shape
+    if h % rows or w % cols:
+        raise ShapeError(f"a {h}x{w} map does not split into a {rows}x{cols} grid")
+    th, tw = h // rows, w // cols
+    return x.reshape(rows, th, cols, tw, c).permute(0, 2, 1, 3, 4).reshape(rows * cols, th, tw, c)
