@@ -123,3 +123,11 @@ def test_plans_are_frozen():
         p.num_tokens = 3  # type: ignore[misc]
     with pytest.raises(AttributeError):
         p.views[0].tokens = 3  # type: ignore[misc]
+
+
+def test_s2_layout_runs_row_major_across_split_sub_views():
+    p = anyres.plan((1000, 700), "s2(scales=(672, 1008))")  # the smallest scale split 2x2
+    segs = [(s.view, s.count) for s in p.layout.segments]
+    assert segs[:4] == [(0, 24), (1, 24), (0, 24), (1, 24)]  # map rows cross views 0 and 1
+    assert segs[24 * 2] == (2, 24) and len(p.layout) == p.num_tokens == 48 * 48
+    assert [(s.view, s.count) for s in anyres.plan((1000, 700), "s2").layout.segments] == [(0, 576)]

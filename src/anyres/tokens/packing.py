@@ -176,9 +176,11 @@ def pack_s2(asm, plan, feats) -> Rows:
     first = level_views[min(level_views)]
     k0 = round(len(first) ** 0.5)
     g = base // k0
-    for n, i in enumerate(first):  # layout order: view by view (one view unless scale 0 is split)
-        r, c = divmod(n, k0)
-        rows.add(_flat(fmap[r * g : (r + 1) * g, c * g : (c + 1) * g]), grid_positions(g, g, i))
+    for y in range(base):  # layout order: the stitched map row-major, across the split views
+        for c in range(k0):
+            i = first[(y // g) * k0 + c]
+            pos = grid_positions(g, g, i)[(y % g) * g : (y % g + 1) * g]
+            rows.add(fmap[y, c * g : (c + 1) * g], pos)
     return rows
 
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from ...errors import SpecError
 from ..plan import PlanParts
-from ..types import Box, Canvas, Size
-from .common import Strategy, make_view, positive_int, repeat_layout
+from ..types import VISUAL, Box, Canvas, Layout, Segment, Size
+from .common import Strategy, make_view, positive_int
 from .fixed import clip_resize
 
 
@@ -64,10 +64,26 @@ def plan_s2(image: Size, p: dict[str, Any]) -> PlanParts:
     return PlanParts(tuple(canvases), tuple(views), grid, info=info)
 
 
+def layout_s2(plan) -> Layout:
+    """The smallest scale's feature map row-major, as the S2 wrapper stitches it: when
+    that scale is split into k x k sub-images, each map row runs across k views."""
+    token = plan.params["image_token"]
+    first = [i for i, v in enumerate(plan.views) if v.level == 0]
+    k = math.isqrt(len(first))
+    side = math.isqrt(plan.views[first[0]].tokens)
+    if k == 1:
+        return Layout((Segment(token, side * side, VISUAL, first[0]),))
+    segs = []
+    for row in range(k * side):
+        for c in range(k):
+            segs.append(Segment(token, side, VISUAL, first[(row // side) * k + c]))
+    return Layout(tuple(segs))
+
+
 S2 = Strategy(
     "s2",
     plan_s2,
-    lambda plan: repeat_layout(plan, plan.params["image_token"]),
+    layout_s2,
     {"scales": (336, 672, 1008), "split_size": 336, "patch_size": 14, "crop": True, "image_token": "<image>"},
     "S2 multi-scale: each scale split into split_size sub-images; channels concatenated, "
     "token positions of the smallest scale.",
