@@ -124,6 +124,28 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_budget(args) -> int:
+    from .engine.budget import corpus_budget, format_budget, plot_budget
+    from .plan import presets
+
+    specs = _specs(args.presets) or presets()
+    result = corpus_budget(args.src, specs, column=args.column, progress=not args.json and sys.stderr.isatty())
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(format_budget(result))
+        for key, reason in result.unreadable[:10]:
+            print(f"  unreadable: {reason}")
+        for b in result.presets:
+            for key, reason in b.refused[:3]:
+                print(f"  {b.preset} refuses {key}: {reason}")
+    if args.plot:
+        plot_budget(result, args.plot)
+        if not args.json:
+            print(f"wrote {args.plot}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="anyres", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -155,6 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--markdown", action="store_true")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("budget", help="what a corpus costs in tokens under each preset (headers only)")
+    p.add_argument("src", help="a folder (recursive), a .txt file of paths or a .parquet file")
+    p.add_argument("--presets", help="comma-separated presets or specs (default: all)")
+    p.add_argument("--column", help="the Parquet column holding paths or image bytes")
+    p.add_argument("--plot", help="also draw the token distributions to this PNG")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_budget)
 
     p = sub.add_parser("demo", help="run the demo on the built-in samples")
     p.add_argument("--out", default="out/demo", help="output folder")
