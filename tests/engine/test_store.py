@@ -1,0 +1,50 @@
+"""The job folder: atomic flushes, recovery from interrupted ones, consolidation."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from anyres import SpecError
+from anyres.engine.store import Encoded, Refused, Store, load_embeddings
+
+SETTINGS = {"preset": "llava-next", "encoder": "x"}
+
+
+def _enc(k: int, n: int = 3) -> Encoded:
+    return Encoded(f"img{k}.png", f"h{k}", 10 + k, 20, "llava-next", "2x2", n, "[]", n + 1, torch.full((n, 4), float(k)))
+
+
+def test_flush_commit_and_reload(tmp_path):
+    store = Store.open(tmp_path, SETTINGS)
+    assert store.flush([_enc(0), _enc(1, 5)], [Refused("bad.jpg", "hb", "ImageError", "not an image")]) == 0
+    assert store.flush([], [Refused("bad2.jpg", "hc", "PlanError", "too thin")]) == 1  # errors only: still a commit
+    again = Store.open(tmp_path, SETTINGS)
+    assert again.next_part == 2
+    assert again.is_done("img1.png", "h1") and again.is_done("bad2.jpg", "hc") and not again.is_done("img1.png", "other")
+    images, errors = again.consolidate()
+    assert (images, errors) == (2, 2)
+    rows = pq.read_table(tmp_path / "manifest.parquet").to_pylist()
+    assert [r["offset"] for r in rows] == [0, 3] and rows[1]["num_tokens"] == 5
+    assert torch.equal(load_embeddings(tmp_path, rows[1]), torch.full((5, 4), 1.0))
+
+
+def test_interrupted_flushes_are_dropped(tmp_path):
+    store = Store.open(tmp_path, SETTINGS)
+    store.flush([_enc(0)], [])
+    # a flush killed after its shard and errors part, before its manifest part
+    (tmp_path / "shards" / "shard-00001.safetensors").write_bytes(b"partial")
+    (tmp_path / "errors" / "part-00001.parquet").write_bytes(b"partial")
+    (tmp_path / "manifest" / ".part-00001.parquet.tmp").write_bytes(b"partial")
+    again = Store.open(tmp_path, SETTINGS)
+    assert sorted(p.name for p in (tmp_path / "shards").iterdir()) == ["shard-00000.safetensors"]
+    assert list((tmp_path / "errors").iterdir()) == [tmp_path / "errors" / "part-00000.parquet"]
+    assert list((tmp_path / "manifest").glob(".*")) == []
+    assert again.next_part == 1 and again.is_done("img0.png", "h0")
+
+
+def test_other_settings_refuse_to_resume(tmp_path):
+    Store.open(tmp_path, SETTINGS)
+    with pytest.raises(SpecError, match="preset differ"):
+        Store.open(tmp_path, {**SETTINGS, "preset": "qwen2-vl"})
