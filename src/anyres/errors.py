@@ -17,3 +17,7 @@ class SpecError(AnyresError, ValueError):
 
 class ImageError(AnyresError, ValueError):
     """An image could not be decoded safely (the message names the source and the reason)."""
+
+
+class CheckpointError(AnyresError, ValueError):
+    """A model folder cannot be loaded (the message names the folder and what is wrong with it)."""
