@@ -117,3 +117,40 @@ def test_resample_abs_pos_embed():
     flat = torch.arange(4.0).reshape(4, 1)  # a 2x2 grid, upsampled bicubic keeps the corners' ordering
     big = resample_abs_pos_embed(flat, (4, 4)).reshape(4, 4)
     assert big[0, 0] < big[0, 3] < big[3, 3] and big[0, 0] < big[3, 0] < big[3, 3]
+
+
+def test_autograd_path_matches_the_in_place_inference_path(siglip_vision):
+    encoder = load_encoder(siglip_vision[0], feature_layer=-1)
+    pixels = torch.randn(2, 3, 42, 56, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        fast = encoder.forward_features(pixels)
+    slow = encoder.forward_features(pixels)
+    assert slow.requires_grad and not fast.requires_grad
+    assert (slow.detach() - fast).abs().max() < 1e-5
+    slow.sum().backward()
+    assert encoder.blocks[0].attn.qkv.weight.grad is not None
+
+
+@pytest.mark.parametrize("impl", ["mask", "loop"])
+def test_attention_implementation_is_selectable(impl, clip_vision):
+    encoder = load_encoder(clip_vision[0])
+    views = random_views(SHAPES[:3], seed=4)
+    with torch.no_grad():
+        reference = encoder.forward_views(views)
+        encoder.set_packed_attention(impl)
+        assert all(block.attn.impl == impl for block in encoder.blocks)
+        for a, b in zip(encoder.forward_views(views), reference):
+            assert (a - b).abs().max() < 1e-5
+    with pytest.raises(ValueError, match="unknown attention implementation"):
+        encoder.set_packed_attention("magic")
+
+
+def test_bfloat16_weights(clip_vision):
+    full = load_encoder(clip_vision[0])
+    half = load_encoder(clip_vision[0], dtype=torch.bfloat16)
+    assert half.dtype == torch.bfloat16 and half.pos_embed.dtype == torch.bfloat16
+    pixels = torch.randn(1, 3, 42, 70, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        a, b = full.forward_features(pixels), half.forward_features(pixels)
+    assert b.dtype == torch.bfloat16
+    assert (a - b.float()).abs().max() < 0.1 * a.abs().max()

@@ -6,11 +6,13 @@
 - ``patch_size``, ``temporal_patch_size`` (1 except Qwen2-VL: 2), ``merge_size`` (1
   except Qwen2-VL: its PatchMerger merges 2x2 patches into one token).
 - ``hidden_size``: width of the output tokens (for Qwen2-VL the merger's output width).
-- ``image_size``: the native (square) side the checkpoint was trained at; any multiple
-  of ``patch_size * merge_size`` is accepted.
+- ``image_size``: the native (square) side the checkpoint was trained at (``None`` for
+  Qwen2-VL, which has no trained grid); any multiple of ``patch_size * merge_size`` is
+  accepted.
 - ``has_cls``: whether a CLS token leads each sequence (CLIP yes, SigLIP/Qwen2-VL no).
 - ``feature_layer``: which hidden state is returned, indexed like transformers'
-  ``hidden_states`` (0 = the input of the first layer, -1 = the last layer's output).
+  ``hidden_states`` (0 = the input of the first layer, L = the last layer's output),
+  stored non-negative: it is also the number of layers the encoder holds and runs.
 
 and three ways in:
 
@@ -71,7 +73,7 @@ class VisionEncoder(nn.Module):
     family: str
     patch_size: int
     hidden_size: int
-    image_size: int
+    image_size: int | None
     has_cls: bool
     merge_size: int = 1
     temporal_patch_size: int = 1
@@ -90,6 +92,17 @@ class VisionEncoder(nn.Module):
 
     def forward(self, pixel_values: torch.Tensor, **kwargs) -> torch.Tensor | EncoderOutput:
         return self.forward_features(pixel_values, **kwargs)
+
+    def set_packed_attention(self, impl: str) -> None:
+        """Choose the block-diagonal attention of packed sequences (see ``attention.py``)."""
+        from .attention import IMPLEMENTATIONS
+        from .layers import Attention
+
+        if impl not in IMPLEMENTATIONS:
+            raise ValueError(f"unknown attention implementation {impl!r}; choose from {IMPLEMENTATIONS}")
+        for module in self.modules():
+            if isinstance(module, Attention):
+                module.impl = impl
 
     @property
     def dtype(self) -> torch.dtype:

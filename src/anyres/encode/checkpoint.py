@@ -79,7 +79,10 @@ class Checkpoint:
             paths = set(_read_index(folder, name).values()) if name == PICKLE_INDEX else {folder / name}
             self._pickled = {}
             for path in sorted(paths):
-                state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+                try:
+                    state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+                except RuntimeError:  # legacy (non-zip) pickles cannot be memory-mapped
+                    state = torch.load(path, map_location="cpu", weights_only=True)
                 if not isinstance(state, dict):
                     raise CheckpointError(f"{path}: holds a {type(state).__name__}, not a state dict")
                 self._pickled.update(state)

@@ -6,6 +6,12 @@ Attention has one fused QKV projection (rows [q; k; v]); the checkpoints' separa
 projections are concatenated by the state-dict converters. A block runs on a batch of
 equal-length sequences (B, N, D) or on one packed sequence (1, N, D) whose segments
 attend only to themselves.
+
+Without autograd (``torch.no_grad``/``inference_mode``) a block updates the residual
+stream ``x`` in place: the two residual adds ride inside the output GEMMs
+(``addmm_`` with beta=1) and the MLP activation runs in place, which saves four
+large temporaries and two memory passes per block (CPU inference is memory-bound
+outside the GEMMs). With autograd on, the plain out-of-place path runs.
 """
 
 from __future__ import annotations
@@ -28,14 +34,28 @@ def gelu_tanh(x: torch.Tensor) -> torch.Tensor:
     return F.gelu(x, approximate="tanh")
 
 
-# transformers' ACT2FN names for the activations these towers use.
-ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "quick_gelu": quick_gelu,
-    "gelu": F.gelu,
-    "gelu_pytorch_tanh": gelu_tanh,
-    "gelu_new": gelu_tanh,
-    "gelu_fast": gelu_tanh,
+def quick_gelu_(x: torch.Tensor) -> torch.Tensor:
+    """In place: x * sigmoid(1.702 x) = silu(1.702 x) / 1.702."""
+    return F.silu(x.mul_(1.702), inplace=True).div_(1.702)
+
+
+# transformers' ACT2FN names for the activations these towers use: (function, in-place variant).
+ACTIVATIONS: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]] = {
+    "quick_gelu": (quick_gelu, quick_gelu_),
+    "gelu": (F.gelu, torch.ops.aten.gelu_),
+    "gelu_pytorch_tanh": (gelu_tanh, lambda x: torch.ops.aten.gelu_(x, approximate="tanh")),
+    "gelu_new": (gelu_tanh, lambda x: torch.ops.aten.gelu_(x, approximate="tanh")),
+    "gelu_fast": (gelu_tanh, lambda x: torch.ops.aten.gelu_(x, approximate="tanh")),
 }
+
+
+def add_linear_(residual: torch.Tensor, x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
+    """residual += layer(x) in place, the add fused into the GEMM (``residual`` contiguous)."""
+    flat = residual.view(-1, residual.shape[-1])
+    flat.addmm_(x.reshape(-1, x.shape[-1]), layer.weight.t())
+    if layer.bias is not None:
+        flat.add_(layer.bias)
+    return residual
 
 
 class Probe(NamedTuple):
@@ -62,7 +82,9 @@ class Attention(nn.Module):
         rope: tuple[torch.Tensor, torch.Tensor] | None = None,
         attn_mask: torch.Tensor | None = None,
         probe: bool = False,
+        residual: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, Probe | None]:
+        """Attention output, or ``residual`` + it (in place) when a residual is given."""
         B, N, D = x.shape
         q, k, v = self.qkv(x).view(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
         if rope is not None:
@@ -77,7 +99,10 @@ class Attention(nn.Module):
             out = packed_attention(q, k, v, segments, self.impl)
         else:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
-        return self.proj(out.transpose(1, 2).reshape(B, N, D)), found
+        out = out.transpose(1, 2).reshape(B, N, D)
+        if residual is not None:
+            return add_linear_(residual, out, self.proj), found
+        return self.proj(out), found
 
 
 class Mlp(nn.Module):
@@ -85,10 +110,13 @@ class Mlp(nn.Module):
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden)
         self.fc2 = nn.Linear(hidden, dim)
-        self.act = ACTIVATIONS[act]
+        self.act, self.act_ = ACTIVATIONS[act]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        """MLP output, or ``residual`` + it (in place, no autograd) when a residual is given."""
+        if residual is None:
+            return self.fc2(self.act(self.fc1(x)))
+        return add_linear_(residual, self.act_(self.fc1(x)), self.fc2)
 
 
 class Block(nn.Module):
@@ -100,15 +128,20 @@ class Block(nn.Module):
         self.mlp = Mlp(dim, mlp_hidden, act)
 
     def forward(self, x: torch.Tensor, probe: bool = False, **attn_kwargs) -> tuple[torch.Tensor, Probe | None]:
-        a, found = self.attn(self.norm1(x), probe=probe, **attn_kwargs)
-        x = x + a
-        return x + self.mlp(self.norm2(x)), found
+        if torch.is_grad_enabled() or not x.is_contiguous():
+            a, found = self.attn(self.norm1(x), probe=probe, **attn_kwargs)
+            x = x + a
+            return x + self.mlp(self.norm2(x)), found
+        x, found = self.attn(self.norm1(x), probe=probe, residual=x, **attn_kwargs)
+        return self.mlp(self.norm2(x), residual=x), found
 
 
 def run_blocks(
     blocks: nn.ModuleList, x: torch.Tensor, probe: bool = False, **attn_kwargs
 ) -> tuple[torch.Tensor, Probe | None]:
-    """Run every block; with ``probe`` the last block reports its attention (the feature layer)."""
+    """Run every block; with ``probe`` the last block reports its attention (the feature layer).
+
+    Without autograd ``x`` is updated in place (pass a tensor you own)."""
     found = None
     for i, block in enumerate(blocks):
         x, found = block(x, probe=probe and i == len(blocks) - 1, **attn_kwargs)
