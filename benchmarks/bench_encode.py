@@ -117,7 +117,7 @@ def attention_table(repeats: int, with_flex: bool) -> list[tuple]:
             try:
                 out = packed_attention(q, k, v, lengths, impl)
                 assert (out - ref).abs().max() < 1e-4, f"{impl} disagrees"
-                row.append(best_time(lambda: packed_attention(q, k, v, lengths, impl), 2 * repeats) * 1e3)
+                row.append(best_time(lambda: packed_attention(q, k, v, lengths, impl), repeats) * 1e3)
             except Exception as exc:  # flex needs a working compiler
                 print(f"  {impl} unavailable: {exc!r:.120}")
                 row.append(None)

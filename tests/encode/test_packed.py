@@ -111,9 +111,11 @@ def test_resample_abs_pos_embed():
     up = resample_abs_pos_embed(pos, (6, 8), num_prefix_tokens=1)
     assert up.shape == (1, 1 + 48, 8) and torch.equal(up[:, 0], pos[:, 0])
     # antialias only matters when some axis shrinks
-    assert torch.equal(up, resample_abs_pos_embed(pos, (6, 8), num_prefix_tokens=1, antialias=True))
+    assert torch.equal(up, resample_abs_pos_embed(pos, (6, 8), num_prefix_tokens=1, antialias=False))
     down, down_aa = (resample_abs_pos_embed(pos[0, 1:], (2, 3), antialias=a) for a in (False, True))
     assert down.shape == (6, 8) and not torch.allclose(down, down_aa)
+    mixed = resample_abs_pos_embed(pos[0, 1:], (2, 8), antialias=True)  # rows shrink, columns grow
+    assert not torch.allclose(mixed, resample_abs_pos_embed(pos[0, 1:], (2, 8), antialias=False))
     flat = torch.arange(4.0).reshape(4, 1)  # a 2x2 grid, upsampled bicubic keeps the corners' ordering
     big = resample_abs_pos_embed(flat, (4, 4)).reshape(4, 4)
     assert big[0, 0] < big[0, 3] < big[3, 3] and big[0, 0] < big[3, 0] < big[3, 3]
@@ -154,3 +156,13 @@ def test_bfloat16_weights(clip_vision):
         a, b = full.forward_features(pixels), half.forward_features(pixels)
     assert b.dtype == torch.bfloat16
     assert (a - b.float()).abs().max() < 0.1 * a.abs().max()
+
+
+def test_pos_antialias_flag_changes_only_shrunk_grids(clip_vision):
+    plain = load_encoder(clip_vision[0])
+    smooth = load_encoder(clip_vision[0], pos_antialias=True)
+    with torch.no_grad():
+        for size, differs in [((56, 56), False), ((84, 112), False), ((28, 42), True)]:
+            pixels = torch.randn(1, 3, *size)
+            diff = (plain.forward_features(pixels) - smooth.forward_features(pixels)).abs().max()
+            assert (diff > 1e-4) == differs, (size, diff)

@@ -155,3 +155,35 @@ def test_qwen2_vl_patchify_matches_the_processor(qwen2_vision):
     patches, grid = encoder.patchify(normalized)
     assert grid == tuple(batch["image_grid_thw"][0].tolist())
     assert (patches - batch["pixel_values"]).abs().max() < 1e-5
+
+
+def test_older_key_layouts(llava_next, tmp_path):
+    """Hub LLaVA checkpoints nest the tower as vision_tower.vision_model.* and persist position_ids."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    folder, ref = llava_next
+    shutil.copy(folder / "config.json", tmp_path)
+    state = {
+        k.replace("vision_tower.", "vision_tower.vision_model.", 1): v
+        for k, v in load_file(folder / "model.safetensors").items()
+    }
+    state["vision_tower.vision_model.embeddings.position_ids"] = torch.arange(17)[None]
+    save_file(state, tmp_path / "model.safetensors")
+    pixels = views(1, 56, 84, seed=8)
+    with torch.no_grad():
+        ours = load_encoder(tmp_path).forward_features(pixels)
+        ref_states = hidden_states(ref.model.vision_tower, pixels, interpolate_pos_encoding=True)
+    close(ours, ref_states[-2][:, 1:])
+
+
+def test_qwen2_vl_at_an_earlier_layer(qwen2_vision):
+    """feature_layer picks the hidden state the merger runs on (transformers' hidden_states index)."""
+    folder, ref = qwen2_vision
+    encoder = load_encoder(folder, feature_layer=-2)
+    assert len(encoder.blocks) == 2
+    pixels, grid = qwen_batch([(56, 84), (84, 56)], seed=2)
+    with torch.no_grad():
+        states = ref(pixels, grid_thw=grid, output_hidden_states=True).hidden_states
+        close(encoder.forward_packed(pixels, grid), ref.merger(states[-2]))

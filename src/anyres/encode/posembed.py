@@ -8,8 +8,10 @@ rows are kept as they are.
 Parity with transformers (``interpolate_pos_encoding=True`` in CLIP and SigLIP, 5.23):
 ``F.interpolate(size=(new_h, new_w), mode="bicubic", align_corners=False)`` with **no
 antialiasing**, in both directions, and no interpolation at all when the grid is the
-native one. That is ``antialias=False`` here. ``antialias=True`` selects PyTorch's
-antialiased bicubic (the kernel timm uses), and only when at least one axis shrinks:
+native one. That is ``antialias=False`` here, which the encoders pass by default
+(``load_encoder(..., pos_antialias=False)``). The function's own default,
+``antialias=True``, is PyTorch's antialiased bicubic (timm's choice), applied only when
+at least one axis shrinks:
 note that PyTorch's antialiased path uses a different cubic kernel (a = -0.5 instead of
 -0.75), so it also changes the numbers of an upsampled axis in a mixed resize.
 Interpolation runs in float32 and is cast back (transformers interpolates in the weight
@@ -39,14 +41,14 @@ def resample_abs_pos_embed(
     num_prefix_tokens: int = 0,
     *,
     mode: str = "bicubic",
-    antialias: bool = False,
+    antialias: bool = True,
 ) -> torch.Tensor:
     """Resample position embeddings ``pos`` ((1,) P + old_h*old_w, D) to a ``new_hw`` grid.
 
     Returns (P + new_h*new_w, D), or with the leading 1 if ``pos`` had it. Rows are
     row-major over the grid; the P prefix rows pass through unchanged. ``old_hw``
-    defaults to the square grid the rows imply. ``antialias=True`` antialiases only
-    when some axis is downsampled (see the module docstring for the parity default).
+    defaults to the square grid the rows imply. ``antialias`` applies only when some
+    axis is downsampled; pass ``False`` for transformers' numbers (module docstring).
     """
     batched = pos.dim() == 3
     if batched:
