@@ -29,7 +29,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
 from anyres.encode import load_encoder, packed_attention  # noqa: E402
 from anyres.encode.layers import run_blocks  # noqa: E402
