@@ -25,3 +25,7 @@ class ShapeError(AnyresError, ValueError):
 
 class WorkerError(AnyresError, RuntimeError):
     """A worker process died (killed, out of memory); the message says what was lost."""
+
+
+class CheckpointError(AnyresError, ValueError):
+    """A model folder cannot be loaded (the message names the folder and what is wrong with it)."""

@@ -1,0 +1,43 @@
+"""anyres.encode: vision encoders (CLIP, SigLIP, Qwen2-VL) over views of any size.
+
+Imports torch; ``import anyres`` does not import this package.
+
+    encoder = load_encoder("path/to/model-folder")            # see load.py
+    feats = encoder.forward_features(pixel_values)            # (views, tokens, width)
+    per_view = encoder.forward_views([view_a, view_b])        # mixed shapes, one packed pass
+    tokens = encoder.forward_packed(patches, grid_thw)        # transformers' Qwen2-VL layout
+
+The interface is documented in ``base.py``.
+"""
+
+from __future__ import annotations
+
+from ..errors import CheckpointError
+from .attention import block_diagonal_mask, packed_attention
+from .base import EncoderOutput, VisionEncoder, patchify
+from .clip import ClipEncoder, ViTConfig, clip_state_dict
+from .load import load_encoder
+from .posembed import resample_abs_pos_embed
+from .qwen2_vl import Qwen2VLConfig, Qwen2VLEncoder, qwen2_vl_state_dict
+from .rope import apply_rope, grid_positions, packed_positions, rope_2d
+
+__all__ = [
+    "CheckpointError",
+    "ClipEncoder",
+    "EncoderOutput",
+    "Qwen2VLConfig",
+    "Qwen2VLEncoder",
+    "ViTConfig",
+    "VisionEncoder",
+    "apply_rope",
+    "block_diagonal_mask",
+    "clip_state_dict",
+    "grid_positions",
+    "load_encoder",
+    "packed_attention",
+    "packed_positions",
+    "patchify",
+    "qwen2_vl_state_dict",
+    "resample_abs_pos_embed",
+    "rope_2d",
+]

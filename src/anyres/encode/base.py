@@ -1,0 +1,156 @@
+"""The one interface every vision encoder offers, whatever its family.
+
+``VisionEncoder`` is an ``nn.Module`` with these attributes:
+
+- ``family``: ``"clip"``, ``"siglip"`` or ``"qwen2_vl"``.
+- ``patch_size``, ``temporal_patch_size`` (1 except Qwen2-VL: 2), ``merge_size`` (1
+  except Qwen2-VL: its PatchMerger merges 2x2 patches into one token).
+- ``hidden_size``: width of the output tokens (for Qwen2-VL the merger's output width).
+- ``image_size``: the native (square) side the checkpoint was trained at (``None`` for
+  Qwen2-VL, which has no trained grid); any multiple of ``patch_size * merge_size`` is
+  accepted.
+- ``has_cls``: whether a CLS token leads each sequence (CLIP yes, SigLIP/Qwen2-VL no).
+- ``feature_layer``: which hidden state is returned, indexed like transformers'
+  ``hidden_states`` (0 = the input of the first layer, L = the last layer's output),
+  stored non-negative: it is also the number of layers the encoder holds and runs.
+
+and three ways in:
+
+- ``forward_features(pixel_values, *, keep_cls=False, output_attention=False)``:
+  (views, 3, H, W) -> (views, tokens, hidden_size). With ``output_attention`` an
+  ``EncoderOutput`` also carries the feature layer's attention probabilities averaged
+  over heads (views, N, N) and its keys (views, N, width), over the whole sequence the
+  layer saw (CLS first when ``has_cls``, unmerged patches for Qwen2-VL).
+- ``forward_packed(patches, grid_thw, *, keep_cls=False)``: the packed native layout of
+  transformers' Qwen2-VL: (N, C*t*p*p) patch vectors and one (t, h, w) row per image;
+  returns every image's tokens concatenated (attention stays inside each image).
+- ``forward_views(views, *, keep_cls=False)``: a list of (3, H, W) views of mixed shapes,
+  encoded as one packed sequence, returned as a list of (tokens, hidden_size) features
+  equal to encoding each view alone.
+
+``keep_cls=True`` on a family without CLS is a no-op (there is nothing to keep).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+
+class EncoderOutput(NamedTuple):
+    """``forward_features(..., output_attention=True)``."""
+
+    features: torch.Tensor  # (views, tokens, hidden_size)
+    attention: torch.Tensor  # (views, N, N), head-averaged, rows sum to 1
+    keys: torch.Tensor  # (views, N, width) keys of the feature layer (after RoPE for Qwen2-VL)
+    num_prefix_tokens: int  # leading non-patch rows of attention/keys (1 for CLIP's CLS)
+
+
+def patchify(
+    pixels: torch.Tensor, patch_size: int, merge_size: int = 1, temporal_patch_size: int = 1
+) -> torch.Tensor:
+    """(..., C, H, W) -> (..., h*w, C*t*p*p) patch vectors in transformers' packed layout.
+
+    Patches are row-major over merge blocks and row-major inside a block (plain row-major
+    when ``merge_size`` is 1); each vector is ordered (C, t, p, p), the image repeated
+    ``temporal_patch_size`` times as Qwen2-VL's processor does for still images.
+    """
+    *lead, C, H, W = pixels.shape
+    p, m, t = patch_size, merge_size, temporal_patch_size
+    assert H % (p * m) == 0 and W % (p * m) == 0, f"{H}x{W} is not a multiple of {p * m}"
+    h, w = H // p, W // p
+    x = pixels.reshape(-1, C, h // m, m, p, w // m, m, p)
+    x = x.permute(0, 2, 5, 3, 6, 1, 4, 7)  # B, h/m, w/m, m, m, C, p, p
+    x = x.unsqueeze(6).expand(*x.shape[:6], t, p, p)  # B, h/m, w/m, m, m, C, t, p, p
+    return x.reshape(*lead, h * w, C * t * p * p)
+
+
+class VisionEncoder(nn.Module):
+    """Base class: subclasses set the attributes and implement the two forwards."""
+
+    family: str
+    patch_size: int
+    hidden_size: int
+    image_size: int | None
+    has_cls: bool
+    merge_size: int = 1
+    temporal_patch_size: int = 1
+    feature_layer: int
+    num_channels: int = 3
+
+    def forward_features(
+        self, pixel_values: torch.Tensor, *, keep_cls: bool = False, output_attention: bool = False
+    ) -> torch.Tensor | EncoderOutput:
+        raise NotImplementedError
+
+    def forward_packed(
+        self, patches: torch.Tensor, grid_thw: torch.Tensor | list, *, keep_cls: bool = False
+    ) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, pixel_values: torch.Tensor, **kwargs) -> torch.Tensor | EncoderOutput:
+        return self.forward_features(pixel_values, **kwargs)
+
+    def set_packed_attention(self, impl: str) -> None:
+        """Choose the block-diagonal attention of packed sequences (see ``attention.py``)."""
+        from .attention import IMPLEMENTATIONS
+        from .layers import Attention
+
+        if impl not in IMPLEMENTATIONS:
+            raise ValueError(f"unknown attention implementation {impl!r}; choose from {IMPLEMENTATIONS}")
+        for module in self.modules():
+            if isinstance(module, Attention):
+                module.impl = impl
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    def tokens_per_view(self, height: int, width: int, keep_cls: bool = False) -> int:
+        """Rows ``forward_features`` returns for one H x W view."""
+        m = self.merge_size
+        tokens = (height // self.patch_size // m) * (width // self.patch_size // m)
+        return tokens + int(keep_cls and self.has_cls)
+
+    def patchify(self, view: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int]]:
+        """One (C, H, W) view -> (patch vectors, its (t, h, w) grid row) for ``forward_packed``."""
+        assert view.dim() == 3, f"a view is (C, H, W), got {tuple(view.shape)}"
+        self.check_size(view.shape[-2], view.shape[-1])
+        p = self.patch_size
+        patches = patchify(view, p, self.merge_size, self.temporal_patch_size)
+        return patches, (1, view.shape[-2] // p, view.shape[-1] // p)
+
+    def check_size(self, height: int, width: int) -> None:
+        unit = self.patch_size * self.merge_size
+        if height % unit or width % unit or height < unit or width < unit:
+            raise ValueError(
+                f"{self.family}: view {height}x{width} (HxW) must be a positive multiple of {unit} on both sides"
+            )
+
+    def forward_views(self, views: list[torch.Tensor], *, keep_cls: bool = False) -> list[torch.Tensor]:
+        """Encode views of mixed shapes as one packed sequence; one feature tensor per view."""
+        if not views:
+            return []
+        parts = [self.patchify(v.to(self.dtype)) for v in views]
+        patches = torch.cat([pt for pt, _ in parts], dim=0)
+        grid = [g for _, g in parts]
+        tokens = self.forward_packed(patches, grid, keep_cls=keep_cls)
+        counts = [self.tokens_per_view(h * self.patch_size, w * self.patch_size, keep_cls) for _, h, w in grid]
+        assert tokens.shape[0] == sum(counts), f"{tokens.shape[0]} tokens for views expecting {sum(counts)}"
+        return list(tokens.split(counts, dim=0))
+
+    def extra_repr(self) -> str:
+        return (
+            f"family={self.family!r}, patch_size={self.patch_size}, image_size={self.image_size}, "
+            f"hidden_size={self.hidden_size}, feature_layer={self.feature_layer}"
+        )
+
+
+def grid_rows(grid_thw: torch.Tensor | list) -> list[tuple[int, int, int]]:
+    """(t, h, w) rows as Python ints from a tensor or a list."""
+    rows = grid_thw.tolist() if isinstance(grid_thw, torch.Tensor) else list(grid_thw)
+    out = [tuple(int(x) for x in r) for r in rows]
+    assert all(len(r) == 3 for r in out), f"grid_thw rows must be (t, h, w), got {rows}"
+    return out

@@ -1,0 +1,58 @@
+"""2-D rotary position embeddings of the Qwen2-VL vision tower (pure functions).
+
+Every patch has a (row, col) position on its image's patch grid. Each head dimension is
+split in halves that are rotated together (the ``rotate_half`` convention); the first
+quarter of the frequencies turn with the row, the second with the column:
+
+    inv_freq[i] = theta ** (-(2 i) / (head_dim / 2)),  i < head_dim / 4
+    angles      = [row * inv_freq, col * inv_freq]            # head_dim / 2
+    cos, sin    = cos([angles, angles]), sin([angles, angles]) # head_dim
+
+Positions run over patches in the order the packed sequence holds them: merge blocks
+of ``merge_size`` x ``merge_size`` patches are contiguous (block-major), and a video's
+``t`` temporal patches repeat the same spatial positions.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def grid_positions(t: int, h: int, w: int, merge_size: int = 1) -> torch.Tensor:
+    """(t*h*w, 2) long (row, col) of each patch in packed, merge-block-major order."""
+    assert h % merge_size == 0 and w % merge_size == 0, f"grid {h}x{w} not divisible by merge {merge_size}"
+    rows = torch.arange(h).view(h, 1).expand(h, w)
+    cols = torch.arange(w).view(1, w).expand(h, w)
+    m = merge_size
+    block = (h // m, m, w // m, m)
+    rows = rows.reshape(block).transpose(1, 2).reshape(-1)
+    cols = cols.reshape(block).transpose(1, 2).reshape(-1)
+    return torch.stack([rows, cols], dim=-1).repeat(t, 1)
+
+
+def packed_positions(grid_thw: list[tuple[int, int, int]], merge_size: int = 1) -> torch.Tensor:
+    """(sum t*h*w, 2) positions of every image of a packed sequence, concatenated."""
+    return torch.cat([grid_positions(t, h, w, merge_size) for t, h, w in grid_thw], dim=0)
+
+
+def rope_2d(positions: torch.Tensor, head_dim: int, theta: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin of shape (N, head_dim) in float32 for (N, 2) (row, col) positions."""
+    assert positions.dim() == 2 and positions.shape[1] == 2, f"positions must be (N, 2), got {tuple(positions.shape)}"
+    assert head_dim % 4 == 0, f"2-D RoPE needs head_dim divisible by 4, got {head_dim}"
+    half = head_dim // 2
+    inv_freq = 1.0 / (theta ** (torch.arange(0, half, 2, dtype=torch.float32) / half))
+    angles = (positions.float()[..., None] * inv_freq).flatten(1)  # (N, 2 * head_dim/4): rows then cols
+    angles = torch.cat([angles, angles], dim=-1)
+    return angles.cos(), angles.sin()
+
+
+def rotate_half(x: torch.Tensor) -> torch.Tensor:
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat([-x2, x1], dim=-1)
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate ``x`` (..., N, head_dim) by cos/sin (N, head_dim); computed in float32."""
+    assert x.shape[-2:] == cos.shape, f"x {tuple(x.shape)} vs cos {tuple(cos.shape)}"
+    xf = x.float()
+    return (xf * cos + rotate_half(xf) * sin).to(x.dtype)

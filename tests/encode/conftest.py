@@ -1,0 +1,112 @@
+"""Tiny randomly initialised transformers models saved as model folders, built once per session.
+
+Every parameter is redrawn at random (transformers initialises biases to 0 and norms to 1,
+which would hide a swapped bias or a forgotten norm), then ``save_pretrained`` writes
+config.json + model.safetensors like a hub folder.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+VISION = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4, image_size=56)
+TEXT = dict(vocab_size=99, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4)
+QWEN_VISION = dict(depth=3, embed_dim=64, hidden_size=48, num_heads=4, patch_size=14, spatial_merge_size=2)
+
+
+def randomize(model, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            noise = torch.randn(param.shape, generator=gen)
+            if param.dim() == 1 and "norm" in name or name.endswith("ln_q.weight"):
+                param.copy_((1 + 0.1 * noise) if name.endswith("weight") else 0.1 * noise)
+            else:
+                param.copy_(0.1 * noise)
+    return model.eval()
+
+
+def save(model, folder, **kwargs):
+    model.save_pretrained(folder, **kwargs)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def clip_vision(tmp_path_factory):
+    from transformers import CLIPVisionConfig, CLIPVisionModel
+
+    model = randomize(CLIPVisionModel(CLIPVisionConfig(**VISION, patch_size=14)), 1)
+    return save(model, tmp_path_factory.mktemp("clip_vision")), model
+
+
+@pytest.fixture(scope="session")
+def siglip_vision(tmp_path_factory):
+    from transformers import SiglipVisionConfig, SiglipVisionModel
+
+    model = randomize(SiglipVisionModel(SiglipVisionConfig(**VISION, patch_size=14)), 2)
+    return save(model, tmp_path_factory.mktemp("siglip_vision")), model
+
+
+@pytest.fixture(scope="session")
+def clip_model(tmp_path_factory):
+    from transformers import CLIPConfig, CLIPModel
+
+    config = CLIPConfig(text_config=TEXT, vision_config=dict(VISION, patch_size=16, image_size=64))
+    model = randomize(CLIPModel(config), 3)
+    return save(model, tmp_path_factory.mktemp("clip_model")), model
+
+
+@pytest.fixture(scope="session")
+def siglip_model(tmp_path_factory):
+    from transformers import SiglipConfig, SiglipModel
+
+    config = SiglipConfig(text_config=TEXT, vision_config=dict(VISION, patch_size=16, image_size=64))
+    model = randomize(SiglipModel(config), 4)
+    return save(model, tmp_path_factory.mktemp("siglip_model")), model
+
+
+@pytest.fixture(scope="session")
+def llava_next(tmp_path_factory):
+    from transformers import LlavaNextConfig, LlavaNextForConditionalGeneration
+
+    config = LlavaNextConfig(
+        vision_config=dict(VISION, model_type="clip_vision_model", patch_size=14),
+        text_config=dict(TEXT, model_type="llama", num_key_value_heads=2),
+        image_grid_pinpoints=[[56, 112], [112, 56]],
+    )
+    model = randomize(LlavaNextForConditionalGeneration(config), 5)
+    return save(model, tmp_path_factory.mktemp("llava_next")), model
+
+
+@pytest.fixture(scope="session")
+def onevision(tmp_path_factory):
+    from transformers import LlavaOnevisionConfig, LlavaOnevisionForConditionalGeneration
+
+    config = LlavaOnevisionConfig(
+        vision_config=dict(VISION, model_type="siglip_vision_model", patch_size=14),
+        text_config=dict(TEXT, model_type="qwen2", num_key_value_heads=2),
+    )
+    model = randomize(LlavaOnevisionForConditionalGeneration(config), 6)
+    return save(model, tmp_path_factory.mktemp("onevision")), model
+
+
+@pytest.fixture(scope="session")
+def qwen2_vision(tmp_path_factory):
+    from transformers import Qwen2VLVisionConfig
+    from transformers.models.qwen2_vl.modeling_qwen2_vl import Qwen2VisionTransformerPretrainedModel
+
+    model = randomize(Qwen2VisionTransformerPretrainedModel(Qwen2VLVisionConfig(**QWEN_VISION)), 7)
+    return save(model, tmp_path_factory.mktemp("qwen2_vision")), model
+
+
+@pytest.fixture(scope="session")
+def qwen2_vl(tmp_path_factory):
+    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
+
+    text = dict(TEXT, num_key_value_heads=2, rope_parameters={"rope_type": "default", "mrope_section": [2, 1, 1]})
+    config = Qwen2VLConfig(text_config=text, vision_config=dict(QWEN_VISION, hidden_size=32))
+    model = randomize(Qwen2VLForConditionalGeneration(config), 8)
+    return save(model, tmp_path_factory.mktemp("qwen2_vl")), model
