@@ -7,7 +7,7 @@ in the functions that need them.
 from __future__ import annotations
 
 from . import plan as _plan_module
-from .errors import AnyresError, ImageError, PlanError, SpecError
+from .errors import AnyresError, CheckpointError, ImageError, PlanError, ShapeError, SpecError, WorkerError
 from .plan import (
     Box,
     Layout,
@@ -37,6 +37,9 @@ _LAZY = {
     "ShapeGroupedBatchSampler": ("anyres.pixels.sampler", "ShapeGroupedBatchSampler"),
     "ResolutionSchedule": ("anyres.pixels.sampler", "ResolutionSchedule"),
     "load_image": ("anyres.image", "load_image"),
+    "load_encoder": ("anyres.encode", "load_encoder"),
+    "VisionPipeline": ("anyres.pipeline", "VisionPipeline"),
+    "VisualTokens": ("anyres.pipeline", "VisualTokens"),
 }
 
 
@@ -53,14 +56,17 @@ __all__ = [
     *_LAZY,
     "AnyresError",
     "Box",
+    "CheckpointError",
     "ImageError",
     "Layout",
     "PixelSettings",
     "Plan",
     "PlanError",
     "Preset",
+    "ShapeError",
     "Size",
     "SpecError",
+    "WorkerError",
     "View",
     "get_preset",
     "image_size",

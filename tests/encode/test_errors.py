@@ -110,10 +110,20 @@ def test_no_tower_weights_and_bad_feature_layer(clip_vision, tmp_path):
         load_encoder(folder)
 
 
-def test_views_must_be_multiples_of_the_patch(clip_vision):
+def test_views_are_cut_like_a_valid_convolution(clip_vision, qwen2_vision):
+    """A 56x50 view is 4x3 patches (the last 8 columns left out, as transformers' conv
+    does for SigLIP-384/14), packed or not; smaller than a patch, or a Qwen2-VL view
+    without whole merge blocks, is a ShapeError."""
     encoder = load_encoder(clip_vision[0])
-    with pytest.raises(ValueError, match="multiple of 14"):
-        encoder.forward_features(torch.zeros(1, 3, 56, 50))
+    x = torch.randn(1, 3, 56, 50)
+    out = encoder.forward_features(x)
+    assert out.shape[1] == 4 * 3
+    assert torch.allclose(out, encoder.forward_features(x[..., :42]), atol=1e-6)
+    assert torch.allclose(encoder.forward_views([x[0]])[0], out[0], atol=1e-5)
+    with pytest.raises(anyres.ShapeError, match="smaller than one 14x14 patch"):
+        encoder.forward_features(torch.zeros(1, 3, 56, 13))
+    with pytest.raises(anyres.ShapeError, match="multiple of 28"):
+        load_encoder(qwen2_vision[0]).forward_views([torch.zeros(3, 56, 42)])
 
 
 def test_import_anyres_stays_light():

@@ -119,14 +119,24 @@ class VisionEncoder(nn.Module):
         assert view.dim() == 3, f"a view is (C, H, W), got {tuple(view.shape)}"
         self.check_size(view.shape[-2], view.shape[-1])
         p = self.patch_size
+        view = view[:, : view.shape[-2] // p * p, : view.shape[-1] // p * p]  # as the valid convolution
         patches = patchify(view, p, self.merge_size, self.temporal_patch_size)
         return patches, (1, view.shape[-2] // p, view.shape[-1] // p)
 
     def check_size(self, height: int, width: int) -> None:
+        """A tower without merging embeds patches like a valid convolution: any size of
+        at least one patch, the last ``size % patch`` pixels at the bottom and right left
+        out (SigLIP-384/14 sees 27x27 patches of a 384 view, as in transformers). A
+        merging tower (Qwen2-VL) needs whole merge blocks."""
+        from ..errors import ShapeError
+
         unit = self.patch_size * self.merge_size
-        if height % unit or width % unit or height < unit or width < unit:
-            raise ValueError(
-                f"{self.family}: view {height}x{width} (HxW) must be a positive multiple of {unit} on both sides"
+        if height < unit or width < unit:
+            raise ShapeError(f"{self.family}: view {height}x{width} (HxW) is smaller than one {unit}x{unit} patch")
+        if self.merge_size > 1 and (height % unit or width % unit):
+            raise ShapeError(
+                f"{self.family}: view {height}x{width} (HxW) must be a multiple of {unit} on both sides "
+                f"(whole {self.merge_size}x{self.merge_size} merge blocks of {self.patch_size} px patches)"
             )
 
     def forward_views(self, views: list[torch.Tensor], *, keep_cls: bool = False) -> list[torch.Tensor]:
