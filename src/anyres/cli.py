@@ -146,6 +146,26 @@ def cmd_budget(args) -> int:
     return 0
 
 
+def cmd_encode(args) -> int:
+    from .pipeline import VisionPipeline, save_tokens
+
+    pipe = VisionPipeline.from_preset(args.preset, args.encoder, args.projector, out_width=args.out_width,
+                                      exact=not args.fast)
+    results = pipe(args.images, on_error="skip")
+    kept = [(src, r) for src, r in zip(args.images, results) if not isinstance(r, Exception)]
+    for src, r in zip(args.images, results):
+        if isinstance(r, Exception):
+            print(f"anyres: skipped {src}: {r}", file=sys.stderr)
+        else:
+            print(f"{src}: {r.plan.spec}, {len(r.plan.views)} views, {len(r)} tokens x {r.embeddings.shape[1]}"
+                  f" ({len(r.plan.layout)} prompt positions)")
+    if not kept:
+        raise SpecError("no image could be encoded")
+    save_tokens(args.out, [src for src, _ in kept], [r for _, r in kept])
+    print(f"wrote {args.out}: {len(kept)} images")
+    return 0 if len(kept) == len(args.images) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="anyres", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -177,6 +197,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--markdown", action="store_true")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("encode", help="encode a handful of images to visual tokens (safetensors)")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--preset", required=True, help="preset name or spec")
+    p.add_argument("--encoder", required=True, help="a model folder: config.json + model.safetensors")
+    p.add_argument("--projector", help="projector kind (default: the preset's own / the checkpoint's)")
+    p.add_argument("--out-width", type=int, help="width of the emitted embeddings (default: the checkpoint's)")
+    p.add_argument("--fast", action="store_true", help="the fast pixel path (exact=False)")
+    p.add_argument("--out", required=True, help="output .safetensors file")
+    p.set_defaults(func=cmd_encode)
 
     p = sub.add_parser("budget", help="what a corpus costs in tokens under each preset (headers only)")
     p.add_argument("src", help="a folder (recursive), a .txt file of paths or a .parquet file")

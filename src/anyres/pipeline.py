@@ -1,0 +1,229 @@
+"""VisionPipeline: images in, one ``VisualTokens`` per image out.
+
+    pipe = VisionPipeline.from_preset("llava-next", encoder="path/to/llava-folder")
+    [tokens] = pipe([image])
+    tokens.embeddings      # (plan.num_tokens, width), in plan.layout order
+    tokens.positions       # (plan.num_tokens, 3): (view, row, col); newline rows (-1, r, -1)
+    tokens.prompt()        # the placeholder text to splice into the prompt
+
+The stages: ``anyres.preprocess`` (plan, render, normalise) -> the encoder over the
+views (equal shapes in batches, or every view in one packed sequence with attention
+kept inside each view) -> ``anyres.tokens.Assembler`` (compression, unpad, newlines,
+resampler, projector) -> ``VisualTokens``. The invariant that holds it together:
+``len(tokens.embeddings) == tokens.plan.num_tokens``, what the reference reserves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from .errors import SpecError
+from .plan import Layout, Plan, resolve
+from .tokens import Assembler, VisualSequence
+
+# weights a VLM checkpoint may hold for the token stage (Assembler.load_reference)
+LAYOUT_MODULES = ("image_newline", "multi_modal_projector", "mm_projector", "mlp1", "connector", "resampler")
+
+
+@dataclass(frozen=True, eq=False)
+class VisualTokens:
+    """The visual tokens of one image."""
+
+    embeddings: torch.Tensor  # (num_tokens, width)
+    positions: torch.Tensor  # (num_tokens, 3) int64: (view, row, col), see anyres.tokens.sequence
+    kind: torch.Tensor  # (num_tokens,) int8: 0 visual, 1 newline embedding
+    plan: Plan
+
+    def __len__(self) -> int:
+        return self.embeddings.shape[0]
+
+    @property
+    def layout(self) -> Layout:
+        return self.plan.layout
+
+    def prompt(self) -> str:
+        """The placeholder string the prompt needs for this image (wrappers included)."""
+        return self.plan.layout.text()
+
+    def position_ids(self, start: int = 0) -> torch.Tensor:
+        """Rotary position ids of the image's layout when it starts at ``start``:
+        Qwen2-VL's M-RoPE (3, len(layout)) for native presets, else 1-D (1, len)."""
+        n = len(self.plan.layout)
+        if self.plan.strategy != "native":
+            return torch.arange(start, start + n).unsqueeze(0)
+        from .tokens.mrope import mrope_position_ids
+
+        ids, _ = mrope_position_ids([tuple(self.plan.info["grid_thw"])], self.plan.params["merge_size"])
+        return ids + start
+
+
+class VisionPipeline:
+    """A preset, an encoder and the token stage that go together."""
+
+    def __init__(self, spec: str, encoder: torch.nn.Module, assembler: Assembler, *, exact: bool = True,
+                 num_workers: int = 0, packing: str = "auto", max_patches: int = 65536) -> None:
+        if packing not in ("auto", "groups", "packed", "single"):
+            raise SpecError(f"packing must be 'auto', 'groups', 'packed' or 'single', got {packing!r}")
+        self.spec, self.encoder, self.assembler = spec, encoder, assembler
+        self.exact, self.num_workers, self.packing, self.max_patches = exact, num_workers, packing, max_patches
+        check_compatible(spec, encoder)
+
+    @classmethod
+    def from_preset(cls, spec: str, encoder: Any, projector: str | None = None, *, out_width: int | None = None,
+                    feature_layer: int | None = None, dtype: torch.dtype = torch.float32, allow_pickle: bool = False,
+                    load_layout: bool = True, seed: int = 0, **options: Any) -> "VisionPipeline":
+        """``encoder``: a model folder (transformers layout) or a loaded ``VisionEncoder``.
+        ``projector``: the token stage's projector kind (``"mlp2x_gelu"``, ``"linear"``,
+        ...; default: the preset's own), to ``out_width`` (default: the checkpoint's
+        language width when it holds a projector, else the encoder's width). With
+        ``load_layout`` the learned token-stage weights (image_newline, projector,
+        connector, resampler) are loaded from the folder when it holds them; otherwise
+        they are randomly initialised from ``seed``. ``options``: ``exact``,
+        ``num_workers``, ``packing``, ``max_patches``."""
+        folder = None
+        if isinstance(encoder, (str, Path)):
+            from .encode import load_encoder
+
+            folder = Path(encoder)
+            encoder = load_encoder(folder, feature_layer=feature_layer, dtype=dtype, allow_pickle=allow_pickle)
+        _, params, _ = resolve(spec)
+        state = _layout_state(folder, allow_pickle) if (folder is not None and load_layout) else {}
+        if out_width is None and state:
+            out_width = _language_width(folder)
+        torch.manual_seed(seed)
+        assembler = Assembler.for_plan(spec, encoder.hidden_size, out_width, projector=projector or "auto",
+                                       patch_size=encoder.patch_size, prefix_tokens=int(encoder.has_cls))
+        if state:
+            assembler.load_reference(state)
+        assembler = assembler.to(dtype).eval()
+        return cls(spec, encoder, assembler, **options)
+
+    # ---------------------------------------------------------------- running
+    def __call__(self, images: Any, *, on_error: str = "raise") -> list[Any]:
+        """One ``VisualTokens`` per image. With ``on_error="skip"`` an input that is
+        refused (``ImageError``, ``PlanError``) gives its error in its place."""
+        from .pixels import preprocess
+
+        if not isinstance(images, (list, tuple)):
+            images = [images]
+        batch = preprocess(images, self.spec, return_tensors="pt", exact=self.exact, num_workers=self.num_workers,
+                           on_error=on_error)
+        tokens = self.encode_views(batch.plans, batch.views)
+        out: list[Any] = [None] * len(images)
+        for i, t in zip(batch.indices, tokens):
+            out[i] = t
+        for i, err in batch.errors:
+            out[i] = err
+        return out
+
+    @torch.inference_mode()
+    def encode_views(self, plans: Sequence[Plan], views: Sequence[Sequence[torch.Tensor]]) -> list[VisualTokens]:
+        """The token stage for plans whose views are given as normalised (3, H, W)
+        tensors (``views[i][j]`` is view j of plan i)."""
+        flat = [(i, j) for i, vs in enumerate(views) for j in range(len(vs))]
+        feats = self._features([views[i][j] for i, j in flat])
+        per_plan: list[list[torch.Tensor]] = [[None] * len(vs) for vs in views]  # type: ignore[list-item]
+        for (i, j), f in zip(flat, feats):
+            per_plan[i][j] = f
+        out = []
+        for p, f in zip(plans, per_plan):
+            seq: VisualSequence = self.assembler(p, f)
+            out.append(VisualTokens(seq.embeddings, seq.positions, seq.kind, p))
+        return out
+
+    def _features(self, views: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Encoder features of each view (CLS first when the encoder has one)."""
+        enc, keep = self.encoder, bool(self.encoder.has_cls)
+        dtype = next(enc.parameters()).dtype
+        views = [v.to(dtype) for v in views]
+        mode = self.packing
+        shapes: dict[tuple[int, int], list[int]] = {}
+        for k, v in enumerate(views):
+            shapes.setdefault(tuple(v.shape[-2:]), []).append(k)
+        if mode == "auto":  # merging towers pack; others batch equal shapes, or pack when shapes rarely repeat
+            mode = "packed" if enc.merge_size > 1 or len(views) < 2 * len(shapes) else "groups"
+        out: list[torch.Tensor] = [None] * len(views)  # type: ignore[list-item]
+        if mode in ("groups", "single"):
+            step = 1 if mode == "single" else None
+            for hw, idx in shapes.items():
+                per = step or max(1, self.max_patches // max(1, (hw[0] // enc.patch_size) * (hw[1] // enc.patch_size)))
+                for s in range(0, len(idx), per):
+                    chunk = idx[s : s + per]
+                    res = enc.forward_features(torch.stack([views[k] for k in chunk]), keep_cls=keep)
+                    for k, r in zip(chunk, res):
+                        out[k] = r
+            return out
+        start = 0
+        while start < len(views):  # packed, in chunks of at most max_patches patches
+            end, patches = start, 0
+            while end < len(views):
+                n = (views[end].shape[-2] // enc.patch_size) * (views[end].shape[-1] // enc.patch_size)
+                if end > start and patches + n > self.max_patches:
+                    break
+                patches, end = patches + n, end + 1
+            out[start:end] = enc.forward_views(views[start:end], keep_cls=keep)
+            start = end
+        return out
+
+
+def save_tokens(path: str | Path, names: Sequence[str], tokens: Sequence[VisualTokens]) -> None:
+    """One safetensors file: ``image{k}.embeddings``, ``.positions`` and ``.kind`` per
+    image; the metadata ``images`` (JSON) lists each image's name, spec, size, grid,
+    token count and prompt placeholder text."""
+    import json
+
+    from safetensors.torch import save_file
+
+    tensors, meta = {}, []
+    for k, (name, t) in enumerate(zip(names, tokens)):
+        tensors[f"image{k}.embeddings"] = t.embeddings.detach().contiguous()
+        tensors[f"image{k}.positions"] = t.positions.contiguous()
+        tensors[f"image{k}.kind"] = t.kind.contiguous()
+        meta.append({"name": str(name), "spec": t.plan.spec, "size": list(t.plan.image),
+                     "grid": list(t.plan.grid) if t.plan.grid else None, "num_tokens": len(t),
+                     "prompt": t.prompt()})
+    save_file(tensors, str(path), metadata={"format": "anyres-tokens-1", "images": json.dumps(meta)})
+
+
+def check_compatible(spec: str, encoder: torch.nn.Module) -> None:
+    """The preset's token counts assume the encoder's patch (and merge) size."""
+    preset, params, _ = resolve(spec)
+    native = preset.strategy == "native"
+    merge = getattr(encoder, "merge_size", 1)
+    if native and merge != params["merge_size"]:
+        raise SpecError(
+            f"{spec}: the native strategy counts tokens after a {params['merge_size']}x{params['merge_size']} merge; "
+            f"this {encoder.family} encoder merges {merge}x{merge} (use a Qwen2-VL tower)"
+        )
+    if not native and merge != 1:
+        raise SpecError(f"{spec}: a merging {encoder.family} tower only serves native presets such as qwen2-vl")
+    if "patch_size" in params and params["patch_size"] != encoder.patch_size:
+        raise SpecError(
+            f"{spec}: the preset counts tokens for {params['patch_size']} px patches, the {encoder.family} encoder "
+            f"has {encoder.patch_size} px patches: use '{preset.name}(patch_size={encoder.patch_size})' or another encoder"
+        )
+
+
+def _layout_state(folder: Path, allow_pickle: bool) -> dict[str, torch.Tensor]:
+    """The token-stage tensors of a VLM folder (empty for a bare vision tower)."""
+    from .encode.checkpoint import Checkpoint
+
+    ckpt = Checkpoint(folder, allow_pickle=allow_pickle)
+    keys = [k for k in ckpt.keys if any(k == m or k.startswith(m + ".") or f".{m}." in k or k.endswith("." + m)
+                                        for m in LAYOUT_MODULES)]
+    return ckpt.load(keys) if keys else {}
+
+
+def _language_width(folder: Path) -> int | None:
+    from .encode.checkpoint import read_config
+
+    cfg = read_config(folder)
+    text = cfg.get("text_config") or {}
+    return text.get("hidden_size") or cfg.get("hidden_size")
+
+
+__all__ = ["VisionPipeline", "VisualTokens", "check_compatible", "save_tokens"]

@@ -1,0 +1,69 @@
+"""For every preset and 300 sizes from 1x1 to 20000x20000 (and extreme aspect ratios),
+with a tiny random encoder: the pipeline emits exactly plan.num_tokens rows, in layout
+order, and encoding the views as one packed sequence equals encoding them one by one.
+
+The views are random tensors of the planned view sizes (the encoder does not care what
+they show), so a 20000x20000 plan costs what its views cost, not a gigapixel render."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import anyres
+from anyres.pipeline import VisionPipeline
+from anyres.tokens import NEWLINE
+
+side = st.integers(min_value=1, max_value=20000)
+thin = st.tuples(st.integers(1, 40), st.integers(1, 20000)).flatmap(lambda t: st.sampled_from([t, (t[1], t[0])]))
+sizes = st.one_of(st.tuples(side, side), thin)
+
+_PIPES: dict = {}
+
+
+def _pipes(preset, tiny_clip, tiny_qwen):
+    if preset not in _PIPES:
+        folder = tiny_qwen if anyres.get_preset(preset).strategy == "native" else tiny_clip
+        _PIPES[preset] = tuple(VisionPipeline.from_preset(preset, folder, packing=m) for m in ("packed", "single"))
+    return _PIPES[preset]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.mark.parametrize("preset", anyres.presets())
+def test_tokens_equal_the_plan_and_packing_equals_per_view(preset, tiny_clip, tiny_qwen):
+    packed, single = _pipes(preset, tiny_clip, tiny_qwen)
+    gen = torch.Generator().manual_seed(0)
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @given(size=sizes)
+    def check(size):
+        try:
+            plan = anyres.plan(size, preset)
+        except anyres.PlanError:
+            return
+        views = [torch.randn(3, v.size.height, v.size.width, generator=gen) for v in plan.views]
+        [a] = packed.encode_views([plan], [views])
+        [b] = single.encode_views([plan], [views])
+        assert len(a.embeddings) == plan.num_tokens == len(plan.layout.tokens()) - _text_tokens(plan)
+        assert (a.kind == NEWLINE).sum().item() == plan.newline_tokens
+        torch.testing.assert_close(a.embeddings, b.embeddings, atol=2e-5, rtol=1e-4)
+        assert torch.equal(a.positions, b.positions)
+        # each visual row comes from the view the layout says, in layout order
+        order = [s.view for s in plan.layout.segments if s.kind == "visual" for _ in range(s.count)]
+        views_of_rows = a.positions[a.kind != NEWLINE][:, 0].tolist()
+        assert views_of_rows == order
+
+    check()
+
+
+def _text_tokens(plan) -> int:
+    return sum(s.count for s in plan.layout.segments if s.kind == "text")
