@@ -166,6 +166,26 @@ def cmd_encode(args) -> int:
     return 0 if len(kept) == len(args.images) else 1
 
 
+def cmd_encode_dataset(args) -> int:
+    from .engine import encode_dataset
+
+    summary = encode_dataset(
+        args.src, args.out, args.preset, args.encoder, engine=args.engine, workers=args.workers,
+        batch_size=args.batch_size, shard_mb=args.shard_mb, exact=not args.fast, column=args.column,
+        progress=not args.quiet and sys.stderr.isatty(), ray_address=args.ray_address,
+    )
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(
+            f"{summary['encoded']} images encoded ({summary['tokens']:,} tokens), {summary['refused']} refused, "
+            f"{summary['skipped_done']} already done, in {summary['seconds']:.1f} s "
+            f"({summary['images_per_s']:.2f} images/s, {summary['tokens_per_s']:,.0f} tokens/s); "
+            f"{summary['manifest_images']} in {args.out}/manifest.parquet, {summary['errors_listed']} in errors.parquet"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="anyres", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -207,6 +227,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fast", action="store_true", help="the fast pixel path (exact=False)")
     p.add_argument("--out", required=True, help="output .safetensors file")
     p.set_defaults(func=cmd_encode)
+
+    p = sub.add_parser("encode-dataset", help="encode a corpus to safetensors shards + a Parquet manifest (resumable)")
+    p.add_argument("src", help="a folder (recursive), a .txt file of paths or a .parquet file")
+    p.add_argument("--out", required=True, help="output folder (rerun the same command to resume)")
+    p.add_argument("--preset", required=True, help="preset name or spec")
+    p.add_argument("--encoder", required=True, help="a model folder: config.json + model.safetensors")
+    p.add_argument("--engine", choices=("local", "ray"), default="local")
+    p.add_argument("--workers", type=int, default=0, help="decode/render worker processes (0: in the main process)")
+    p.add_argument("--batch-size", type=int, default=16, help="images encoded together")
+    p.add_argument("--shard-mb", type=float, default=256.0, help="embeddings per shard, in megabytes")
+    p.add_argument("--column", help="the Parquet column holding paths or image bytes")
+    p.add_argument("--fast", action="store_true", help="the fast pixel path (exact=False)")
+    p.add_argument("--ray-address", help="an existing Ray cluster (default: start a local one)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=cmd_encode_dataset)
 
     p = sub.add_parser("budget", help="what a corpus costs in tokens under each preset (headers only)")
     p.add_argument("src", help="a folder (recursive), a .txt file of paths or a .parquet file")

@@ -1,0 +1,125 @@
+"""What every engine shares: the job's settings, one image's result as a store record,
+the flush policy, progress and the summary.
+
+An engine turns ``Item``s into ``Encoded`` or ``Refused`` records; ``Shards`` buffers
+them and commits a shard to the ``Store`` whenever the buffered embeddings reach
+``shard_mb`` megabytes. Inputs already committed (same source key, same content hash)
+are skipped before any decoding.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from ..errors import AnyresError
+from .sources import Item, content_hash
+from .store import Encoded, Refused, Store
+
+
+def job_settings(preset: str, encoder: str | os.PathLike, exact: bool) -> dict[str, Any]:
+    """What must not change between a job and its resumption (the output depends on it)."""
+    return {"preset": preset, "encoder": str(Path(encoder).resolve()), "exact": bool(exact), "format": 1}
+
+
+def layout_json(plan) -> str:
+    return json.dumps([[s.text, s.count, s.kind, s.view] for s in plan.layout.segments], separators=(",", ":"))
+
+
+def encoded_record(item: Item, digest: str, tokens) -> Encoded:
+    p = tokens.plan
+    return Encoded(
+        source=item.key, content_hash=digest, width=p.image.width, height=p.image.height, preset=p.spec,
+        grid=f"{p.grid[0]}x{p.grid[1]}" if p.grid else "", num_tokens=len(tokens), layout=layout_json(p),
+        layout_length=len(p.layout), embeddings=tokens.embeddings,
+    )
+
+
+def refused_record(item: Item, digest: str, error: BaseException) -> Refused:
+    return Refused(item.key, digest, type(error).__name__, str(error))
+
+
+@dataclass
+class Pending:
+    """An item to encode: its content hash and what to hand the decoder."""
+
+    item: Item
+    digest: str
+
+    @property
+    def source(self) -> str | bytes:
+        return self.item.source
+
+
+def pending_items(items: Iterable[Item], store: Store, stats: "Stats") -> Iterator[Pending | Refused]:
+    """Hash every item and drop those already committed; unreadable files become
+    ``Refused`` records right away."""
+    for item in items:
+        try:
+            data = item.read_bytes()
+        except OSError as exc:
+            stats.refused += 1
+            yield Refused(item.key, "", type(exc).__name__, f"{item.key}: cannot read ({exc.strerror or exc})")
+            continue
+        digest = content_hash(data)
+        if store.is_done(item.key, digest):
+            stats.skipped += 1
+            continue
+        yield Pending(Item(item.key, item.path, data if item.path is None else None), digest)
+
+
+@dataclass
+class Stats:
+    encoded: int = 0
+    refused: int = 0
+    skipped: int = 0
+    tokens: int = 0
+    start: float = field(default_factory=time.perf_counter)
+
+    def summary(self) -> dict[str, Any]:
+        dt = time.perf_counter() - self.start
+        return {"encoded": self.encoded, "refused": self.refused, "skipped_done": self.skipped, "tokens": self.tokens,
+                "seconds": round(dt, 3), "images_per_s": round(self.encoded / dt, 3) if dt else 0.0,
+                "tokens_per_s": round(self.tokens / dt, 1) if dt else 0.0}
+
+
+class Shards:
+    """Buffers records and commits a shard when the embeddings reach ``shard_mb``."""
+
+    def __init__(self, store: Store, stats: Stats, shard_mb: float, progress: Any = None) -> None:
+        self.store, self.stats, self.limit, self.progress = store, stats, shard_mb * 2**20, progress
+        self.encoded: list[Encoded] = []
+        self.refused: list[Refused] = []
+        self.bytes = 0
+
+    def add(self, record: Encoded | Refused) -> None:
+        if isinstance(record, Encoded):
+            self.encoded.append(record)
+            self.bytes += record.embeddings.numel() * record.embeddings.element_size()
+            self.stats.encoded += 1
+            self.stats.tokens += record.num_tokens
+        else:
+            self.refused.append(record)
+            self.stats.refused += 1
+        if self.progress is not None:
+            dt = max(1e-9, time.perf_counter() - self.stats.start)
+            self.progress.update(1)
+            self.progress.set_postfix(img_s=f"{self.stats.encoded / dt:.1f}", tok_s=f"{self.stats.tokens / dt:.0f}",
+                                      refused=self.stats.refused)
+        if self.bytes >= self.limit:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.encoded or self.refused:
+            self.store.flush(self.encoded, self.refused)
+        self.encoded, self.refused, self.bytes = [], [], 0
+
+
+def record_for(pending: Pending, result: Any) -> Encoded | Refused:
+    if isinstance(result, AnyresError):
+        return refused_record(pending.item, pending.digest, result)
+    return encoded_record(pending.item, pending.digest, result)

@@ -1,0 +1,71 @@
+"""The local engine: worker processes decode and render, the main process encodes.
+
+Workers run ahead of the encoder by a bounded window of images, so decoding the next
+images overlaps encoding the current batch. Results are taken in input order, so the
+manifest lists images in the order the source gives them.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Iterable
+
+from ..pipeline import VisionPipeline
+from ..pixels.render import Job, pool, render_one
+from .job import Pending, Shards, record_for
+from .store import Refused
+
+
+def run_local(pipe: VisionPipeline, work: Iterable[Pending | Refused], shards: Shards, *, workers: int,
+              batch_size: int, max_image_pixels: int) -> None:
+    executor = pool(workers) if workers >= 1 else None
+    window = max(2 * batch_size, 4 * max(1, workers))
+    inflight: deque[tuple[Pending, Any]] = deque()
+    ready: list[tuple[Pending, Any]] = []
+
+    def submit(p: Pending) -> Any:
+        job = Job(p.source, pipe.spec, {}, pipe.exact, max_image_pixels)
+        return executor.submit(render_one, job) if executor is not None else render_one(job)
+
+    def take_one() -> None:
+        p, fut = inflight.popleft()
+        ready.append((p, fut.result() if executor is not None else fut))
+        if len(ready) >= batch_size:
+            encode_batch(pipe, ready, shards)
+            ready.clear()
+
+    for x in work:
+        if isinstance(x, Refused):
+            shards.add(x)
+            continue
+        inflight.append((x, submit(x)))
+        while len(inflight) >= window:
+            take_one()
+    while inflight:
+        take_one()
+    if ready:
+        encode_batch(pipe, ready, shards)
+
+
+def encode_batch(pipe: VisionPipeline, rendered: list[tuple[Pending, Any]], shards: Shards) -> None:
+    """Normalise the rendered views of a batch into shape groups, encode, assemble, and
+    hand each image's record (or refusal) to the shards, in order."""
+    ok = [(p, r) for p, r in rendered if not isinstance(r, Exception)]
+    tokens = iter(encode_rendered(pipe, [r for _, r in ok]) if ok else [])
+    for p, r in rendered:
+        shards.add(record_for(p, r if isinstance(r, Exception) else next(tokens)))
+
+
+def encode_rendered(pipe: VisionPipeline, rendered: list[tuple[Any, list[Any]]]) -> list[Any]:
+    """VisualTokens of images already rendered to (plan, uint8 views)."""
+    import torch
+
+    from ..plan import get_preset
+    from ..pixels.batch import PixelBatch, group_views
+
+    plans = [p for p, _ in rendered]
+    groups = group_views(plans, [v for _, v in rendered], [get_preset(p.preset).pixels for p in plans])
+    for g in groups.values():
+        g.pixel_values = torch.from_numpy(g.pixel_values)
+    views = PixelBatch(plans, groups, list(range(len(plans)))).views
+    return pipe.encode_views(plans, views)

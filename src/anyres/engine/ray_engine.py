@@ -1,0 +1,115 @@
+"""The Ray engine: the same stages on Ray Data, for more than one machine.
+
+read (the driver hashes and skips committed inputs, as the local engine does)
+  -> render: ``map_batches`` tasks on CPU workers (decode, plan, crop/resize/pad: uint8
+     views, exactly ``anyres.pixels.render.render_one``)
+  -> encode: ``map_batches`` on an actor pool, each actor holding one ``VisionPipeline``
+     (a GPU per actor when the cluster has GPUs)
+  -> write: the driver streams the results, in input order, into the same ``Store``
+     commits as the local engine (shards, manifest, errors, crash safety, resume).
+
+Rows travel between stages as pickled payloads (plans and uint8 views, then
+embeddings), so any plan and any view shape pass through Ray's Arrow blocks unchanged.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any, Iterable
+
+import numpy as np
+
+from .job import Pending, Shards, encoded_record, refused_record
+from .sources import Item
+from .store import Refused
+
+
+class _Render:
+    def __init__(self, preset: str, exact: bool, max_image_pixels: int) -> None:
+        self.preset, self.exact, self.max_image_pixels = preset, exact, max_image_pixels
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
+        from ..pixels.render import Job, render_one
+
+        out = []
+        for path, data in zip(batch["path"], batch["data"]):
+            source = bytes(data) if data is not None and len(data) else str(path)
+            out.append(pickle.dumps(render_one(Job(source, self.preset, {}, self.exact, self.max_image_pixels))))
+        return {"idx": batch["idx"], "rendered": np.array(out, dtype=object)}
+
+
+class _Encode:
+    """One pipeline per actor: the encoder is loaded once, not per batch."""
+
+    def __init__(self, preset: str, encoder: str, exact: bool) -> None:
+        import torch
+
+        from ..pipeline import VisionPipeline
+
+        torch.set_num_threads(1)
+        self.pipe = VisionPipeline.from_preset(preset, encoder, exact=exact)
+        if torch.cuda.is_available():
+            self.pipe.encoder.cuda()
+            self.pipe.assembler.cuda()
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
+        from .local import encode_rendered
+
+        rendered = [pickle.loads(r) for r in batch["rendered"]]
+        ok = [r for r in rendered if not isinstance(r, Exception)]
+        tokens = iter(encode_rendered(self.pipe, ok) if ok else [])
+        out = []
+        for r in rendered:
+            if isinstance(r, Exception):
+                out.append(pickle.dumps(r))
+            else:
+                t = next(tokens)
+                out.append(pickle.dumps((t.plan, t.embeddings.cpu().numpy(), t.positions.numpy(), t.kind.numpy())))
+        return {"idx": batch["idx"], "result": np.array(out, dtype=object)}
+
+
+def run_ray(preset: str, encoder: Any, exact: bool, work: Iterable[Pending | Refused], shards: Shards, *, workers: int,
+            batch_size: int, max_image_pixels: int, address: str | None = None) -> None:
+    import ray
+    import ray.data
+
+    pending: list[Pending] = []
+    for x in work:
+        if isinstance(x, Refused):
+            shards.add(x)
+        else:
+            pending.append(x)
+    if not pending:
+        return
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    try:
+        ctx = ray.data.DataContext.get_current()
+        ctx.execution_options.preserve_order = True
+        ctx.enable_progress_bars = False
+        rows = [{"idx": k, "path": p.item.path or "", "data": p.item.data or b""} for k, p in enumerate(pending)]
+        gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+        ds = ray.data.from_items(rows)
+        ds = ds.map_batches(_Render, fn_constructor_args=(preset, exact, max_image_pixels), batch_size=max(1, batch_size // 2),
+                            concurrency=max(1, workers), num_cpus=1)
+        ds = ds.map_batches(_Encode, fn_constructor_args=(preset, str(encoder), exact), batch_size=batch_size,
+                            concurrency=1, num_cpus=1, num_gpus=gpus)
+        for batch in ds.iter_batches(batch_size=None):
+            for idx, result in zip(batch["idx"], batch["result"]):
+                shards.add(_record(pending[int(idx)], pickle.loads(result)))
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _record(p: Pending, result: Any):
+    import torch
+
+    if isinstance(result, Exception):
+        return refused_record(p.item, p.digest, result)
+    plan, emb, pos, kind = result
+    from ..pipeline import VisualTokens
+
+    tokens = VisualTokens(torch.from_numpy(emb), torch.from_numpy(pos), torch.from_numpy(kind), plan)
+    return encoded_record(Item(p.item.key, p.item.path, p.item.data), p.digest, tokens)

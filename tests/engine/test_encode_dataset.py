@@ -1,0 +1,128 @@
+"""encode-dataset: manifest, shards and errors; resume; SIGKILL at random points; Ray."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import torch
+from safetensors import safe_open
+
+import anyres
+from anyres.engine import encode_dataset
+from anyres.engine.store import load_embeddings
+from anyres.pipeline import VisionPipeline
+
+from .corpus import make_corpus
+
+PRESET = "llava-next"
+
+
+def _manifest(out: Path) -> list[dict]:
+    return pq.read_table(out / "manifest.parquet").to_pylist()
+
+
+def _errors(out: Path) -> list[dict]:
+    return pq.read_table(out / "errors.parquet").to_pylist()
+
+
+def _embeddings(out: Path) -> dict[str, torch.Tensor]:
+    return {r["source"]: load_embeddings(out, r) for r in _manifest(out)}
+
+
+def test_job_writes_what_the_pipeline_gives_and_resumes(tmp_path, tiny_clip_folder):
+    src, out = tmp_path / "src", tmp_path / "out"
+    good, bad = make_corpus(src, 24, seed=1, bad_share=0.15)
+    summary = encode_dataset(src, out, PRESET, tiny_clip_folder, batch_size=5, shard_mb=0.3)
+    assert summary["encoded"] == len(good) and summary["refused"] == len(bad)
+    rows = _manifest(out)
+    assert sorted(r["source"] for r in rows) == sorted(good)
+    assert sorted(e["source"] for e in _errors(out)) == sorted(bad)
+    assert all(e["error_type"] == "ImageError" and e["message"] for e in _errors(out))
+    assert len({r["shard"] for r in rows}) > 2  # several shards
+    pipe = VisionPipeline.from_preset(PRESET, tiny_clip_folder)
+    for r in rows[:6]:
+        [ref] = pipe([str(src / r["source"])])
+        emb = load_embeddings(out, r)
+        assert r["num_tokens"] == ref.plan.num_tokens == len(emb) and (r["width"], r["height"]) == tuple(ref.plan.image)
+        torch.testing.assert_close(emb, ref.embeddings, atol=1e-5, rtol=1e-5)
+        assert r["grid"] == "x".join(map(str, ref.plan.grid)) and r["layout_length"] == len(ref.plan.layout)
+    again = encode_dataset(src, out, PRESET, tiny_clip_folder)
+    assert again["encoded"] == 0 and again["refused"] == 0 and again["skipped_done"] == len(good) + len(bad)
+    (src / "part0" / "new.png").write_bytes((src / good[0]).read_bytes())  # a new file: only it is encoded
+    assert encode_dataset(src, out, PRESET, tiny_clip_folder)["encoded"] == 1
+    with pytest.raises(anyres.SpecError, match="preset differ"):
+        encode_dataset(src, out, "internvl", tiny_clip_folder)
+
+
+def _run(args: list[str]) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(Path(anyres.__file__).resolve().parents[1]))
+    return subprocess.Popen([sys.executable, "-m", "anyres.cli", *args], env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def test_sigkill_at_three_random_points_then_resume(tmp_path, tiny_clip_folder):
+    src = tmp_path / "src"
+    good, bad = make_corpus(src, 300, seed=2)
+    ref_out, out = tmp_path / "uninterrupted", tmp_path / "killed"
+
+    def job(dest: Path) -> list[str]:
+        return ["encode-dataset", str(src), "--out", str(dest), "--preset", PRESET, "--encoder", str(tiny_clip_folder),
+                "--workers", "2", "--batch-size", "8", "--shard-mb", "0.5", "--quiet"]
+
+    assert _run(job(ref_out)).wait(timeout=600) == 0
+    rng = random.Random(7)
+    kills = 0
+    for _ in range(3):
+        proc = _run(job(out))
+        target = len(list((out / "manifest").glob("part-*.parquet"))) + rng.randint(1, 6) if out.exists() else rng.randint(1, 6)
+        deadline = time.time() + 300
+        while proc.poll() is None and time.time() < deadline:
+            if out.exists() and len(list((out / "manifest").glob("part-*.parquet"))) >= target:
+                time.sleep(rng.uniform(0, 0.3))  # somewhere inside the next flush, or between flushes
+                break
+            time.sleep(0.02)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            kills += 1
+        proc.wait(timeout=60)
+    assert kills == 3, "each run should have been killed mid-job"
+    final = _run(job(out))
+    assert final.wait(timeout=600) == 0, final.stderr.read().decode()[-2000:]
+
+    rows = _manifest(out)
+    assert sorted(r["source"] for r in rows) == sorted(good)  # every good image exactly once
+    assert sorted(e["source"] for e in _errors(out)) == sorted(bad)  # every bad one once
+    for shard in (out / "shards").iterdir():  # every shard loads
+        with safe_open(str(shard), framework="pt") as f:
+            assert all(f.get_tensor(k).dim() == 2 for k in f.keys())
+    assert {r["shard"] for r in rows} == {f"shards/{s.name}" for s in (out / "shards").iterdir()}
+    ours, ref = _embeddings(out), _embeddings(ref_out)
+    assert ours.keys() == ref.keys()
+    for key in ref:
+        torch.testing.assert_close(ours[key], ref[key], atol=1e-5, rtol=1e-5)
+
+
+def test_ray_engine_matches_local(tmp_path, tiny_clip_folder):
+    pytest.importorskip("ray")
+    src = tmp_path / "src"
+    good, bad = make_corpus(src, 14, seed=3, bad_share=0.1)
+    local = encode_dataset(src, tmp_path / "local", PRESET, tiny_clip_folder, batch_size=4, shard_mb=0.3)
+    ray_run = encode_dataset(src, tmp_path / "ray", PRESET, tiny_clip_folder, engine="ray", workers=1,
+                             batch_size=4, shard_mb=0.3)
+    assert (local["encoded"], local["refused"]) == (ray_run["encoded"], ray_run["refused"]) == (len(good), len(bad))
+    keep = ("source", "content_hash", "width", "height", "preset", "grid", "num_tokens", "layout_length", "layout")
+    a = sorted(({k: r[k] for k in keep} for r in _manifest(tmp_path / "local")), key=lambda r: r["source"])
+    b = sorted(({k: r[k] for k in keep} for r in _manifest(tmp_path / "ray")), key=lambda r: r["source"])
+    assert a == b
+    ea, eb = _embeddings(tmp_path / "local"), _embeddings(tmp_path / "ray")
+    for key in ea:
+        torch.testing.assert_close(ea[key], eb[key], atol=1e-5, rtol=1e-5)
+    assert sorted(e["source"] for e in _errors(tmp_path / "ray")) == sorted(bad)
