@@ -7,6 +7,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from anyres.errors import SpecError  # noqa: E402
+
 from anyres.encode import EncoderOutput, load_encoder  # noqa: E402
 
 
@@ -47,5 +49,5 @@ def test_qwen2_vl_attention_is_over_unmerged_patches(qwen2_vision):
 
 def test_no_attention_at_the_embeddings(clip_vision):
     encoder = load_encoder(clip_vision[0], feature_layer=0)
-    with pytest.raises(ValueError, match="no attention layer"):
+    with pytest.raises(SpecError, match="no attention layer"):
         encoder.forward_features(torch.zeros(1, 3, 56, 56), output_attention=True)

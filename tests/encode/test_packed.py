@@ -7,6 +7,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from anyres.errors import SpecError  # noqa: E402
+
 from anyres.encode import (  # noqa: E402
     block_diagonal_mask,
     grid_positions,
@@ -143,7 +145,7 @@ def test_attention_implementation_is_selectable(impl, clip_vision):
         assert all(block.attn.impl == impl for block in encoder.blocks)
         for a, b in zip(encoder.forward_views(views), reference):
             assert (a - b).abs().max() < 1e-5
-    with pytest.raises(ValueError, match="unknown attention implementation"):
+    with pytest.raises(SpecError, match="unknown attention implementation"):
         encoder.set_packed_attention("magic")
 
 

@@ -35,6 +35,8 @@ import functools
 import torch
 import torch.nn.functional as F
 
+from ..errors import SpecError
+
 IMPLEMENTATIONS = ("auto", "loop", "mask", "flex")
 
 

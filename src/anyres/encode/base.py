@@ -38,6 +38,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from ..errors import SpecError
+
 
 class EncoderOutput(NamedTuple):
     """``forward_features(..., output_attention=True)``."""
@@ -99,7 +101,7 @@ class VisionEncoder(nn.Module):
         from .layers import Attention
 
         if impl not in IMPLEMENTATIONS:
-            raise ValueError(f"unknown attention implementation {impl!r}; choose from {IMPLEMENTATIONS}")
+            raise SpecError(f"unknown attention implementation {impl!r}; choose from {IMPLEMENTATIONS}")
         for module in self.modules():
             if isinstance(module, Attention):
                 module.impl = impl

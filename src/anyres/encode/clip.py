@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import SpecError
 from .base import EncoderOutput, VisionEncoder, grid_rows
 from .layers import Block, run_blocks
 from .posembed import native_grid, resample_abs_pos_embed
@@ -85,7 +86,7 @@ class ClipEncoder(VisionEncoder):
         assert C == self.num_channels, f"expected {self.num_channels} channels, got {C}"
         self.check_size(H, W)
         if output_attention and not self.blocks:
-            raise ValueError("feature_layer 0 is the embeddings: no attention layer to report")
+            raise SpecError("feature_layer 0 is the embeddings: no attention layer to report")
         p, d, P = self.patch_size, self.hidden_size, self.num_prefix_tokens
         weight = self.patch_embed.weight.view(d, C, p, p)
         x = F.conv2d(pixel_values.to(weight.dtype), weight, self.patch_embed.bias, stride=p)

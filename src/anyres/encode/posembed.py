@@ -25,12 +25,14 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..errors import ShapeError
+
 
 def native_grid(num_patch_positions: int) -> tuple[int, int]:
     """The square (h, w) grid a checkpoint's ``num_patch_positions`` rows describe."""
     side = math.isqrt(num_patch_positions)
     if side * side != num_patch_positions:
-        raise ValueError(f"{num_patch_positions} patch position embeddings do not form a square grid")
+        raise ShapeError(f"{num_patch_positions} patch position embeddings do not form a square grid")
     return side, side
 
 
@@ -57,7 +59,7 @@ def resample_abs_pos_embed(
     assert pos.dim() == 2, f"expected (tokens, dim), got {tuple(pos.shape)}"
     new_h, new_w = int(new_hw[0]), int(new_hw[1])
     if new_h < 1 or new_w < 1:
-        raise ValueError(f"target grid must be at least 1x1, got {new_hw}")
+        raise ShapeError(f"target grid must be at least 1x1, got {new_hw}")
     num_patches = pos.shape[0] - num_prefix_tokens
     old_h, old_w = old_hw if old_hw is not None else native_grid(num_patches)
     assert old_h * old_w == num_patches, f"old grid {old_h}x{old_w} does not hold {num_patches} rows"

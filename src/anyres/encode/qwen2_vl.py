@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import SpecError
 from .base import EncoderOutput, VisionEncoder, grid_rows, patchify
 from .layers import Block, run_blocks
 from .rope import grid_positions, packed_positions, rope_2d
@@ -93,7 +94,7 @@ class Qwen2VLEncoder(VisionEncoder):
         assert C == self.num_channels, f"expected {self.num_channels} channels, got {C}"
         self.check_size(H, W)
         if output_attention and not self.blocks:
-            raise ValueError("feature_layer 0 is the patch embeddings: no attention layer to report")
+            raise SpecError("feature_layer 0 is the patch embeddings: no attention layer to report")
         p, m = self.patch_size, self.merge_size
         dtype = self.patch_embed.weight.dtype
         x = self.patch_embed(patchify(pixel_values.to(dtype), p, m, self.temporal_patch_size))
