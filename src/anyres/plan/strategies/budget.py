@@ -217,7 +217,7 @@ BUDGET = Strategy(
         "max_tokens": 1152,
         "patch_size": 14,
         "merges": (2, 3, 4),
-        "max_scale": 1.0,
+        "max_scale": 1.5,
         "tolerance": 0.1,
         "crop": True,
         "regions": True,
