@@ -120,7 +120,7 @@ def cmd_compare(args) -> int:
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
-    run_demo(Path(args.out))
+    run_demo(Path(args.out), legibility=not args.no_legibility)
     return 0
 
 
@@ -210,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run the demo on the built-in samples")
     p.add_argument("--out", default="out/demo", help="output folder")
+    p.add_argument("--no-legibility", action="store_true", help="skip the OCR legibility report")
     p.set_defaults(func=cmd_demo)
     return parser
 
