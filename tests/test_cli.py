@@ -68,3 +68,27 @@ def test_missing_image_and_bad_size(capsys):
     assert code == 2 and "IMAGE or --size" in err
     with pytest.raises(SystemExit):
         main(["plan", "--size", "axb", "--preset", "fixed"])
+
+
+def test_eval_legibility_on_a_data_folder(tmp_path, capsys):
+    pytest.importorskip("rapidocr_onnxruntime")
+    from anyres.eval.fonts import font
+    from PIL import ImageDraw
+
+    data = tmp_path / "data"
+    data.mkdir()
+    img = Image.new("RGB", (360, 120), "white")
+    ImageDraw.Draw(img).text((20, 40), "total 42.50", font=font("sans", 30), fill="black")
+    img.save(data / "note.png")
+    (data / "note.txt").write_text("total 42.50")
+    out = tmp_path / "out"
+    code, text, _ = run(capsys, "eval", "legibility", "--data", str(data), "--presets", "fixed,qwen2-vl",
+                        "--budgets", "64", "--cache", str(tmp_path / "cache"), "--quiet", "--out", str(out))
+    assert code == 0 and "report.md" in text
+    results = json.loads((out / "results.json").read_text())
+    rows = {(r["preset"], r["budget"]): r for r in results["records"]}
+    assert set(rows) == {("fixed", None), ("qwen2-vl", None), ("budget(max_tokens=64)", 64)}
+    assert all(r["image"] == "note" and r["split"] == "user" for r in rows.values())
+    assert rows[("qwen2-vl", None)]["recall"] == 1.0
+    assert rows[("budget(max_tokens=64)", 64)]["tokens"] <= 64
+    assert (out / "pareto.png").stat().st_size > 10_000 and "| budget |" in (out / "report.md").read_text()

@@ -120,7 +120,39 @@ def cmd_compare(args) -> int:
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
-    run_demo(Path(args.out))
+    run_demo(Path(args.out), legibility=not args.no_legibility)
+    return 0
+
+
+def _ints(text: str | None) -> list[int]:
+    if not text:
+        return []
+    try:
+        return [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def cmd_eval_legibility(args) -> int:
+    from .eval.benchmark import DEFAULT_PRESETS
+    from .eval.legibility import run_legibility
+
+    cache = False if args.cache == "none" else args.cache
+    result = run_legibility(
+        args.out,
+        presets=_specs(args.presets) or list(DEFAULT_PRESETS),
+        budgets=args.budgets,
+        images=args.images,
+        seed=args.seed,
+        splits=[s.strip() for s in args.splits.split(",") if s.strip()],
+        data=args.data,
+        reader=args.reader,
+        upscale=args.upscale,
+        cache_dir=cache,
+        progress=not args.quiet,
+    )
+    paths = result["paths"]
+    print(f"wrote {paths['results']}, {paths['report']} and {paths['pareto']} in {result['meta']['seconds']} s")
     return 0
 
 
@@ -252,8 +284,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_budget)
 
+    p = sub.add_parser("eval", help="fidelity benchmarks")
+    evsub = p.add_subparsers(dest="benchmark", required=True)
+    p = evsub.add_parser(
+        "legibility",
+        help="how much text survives in the views each preset and token budget gives the encoder (OCR)",
+    )
+    p.add_argument("--presets", help="comma-separated presets or specs (default: every built-in preset)")
+    p.add_argument("--budgets", type=_ints, default=[576, 1152, 2304, 4608],
+                   help="token budgets for the budget planner, comma-separated ('' for none)")
+    p.add_argument("--data", help="a folder of images with same-named .txt ground truth (instead of generated)")
+    p.add_argument("--images", type=int, default=7, help="generated documents per split (or the first N of --data)")
+    p.add_argument("--seed", type=int, default=0, help="first seed of each split")
+    p.add_argument("--splits", default="dev,heldout", help="generated splits: dev, heldout or both")
+    p.add_argument("--reader", default="rapidocr", help="rapidocr (default) or tesseract")
+    p.add_argument("--upscale", type=float, default=1.0, help="enlarge each view by this factor before reading")
+    p.add_argument("--cache", default=None, help="OCR cache folder (default ~/.cache/anyres/ocr; 'none' disables)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=cmd_eval_legibility)
+
     p = sub.add_parser("demo", help="run the demo on the built-in samples")
     p.add_argument("--out", default="out/demo", help="output folder")
+    p.add_argument("--no-legibility", action="store_true", help="skip the OCR legibility report")
     p.set_defaults(func=cmd_demo)
     return parser
 

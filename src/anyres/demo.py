@@ -7,9 +7,32 @@ import time
 from pathlib import Path
 
 SHOW_PRESETS = ("llava-next", "llava-onevision", "internvl", "qwen2-vl", "idefics3", "minicpm-v", "gpt4v")
+# the legibility part: three generated documents (a receipt, a page, a table), a few
+# presets and the budget planner at two budgets; 2-4 minutes on 2 cores without the cache
+LEGIBILITY_DOCS = 3
+LEGIBILITY_PRESETS = ("fixed", "llava-next", "internvl", "qwen2-vl", "minicpm-v")
+LEGIBILITY_BUDGETS = (576, 2304)
 
 
-def run_demo(out: Path) -> dict:
+def run_legibility_demo(out: Path) -> dict | None:
+    """OCR word recall of what the encoder sees, per preset and budget; None (with a
+    message) when the OCR reader is not installed."""
+    from .eval.documents import generated
+    from .eval.legibility import run_legibility
+    from .eval.readers import ReaderError, _rapidocr
+
+    try:
+        _rapidocr()
+    except ReaderError as exc:
+        print(f"legibility report skipped: {exc}")
+        return None
+    docs = list(generated(LEGIBILITY_DOCS, "dev"))
+    print(f"\nlegibility: {len(docs)} generated documents x {len(LEGIBILITY_PRESETS) + len(LEGIBILITY_BUDGETS)} plans, "
+          "read by OCR (cached in ~/.cache/anyres/ocr)")
+    return run_legibility(out, LEGIBILITY_PRESETS, LEGIBILITY_BUDGETS, images=LEGIBILITY_DOCS, splits=("dev",))
+
+
+def run_demo(out: Path, legibility: bool = True) -> dict:
     from .compare import compare, format_table
     from .plan import plan, presets
     from .plots import plot_tokens_vs_size
@@ -39,6 +62,14 @@ def run_demo(out: Path) -> dict:
 
     plot_tokens_vs_size(None, Size(page.width, page.height), str(out / "tokens_vs_size.png"))
     report += ["## Tokens against image size (A4 aspect ratio)", "", "![tokens](tokens_vs_size.png)", ""]
+    if legibility:
+        result = run_legibility_demo(out / "legibility")
+        if result is not None:
+            report += ["## Legibility: how much text survives in the views", "",
+                       "Word recall of OCR reading each plan's views as the encoder receives them, on three "
+                       "generated documents ([full report](legibility/report.md)); the red line is the budget "
+                       "planner.", "", "![legibility](legibility/pareto.png)", ""]
+            summary["legibility"] = result["meta"]
     (out / "report.md").write_text("\n".join(report))
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(f"\nwrote {out}/report.md, {len(list(out.glob('show_*.png')))} show pictures and "

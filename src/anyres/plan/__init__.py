@@ -93,7 +93,11 @@ def plan(image_or_size: Any, preset: str, **overrides: Any) -> Plan:
     size = image_size(image_or_size)
     chosen, params, given = resolve(preset, **overrides)
     strategy = STRATEGIES[chosen.strategy]
-    parts = strategy.plan(size, params)
+    if strategy.content is None:
+        parts = strategy.plan(size, params)
+    else:  # content-aware: a summary of the pixels when there are pixels
+        pixels = image_or_size if _has_pixels(image_or_size) else None
+        parts = strategy.plan(size, params, None if pixels is None else strategy.content(pixels, size))
     tokens = sum(v.tokens for v in parts.views) + parts.newline_tokens
     return Plan(
         preset=chosen.name,
@@ -109,6 +113,10 @@ def plan(image_or_size: Any, preset: str, **overrides: Any) -> Plan:
         info=parts.info,
         warnings=parts.warnings,
     )
+
+
+def _has_pixels(image: Any) -> bool:
+    return hasattr(image, "getexif") and hasattr(image, "size") and hasattr(image, "convert")
 
 
 class _CallableModule(_types.ModuleType):

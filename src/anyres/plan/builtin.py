@@ -110,3 +110,11 @@ register_preset(
     description="S2 multi-scale: 336/672/1008 square scales split into 336 views; 576 positions, 3x channels.",
     reference="bfshi/scaling_on_scales s2wrapper + LLaVA-S2",
 )
+register_preset(
+    "budget",
+    "budget",
+    pixels=CLIP,
+    description="Budget planner: the most detail within max_tokens (default 1152): native views of the "
+    "inked content, ViT/14 + 2x2..4x4 merge, no padding, no cuts through text.",
+    reference="anyres (searches merge level, scale and content regions; see plan/strategies/budget.py)",
+)

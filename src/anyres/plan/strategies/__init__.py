@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .anyres_tiling import LLAVA_NEXT
+from .budget import BUDGET
 from .common import Strategy
 from .fixed import DYNAMIC, FIXED, FIXED_CROP, FIXED_PAD
 from .gpt4v import GPT4V
@@ -14,7 +15,7 @@ from .slicing import SLICING
 
 STRATEGIES: dict[str, Strategy] = {
     s.name: s
-    for s in (FIXED, FIXED_PAD, FIXED_CROP, DYNAMIC, LLAVA_NEXT, INTERNVL, QWEN2_VL, IDEFICS3, SLICING, GPT4V, S2)
+    for s in (FIXED, FIXED_PAD, FIXED_CROP, DYNAMIC, LLAVA_NEXT, INTERNVL, QWEN2_VL, IDEFICS3, SLICING, GPT4V, S2, BUDGET)
 }
 
 

@@ -15,6 +15,9 @@ class Strategy:
 
     ``defaults`` lists every parameter the strategy accepts (an override of any other
     name is refused). ``layout`` builds the prompt placeholder sequence of a plan.
+    ``content`` (optional) makes the strategy content-aware: given a PIL image, ``plan()``
+    calls ``content(image, size)`` and passes the summary as a third argument to
+    ``plan`` (``None`` when planning from a size).
     """
 
     name: str
@@ -23,6 +26,7 @@ class Strategy:
     defaults: dict[str, Any]
     doc: str = ""
     check: Callable[[dict[str, Any]], None] = field(default=lambda p: None)
+    content: Callable[[Any, Size], Any] | None = None
 
 
 def whole(image: Size) -> Box:
