@@ -194,7 +194,14 @@ def check_compatible(spec: str, encoder: torch.nn.Module) -> None:
     preset, params, _ = resolve(spec)
     native = preset.strategy == "native"
     merge = getattr(encoder, "merge_size", 1)
-    if native and merge != params["merge_size"]:
+    if preset.strategy == "budget" and merge != 1:
+        if tuple(params["merges"]) != (merge,):
+            raise SpecError(
+                f"{spec}: a {encoder.family} tower merges {merge}x{merge}, the planner may choose merges "
+                f"{tuple(params['merges'])}: use 'budget(merges=({merge},), ...)' or a merge-free tower"
+            )
+        native = True
+    if native and merge != params.get("merge_size", merge):
         raise SpecError(
             f"{spec}: the native strategy counts tokens after a {params['merge_size']}x{params['merge_size']} merge; "
             f"this {encoder.family} encoder merges {merge}x{merge} (use a Qwen2-VL tower)"

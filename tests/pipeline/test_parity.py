@@ -99,3 +99,13 @@ def test_encode_command_writes_tokens(llava_next_folder, tmp_path, capsys):
         emb = f.get_tensor("image0.embeddings")
     assert [m["num_tokens"] for m in meta] == [anyres.plan(im, "llava-next").num_tokens for im in IMAGES[:2]]
     assert emb.shape == (meta[0]["num_tokens"], 48) and meta[0]["prompt"].count("<image>") == meta[0]["num_tokens"]
+
+
+def test_budget_planner_runs_on_merge_free_and_merging_towers(llava_next_folder, qwen2_vl_folder):
+    page = make_image(1200, 1700, 9)
+    for spec, folder in (("budget(max_tokens=700)", llava_next_folder[0]),
+                         ("budget(max_tokens=700, merges=(2,))", qwen2_vl_folder[0])):
+        [t] = VisionPipeline.from_preset(spec, folder)([page])
+        assert len(t) == t.plan.num_tokens <= 700
+    with pytest.raises(anyres.SpecError, match=r"merges=\(2,\)"):
+        VisionPipeline.from_preset("budget", qwen2_vl_folder[0])

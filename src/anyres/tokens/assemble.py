@@ -58,6 +58,9 @@ def token_grid(plan, i: int) -> tuple[int, int]:
     if plan.strategy == "native":
         _, gh, gw = plan.info["grid_thw"]
         return (gh // p["merge_size"], gw // p["merge_size"])
+    if plan.strategy == "budget":
+        k = plan.info["merge"]
+        return (v.size.height // p["patch_size"] // k, v.size.width // p["patch_size"] // k)
     if plan.strategy == "s2":
         k = -(-p["scales"][0] // p["split_size"])
         side = p["scales"][0] // k // p["patch_size"]

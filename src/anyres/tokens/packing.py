@@ -14,6 +14,8 @@ Every packer follows its reference and emits rows in ``plan.layout`` order:
 - slicing / gpt4v: one resampler per query count, every view to ``view.tokens`` tokens.
 - s2: each scale's sub-views stitched, area-resized to the smallest scale's map,
   concatenated on channels.
+- budget: the planner's native views merged k x k (``plan.info['merge']``): a merging
+  tower's tokens as they are, else the patch map average-pooled k x k.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import ShapeError, SpecError
-from .compress import area_resize, bilinear_resize, space_to_depth, stitch_tiles
+from .compress import area_resize, avg_pool, bilinear_resize, space_to_depth, stitch_tiles
 from .sequence import NEWLINE, VISUAL, VisualSequence, grid_positions, query_positions
 
 
@@ -141,6 +143,22 @@ def pack_native(asm, plan, feats) -> Rows:
     return rows
 
 
+def pack_budget(asm, plan, feats) -> Rows:
+    """The budget planner's native views: a merging tower's tokens as they come (its merge
+    must be the plan's k), or a merge-free tower's patch map average-pooled k x k."""
+    k = plan.info["merge"]
+    rows = Rows()
+    for i, (v, x) in enumerate(zip(plan.views, feats)):
+        gh, gw = v.size.height // asm.patch_size // k, v.size.width // asm.patch_size // k
+        if x.shape[0] == v.tokens:  # the encoder merged k x k already (a patch map has k*k times more rows)
+            merged = x
+        else:
+            _, grid = asm.split_view(plan, i, x)
+            merged = _flat(avg_pool(grid, k))
+        rows.add(asm.project(merged), grid_positions(gh, gw, i))
+    return rows
+
+
 def pack_resampled(asm, plan, feats) -> Rows:
     outputs: dict[int, torch.Tensor] = {}
     by_count: dict[int, list[int]] = {}
@@ -193,4 +211,5 @@ PACKERS = {
     "slicing": pack_resampled,
     "gpt4v": pack_resampled,
     "s2": pack_s2,
+    "budget": pack_budget,
 }
