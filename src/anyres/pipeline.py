@@ -112,7 +112,7 @@ class VisionPipeline:
             images = [images]
         batch = preprocess(images, self.spec, return_tensors="pt", exact=self.exact, num_workers=self.num_workers,
                            on_error=on_error)
-        tokens = self.encode_views(batch.plans, batch.views)
+        tokens = self.encode_batch(batch)
         out: list[Any] = [None] * len(images)
         for i, t in zip(batch.indices, tokens):
             out[i] = t
@@ -121,51 +121,73 @@ class VisionPipeline:
         return out
 
     @torch.inference_mode()
+    def encode_batch(self, batch: Any) -> list[VisualTokens]:
+        """The token stage for a ``PixelBatch`` (``preprocess(..., return_tensors="pt")``):
+        each shape group goes through the encoder as slices of its own tensor."""
+        groups = [(g.pixel_values, g.index) for g in batch.groups.values()]
+        n_views = sum(len(idx) for _, idx in groups)
+        if self._mode(n_views, len(groups)) == "packed":
+            return self.encode_views(batch.plans, batch.views)
+        return self._assemble(batch.plans, self._group_features(groups))
+
+    @torch.inference_mode()
     def encode_views(self, plans: Sequence[Plan], views: Sequence[Sequence[torch.Tensor]]) -> list[VisualTokens]:
         """The token stage for plans whose views are given as normalised (3, H, W)
         tensors (``views[i][j]`` is view j of plan i)."""
-        flat = [(i, j) for i, vs in enumerate(views) for j in range(len(vs))]
-        feats = self._features([views[i][j] for i, j in flat])
-        per_plan: list[list[torch.Tensor]] = [[None] * len(vs) for vs in views]  # type: ignore[list-item]
-        for (i, j), f in zip(flat, feats):
-            per_plan[i][j] = f
+        by_shape: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for i, vs in enumerate(views):
+            for j, v in enumerate(vs):
+                by_shape.setdefault(tuple(v.shape[-2:]), []).append((i, j))
+        n_views = sum(len(idx) for idx in by_shape.values())
+        if self._mode(n_views, len(by_shape)) == "packed":
+            keys = [k for idx in by_shape.values() for k in idx]
+            feats = dict(zip(keys, self._packed_features([views[i][j] for i, j in keys])))
+        else:
+            stacked = [(torch.stack([views[i][j] for i, j in idx]), idx) for idx in by_shape.values()]
+            feats = self._group_features(stacked)
+        return self._assemble(plans, feats)
+
+    def _assemble(self, plans: Sequence[Plan], feats: dict[tuple[int, int], torch.Tensor]) -> list[VisualTokens]:
         out = []
-        for p, f in zip(plans, per_plan):
-            seq: VisualSequence = self.assembler(p, f)
+        for i, p in enumerate(plans):
+            seq: VisualSequence = self.assembler(p, [feats[i, j] for j in range(len(p.views))])
             out.append(VisualTokens(seq.embeddings, seq.positions, seq.kind, p))
         return out
 
-    def _features(self, views: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Encoder features of each view (CLS first when the encoder has one)."""
-        enc, keep = self.encoder, bool(self.encoder.has_cls)
+    def _mode(self, n_views: int, n_shapes: int) -> str:
+        if self.packing != "auto":
+            return self.packing
+        # merging towers pack; others batch equal shapes, or pack when shapes rarely repeat
+        return "packed" if self.encoder.merge_size > 1 or n_views < 2 * n_shapes else "groups"
+
+    def _group_features(self, groups: Sequence[tuple[torch.Tensor, list]]) -> dict:
+        """{key: features} for groups of equal-shape views (n, 3, H, W), in slices of at
+        most ``max_patches`` patches (one view a slice with packing="single")."""
+        enc = self.encoder
         dtype = next(enc.parameters()).dtype
-        views = [v.to(dtype) for v in views]
-        mode = self.packing
-        shapes: dict[tuple[int, int], list[int]] = {}
-        for k, v in enumerate(views):
-            shapes.setdefault(tuple(v.shape[-2:]), []).append(k)
-        if mode == "auto":  # merging towers pack; others batch equal shapes, or pack when shapes rarely repeat
-            mode = "packed" if enc.merge_size > 1 or len(views) < 2 * len(shapes) else "groups"
-        out: list[torch.Tensor] = [None] * len(views)  # type: ignore[list-item]
-        if mode in ("groups", "single"):
-            step = 1 if mode == "single" else None
-            for hw, idx in shapes.items():
-                per = step or max(1, self.max_patches // max(1, (hw[0] // enc.patch_size) * (hw[1] // enc.patch_size)))
-                for s in range(0, len(idx), per):
-                    chunk = idx[s : s + per]
-                    res = enc.forward_features(torch.stack([views[k] for k in chunk]), keep_cls=keep)
-                    for k, r in zip(chunk, res):
-                        out[k] = r
-            return out
+        out = {}
+        for pixels, keys in groups:
+            patches = (pixels.shape[-2] // enc.patch_size) * (pixels.shape[-1] // enc.patch_size)
+            per = 1 if self.packing == "single" else max(1, self.max_patches // max(1, patches))
+            for s in range(0, len(keys), per):
+                res = enc.forward_features(pixels[s : s + per].to(dtype), keep_cls=bool(enc.has_cls))
+                out.update(zip(keys[s : s + per], res))
+        return out
+
+    def _packed_features(self, views: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Every view in packed sequences of at most ``max_patches`` patches."""
+        enc = self.encoder
+        dtype = next(enc.parameters()).dtype
+        out: list[torch.Tensor] = []
         start = 0
-        while start < len(views):  # packed, in chunks of at most max_patches patches
+        while start < len(views):
             end, patches = start, 0
             while end < len(views):
                 n = (views[end].shape[-2] // enc.patch_size) * (views[end].shape[-1] // enc.patch_size)
                 if end > start and patches + n > self.max_patches:
                     break
                 patches, end = patches + n, end + 1
-            out[start:end] = enc.forward_views(views[start:end], keep_cls=keep)
+            out += enc.forward_views([v.to(dtype) for v in views[start:end]], keep_cls=bool(enc.has_cls))
             start = end
         return out
 

@@ -79,12 +79,19 @@ class Stats:
     skipped: int = 0
     tokens: int = 0
     start: float = field(default_factory=time.perf_counter)
+    first: float | None = None  # when the first image's record arrived
+    last: float | None = None
 
     def summary(self) -> dict[str, Any]:
         dt = time.perf_counter() - self.start
-        return {"encoded": self.encoded, "refused": self.refused, "skipped_done": self.skipped, "tokens": self.tokens,
-                "seconds": round(dt, 3), "images_per_s": round(self.encoded / dt, 3) if dt else 0.0,
-                "tokens_per_s": round(self.tokens / dt, 1) if dt else 0.0}
+        out = {"encoded": self.encoded, "refused": self.refused, "skipped_done": self.skipped, "tokens": self.tokens,
+               "seconds": round(dt, 3), "images_per_s": round(self.encoded / dt, 3) if dt else 0.0,
+               "tokens_per_s": round(self.tokens / dt, 1) if dt else 0.0}
+        if self.first is not None and self.last is not None and self.encoded > 1 and self.last > self.first:
+            # start-up (loading the model, starting workers) apart from the steady rate
+            out["first_result_s"] = round(self.first - self.start, 3)
+            out["steady_images_per_s"] = round((self.encoded - 1) / (self.last - self.first), 3)
+        return out
 
 
 class Shards:
@@ -98,6 +105,9 @@ class Shards:
 
     def add(self, record: Encoded | Refused) -> None:
         if isinstance(record, Encoded):
+            now = time.perf_counter()
+            self.stats.first = self.stats.first or now
+            self.stats.last = now
             self.encoded.append(record)
             self.bytes += record.embeddings.numel() * record.embeddings.element_size()
             self.stats.encoded += 1

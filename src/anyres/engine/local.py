@@ -18,6 +18,23 @@ from .store import Refused
 
 def run_local(pipe: VisionPipeline, work: Iterable[Pending | Refused], shards: Shards, *, workers: int,
               batch_size: int, max_image_pixels: int) -> None:
+    """With workers, the encoder gets the cores they leave (at least one thread), so that
+    decoding and encoding do not fight over the same cores."""
+    import os
+
+    import torch
+
+    threads = torch.get_num_threads()
+    if workers:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) - workers))
+    try:
+        _run(pipe, work, shards, workers, batch_size, max_image_pixels)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(pipe: VisionPipeline, work: Iterable[Pending | Refused], shards: Shards, workers: int, batch_size: int,
+         max_image_pixels: int) -> None:
     executor = pool(workers) if workers >= 1 else None
     window = max(2 * batch_size, 4 * max(1, workers))
     inflight: deque[tuple[Pending, Any]] = deque()
@@ -67,5 +84,4 @@ def encode_rendered(pipe: VisionPipeline, rendered: list[tuple[Any, list[Any]]])
     groups = group_views(plans, [v for _, v in rendered], [get_preset(p.preset).pixels for p in plans])
     for g in groups.values():
         g.pixel_values = torch.from_numpy(g.pixel_values)
-    views = PixelBatch(plans, groups, list(range(len(plans)))).views
-    return pipe.encode_views(plans, views)
+    return pipe.encode_batch(PixelBatch(plans, groups, list(range(len(plans)))))

@@ -24,18 +24,16 @@ from .sources import Item
 from .store import Refused
 
 
-class _Render:
-    def __init__(self, preset: str, exact: bool, max_image_pixels: int) -> None:
-        self.preset, self.exact, self.max_image_pixels = preset, exact, max_image_pixels
+def _render(batch: dict[str, np.ndarray], preset: str, exact: bool, max_image_pixels: int) -> dict[str, Any]:
+    """A render task (tasks reuse the cluster's warm worker processes; actors would
+    start new ones for every job)."""
+    from ..pixels.render import Job, render_one
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
-        from ..pixels.render import Job, render_one
-
-        out = []
-        for path, data in zip(batch["path"], batch["data"]):
-            source = bytes(data) if data is not None and len(data) else str(path)
-            out.append(pickle.dumps(render_one(Job(source, self.preset, {}, self.exact, self.max_image_pixels))))
-        return {"idx": batch["idx"], "rendered": np.array(out, dtype=object)}
+    out = []
+    for path, data in zip(batch["path"], batch["data"]):
+        source = bytes(data) if data is not None and len(data) else str(path)
+        out.append(pickle.dumps(render_one(Job(source, preset, {}, exact, max_image_pixels))))
+    return {"idx": batch["idx"], "rendered": np.array(out, dtype=object)}
 
 
 class _Encode:
@@ -90,11 +88,17 @@ def run_ray(preset: str, encoder: Any, exact: bool, work: Iterable[Pending | Ref
         ctx.enable_progress_bars = False
         rows = [{"idx": k, "path": p.item.path or "", "data": p.item.data or b""} for k, p in enumerate(pending)]
         gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+        # Every actor must fit the cluster at once, or Ray leaves some unscheduled: the
+        # encoder asks for a GPU (or a quarter CPU: its threads share the cores), the
+        # render workers share the remaining CPUs, at most one each.
+        cpus = ray.cluster_resources().get("CPU", 1)
+        encode_cpus = 1 if gpus else 0.25
+        render_cpus = min(1.0, (cpus - (0 if gpus else encode_cpus)) / max(1, workers))
         ds = ray.data.from_items(rows)
-        ds = ds.map_batches(_Render, fn_constructor_args=(preset, exact, max_image_pixels), batch_size=max(1, batch_size // 2),
-                            concurrency=max(1, workers), num_cpus=1)
+        ds = ds.map_batches(_render, fn_args=(preset, exact, max_image_pixels), batch_size=max(1, batch_size // 2),
+                            concurrency=max(1, workers), num_cpus=render_cpus)
         ds = ds.map_batches(_Encode, fn_constructor_args=(preset, str(encoder), exact), batch_size=batch_size,
-                            concurrency=1, num_cpus=1, num_gpus=gpus)
+                            concurrency=1, num_cpus=encode_cpus, num_gpus=gpus)
         for batch in ds.iter_batches(batch_size=None):
             for idx, result in zip(batch["idx"], batch["result"]):
                 shards.add(_record(pending[int(idx)], pickle.loads(result)))
