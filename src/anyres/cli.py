@@ -294,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budgets", type=_ints, default=[576, 1152, 2304, 4608],
                    help="token budgets for the budget planner, comma-separated ('' for none)")
     p.add_argument("--data", help="a folder of images with same-named .txt ground truth (instead of generated)")
-    p.add_argument("--images", type=int, default=7, help="generated documents per split (or the first N of --data)")
+    p.add_argument("--images", type=int, default=9, help="generated documents per split (9 covers every category), or the first N of --data")
     p.add_argument("--seed", type=int, default=0, help="first seed of each split")
     p.add_argument("--splits", default="dev,heldout", help="generated splits: dev, heldout or both")
     p.add_argument("--reader", default="rapidocr", help="rapidocr (default) or tesseract")

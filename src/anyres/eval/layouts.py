@@ -91,13 +91,15 @@ def receipt(rng: random.Random, seed: int):
     return img, out.words
 
 
-def page(rng: random.Random, seed: int):
-    w = rng.randint(45, 55) * 20
+def page(rng: random.Random, seed: int, width: tuple[int, int] = (900, 1100), sizes: tuple[int, int] = (15, 19),
+         paragraphs: tuple[int, int] = (4, 6)):
+    """An A4 page: heading, paragraphs, a figure with its caption, a page number."""
+    w = rng.randint(width[0] // 20, width[1] // 20) * 20
     h = round(w * 1.4142)
     img = backgrounds.paper(w, h, seed, tint=(255, 255, 253), grain=2.0)
     out = Writer(img)
     family = rng.choice(("serif", "sans", "stix"))
-    size = rng.randint(15, 19)
+    size = rng.randint(*sizes)
     face = font(family, size)
     margin = int(w * rng.uniform(0.08, 0.13))
     line_h = int(size * rng.uniform(1.35, 1.6))
@@ -107,7 +109,7 @@ def page(rng: random.Random, seed: int):
     y += size * 4
     bottom = h - margin - size * 2
     figure_at = rng.randint(1, 2)
-    for k in range(rng.randint(4, 6)):
+    for k in range(rng.randint(*paragraphs)):
         if k == figure_at:
             fig_h = int(h * rng.uniform(0.15, 0.22))
             out.draw.rectangle([margin, y, w - margin, y + fig_h], fill=(225, 228, 235), outline=(150, 150, 160))
@@ -194,10 +196,11 @@ def infographic(rng: random.Random, seed: int):
     return img, out.words
 
 
-def screenshot(rng: random.Random, seed: int):
+def screenshot(rng: random.Random, seed: int, screens=((1280, 800), (1440, 900), (1600, 900), (1920, 1080))):
+    """A desktop UI: title bar, sidebar, two columns of cards with titles and text."""
     from PIL import Image
 
-    w, h = rng.choice(((1280, 800), (1440, 900), (1600, 900), (1920, 1080)))
+    w, h = rng.choice(screens)
     img = Image.new("RGB", (w, h), (248, 249, 251))
     out = Writer(img)
     family = rng.choice(("sans", "sans", "mono"))
@@ -260,6 +263,18 @@ def photo(rng: random.Random, seed: int):
     return img, out.words
 
 
+def scan(rng: random.Random, seed: int):
+    """A page scanned at about 200 dpi: 1600-1760 x 2260-2490 px, 13-16 px text (the
+    budgets that matter for documents are the ones that cannot show a page like this
+    at full resolution)."""
+    return page(rng, seed, width=(1600, 1760), sizes=(13, 16), paragraphs=(40, 40))  # text to the bottom
+
+
+def hires_screenshot(rng: random.Random, seed: int):
+    """A high-resolution desktop (2560x1440 or 3840x2160) with 12-15 px UI text."""
+    return screenshot(rng, seed, screens=((2560, 1440), (3840, 2160)))
+
+
 LAYOUTS = {
     "receipt": receipt,
     "page": page,
@@ -268,4 +283,6 @@ LAYOUTS = {
     "screenshot": screenshot,
     "textured": textured,
     "photo": photo,
+    "scan": scan,
+    "hires-screenshot": hires_screenshot,
 }
