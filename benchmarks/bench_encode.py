@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -32,6 +31,7 @@ import torch  # noqa: E402
 
 from anyres.encode import load_encoder, packed_attention  # noqa: E402
 from anyres.encode.layers import run_blocks  # noqa: E402
+from timing import best_time, best_times  # noqa: E402
 
 VIT_B16 = dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
                image_size=224, patch_size=16)  # fmt: skip
@@ -39,24 +39,6 @@ SMALL = dict(hidden_size=384, intermediate_size=1536, num_hidden_layers=6, num_a
              image_size=224, patch_size=16)  # fmt: skip
 # (H, W) of 8 views of different aspect ratios, ~160^2 pixels each, native (no resize)
 MIXED = [(160, 160), (128, 192), (192, 128), (112, 224), (224, 112), (144, 176), (176, 144), (96, 256)]
-
-
-def best_times(fns, repeats: int) -> list[float]:
-    """Best wall time of each function over ``repeats`` rounds; rounds alternate between the
-    functions so that a burst of load on this shared VM hits all of them alike."""
-    for fn in fns:
-        fn()  # warm-up
-    best = [float("inf")] * len(fns)
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            start = time.perf_counter()
-            fn()
-            best[i] = min(best[i], time.perf_counter() - start)
-    return best
-
-
-def best_time(fn, repeats: int) -> float:
-    return best_times([fn], repeats)[0]
 
 
 def build(config: dict, folder: Path):
@@ -148,7 +130,7 @@ def main() -> None:
             diff = (encoder.forward_features(pixels, keep_cls=True) - ref).abs().max().item()
             t_peer, t_ours = best_times(
                 [lambda: peer(pixels, output_hidden_states=True).hidden_states[layer],
-                 lambda: encoder.forward_features(pixels, keep_cls=True)], args.repeats)  # fmt: skip
+                 lambda: encoder.forward_features(pixels, keep_cls=True)], args.repeats, warm_up=True)  # fmt: skip
             print(f"   {layer:<14} {t_peer * 1e3:>16.1f} {t_ours * 1e3:>9.1f} {t_peer / t_ours:>7.2f}x {diff:>11.1e}")
             t_full = t_full or t_ours
 
@@ -158,7 +140,7 @@ def main() -> None:
         padded_out = encode_padded(encoder, views)
         diff = max((a - b).abs().max().item() for a, b in zip(packed_out, padded_out))
         t_packed, t_padded = best_times(
-            [lambda: encoder.forward_views(views), lambda: encode_padded(encoder, views)], args.repeats)  # fmt: skip
+            [lambda: encoder.forward_views(views), lambda: encode_padded(encoder, views)], args.repeats, warm_up=True)  # fmt: skip
         tokens = sum(a.shape[0] for a in packed_out)
         p = encoder.patch_size
         padded_tokens = len(views) * (max(v.shape[1] for v in views) // p) * (max(v.shape[2] for v in views) // p)

@@ -18,6 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import anyres  # noqa: E402
+from timing import best_pass  # noqa: E402
 
 
 def sizes(n: int, seed: int = 0) -> list[tuple[int, int]]:
@@ -31,15 +32,8 @@ def sizes(n: int, seed: int = 0) -> list[tuple[int, int]]:
 
 
 def rate(fn, items, repeats: int = 5) -> float:
-    """Items per second, the best of ``repeats`` passes (this VM's timings are noisy;
-    the best pass is the least disturbed one)."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for it in items:
-            fn(it)
-        best = min(best, time.perf_counter() - start)
-    return len(items) / best
+    """Items per second, from the best of ``repeats`` passes."""
+    return len(items) / best_pass(fn, items, repeats)
 
 
 def peers():

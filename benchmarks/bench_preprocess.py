@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -40,6 +41,7 @@ from PIL import Image  # noqa: E402
 import anyres  # noqa: E402
 from anyres.pixels import preprocess, render_views  # noqa: E402
 from anyres.pixels.fast import load_for_plan, render_views_fast  # noqa: E402
+from timing import best_time  # noqa: E402
 
 PRESETS = ["llava-next", "qwen2-vl", "internvl", "idefics3"]
 
@@ -71,15 +73,6 @@ def reference(preset: str):
     from tests.pixels.test_hf_parity import _reference
 
     return _reference(preset)
-
-
-def best_time(fn, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def deviation(sources, preset: str, from_files: bool) -> str:

@@ -23,16 +23,7 @@ import anyres  # noqa: E402
 from anyres.tokens import Assembler  # noqa: E402
 
 from bench_plan import sizes  # noqa: E402
-
-
-def best_time(fn, items, repeats: int = 5) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for it in items:
-            fn(it)
-        best = min(best, time.perf_counter() - start)
-    return best
+from timing import best_pass  # noqa: E402
 
 
 def reference_model(preset: str, width: int):
@@ -76,7 +67,7 @@ def main() -> None:
             return model.pack_image_features([feats], sizes_hw, image_newline=model.image_newline, **kw)
 
         with torch.no_grad():
-            t_ours, t_peer = best_time(ours, items), best_time(peer, items)
+            t_ours, t_peer = best_pass(ours, items), best_pass(peer, items)
         tokens = sum(p.num_tokens for p, _ in items)
         print(
             f"{preset:16s} {args.n} images, {tokens / args.n:.0f} tokens each, width {args.width}: "

@@ -33,8 +33,8 @@ from typing import Any
 from ...errors import PlanError, SpecError
 from ..content import InkMap
 from ..plan import PlanParts
-from ..types import Box, Canvas, Layout, Size
-from .common import Strategy, aspect_limit, make_view, positive_int, repeat_layout
+from ..types import Box, Canvas, Size
+from .common import Strategy, aspect_limit, image_token_layout, make_view, positive_int
 
 MAX_VIEW_ASPECT = 100.0  # a region is widened rather than encoded thinner than this
 
@@ -205,14 +205,10 @@ def _ink(image: Any, size: Size) -> InkMap:
     return ink_map(image)
 
 
-def layout_budget(plan) -> Layout:
-    return repeat_layout(plan, plan.params["image_token"])
-
-
 BUDGET = Strategy(
     "budget",
     plan_budget,
-    layout_budget,
+    image_token_layout,
     {
         "max_tokens": 1152,
         "patch_size": 14,

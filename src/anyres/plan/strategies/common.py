@@ -137,6 +137,12 @@ def repeat_layout(plan, token: str) -> Layout:
     return Layout(tuple(Segment(token, v.tokens, VISUAL, i) for i, v in enumerate(plan.views) if v.tokens))
 
 
+def image_token_layout(plan) -> Layout:
+    """One ``image_token`` a visual position, in view order (the layout of every strategy
+    whose prompt is just a run of placeholders)."""
+    return repeat_layout(plan, plan.params["image_token"])
+
+
 def text(token: str) -> Segment:
     return Segment(token, 1, TEXT)
 

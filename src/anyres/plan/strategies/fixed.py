@@ -8,7 +8,7 @@ from typing import Any
 from ...errors import SpecError
 from ..plan import PlanParts
 from ..types import Box, Canvas, Size
-from .common import Strategy, make_view, positive_int, repeat_layout, resize_canvas, whole
+from .common import Strategy, image_token_layout, make_view, positive_int, resize_canvas, whole
 
 IMAGE_TOKEN = "<image>"
 
@@ -114,14 +114,10 @@ def plan_dynamic(image: Size, p: dict[str, Any]) -> PlanParts:
     return PlanParts(tuple(canvases), (view,), None, info={"resolution": chosen})
 
 
-def _layout(plan):
-    return repeat_layout(plan, plan.params.get("image_token", IMAGE_TOKEN))
-
-
 FIXED = Strategy(
     "fixed",
     plan_fixed,
-    _layout,
+    image_token_layout,
     {"size": 336, "patch_size": 14, "keep_cls": False, "image_token": IMAGE_TOKEN},
     "Plain resize to a fixed size (distorts the aspect ratio).",
     _check_fixed,
@@ -129,7 +125,7 @@ FIXED = Strategy(
 FIXED_PAD = Strategy(
     "fixed-pad",
     plan_fixed_pad,
-    _layout,
+    image_token_layout,
     {"size": 336, "patch_size": 14, "keep_cls": False, "image_token": IMAGE_TOKEN},
     "LLaVA-1.5: pad to a square with the mean colour, then resize.",
     _check_fixed,
@@ -137,7 +133,7 @@ FIXED_PAD = Strategy(
 FIXED_CROP = Strategy(
     "fixed-crop",
     plan_fixed_crop,
-    _layout,
+    image_token_layout,
     {"size": 336, "shortest_edge": None, "patch_size": 14, "keep_cls": False, "image_token": IMAGE_TOKEN},
     "CLIP: resize the shortest side, centre-crop (drops the borders).",
     _check_fixed,
@@ -145,7 +141,7 @@ FIXED_CROP = Strategy(
 DYNAMIC = Strategy(
     "dynamic",
     plan_dynamic,
-    _layout,
+    image_token_layout,
     {
         "resolutions": ((336, 336), (672, 336), (336, 672), (672, 672), (1008, 336), (336, 1008)),
         "patch_size": 14,

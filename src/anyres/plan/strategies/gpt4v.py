@@ -17,7 +17,7 @@ from typing import Any
 from ...errors import SpecError
 from ..plan import PlanParts
 from ..types import Box, Canvas, Size
-from .common import Strategy, make_view, positive_int, repeat_layout, resize_canvas, whole
+from .common import Strategy, image_token_layout, make_view, positive_int, resize_canvas, whole
 
 
 def high_detail_size(image: Size, p: dict[str, Any]) -> Size:
@@ -71,7 +71,7 @@ def plan_gpt4v(image: Size, p: dict[str, Any]) -> PlanParts:
 GPT4V = Strategy(
     "gpt4v",
     plan_gpt4v,
-    lambda plan: repeat_layout(plan, plan.params["image_token"]),
+    image_token_layout,
     {
         "detail": "high",
         "tile_size": 512,

@@ -7,8 +7,8 @@ from typing import Any
 
 from ...errors import PlanError, SpecError
 from ..plan import PlanParts
-from ..types import Layout, Size
-from .common import Strategy, aspect_limit, make_view, positive_int, repeat_layout, resize_canvas, whole
+from ..types import Size
+from .common import Strategy, aspect_limit, image_token_layout, make_view, positive_int, resize_canvas, whole
 
 
 def smart_resize(image: Size, factor: int, min_pixels: int, max_pixels: int) -> Size:
@@ -54,14 +54,10 @@ def plan_native(image: Size, p: dict[str, Any]) -> PlanParts:
     return PlanParts(tuple(canvases), (view,), None, info={"grid_thw": (1, grid_h, grid_w), "resized": size})
 
 
-def layout_native(plan) -> Layout:
-    return repeat_layout(plan, plan.params["image_token"])
-
-
 QWEN2_VL = Strategy(
     "native",
     plan_native,
-    layout_native,
+    image_token_layout,
     {
         "patch_size": 14,
         "merge_size": 2,
