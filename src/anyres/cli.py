@@ -135,6 +135,7 @@ def _ints(text: str | None) -> list[int]:
 
 def cmd_eval_legibility(args) -> int:
     from .eval.benchmark import DEFAULT_PRESETS
+    from .eval.documents import CATEGORIES
     from .eval.legibility import run_legibility
 
     cache = False if args.cache == "none" else args.cache
@@ -146,6 +147,7 @@ def cmd_eval_legibility(args) -> int:
         seed=args.seed,
         splits=[s.strip() for s in args.splits.split(",") if s.strip()],
         data=args.data,
+        categories=[c.strip() for c in args.categories.split(",") if c.strip()] if args.categories else CATEGORIES,
         reader=args.reader,
         upscale=args.upscale,
         cache_dir=cache,
@@ -297,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", type=int, default=9, help="generated documents per split (9 covers every category), or the first N of --data")
     p.add_argument("--seed", type=int, default=0, help="first seed of each split")
     p.add_argument("--splits", default="dev,heldout", help="generated splits: dev, heldout or both")
+    p.add_argument("--categories", help="generated document categories to cycle through (default: all)")
     p.add_argument("--reader", default="rapidocr", help="rapidocr (default) or tesseract")
     p.add_argument("--upscale", type=float, default=1.0, help="enlarge each view by this factor before reading")
     p.add_argument("--cache", default=None, help="OCR cache folder (default ~/.cache/anyres/ocr; 'none' disables)")

@@ -13,12 +13,14 @@ from .documents import CATEGORIES, generated, load_folder
 from .report import write_results
 
 
-def documents(images: int, seed: int = 0, splits: Sequence[str] = ("dev", "heldout"), data: str | None = None):
-    """The documents of a run: a user folder, or ``images`` generated ones per split."""
+def documents(images: int, seed: int = 0, splits: Sequence[str] = ("dev", "heldout"), data: str | None = None,
+              categories: Sequence[str] = CATEGORIES):
+    """The documents of a run: a user folder, or ``images`` generated ones per split
+    (cycling through ``categories``)."""
     if data:
         docs = load_folder(data)
         return docs[:images] if images else docs
-    return [d for split in splits for d in generated(images, split, seed)]
+    return [d for split in splits for d in generated(images, split, seed, tuple(categories))]
 
 
 def run_legibility(
@@ -29,17 +31,19 @@ def run_legibility(
     seed: int = 0,
     splits: Sequence[str] = ("dev", "heldout"),
     data: str | None = None,
+    categories: Sequence[str] = CATEGORIES,
     reader: str = "rapidocr",
     upscale: float = 1.0,
     cache_dir: str | Path | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     start = time.perf_counter()
-    docs = documents(images, seed, splits, data)
+    docs = documents(images, seed, splits, data, categories)
     view_reader = ViewReader(reader, upscale, cache_dir)
     records = evaluate(docs, list(presets), [int(b) for b in budgets], view_reader, progress=progress)
     meta = {
-        "documents": f"{len(docs)} ({'folder ' + str(data) if data else ', '.join(splits) + f' split, {images} each, seed {seed}'})",
+        "documents": f"{len(docs)} ({'folder ' + str(data) if data else ', '.join(splits) + f' split, {images} each, seed {seed}'})"
+        + ("" if data or tuple(categories) == CATEGORIES else f", categories {', '.join(categories)}"),
         "reader": f"{reader}, upscale {upscale:g}",
         "views read": f"{view_reader.misses} read, {view_reader.hits} from the cache ({view_reader.cache_dir})",
         "seconds": round(time.perf_counter() - start, 1),
