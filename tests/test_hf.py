@@ -160,3 +160,16 @@ def test_save_and_load_preprocessor_config(tmp_path):
 def test_unknown_preset_is_refused():
     with pytest.raises(anyres.SpecError):
         AnyresImageProcessor("no-such-preset")
+
+
+def test_llava_onevision_multi_image_samples_match_the_reference():
+    """A sample of several images: each image one mean-padded square view (no tiling),
+    batch_num_images per sample, as LlavaOnevisionImageProcessor does."""
+    for nested in ([[IMAGES[0], IMAGES[1]], [IMAGES[2]]], [[IMAGES[0], IMAGES[1], IMAGES[3]]]):
+        ref = _reference("llava-onevision")(nested, return_tensors="np")
+        ours = AnyresImageProcessor("llava-onevision")(nested, return_tensors="np")
+        assert sorted(ours.keys()) == sorted(ref.keys())
+        assert ours["pixel_values"].shape == ref["pixel_values"].shape
+        assert np.abs(ours["pixel_values"] - ref["pixel_values"]).max() <= 1e-5
+        assert ours["batch_num_images"].tolist() == ref["batch_num_images"].tolist()
+        assert np.array_equal(ours["image_sizes"], ref["image_sizes"])

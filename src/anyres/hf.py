@@ -54,6 +54,8 @@ class AnyresImageProcessor(BaseImageProcessor):
         strategy = get_preset(parse_spec(preset)[0]).strategy
         self.strategy = strategy
         self.model_input_names = list(_INPUT_NAMES.get(strategy, ["pixel_values"]))
+        if strategy == "anyres" and params.get("max_views") is not None:  # LLaVA-OneVision
+            self.model_input_names.append("batch_num_images")
         for key, value in _host_attributes(strategy, params, get_preset(parse_spec(preset)[0]).pixels).items():
             setattr(self, key, value)
 
@@ -69,6 +71,8 @@ class AnyresImageProcessor(BaseImageProcessor):
         tensors = "pt" if str(return_tensors) in ("pt", "TensorType.PYTORCH") else "np"
         if self.strategy == "idefics3" and per_sample is not None and len(per_sample) > 1:
             data = _split_idefics3_samples(flat, per_sample, self, overrides, tensors)
+        elif self.strategy == "anyres" and "batch_num_images" in self.model_input_names and per_sample is not None:
+            data = _onevision_samples(flat, per_sample, self, overrides, tensors)
         else:
             data = preprocess(flat, self.preset, output="hf", return_tensors=tensors, exact=self.exact,
                               num_workers=self.num_workers, **overrides)
@@ -140,6 +144,36 @@ def _flatten(images: Any) -> tuple[list, list[int] | None]:
     if images and all(isinstance(x, (list, tuple)) for x in images):
         return [im for sample in images for im in sample], [len(s) for s in images]
     return list(images), None
+
+
+def _onevision_samples(flat, per_sample, proc, overrides, tensors) -> dict:
+    """LLaVA-OneVision's rule for nested batches: an image alone in its sample is tiled,
+    the images of a multi-image sample get one mean-padded square view each (the plan
+    with ``multi_image=True``); ``batch_num_images`` counts the images of each sample."""
+    import numpy as np
+
+    from .pixels import preprocess
+
+    alone = [n == 1 for n in per_sample for _ in range(n)]
+    parts = {}
+    for tiled in (True, False):
+        idx = [k for k, a in enumerate(alone) if a == tiled]
+        if idx:
+            extra = {} if tiled else {"multi_image": True}
+            out = preprocess([flat[k] for k in idx], proc.preset, output="hf", exact=proc.exact, **overrides, **extra)
+            parts.update({k: (out["pixel_values"][j], out["image_sizes"][j]) for j, k in enumerate(idx)})
+    views = max(pv.shape[0] for pv, _ in parts.values())
+    first = parts[0][0]
+    pixel_values = np.zeros((len(flat), views, *first.shape[1:]), dtype=np.float32)
+    for k, (pv, _) in parts.items():
+        pixel_values[k, : pv.shape[0]] = pv
+    data = {"pixel_values": pixel_values, "image_sizes": np.stack([parts[k][1] for k in range(len(flat))]),
+            "batch_num_images": np.array(per_sample, dtype=np.int64)}
+    if tensors == "pt":
+        import torch
+
+        data = {k: torch.from_numpy(v) for k, v in data.items()}
+    return data
 
 
 def _split_idefics3_samples(flat, per_sample, proc, overrides, tensors) -> dict:

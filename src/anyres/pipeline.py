@@ -94,9 +94,10 @@ class VisionPipeline:
         state = _layout_state(folder, allow_pickle) if (folder is not None and load_layout) else {}
         if out_width is None and state:
             out_width = _language_width(folder)
-        torch.manual_seed(seed)
-        assembler = Assembler.for_plan(spec, encoder.hidden_size, out_width, projector=projector or "auto",
-                                       patch_size=encoder.patch_size, prefix_tokens=int(encoder.has_cls))
+        with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the caller's RNG
+            torch.manual_seed(seed)
+            assembler = Assembler.for_plan(spec, encoder.hidden_size, out_width, projector=projector or "auto",
+                                           patch_size=encoder.patch_size, prefix_tokens=int(encoder.has_cls))
         if state:
             assembler.load_reference(state)
         assembler = assembler.to(dtype).eval()
@@ -164,20 +165,20 @@ class VisionPipeline:
         """{key: features} for groups of equal-shape views (n, 3, H, W), in slices of at
         most ``max_patches`` patches (one view a slice with packing="single")."""
         enc = self.encoder
-        dtype = next(enc.parameters()).dtype
+        weight = next(enc.parameters())
         out = {}
         for pixels, keys in groups:
             patches = (pixels.shape[-2] // enc.patch_size) * (pixels.shape[-1] // enc.patch_size)
             per = 1 if self.packing == "single" else max(1, self.max_patches // max(1, patches))
             for s in range(0, len(keys), per):
-                res = enc.forward_features(pixels[s : s + per].to(dtype), keep_cls=bool(enc.has_cls))
+                res = enc.forward_features(pixels[s : s + per].to(weight.device, weight.dtype), keep_cls=bool(enc.has_cls))
                 out.update(zip(keys[s : s + per], res))
         return out
 
     def _packed_features(self, views: list[torch.Tensor]) -> list[torch.Tensor]:
         """Every view in packed sequences of at most ``max_patches`` patches."""
         enc = self.encoder
-        dtype = next(enc.parameters()).dtype
+        weight = next(enc.parameters())
         out: list[torch.Tensor] = []
         start = 0
         while start < len(views):
@@ -187,7 +188,8 @@ class VisionPipeline:
                 if end > start and patches + n > self.max_patches:
                     break
                 patches, end = patches + n, end + 1
-            out += enc.forward_views([v.to(dtype) for v in views[start:end]], keep_cls=bool(enc.has_cls))
+            out += enc.forward_views([v.to(weight.device, weight.dtype) for v in views[start:end]],
+                                     keep_cls=bool(enc.has_cls))
             start = end
         return out
 

@@ -126,3 +126,51 @@ def test_ray_engine_matches_local(tmp_path, tiny_clip_folder):
     for key in ea:
         torch.testing.assert_close(ea[key], eb[key], atol=1e-5, rtol=1e-5)
     assert sorted(e["source"] for e in _errors(tmp_path / "ray")) == sorted(bad)
+
+
+def _killer(job):
+    """A render function that kills its worker process on one image (as an OOM kill would)."""
+    from anyres.pixels.render import render_one
+
+    if str(job.source).endswith("kill.png"):
+        os._exit(1)
+    return render_one(job)
+
+
+def test_a_worker_killed_on_one_image_refuses_only_that_image(tmp_path, tiny_clip_folder, monkeypatch):
+    import anyres.engine.local as local
+
+    src = tmp_path / "src"
+    good, bad = make_corpus(src, 10, seed=4)
+    (src / "part0" / "kill.png").write_bytes((src / good[0]).read_bytes())
+    monkeypatch.setattr(local, "render_one", _killer)
+    summary = encode_dataset(src, tmp_path / "out", PRESET, tiny_clip_folder, workers=3, batch_size=4)
+    assert summary["encoded"] == len(good) and summary["refused"] == len(bad) + 1
+    errors = {e["source"]: e["error_type"] for e in _errors(tmp_path / "out")}
+    assert errors.pop("part0/kill.png") == "WorkerError" and sorted(errors) == sorted(bad)
+
+
+def test_unreadable_inputs_are_listed_once_and_null_rows_refused(tmp_path, tiny_clip_folder):
+    import pyarrow as pa
+
+    src = tmp_path / "src"
+    good, _ = make_corpus(src, 4, seed=5)
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join([f"src/{g}" for g in good] + ["src/missing.png"]))
+    for _ in range(3):  # a missing file is refused once, then skipped on every resume
+        summary = encode_dataset(listing, tmp_path / "out", PRESET, tiny_clip_folder)
+    assert summary["refused"] == 0 and summary["skipped_done"] == len(good) + 1
+    assert [e["source"] for e in _errors(tmp_path / "out")] == ["src/missing.png"]
+    table = pa.table({"image": [{"bytes": (src / good[0]).read_bytes(), "path": None}, None]})
+    pq.write_table(table, tmp_path / "rows.parquet")
+    summary = encode_dataset(tmp_path / "rows.parquet", tmp_path / "pq", PRESET, tiny_clip_folder)
+    assert (summary["encoded"], summary["refused"]) == (1, 1)
+    assert "no image" in _errors(tmp_path / "pq")[0]["message"]
+
+
+def test_fast_pixel_path_job(tmp_path, tiny_clip_folder):
+    src = tmp_path / "src"
+    good, bad = make_corpus(src, 12, seed=6, bad_share=0.2)
+    summary = encode_dataset(src, tmp_path / "out", PRESET, tiny_clip_folder, exact=False, workers=2, batch_size=4)
+    assert (summary["encoded"], summary["refused"]) == (len(good), len(bad))
+    assert all(e["error_type"] == "ImageError" for e in _errors(tmp_path / "out"))

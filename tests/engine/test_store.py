@@ -20,6 +20,9 @@ def test_flush_commit_and_reload(tmp_path):
     store = Store.open(tmp_path, SETTINGS)
     assert store.flush([_enc(0), _enc(1, 5)], [Refused("bad.jpg", "hb", "ImageError", "not an image")]) == 0
     assert store.flush([], [Refused("bad2.jpg", "hc", "PlanError", "too thin")]) == 1  # errors only: still a commit
+    with pytest.raises(SpecError, match="in use by another running job"):
+        Store.open(tmp_path, SETTINGS)  # the folder is locked while a job holds it
+    store.close()
     again = Store.open(tmp_path, SETTINGS)
     assert again.next_part == 2
     assert again.is_done("img1.png", "h1") and again.is_done("bad2.jpg", "hc") and not again.is_done("img1.png", "other")
@@ -31,8 +34,8 @@ def test_flush_commit_and_reload(tmp_path):
 
 
 def test_interrupted_flushes_are_dropped(tmp_path):
-    store = Store.open(tmp_path, SETTINGS)
-    store.flush([_enc(0)], [])
+    with Store.open(tmp_path, SETTINGS) as store:
+        store.flush([_enc(0)], [])
     # a flush killed after its shard and errors part, before its manifest part
     (tmp_path / "shards" / "shard-00001.safetensors").write_bytes(b"partial")
     (tmp_path / "errors" / "part-00001.parquet").write_bytes(b"partial")
@@ -45,6 +48,6 @@ def test_interrupted_flushes_are_dropped(tmp_path):
 
 
 def test_other_settings_refuse_to_resume(tmp_path):
-    Store.open(tmp_path, SETTINGS)
+    Store.open(tmp_path, SETTINGS).close()
     with pytest.raises(SpecError, match="preset differ"):
         Store.open(tmp_path, {**SETTINGS, "preset": "qwen2-vl"})

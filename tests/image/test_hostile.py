@@ -256,3 +256,30 @@ def test_error_is_an_anyres_error_naming_the_source(tmp_path):
     path.write_bytes(b"\x89PNG\r\n\x1a\nnonsense")
     with pytest.raises(anyres.AnyresError, match="broken.png"):
         load_image(str(path))
+
+
+@pytest.mark.parametrize("name,source,expect", [c for c in CASES if c[2] is ImageError and not isinstance(c[1], np.ndarray)],
+                         ids=[c[0] for c in CASES if c[2] is ImageError and not isinstance(c[1], np.ndarray)])
+def test_both_pixel_paths_refuse_with_image_error(name, source, expect, tmp_path):
+    """The fast path decodes JPEGs its own way: it must refuse the same inputs, with the
+    same typed error (never Pillow's DecompressionBombError or a raw OSError)."""
+    from anyres.pixels.render import Job, render_one
+
+    if isinstance(source, str) and source.startswith("TEXT:"):
+        (tmp_path / "x.jpg").write_text(source[5:])
+        source = str(tmp_path / "x.jpg")
+    for exact in (True, False):
+        result = render_one(Job(source, "llava-next", {}, exact, 178_956_970))
+        assert isinstance(result, ImageError), (name, exact, result)
+        assert result.__traceback__ is None  # a refused image's decoded pixels are not kept alive
+
+
+def test_fast_path_refuses_a_jpeg_bomb_header():
+    """A JPEG whose header claims 400 megapixels, through the fast path's own decoder."""
+    from anyres.pixels.render import Job, render_one
+
+    data = bytearray(_jpeg_bytes(Image.new("RGB", (16, 16))))
+    at = data.index(b"\xff\xc0") + 5  # SOF0: height, width
+    data[at : at + 4] = (20000).to_bytes(2, "big") + (20000).to_bytes(2, "big")
+    result = render_one(Job(bytes(data), "llava-next", {}, False, 178_956_970))
+    assert isinstance(result, ImageError) and "limit" in str(result)

@@ -109,3 +109,14 @@ def test_budget_planner_runs_on_merge_free_and_merging_towers(llava_next_folder,
         assert len(t) == t.plan.num_tokens <= 700
     with pytest.raises(anyres.SpecError, match=r"merges=\(2,\)"):
         VisionPipeline.from_preset("budget", qwen2_vl_folder[0])
+
+
+@pytest.mark.parametrize("preset", ["llava-next", "minicpm-v", "internvl"])
+def test_encode_batch_equals_encode_views(preset, tiny_clip):
+    """__call__ and the dataset engine encode shape groups in place (encode_batch); the
+    property tests drive encode_views: both must give the same tokens."""
+    pipe = VisionPipeline.from_preset(preset, tiny_clip)
+    batch = preprocess(IMAGES, preset, return_tensors="pt")
+    for a, b in zip(pipe.encode_batch(batch), pipe.encode_views(batch.plans, batch.views)):
+        torch.testing.assert_close(a.embeddings, b.embeddings, atol=1e-5, rtol=1e-5)
+        assert torch.equal(a.positions, b.positions) and len(a) == a.plan.num_tokens

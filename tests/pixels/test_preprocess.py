@@ -93,6 +93,10 @@ def test_fast_path_jpeg_dct_scaling(tmp_path):
     rng = np.random.default_rng(1)
     small = rng.integers(0, 255, size=(30, 40, 3)).astype(np.uint8)
     Image.fromarray(small).resize((4000, 3000), Image.BICUBIC).save(tmp_path / "big.jpg", quality=92)
+    from anyres.pixels.fast import dct_scale, load_for_plan
+
+    decoded, plan = load_for_plan(str(tmp_path / "big.jpg"), "llava-next", {})
+    assert dct_scale(plan) < 1 and decoded.width < 4000  # the reduced decode did happen
     exact = preprocess([str(tmp_path / "big.jpg")], "llava-next")
     fast = preprocess([str(tmp_path / "big.jpg")], "llava-next", exact=False)
     assert exact.plans[0] == fast.plans[0]

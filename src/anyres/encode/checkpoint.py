@@ -66,8 +66,11 @@ class Checkpoint:
         elif (folder / SAFE_FILE).is_file():
             from safetensors import safe_open
 
-            with safe_open(folder / SAFE_FILE, framework="pt") as f:
-                self._where = dict.fromkeys(f.keys(), folder / SAFE_FILE)
+            try:
+                with safe_open(folder / SAFE_FILE, framework="pt") as f:
+                    self._where = dict.fromkeys(f.keys(), folder / SAFE_FILE)
+            except Exception as exc:  # SafetensorError and friends: a corrupt or truncated file
+                raise CheckpointError(f"{folder / SAFE_FILE}: not a readable safetensors file ({exc})") from None
         elif (folder / PICKLE_INDEX).is_file() or (folder / PICKLE_FILE).is_file():
             name = PICKLE_INDEX if (folder / PICKLE_INDEX).is_file() else PICKLE_FILE
             if not allow_pickle:
@@ -80,9 +83,12 @@ class Checkpoint:
             self._pickled = {}
             for path in sorted(paths):
                 try:
-                    state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-                except RuntimeError:  # legacy (non-zip) pickles cannot be memory-mapped
-                    state = torch.load(path, map_location="cpu", weights_only=True)
+                    try:
+                        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+                    except RuntimeError:  # legacy (non-zip) pickles cannot be memory-mapped
+                        state = torch.load(path, map_location="cpu", weights_only=True)
+                except Exception as exc:
+                    raise CheckpointError(f"{path}: not a readable weights file ({type(exc).__name__}: {exc})") from None
                 if not isinstance(state, dict):
                     raise CheckpointError(f"{path}: holds a {type(state).__name__}, not a state dict")
                 self._pickled.update(state)
@@ -107,9 +113,12 @@ class Checkpoint:
             by_file.setdefault(self._where[key], []).append(key)
         out: dict[str, torch.Tensor] = {}
         for path, names in by_file.items():
-            with safe_open(path, framework="pt") as f:
-                for name in names:
-                    out[name] = f.get_tensor(name)
+            try:
+                with safe_open(path, framework="pt") as f:
+                    for name in names:
+                        out[name] = f.get_tensor(name)
+            except Exception as exc:
+                raise CheckpointError(f"{path}: cannot read its tensors ({type(exc).__name__}: {exc})") from None
         return out
 
 

@@ -88,6 +88,13 @@ def _int(cfg: dict, folder: Path, *names: str, default: int | None = None) -> in
     return default
 
 
+def _float(cfg: dict, folder: Path, name: str, default: float) -> float:
+    value = cfg.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise CheckpointError(f"{folder}: config {name}={value!r} is not a number")
+    return float(value)
+
+
 def _act(cfg: dict, folder: Path, default: str) -> str:
     act = cfg.get("hidden_act", default)
     if act not in ACTIVATIONS:
@@ -120,7 +127,7 @@ def qwen2_vl_config(cfg: dict, folder: Path) -> Qwen2VLConfig:
         hidden_size=_int(cfg, folder, "hidden_size", default=3584),
         num_layers=_int(cfg, folder, "depth", "num_hidden_layers", default=32),
         num_heads=_int(cfg, folder, "num_heads", "num_attention_heads", default=16),
-        mlp_ratio=float(cfg.get("mlp_ratio", 4)),
+        mlp_ratio=_float(cfg, folder, "mlp_ratio", 4.0),
         patch_size=_int(cfg, folder, "patch_size", "spatial_patch_size", default=14),
         temporal_patch_size=_int(cfg, folder, "temporal_patch_size", default=2),
         merge_size=_int(cfg, folder, "spatial_merge_size", default=2),

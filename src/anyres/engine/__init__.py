@@ -64,10 +64,11 @@ def encode_dataset(
             run_ray(preset, encoder, exact, work, shards, workers=workers, batch_size=batch_size,
                     max_image_pixels=max_image_pixels, address=ray_address)
         shards.flush()
+        images, errors = store.consolidate()
     finally:
         if bar is not None:
             bar.close()
-    images, errors = store.consolidate()
+        store.close()
     summary = stats.summary()
     summary.update(manifest_images=images, errors_listed=errors, out=str(out), engine=engine)
     return summary

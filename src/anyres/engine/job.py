@@ -61,9 +61,12 @@ def pending_items(items: Iterable[Item], store: Store, stats: "Stats") -> Iterat
     for item in items:
         try:
             data = item.read_bytes()
-        except OSError as exc:
-            stats.refused += 1
-            yield Refused(item.key, "", type(exc).__name__, f"{item.key}: cannot read ({exc.strerror or exc})")
+        except (OSError, AnyresError) as exc:
+            if store.is_done(item.key, ""):  # refused as unreadable by an earlier run
+                stats.skipped += 1
+                continue
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            yield Refused(item.key, "", type(exc).__name__, f"{item.key}: cannot read ({reason})")
             continue
         digest = content_hash(data)
         if store.is_done(item.key, digest):

@@ -10,8 +10,11 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Iterable
 
+from concurrent.futures.process import BrokenProcessPool
+
+from ..errors import WorkerError
 from ..pipeline import VisionPipeline
-from ..pixels.render import Job, pool, render_one
+from ..pixels.render import Job, evict, pool, render_one
 from .job import Pending, Shards, record_for
 from .store import Refused
 
@@ -33,33 +36,73 @@ def run_local(pipe: VisionPipeline, work: Iterable[Pending | Refused], shards: S
         torch.set_num_threads(threads)
 
 
+class _Renderer:
+    """Submits render jobs to the worker pool (or renders in place without workers).
+    When a worker dies, the images that were in flight are rendered again one at a time
+    in fresh pools, so that only the image that kills a worker is refused (as a
+    ``WorkerError``), not the job."""
+
+    def __init__(self, pipe: VisionPipeline, workers: int, max_image_pixels: int) -> None:
+        self.pipe, self.workers, self.max_image_pixels = pipe, workers, max_image_pixels
+        self.executor = pool(workers) if workers >= 1 else None
+
+    def job(self, p: Pending) -> Job:
+        return Job(p.source, self.pipe.spec, {}, self.pipe.exact, self.max_image_pixels)
+
+    def submit(self, p: Pending) -> Any:
+        return self.executor.submit(render_one, self.job(p)) if self.executor is not None else render_one(self.job(p))
+
+    def results(self, inflight: deque) -> list[tuple[Pending, Any]]:
+        """The first in-flight result (or, after a worker died, all of them)."""
+        p, fut = inflight[0]
+        if self.executor is None:
+            inflight.popleft()
+            return [(p, fut)]
+        try:
+            result = fut.result()
+        except BrokenProcessPool:
+            lost = [q for q, _ in inflight]
+            inflight.clear()
+            evict(self.workers, self.executor)
+            out = [(q, self._alone(q)) for q in lost]
+            self.executor = pool(self.workers)
+            return out
+        inflight.popleft()
+        return [(p, result)]
+
+    def _alone(self, p: Pending) -> Any:
+        executor = pool(self.workers)
+        try:
+            return executor.submit(render_one, self.job(p)).result()
+        except BrokenProcessPool:
+            evict(self.workers, executor)
+            return WorkerError(f"{p.item.key}: the worker process died while decoding or resizing it "
+                               "(killed, or out of memory)")
+
+
 def _run(pipe: VisionPipeline, work: Iterable[Pending | Refused], shards: Shards, workers: int, batch_size: int,
          max_image_pixels: int) -> None:
-    executor = pool(workers) if workers >= 1 else None
+    renderer = _Renderer(pipe, workers, max_image_pixels)
     window = max(2 * batch_size, 4 * max(1, workers))
     inflight: deque[tuple[Pending, Any]] = deque()
     ready: list[tuple[Pending, Any]] = []
 
-    def submit(p: Pending) -> Any:
-        job = Job(p.source, pipe.spec, {}, pipe.exact, max_image_pixels)
-        return executor.submit(render_one, job) if executor is not None else render_one(job)
-
-    def take_one() -> None:
-        p, fut = inflight.popleft()
-        ready.append((p, fut.result() if executor is not None else fut))
-        if len(ready) >= batch_size:
-            encode_batch(pipe, ready, shards)
-            ready.clear()
+    def take() -> None:
+        for item in renderer.results(inflight):
+            ready.append(item)
+            if len(ready) >= batch_size:
+                encode_batch(pipe, ready, shards)
+                ready.clear()
 
     for x in work:
         if isinstance(x, Refused):
             shards.add(x)
             continue
-        inflight.append((x, submit(x)))
+        inflight.append((x, renderer.submit(x)))
         while len(inflight) >= window:
-            take_one()
+            take()
     while inflight:
-        take_one()
+        take()
     if ready:
         encode_batch(pipe, ready, shards)
 

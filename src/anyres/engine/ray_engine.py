@@ -20,7 +20,6 @@ from typing import Any, Iterable
 import numpy as np
 
 from .job import Pending, Shards, encoded_record, refused_record
-from .sources import Item
 from .store import Refused
 
 
@@ -39,16 +38,17 @@ def _render(batch: dict[str, np.ndarray], preset: str, exact: bool, max_image_pi
 class _Encode:
     """One pipeline per actor: the encoder is loaded once, not per batch."""
 
-    def __init__(self, preset: str, encoder: str, exact: bool) -> None:
+    def __init__(self, preset: str, encoder: str, exact: bool, threads: int) -> None:
         import torch
 
         from ..pipeline import VisionPipeline
 
-        torch.set_num_threads(1)
         self.pipe = VisionPipeline.from_preset(preset, encoder, exact=exact)
         if torch.cuda.is_available():
             self.pipe.encoder.cuda()
             self.pipe.assembler.cuda()
+        else:  # the cores the render workers leave (as the local engine does)
+            torch.set_num_threads(threads)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
         from .local import encode_rendered
@@ -62,7 +62,8 @@ class _Encode:
                 out.append(pickle.dumps(r))
             else:
                 t = next(tokens)
-                out.append(pickle.dumps((t.plan, t.embeddings.cpu().numpy(), t.positions.numpy(), t.kind.numpy())))
+                out.append(pickle.dumps((t.plan, t.embeddings.cpu().numpy(), t.positions.cpu().numpy(),
+                                         t.kind.cpu().numpy())))
         return {"idx": batch["idx"], "result": np.array(out, dtype=object)}
 
 
@@ -97,7 +98,8 @@ def run_ray(preset: str, encoder: Any, exact: bool, work: Iterable[Pending | Ref
         ds = ray.data.from_items(rows)
         ds = ds.map_batches(_render, fn_args=(preset, exact, max_image_pixels), batch_size=max(1, batch_size // 2),
                             concurrency=max(1, workers), num_cpus=render_cpus)
-        ds = ds.map_batches(_Encode, fn_constructor_args=(preset, str(encoder), exact), batch_size=batch_size,
+        threads = max(1, int(cpus) - max(1, workers))
+        ds = ds.map_batches(_Encode, fn_constructor_args=(preset, str(encoder), exact, threads), batch_size=batch_size,
                             concurrency=1, num_cpus=encode_cpus, num_gpus=gpus)
         for batch in ds.iter_batches(batch_size=None):
             for idx, result in zip(batch["idx"], batch["result"]):
@@ -116,4 +118,4 @@ def _record(p: Pending, result: Any):
     from ..pipeline import VisualTokens
 
     tokens = VisualTokens(torch.from_numpy(emb), torch.from_numpy(pos), torch.from_numpy(kind), plan)
-    return encoded_record(Item(p.item.key, p.item.path, p.item.data), p.digest, tokens)
+    return encoded_record(p.item, p.digest, tokens)

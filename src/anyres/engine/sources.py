@@ -50,7 +50,11 @@ class Item:
     def read_bytes(self) -> bytes:
         if self.data is not None:
             return self.data
-        with open(self.path, "rb") as fh:  # type: ignore[arg-type]
+        if self.path is None:
+            from ..errors import ImageError
+
+            raise ImageError(f"{self.key}: the row holds no image (neither bytes nor a path)")
+        with open(self.path, "rb") as fh:
             return fh.read()
 
 

@@ -75,6 +75,7 @@ class Store:
     root: Path
     done: set[tuple[str, str]] = field(default_factory=set)  # (source, content hash) committed
     next_part: int = 0
+    _lock: Any = field(default=None, repr=False)
 
     @classmethod
     def open(cls, root: str | os.PathLike, settings: dict[str, Any]) -> "Store":
@@ -82,6 +83,7 @@ class Store:
         root = Path(root)
         for sub in ("shards", "manifest", "errors"):
             (root / sub).mkdir(parents=True, exist_ok=True)
+        lock = _lock(root)
         job = root / "job.json"
         if job.exists():
             old = json.loads(job.read_text())
@@ -94,6 +96,7 @@ class Store:
         else:
             _fsync_write(job, lambda p: p.write_text(json.dumps(settings, indent=2, sort_keys=True)))
         store = cls(root)
+        store._lock = lock  # held (and the folder ours) for as long as the store lives
         store._recover()
         return store
 
@@ -114,6 +117,18 @@ class Store:
             for f in sorted((self.root / sub).glob("part-*.parquet")):
                 t = pq.read_table(f, columns=["source", "content_hash"])
                 self.done.update(zip(t.column("source").to_pylist(), t.column("content_hash").to_pylist()))
+
+    def close(self) -> None:
+        """Release the folder (the lock) for the next job."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def is_done(self, source: str, content_hash: str) -> bool:
         return (source, content_hash) in self.done
@@ -170,6 +185,20 @@ class Store:
             _fsync_write(self.root / f"{sub}.parquet", lambda p, t=table: pq.write_table(t, p))
             counts.append(table.num_rows)
         return counts[0], counts[1]
+
+
+def _lock(root: Path):
+    """An exclusive lock on the job folder: a second job on the same folder would delete
+    the first one's in-flight files and reuse its part numbers."""
+    import fcntl
+
+    fh = open(root / "job.lock", "a")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        raise SpecError(f"{root} is in use by another running job (job.lock is held)") from None
+    return fh
 
 
 def manifest_schema():

@@ -19,16 +19,12 @@ from __future__ import annotations
 
 import io
 import os
-import threading
-import warnings
 from typing import Any
 
 from ..errors import ImageError
 from .arrays import array_to_rgb
-from .limits import DEFAULT_MAX_PIXELS, check_pixels
+from .limits import DEFAULT_MAX_PIXELS, check_pixels, pillow_allows
 from .modes import Colour, to_rgb
-
-_PILLOW_LIMIT_LOCK = threading.Lock()
 
 
 def describe(source: Any) -> str:
@@ -131,21 +127,11 @@ def _decode(fp: Any, max_pixels: int, background: Colour, name: str) -> Any:
 
 
 def _open(fp: Any, max_pixels: int) -> Any:
-    """``Image.open`` with Pillow's bomb check raised to ``max_pixels`` when the caller
-    allows more than Pillow's default (our own check follows from the header)."""
+    """``Image.open`` (header only) allowing up to ``max_pixels`` pixels."""
     from PIL import Image
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        if max_pixels <= 2 * (Image.MAX_IMAGE_PIXELS or 0):
-            return Image.open(fp)
-        with _PILLOW_LIMIT_LOCK:
-            saved = Image.MAX_IMAGE_PIXELS
-            Image.MAX_IMAGE_PIXELS = max_pixels // 2 + 1
-            try:
-                return Image.open(fp)
-            finally:
-                Image.MAX_IMAGE_PIXELS = saved
+    with pillow_allows(max_pixels):
+        return Image.open(fp)
 
 
 def _oriented(im: Any) -> Any:

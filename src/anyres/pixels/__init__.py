@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import SpecError
 from ..image.limits import DEFAULT_MAX_PIXELS
-from ..plan import get_preset
+from ..plan import get_preset, resolve
 from .batch import PackedBatch, PixelBatch, ViewGroup, group_views, pack
 from .execute import render_views
 from .render import Job, render_all
@@ -61,6 +61,7 @@ def preprocess(
         images = [images]
     if not images:
         raise SpecError("preprocess needs at least one image")
+    resolve(preset, **overrides)  # a bad spec or override is the caller's error, raised once
     jobs = [Job(im, preset, overrides, exact, max_image_pixels) for im in images]
     plans, views, indices, errors = [], [], [], []
     for i, result in enumerate(render_all(jobs, num_workers)):

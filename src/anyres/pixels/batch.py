@@ -107,6 +107,8 @@ def pack(
                 )
             layout.append((i, j, patch, merge, temporal, h // patch, w // patch))
     widths = {3 * t * p * p for _, _, p, _, t, _, _ in layout}
+    if not layout:  # every input refused (on_error="skip")
+        widths = {3 * 14 * 14}
     if len(widths) != 1:
         raise SpecError(f"cannot pack views with different patch vector lengths {sorted(widths)} in one sequence")
     lengths = [gh * gw for *_, gh, gw in layout]

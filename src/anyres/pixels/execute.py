@@ -44,7 +44,10 @@ def render_canvas(
     steps = list(canvas.steps)
     if box != (0, 0, image.width, image.height):
         if all(float(v).is_integer() for v in box) or not steps:
-            im = im.crop(tuple(int(round(v)) for v in box))
+            from ..image.limits import pillow_allows
+
+            with pillow_allows(image.width * image.height):  # Pillow re-checks its limit on crop
+                im = im.crop(tuple(int(round(v)) for v in box))
         else:
             im = im.resize(tuple(steps.pop(0)), resample, box=box, reducing_gap=reducing_gap)
     for step in steps:

@@ -26,6 +26,7 @@ import os
 import warnings
 from typing import Any
 
+from ..errors import AnyresError
 from ..plan import Plan, get_preset
 from ..plan.types import Canvas
 from .execute import fill_colour, render_canvas, resample_filter
@@ -119,29 +120,33 @@ def dct_scale(p: Plan) -> float:
 def load_for_plan(source: Any, spec: str, overrides: dict, max_pixels: int | None = None) -> tuple[Any, Plan]:
     """Decode ``source`` for the fast path and plan it: a JPEG file or bytes at the DCT
     scale ``dct_scale`` allows; anything else as ``load_image`` does. The plan is
-    always for the full oriented size."""
+    always for the full oriented size. Presets that look at the content (the budget
+    planner's ink map) need the full image, so they get no DCT reduction."""
     from ..image import describe, load_image
-    from ..image.decode import _oriented
+    from ..image.decode import _open, _oriented
     from ..image.limits import DEFAULT_MAX_PIXELS, check_pixels
     from ..image.modes import to_rgb
     from ..plan import plan as make_plan
+    from ..plan import resolve
+    from ..plan.strategies import STRATEGIES
 
     limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
-    if isinstance(source, (str, os.PathLike, bytes, bytearray)):
-        from PIL import Image
-
+    preset = resolve(spec, **overrides)[0]
+    if isinstance(source, (str, os.PathLike, bytes, bytearray)) and STRATEGIES[preset.strategy].content is None:
         try:
             fh = open(source, "rb") if isinstance(source, (str, os.PathLike)) else io.BytesIO(source)
-            with fh, Image.open(fh) as im:
+            with fh, _open(fh, limit) as im:
                 if im.format == "JPEG" and im.mode in ("RGB", "L"):
                     check_pixels(*im.size, limit, describe(source))
-                    p = make_plan(im, spec, **overrides)
+                    p = make_plan(im, spec, **overrides)  # header and EXIF only
                     scale = dct_scale(p)
                     if scale < 1.0:
                         im.draft(im.mode, (int(im.width * scale), int(im.height * scale)))
-                        im.load()
-                        return to_rgb(_oriented(im)), p
-        except OSError:
-            pass  # load_image reports it properly
+                    im.load()
+                    return to_rgb(_oriented(im)), p
+        except AnyresError:
+            raise
+        except Exception:
+            pass  # anything unexpected: load_image decodes again and reports it properly
     image = load_image(source, max_pixels=limit)
     return image, make_plan(image, spec, **overrides)

@@ -8,9 +8,11 @@ layout, in the calling process. Refused inputs come back as their ``AnyresError`
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any, NamedTuple
 
-from ..errors import AnyresError, WorkerError
+from ..errors import AnyresError, ImageError, WorkerError
+from ..image.decode import describe
 from ..plan import Plan
 
 
@@ -23,6 +25,10 @@ class Job(NamedTuple):
 
 
 def render_one(job: Job) -> tuple[Plan, list[Any]] | AnyresError:
+    """The plan and uint8 views of one image, or the typed error that refused it. A
+    decoder that fails in an unforeseen way on one image refuses that image only (as an
+    ``ImageError`` naming the exception); the traceback is dropped so that the error
+    does not keep the decoded image alive."""
     import numpy as np
 
     try:
@@ -39,10 +45,15 @@ def render_one(job: Job) -> tuple[Plan, list[Any]] | AnyresError:
         image, p = load_for_plan(job.source, job.spec, job.overrides, job.max_pixels)
         return p, render_views_fast(image, p)
     except AnyresError as exc:
-        return exc
+        return exc.with_traceback(None)
+    except MemoryError:
+        return ImageError(f"{describe(job.source)}: out of memory while decoding or resizing")
+    except Exception as exc:  # a decoder bug on this input: refuse the image, not the batch
+        return ImageError(f"{describe(job.source)}: failed to decode or render ({type(exc).__name__}: {exc})")
 
 
 _POOLS: dict[int, Any] = {}
+_POOLS_LOCK = threading.Lock()
 
 
 def _init_worker() -> None:
@@ -63,17 +74,27 @@ def pool(num_workers: int):
     Workers are forked, as PyTorch's DataLoader forks its workers, each then limited to
     one thread. (A fork server or spawn would re-import the caller's ``__main__`` in
     every worker, which breaks scripts without a ``__main__`` guard.)"""
-    p = _POOLS.get(num_workers)
-    if p is None:
-        import atexit
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
+    with _POOLS_LOCK:
+        p = _POOLS.get(num_workers)
+        if p is None:
+            import atexit
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
 
-        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-        p = ProcessPoolExecutor(num_workers, mp_context=mp.get_context(method), initializer=_init_worker)
-        _POOLS[num_workers] = p
-        atexit.register(p.shutdown, wait=False, cancel_futures=True)
-    return p
+            method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+            p = ProcessPoolExecutor(num_workers, mp_context=mp.get_context(method), initializer=_init_worker)
+            _POOLS[num_workers] = p
+            atexit.register(p.shutdown, wait=False, cancel_futures=True)
+        return p
+
+
+def evict(num_workers: int, broken: Any) -> None:
+    """Forget a pool whose worker died (only if it is still the one kept), so that the
+    next call starts a fresh one."""
+    with _POOLS_LOCK:
+        if _POOLS.get(num_workers) is broken:
+            del _POOLS[num_workers]
+    broken.shutdown(wait=False, cancel_futures=True)
 
 
 def render_all(jobs: list[Job], num_workers: int) -> list[tuple[Plan, list[Any]] | AnyresError]:
@@ -82,11 +103,12 @@ def render_all(jobs: list[Job], num_workers: int) -> list[tuple[Plan, list[Any]]
 
         # one image a task balances best (a 12-megapixel photo costs 50 thumbnails);
         # past a few hundred images, chunks amortise the inter-process round trips
-        chunk = 1 if len(jobs) < 256 else len(jobs) // (16 * num_workers)
+        chunk = 1 if len(jobs) < 256 else max(1, len(jobs) // (16 * num_workers))
+        executor = pool(num_workers)
         try:
-            return list(pool(num_workers).map(render_one, jobs, chunksize=chunk))
+            return list(executor.map(render_one, jobs, chunksize=chunk))
         except BrokenProcessPool:
-            _POOLS.pop(num_workers).shutdown(wait=False, cancel_futures=True)
+            evict(num_workers, executor)
             raise WorkerError(
                 f"a preprocessing worker process died (killed or out of memory) while rendering {len(jobs)} "
                 "images; the pool was reset, nothing of this call was kept"

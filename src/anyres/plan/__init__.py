@@ -78,6 +78,8 @@ def _file_size(path: str | os.PathLike) -> Size:
             return image_size(im)
     except FileNotFoundError:
         raise ImageError(f"{os.fspath(path)}: no such file") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{os.fspath(path)}: refused from its header ({exc})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{os.fspath(path)}: not a readable image ({exc})") from None
 
