@@ -92,3 +92,12 @@ def test_eval_legibility_on_a_data_folder(tmp_path, capsys):
     assert rows[("qwen2-vl", None)]["recall"] == 1.0
     assert rows[("budget(max_tokens=64)", 64)]["tokens"] <= 64
     assert (out / "pareto.png").stat().st_size > 10_000 and "| budget |" in (out / "report.md").read_text()
+    # two runs merge into one report: records of both, comparisons over their union
+    code, text, _ = run(capsys, "eval", "legibility", "--data", str(data), "--presets", "fixed",
+                        "--budgets", "128", "--cache", str(tmp_path / "cache"), "--quiet", "--out", str(tmp_path / "b"))
+    code, text, _ = run(capsys, "eval", "report", str(out / "results.json"), str(tmp_path / "b" / "results.json"),
+                        "--out", str(tmp_path / "merged"))
+    merged = json.loads((tmp_path / "merged" / "results.json").read_text())
+    assert code == 0 and len(merged["records"]) == 5
+    assert {(c["budget"], c["split"]) for c in merged["comparisons"]} == {(64, "user"), (128, "user")}
+    assert run(capsys, "eval", "report", str(tmp_path / "missing.json"), "--out", str(tmp_path / "x"))[0] == 2

@@ -158,6 +158,24 @@ def cmd_eval_legibility(args) -> int:
     return 0
 
 
+def cmd_eval_report(args) -> int:
+    from .eval.report import write_results
+
+    records, budgets, sources = [], set(), []
+    for path in args.results:
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise SpecError(f"{path}: not a readable results.json ({exc})") from None
+        records += data["records"]
+        budgets |= {r["budget"] for r in data["records"] if r.get("budget") is not None}
+        sources.append(f"{path} ({data.get('meta', {}).get('documents', '?')})")
+    meta = {"documents": f"{len({(r['split'], r['image']) for r in records})} from " + "; ".join(sources)}
+    paths = write_results(args.out, records, sorted(budgets), meta)
+    print(f"wrote {paths['results']}, {paths['report']} and {paths['pareto']}")
+    return 0
+
+
 def cmd_budget(args) -> int:
     from .engine.budget import corpus_budget, format_budget, plot_budget
     from .plan import presets
@@ -306,6 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_eval_legibility)
+    p = evsub.add_parser("report", help="merge results.json files of several runs into one report")
+    p.add_argument("results", nargs="+", help="results.json files")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=cmd_eval_report)
 
     p = sub.add_parser("demo", help="run the demo on the built-in samples")
     p.add_argument("--out", default="out/demo", help="output folder")
