@@ -62,8 +62,7 @@ def token_grid(plan, i: int) -> tuple[int, int]:
         k = plan.info["merge"]
         return (v.size.height // p["patch_size"] // k, v.size.width // p["patch_size"] // k)
     if plan.strategy == "s2":
-        k = -(-p["scales"][0] // p["split_size"])
-        side = p["scales"][0] // k // p["patch_size"]
+        side = plan.info["feature_map"][0] // plan.info["splits"][0]
         return (side, side)
     gh, gw = v.size.height // p["patch_size"], v.size.width // p["patch_size"]
     if plan.strategy in ("internvl", "idefics3"):

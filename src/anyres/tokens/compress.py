@@ -64,12 +64,10 @@ def area_resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def budget_size(rows: int, cols: int, max_views: int, side: int, threshold: float = 1.1) -> tuple[int, int]:
-    """OneVision's anyres_max_N rule: if ratio = sqrt(rows*cols / (N * side^2)) exceeds
-    ``threshold``, shrink to (int(rows // ratio), int(cols // ratio)), else keep."""
-    ratio = math.sqrt(rows * cols / (max_views * side**2))
-    if ratio > threshold:
-        return int(rows // ratio), int(cols // ratio)
-    return rows, cols
+    """OneVision's anyres_max_N rule (the plan's ``shrink_size``, which plans with it)."""
+    from ..plan.strategies.anyres_tiling import shrink_size
+
+    return shrink_size(rows, cols, max_views, side, threshold)
 
 
 def shrink_to_budget(x: torch.Tensor, max_views: int, side: int, threshold: float = 1.1) -> torch.Tensor:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import ShapeError, SpecError
+from ..plan.strategies.anyres_tiling import source_cells
 from .compress import area_resize, avg_pool, bilinear_resize, space_to_depth, stitch_tiles
 from .sequence import NEWLINE, VISUAL, VisualSequence, grid_positions, query_positions
 
@@ -61,15 +62,6 @@ def pack_fixed(asm, plan, feats) -> Rows:
     return rows
 
 
-def source_cells(start: int, kept: int, out: int) -> torch.Tensor:
-    """For each of ``out`` cells after unpadding (and a resize from ``kept`` to ``out``),
-    the cell of the stitched map it comes from: the one its centre falls in. The same
-    expression as the plan's ``owners`` so that tokens land in the layout's views."""
-    if out == kept:
-        return torch.arange(start, start + out, dtype=torch.int64)
-    return torch.tensor([int(start + (i + 0.5) * kept / out) for i in range(out)], dtype=torch.int64)
-
-
 def pack_anyres(asm, plan, feats) -> Rows:
     p, info = plan.params, plan.info
     keep = p["cls_tokens"] if p["feature_select_strategy"] == "full" else 0
@@ -91,7 +83,8 @@ def pack_anyres(asm, plan, feats) -> Rows:
     fmap = full[top : top + kept_h, left : left + kept_w]
     if (out_h, out_w) != (kept_h, kept_w):
         fmap = bilinear_resize(fmap, (out_h, out_w))
-    src_r, src_c = source_cells(top, kept_h, out_h), source_cells(left, kept_w, out_w)
+    src_r = torch.tensor(source_cells(top, kept_h, out_h), dtype=torch.int64)
+    src_c = torch.tensor(source_cells(left, kept_w, out_w), dtype=torch.int64)
     view = 1 + (src_r // side)[:, None] * n_cols + (src_c // side)[None, :]
     pos = torch.stack(
         [view, (src_r % side)[:, None].expand(-1, out_w), (src_c % side)[None, :].expand(out_h, -1)], dim=-1
@@ -177,22 +170,21 @@ def pack_resampled(asm, plan, feats) -> Rows:
 
 
 def pack_s2(asm, plan, feats) -> Rows:
-    p = plan.params
-    base = p["scales"][0] // p["patch_size"]
+    base = plan.info["feature_map"][0]
     merged = []
     level_views: dict[int, list[int]] = {}
     for i, v in enumerate(plan.views):
         level_views.setdefault(v.level, []).append(i)
     for level in sorted(level_views):
         views = level_views[level]
-        k = round(len(views) ** 0.5)
-        assert k * k == len(views), len(views)
+        k = plan.info["splits"][level]
+        assert k * k == len(views), (k, len(views))
         maps = torch.stack([asm.split_view(plan, i, feats[i])[1] for i in views])
         merged.append(area_resize(stitch_tiles(maps, k, k), (base, base)))
     fmap = asm.project(torch.cat(merged, dim=-1))
     rows = Rows()
     first = level_views[min(level_views)]
-    k0 = round(len(first) ** 0.5)
+    k0 = plan.info["splits"][0]
     g = base // k0
     for y in range(base):  # layout order: the stitched map row-major, across the split views
         for c in range(k0):

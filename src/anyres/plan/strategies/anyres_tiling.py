@@ -107,9 +107,8 @@ def plan_anyres(image: Size, p: dict[str, Any]) -> PlanParts:
     max_views = p.get("max_views")
     out_h, out_w = kept_h, kept_w
     if max_views is not None:
-        ratio = math.sqrt(kept_h * kept_w / (max_views * side**2))
-        if ratio > p["shrink_threshold"]:
-            out_h, out_w = int(kept_h // ratio), int(kept_w // ratio)
+        out_h, out_w = shrink_size(kept_h, kept_w, max_views, side, p["shrink_threshold"])
+        if (out_h, out_w) != (kept_h, kept_w):
             info["interpolated_map"] = [out_h, out_w]
 
     row_counts = owner_counts(top, kept_h, out_h, side, rows)
@@ -132,13 +131,28 @@ def plan_anyres(image: Size, p: dict[str, Any]) -> PlanParts:
     return PlanParts(tuple(canvases), tuple(views), (rows, cols), newlines, info, warnings)
 
 
-def owners(start: int, kept: int, out: int, side: int) -> list[int]:
+def shrink_size(rows: int, cols: int, max_views: int, side: int, threshold: float = 1.1) -> tuple[int, int]:
+    """OneVision's anyres_max_N rule on an unpadded (rows, cols) feature map: when
+    ratio = sqrt(rows * cols / (N * side^2)) exceeds ``threshold``, the map is bilinearly
+    shrunk to (int(rows // ratio), int(cols // ratio)); else it is kept."""
+    ratio = math.sqrt(rows * cols / (max_views * side**2))
+    if ratio > threshold:
+        return int(rows // ratio), int(cols // ratio)
+    return rows, cols
+
+
+def source_cells(start: int, kept: int, out: int) -> list[int]:
     """For each of ``out`` feature rows (or columns) after unpadding and any bilinear
-    resize, the grid row (column) of the tile it comes from: the tile its centre maps
-    into (align_corners=False). Without a resize this is simply (start + i) // side."""
+    resize from ``kept``, the row (column) of the stitched tile map it comes from: the one
+    its centre maps into (align_corners=False); without a resize, start + i."""
     if out == kept:
-        return [(start + i) // side for i in range(out)]
-    return [int(start + (i + 0.5) * kept / out) // side for i in range(out)]
+        return list(range(start, start + out))
+    return [int(start + (i + 0.5) * kept / out) for i in range(out)]
+
+
+def owners(start: int, kept: int, out: int, side: int) -> list[int]:
+    """The grid row (column) of the tile each of ``out`` feature rows comes from."""
+    return [cell // side for cell in source_cells(start, kept, out)]
 
 
 def owner_counts(start: int, kept: int, out: int, side: int, n: int) -> list[int]:

@@ -60,7 +60,12 @@ def plan_s2(image: Size, p: dict[str, Any]) -> PlanParts:
                 views.append(make_view(canvases, level, crop, None, role, tokens, (r, c) if k > 1 else None, level))
         if k > 1:
             grid = (k, k)
-    info = {"channels_multiplier": len(scales), "feature_map": [scales[0] // patch] * 2}
+    splits = [math.ceil(s / split) for s in scales]
+    info = {
+        "channels_multiplier": len(scales),
+        "feature_map": [scales[0] // patch] * 2,  # token positions: the smallest scale's map
+        "splits": splits,  # each scale cut into k x k sub-images, views in that order
+    }
     return PlanParts(tuple(canvases), tuple(views), grid, info=info)
 
 
@@ -69,8 +74,8 @@ def layout_s2(plan) -> Layout:
     that scale is split into k x k sub-images, each map row runs across k views."""
     token = plan.params["image_token"]
     first = [i for i, v in enumerate(plan.views) if v.level == 0]
-    k = math.isqrt(len(first))
-    side = math.isqrt(plan.views[first[0]].tokens)
+    k = plan.info["splits"][0]
+    side = plan.info["feature_map"][0] // k
     if k == 1:
         return Layout((Segment(token, side * side, VISUAL, first[0]),))
     segs = []
