@@ -39,6 +39,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import anyres  # noqa: E402
+from anyres.image.memory import planar  # noqa: E402
 from anyres.pixels import preprocess, render_views  # noqa: E402
 from anyres.pixels.fast import load_for_plan, render_views_fast  # noqa: E402
 from timing import best_time  # noqa: E402
@@ -82,7 +83,7 @@ def deviation(sources, preset: str, from_files: bool) -> str:
     for src in sources:
         im = anyres.load_image(src)
         p = anyres.plan(im, preset)
-        exact = [np.asarray(v) for v in render_views(im, p)]
+        exact = [planar(v) for v in render_views(im, p)]
         if from_files:
             decoded, _ = load_for_plan(str(src), preset, {})
             fast = render_views_fast(decoded, p)

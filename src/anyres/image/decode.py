@@ -11,6 +11,9 @@ The order matters for safety and for planning:
 5. convert the mode to 8-bit RGB (``modes.to_rgb``: alpha composited onto
    ``background``, 16-bit and float scaled, CMYK through its ICC profile).
 
+Decoded images are allocated in one block (``memory.contiguous_images``), so their
+pixels reach numpy and torch without a copy (``memory.pixels``).
+
 Every failure (missing file, empty input, text named .jpg, truncated or corrupt data,
 an unsupported mode) raises ``ImageError`` naming the source and the reason.
 """
@@ -24,6 +27,7 @@ from typing import Any
 from ..errors import ImageError
 from .arrays import array_to_rgb
 from .limits import DEFAULT_MAX_PIXELS, check_pixels, pillow_allows
+from .memory import contiguous_images
 from .modes import Colour, to_rgb
 
 
@@ -57,6 +61,7 @@ def load_image(
     ``max_pixels`` pixels. Arrays may be H x W (grayscale), H x W x 1/3/4 or
     channels-first; RGBA and LA are composited onto ``background``.
     """
+    contiguous_images()
     name = describe(source)
     if hasattr(source, "getexif") and hasattr(source, "size"):  # a PIL image
         check_pixels(*source.size, max_pixels, name)
@@ -130,6 +135,7 @@ def _open(fp: Any, max_pixels: int) -> Any:
     """``Image.open`` (header only) allowing up to ``max_pixels`` pixels."""
     from PIL import Image
 
+    contiguous_images()
     with pillow_allows(max_pixels):
         return Image.open(fp)
 

@@ -1,6 +1,6 @@
 """The two anyres batch layouts: views grouped by shape, and one packed patch sequence.
 
-Both are filled from every image's views as (H, W, 3) uint8 arrays, normalising straight
+Both are filled from every image's views as (3, H, W) uint8 arrays, normalising straight
 into the final arrays (no intermediate float copy per view).
 """
 
@@ -58,7 +58,7 @@ def group_views(plans: Sequence[Plan], views: Sequence[Sequence[Any]], px: Seque
     index: dict[tuple[int, int], list[tuple[int, int]]] = {}
     for i, vs in enumerate(views):
         for j, v in enumerate(vs):
-            index.setdefault((v.shape[0], v.shape[1]), []).append((i, j))
+            index.setdefault((v.shape[1], v.shape[2]), []).append((i, j))
     groups = {}
     for (h, w), idx in index.items():
         out = np.empty((len(idx), 3, h, w), dtype=np.float32)
@@ -99,7 +99,7 @@ def pack(
         merge = p.params.get("merge_size", 1)
         temporal = p.params.get("temporal_patch_size", 1)
         for j, v in enumerate(vs):
-            h, w = v.shape[:2]
+            h, w = v.shape[1:]
             if h % (patch * merge) or w % (patch * merge):
                 raise SpecError(
                     f"view {j} of image {i} is {w}x{h}, not a multiple of {patch * merge} px: cannot pack "

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import io
 import os
-import warnings
 from typing import Any
 
 from ..errors import AnyresError
@@ -48,34 +47,39 @@ def _integral(values, tol: float = 1e-6) -> bool:
     return all(abs(v - round(v)) <= tol for v in values)
 
 
-def render_views_fast(image: Any, plan: Plan) -> list[Any]:
-    """The views of ``plan`` as (H, W, 3) uint8 arrays. ``image`` is the oriented RGB
-    image planned for, or a reduced decode of it (same aspect, smaller size)."""
-    import numpy as np
+def _rgbx(image: Any):
+    """(1, 4, H, W) uint8 channels-last over the image's RGBX memory (no copy when Pillow
+    exports it): PyTorch's SIMD resize works on four interleaved channels and pads
+    three to four itself, so the fourth costs nothing and spares a repack."""
+    import torch
 
+    from ..image.memory import pixels
+
+    return torch.from_numpy(pixels(image, 4)).permute(2, 0, 1)[None]
+
+
+def render_views_fast(image: Any, plan: Plan) -> list[Any]:
+    """The views of ``plan`` as (3, H, W) uint8 arrays. ``image`` is the oriented RGB
+    image planned for, or a reduced decode of it (same aspect, smaller size)."""
     px = get_preset(plan.preset).pixels
     mode = TORCH_MODES.get(px.resample)
     if mode is None:
+        from ..image.memory import planar
         from .execute import render_views
 
-        return [np.asarray(v) for v in render_views(image, plan, reducing_gap=REDUCING_GAP)]
-    import torch
-
+        return [planar(v) for v in render_views(image, plan, reducing_gap=REDUCING_GAP)]
     sx, sy = image.width / plan.image.width, image.height / plan.image.height
-    with warnings.catch_warnings():  # a read-only view of Pillow's buffer, never written to
-        warnings.simplefilter("ignore", UserWarning)
-        full = torch.from_numpy(np.asarray(image)).permute(2, 0, 1)[None]
+    full = _rgbx(image)
     canvases = [_canvas(image, full, c, sx, sy, mode, px) for c in plan.canvases]
     out = []
     for v in plan.views:
         l, t, r, b = (int(x) for x in v.crop)
         x = _resize(canvases[v.canvas][:, :, t:b, l:r], v.size.width, v.size.height, mode)
-        out.append(x[0].permute(1, 2, 0).contiguous().numpy())
+        out.append(x[0, :3].contiguous().numpy())  # the channel-first transpose, in uint8
     return out
 
 
 def _canvas(image: Any, full, c: Canvas, sx: float, sy: float, mode: str, px) -> Any:
-    import numpy as np
     import torch
 
     s = c.source
@@ -84,15 +88,15 @@ def _canvas(image: Any, full, c: Canvas, sx: float, sy: float, mode: str, px) ->
         from ..plan.types import Box
 
         scaled = c._replace(source=Box(*box))
-        rendered = render_canvas(image, scaled, resample_filter(px.resample), px.mean)
-        return torch.from_numpy(np.asarray(rendered)).permute(2, 0, 1)[None]
+        return _rgbx(render_canvas(image, scaled, resample_filter(px.resample), px.mean))
     l, t, r, b = (int(round(v)) for v in box)
     x = full[:, :, t:b, l:r]
     for step in c.steps:
         x = _resize(x, step.width, step.height, mode)
     if c.padded != c.resized or c.offset != (0, 0):
-        fill = torch.tensor(fill_colour(c, px.mean), dtype=torch.uint8).view(1, 3, 1, 1)
-        canvas = fill.expand(1, 3, c.padded.height, c.padded.width).clone()
+        canvas = torch.empty((1, c.padded.height, c.padded.width, 4), dtype=torch.uint8)
+        canvas[...] = torch.tensor((*fill_colour(c, px.mean), 255), dtype=torch.uint8)
+        canvas = canvas.permute(0, 3, 1, 2)  # channels-last, as the resized canvases
         ox, oy = c.offset
         canvas[:, :, oy : oy + x.shape[2], ox : ox + x.shape[3]] = x
         x = canvas

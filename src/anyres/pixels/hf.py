@@ -1,6 +1,6 @@
 """``output="hf"``: the keys, shapes, dtypes and values of the transformers PIL processor.
 
-Each builder takes the plans and every image's views as (H, W, 3) uint8 arrays and
+Each builder takes the plans and every image's views as (3, H, W) uint8 arrays and
 normalises them straight into the output arrays.
 """
 
@@ -18,7 +18,7 @@ Views = Sequence[Sequence[Any]]
 
 def _fill(out, views, px: PixelSettings) -> None:
     for k, v in enumerate(views):
-        normalise_view(v, px.mean, px.std, px.rescale, out=out[k, :, : v.shape[0], : v.shape[1]])
+        normalise_view(v, px.mean, px.std, px.rescale, out=out[k, :, : v.shape[1], : v.shape[2]])
 
 
 def llava_next(plans: Sequence[Plan], views: Views, px: PixelSettings) -> dict:
@@ -26,7 +26,7 @@ def llava_next(plans: Sequence[Plan], views: Views, px: PixelSettings) -> dict:
     import numpy as np
 
     n = max(len(v) for v in views)
-    h, w = views[0][0].shape[:2]
+    h, w = views[0][0].shape[1:]
     out = np.zeros((len(views), n, 3, h, w), dtype=np.float32)
     for i, vs in enumerate(views):
         _fill(out[i], vs, px)
@@ -44,7 +44,7 @@ def internvl(plans: Sequence[Plan], views: Views, px: PixelSettings) -> dict:
     import numpy as np
 
     flat = [v for vs in views for v in vs]
-    h, w = flat[0].shape[:2]
+    h, w = flat[0].shape[1:]
     out = np.empty((len(flat), 3, h, w), dtype=np.float32)
     _fill(out, flat, px)
     return {"pixel_values": out, "num_patches": np.array([len(vs) for vs in views], dtype=np.int64)}
@@ -56,7 +56,7 @@ def native(plans: Sequence[Plan], views: Views, px: PixelSettings) -> dict:
 
     q = plans[0].params
     patch, merge, temporal = q["patch_size"], q["merge_size"], q["temporal_patch_size"]
-    counts = [(v.shape[0] // patch) * (v.shape[1] // patch) for (v,) in views]
+    counts = [(v.shape[1] // patch) * (v.shape[2] // patch) for (v,) in views]
     out = np.empty((sum(counts), 3 * temporal * patch * patch), dtype=np.float32)
     grids, start = [], 0
     for n, (v,) in zip(counts, views):
@@ -72,13 +72,13 @@ def idefics3(plans: Sequence[Plan], views: Views, px: PixelSettings) -> dict:
     import numpy as np
 
     flat = [v for vs in views for v in vs]
-    h = max(v.shape[0] for v in flat)
-    w = max(v.shape[1] for v in flat)
+    h = max(v.shape[1] for v in flat)
+    w = max(v.shape[2] for v in flat)
     out = np.zeros((1, len(flat), 3, h, w), dtype=np.float32)
     mask = np.zeros((1, len(flat), h, w), dtype=np.int64)
     _fill(out[0], flat, px)
     for k, v in enumerate(flat):
-        mask[0, k, : v.shape[0], : v.shape[1]] = 1
+        mask[0, k, : v.shape[1], : v.shape[2]] = 1
     return {
         "pixel_values": out,
         "pixel_attention_mask": mask,
@@ -94,7 +94,7 @@ def single_view(plans: Sequence[Plan], views: Views, px: PixelSettings) -> dict:
     shapes = {vs[0].shape for vs in views}
     if len(shapes) != 1:
         raise SpecError(f"output='hf' needs one view shape per batch for {plans[0].preset}, got {sorted(shapes)}")
-    h, w = views[0][0].shape[:2]
+    h, w = views[0][0].shape[1:]
     out = np.empty((len(views), 3, h, w), dtype=np.float32)
     _fill(out, [vs[0] for vs in views], px)
     return {"pixel_values": out}

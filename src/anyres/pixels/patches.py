@@ -3,28 +3,28 @@
 Qwen2-VL flattens each patch as (C, T, p, p) -- the frame repeated T times for an
 image -- and orders patches so that every merge x merge group is contiguous: patch
 rows run over (row block, col block, row in block, col in block). The patches are
-gathered in uint8 (one byte an element) and normalised straight into the output.
+read from the (C, H, W) uint8 view and normalised straight into the output.
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
-from .normalize import normalise
+from .normalize import normalise, torch_backend
 
 
-def patch_grid(hwc_u8, patch: int, merge: int):
-    """(H, W, C) uint8 -> (H/p * W/p, C, p, p) uint8 in merge-group order."""
-    h, w, c = hwc_u8.shape
+def patch_grid(chw_u8, patch: int, merge: int):
+    """(C, H, W) -> a (H/p / m, W/p / m, m, m, C, p, p) view in merge-group order: the
+    first four axes flatten to the patch index."""
+    c, h, w = chw_u8.shape
     gh, gw = h // patch, w // patch
     assert gh * patch == h and gw * patch == w and gh % merge == 0 and gw % merge == 0, (h, w, patch, merge)
-    x = hwc_u8.reshape(gh // merge, merge, patch, gw // merge, merge, patch, c)
-    x = x.transpose(0, 3, 1, 4, 6, 2, 5)  # (gh/m, gw/m, m, m, C, p, p)
-    return x.reshape(gh * gw, c, patch, patch)
+    x = chw_u8.reshape(c, gh // merge, merge, patch, gw // merge, merge, patch)
+    return x.transpose(1, 4, 2, 5, 0, 3, 6)
 
 
 def patchify(
-    hwc_u8,
+    chw_u8,
     patch: int,
     merge: int,
     temporal: int,
@@ -33,19 +33,26 @@ def patchify(
     scale: float = 1 / 255,
     out=None,
 ):
-    """(H, W, C) uint8 -> normalised (H/p * W/p, C * temporal * p * p) float32
-    (into ``out`` when given); returns (patches, grid_h, grid_w)."""
+    """(C, H, W) uint8 -> normalised (H/p * W/p, C * temporal * p * p) float32
+    (into ``out`` when given); returns (patches, grid_h, grid_w). The gather is a strided
+    read inside the normalisation: no intermediate copy."""
     import numpy as np
 
-    h, w, c = hwc_u8.shape
+    c, h, w = chw_u8.shape
     gh, gw = h // patch, w // patch
-    u8 = patch_grid(hwc_u8, patch, merge)
+    src = patch_grid(chw_u8, patch, merge)
     if out is None:
         out = np.empty((gh * gw, c * temporal * patch * patch), dtype=np.float32)
-    frames = out.reshape(gh * gw, c, temporal, patch, patch)
-    normalise(u8, mean, std, scale, axis=1, out=frames[:, :, 0])
-    if temporal > 1:
-        frames[:, :, 1:] = frames[:, :, :1]
+    frames = out.reshape(src.shape[:5] + (temporal, patch, patch))
+    normalise(src, mean, std, scale, axis=4, out=frames[:, :, :, :, :, 0])
+    if temporal > 1:  # an image is its own frames
+        flat = out.reshape(gh * gw, c, temporal, patch * patch)
+        torch = torch_backend()
+        if torch is not None:
+            t = torch.from_numpy(flat)
+            t[:, :, 1:] = t[:, :, :1]
+        else:
+            flat[:, :, 1:] = flat[:, :, :1]
     return out, gh, gw
 
 

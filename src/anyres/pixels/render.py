@@ -1,8 +1,9 @@
 """Decode, plan and render one image (in this process or in a worker process).
 
-Workers return each image's plan and its views as (H, W, 3) uint8 arrays (a quarter
-of the bytes of float32); normalisation happens once, straight into the output
-layout, in the calling process. Refused inputs come back as their ``AnyresError``.
+Workers return each image's plan and its views as (3, H, W) uint8 arrays (a quarter
+of the bytes of float32, already in the encoder's channel-first layout, so the
+transpose is done in the workers); normalisation happens once, straight into the
+output layout, in the calling process. Refused inputs come back as their ``AnyresError``.
 """
 
 from __future__ import annotations
@@ -29,17 +30,16 @@ def render_one(job: Job) -> tuple[Plan, list[Any]] | AnyresError:
     decoder that fails in an unforeseen way on one image refuses that image only (as an
     ``ImageError`` naming the exception); the traceback is dropped so that the error
     does not keep the decoded image alive."""
-    import numpy as np
-
     try:
         if job.exact:
             from ..image import load_image
             from ..plan import plan
+            from ..image.memory import planar
             from .execute import render_views
 
             image = load_image(job.source, max_pixels=job.max_pixels)
             p = plan(image, job.spec, **job.overrides)
-            return p, [np.asarray(v) for v in render_views(image, p)]
+            return p, [planar(v) for v in render_views(image, p)]
         from .fast import load_for_plan, render_views_fast
 
         image, p = load_for_plan(job.source, job.spec, job.overrides, job.max_pixels)
