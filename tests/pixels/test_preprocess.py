@@ -208,3 +208,78 @@ def test_fast_path_keeps_fractional_boxes_and_lanczos_exact():
     q = anyres.plan(im, "idefics3")  # Lanczos: Pillow, exact below 3x reduction
     for a, b in zip(render_views(im, q), render_views_fast(im, q)):
         assert np.array_equal(planar(a), b)
+
+
+def _late_exif_png(im, orientation: int) -> bytes:
+    """A PNG whose eXIf chunk (EXIF orientation) comes after the pixel data, which
+    Pillow only finds by decoding the image."""
+    import io
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    data = buf.getvalue()
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    raw = exif.tobytes()
+    raw = raw[6:] if raw.startswith(b"Exif\x00\x00") else raw
+    chunk = struct.pack(">I", len(raw)) + b"eXIf" + raw + struct.pack(">I", zlib.crc32(b"eXIf" + raw))
+    end = data.rindex(b"IEND") - 4
+    return data[:end] + chunk + data[end:]
+
+
+@pytest.mark.parametrize("output", ["anyres", "hf", "packed"])
+def test_workers_fill_the_output_as_images_arrive(tmp_path, output, monkeypatch):
+    """With every plan known from the headers, the output is laid out first and filled
+    as the workers deliver (no second pass over the views); a worker plan that differs
+    from the header's (a late PNG eXIf) or a refusal found only when decoding (a
+    truncated JPEG) lays out again from what came back. Every way gives the values of
+    one process."""
+    import io
+
+    import anyres.pixels as pixels_mod
+
+    preset = "qwen2-vl" if output == "packed" else "llava-next"
+    sources = []
+    for k, (w, h) in enumerate([(640, 480), (300, 900), (1000, 1000), (64, 32)]):
+        sources.append(str(tmp_path / f"{k}.png"))
+        make_image(w, h, k).save(sources[-1])
+    buf = io.BytesIO()
+    make_image(500, 300, 7).save(buf, "JPEG", quality=90)
+    sources.append(buf.getvalue())  # bytes
+    calls = []
+    real = pixels_mod.fill_all
+    monkeypatch.setattr(pixels_mod, "fill_all", lambda *a: (calls.append(1), real(*a)))
+
+    def both(srcs, **kw):
+        calls.clear()
+        two = preprocess(srcs, preset, output=output, num_workers=2, exact=False, **kw)
+        streamed = not calls
+        return preprocess(srcs, preset, output=output, exact=False, **kw), two, streamed
+
+    def same(a, b):
+        if output == "hf":
+            assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+        elif output == "packed":
+            assert a.plans == b.plans and a.indices == b.indices
+            assert np.array_equal(a.patches, b.patches) and np.array_equal(a.positions, b.positions)
+        else:
+            assert a.plans == b.plans and a.indices == b.indices and a.groups.keys() == b.groups.keys()
+            assert all(np.array_equal(a.groups[k].pixel_values, b.groups[k].pixel_values) for k in a.groups)
+
+    one, two, streamed = both(sources)
+    assert streamed
+    same(one, two)
+    late = _late_exif_png(make_image(400, 200, 11), 6)
+    one, two, streamed = both(sources + [late])
+    assert not streamed
+    same(one, two)
+    assert one["image_sizes"][-1].tolist() == [400, 200] if output == "hf" else one.plans[-1].image == (200, 400)
+    if output != "hf":
+        truncated = buf.getvalue()[: len(buf.getvalue()) // 2]
+        one, two, streamed = both(sources + [truncated], on_error="skip")
+        assert not streamed and [i for i, _ in two.errors] == [len(sources)]
+        same(one, two)

@@ -1,7 +1,8 @@
 """The two anyres batch layouts: views grouped by shape, and one packed patch sequence.
 
-Both are filled from every image's views as (3, H, W) uint8 arrays, normalising straight
-into the final arrays (no intermediate float copy per view).
+Both are allocated from the plans and filled from every image's views as (3, H, W)
+uint8 arrays, normalising straight into the final arrays (no intermediate float copy
+per view), in whatever order the views arrive.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any, Sequence
 
 from ..errors import AnyresError, SpecError
 from ..plan import PixelSettings, Plan
+from .hf import Fill, fill_all
 from .normalize import normalise_view
 from .patches import patch_positions, patchify
 
@@ -51,20 +53,31 @@ class PixelBatch:
         return len(self.plans)
 
 
-def group_views(plans: Sequence[Plan], views: Sequence[Sequence[Any]], px: Sequence[PixelSettings]) -> dict:
-    """Shape groups from uint8 views (``px[i]``: image i's pixel settings)."""
+def group_layout(plans: Sequence[Plan], px: Sequence[PixelSettings]) -> tuple[dict, Fill]:
+    """Shape groups allocated from the plans (``px[i]``: image i's pixel settings), and
+    the function that normalises view j of image i into its row."""
     import numpy as np
 
     index: dict[tuple[int, int], list[tuple[int, int]]] = {}
-    for i, vs in enumerate(views):
-        for j, v in enumerate(vs):
-            index.setdefault((v.shape[1], v.shape[2]), []).append((i, j))
-    groups = {}
+    for i, p in enumerate(plans):
+        for j, v in enumerate(p.views):
+            index.setdefault((v.size.height, v.size.width), []).append((i, j))
+    groups, place = {}, {}
     for (h, w), idx in index.items():
-        out = np.empty((len(idx), 3, h, w), dtype=np.float32)
-        for row, (i, j) in enumerate(idx):
-            normalise_view(views[i][j], px[i].mean, px[i].std, px[i].rescale, out=out[row])
-        groups[(h, w)] = ViewGroup(out, idx)
+        groups[(h, w)] = ViewGroup(np.empty((len(idx), 3, h, w), dtype=np.float32), idx)
+        for row, ij in enumerate(idx):
+            place[ij] = groups[(h, w)].pixel_values[row]
+
+    def fill(i: int, j: int, v: Any) -> None:
+        normalise_view(v, px[i].mean, px[i].std, px[i].rescale, out=place[i, j])
+
+    return groups, fill
+
+
+def group_views(plans: Sequence[Plan], views: Sequence[Sequence[Any]], px: Sequence[PixelSettings]) -> dict:
+    """Shape groups from uint8 views (``px[i]``: image i's pixel settings)."""
+    groups, fill = group_layout(plans, px)
+    fill_all(fill, views)
     return groups
 
 
@@ -86,20 +99,21 @@ class PackedBatch:
     errors: list[tuple[int, AnyresError]] = field(default_factory=list)
 
 
-def pack(
-    plans: Sequence[Plan], views: Sequence[Sequence[Any]], px: Sequence[PixelSettings], return_tensors: str = "np"
-) -> PackedBatch:
-    """One patch sequence for many images: every view patchified with its preset's patch
-    size, merge size (1 when the preset has none) and temporal patch size (1 likewise)."""
+def pack_layout(
+    plans: Sequence[Plan], px: Sequence[PixelSettings], return_tensors: str = "np"
+) -> tuple[PackedBatch, Fill]:
+    """One patch sequence for many images, allocated from the plans: every view
+    patchified with its preset's patch size, merge size (1 when the preset has none)
+    and temporal patch size (1 likewise); and the function that fills view j of image i."""
     import numpy as np
 
     layout = []  # (image, view, patch, merge, temporal, rows, cols)
-    for i, (p, vs) in enumerate(zip(plans, views)):
+    for i, p in enumerate(plans):
         patch = p.params.get("patch_size", 14)
         merge = p.params.get("merge_size", 1)
         temporal = p.params.get("temporal_patch_size", 1)
-        for j, v in enumerate(vs):
-            h, w = v.shape[1:]
+        for j, v in enumerate(p.views):
+            w, h = v.size
             if h % (patch * merge) or w % (patch * merge):
                 raise SpecError(
                     f"view {j} of image {i} is {w}x{h}, not a multiple of {patch * merge} px: cannot pack "
@@ -115,16 +129,31 @@ def pack(
     cu = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
     patches = np.empty((int(cu[-1]), widths.pop()), dtype=np.float32)
     positions = np.empty((int(cu[-1]), 4), dtype=np.int64)
+    where = {}
     for k, (i, j, patch, merge, temporal, gh, gw) in enumerate(layout):
         sl = slice(int(cu[k]), int(cu[k + 1]))
-        patchify(views[i][j], patch, merge, temporal, px[i].mean, px[i].std, px[i].rescale, out=patches[sl])
+        where[i, j] = (sl, patch, merge, temporal)
         rows, cols = patch_positions(gh, gw, merge)
         positions[sl, 0], positions[sl, 1], positions[sl, 2], positions[sl, 3] = i, j, rows, cols
     grid_thw = np.array([[1, gh, gw] for *_, gh, gw in layout], dtype=np.int64).reshape(-1, 3)
     out = PackedBatch(list(plans), patches, positions, grid_thw, cu)
-    if return_tensors == "pt":
+    if return_tensors == "pt":  # torch shares the numpy memory that ``fill`` writes
         import torch
 
         for name in ("patches", "positions", "grid_thw", "cu_seqlens"):
             setattr(out, name, torch.from_numpy(getattr(out, name)))
+
+    def fill(i: int, j: int, v: Any) -> None:
+        sl, patch, merge, temporal = where[i, j]
+        patchify(v, patch, merge, temporal, px[i].mean, px[i].std, px[i].rescale, out=patches[sl])
+
+    return out, fill
+
+
+def pack(
+    plans: Sequence[Plan], views: Sequence[Sequence[Any]], px: Sequence[PixelSettings], return_tensors: str = "np"
+) -> PackedBatch:
+    """One patch sequence for many images (see ``pack_layout``)."""
+    out, fill = pack_layout(plans, px, return_tensors)
+    fill_all(fill, views)
     return out

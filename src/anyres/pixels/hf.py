@@ -1,12 +1,13 @@
 """``output="hf"``: the keys, shapes, dtypes and values of the transformers PIL processor.
 
-Each builder takes the plans and every image's views as (3, H, W) uint8 arrays and
-normalises them straight into the output arrays.
+Each builder allocates the output from the plans alone and returns it with a ``fill``
+that normalises one (3, H, W) uint8 view straight into its place, so views can be
+filled as worker processes deliver them.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from ..errors import SpecError
 from ..plan import Plan, PixelSettings
@@ -14,90 +15,100 @@ from .normalize import normalise_view
 from .patches import patchify
 
 Views = Sequence[Sequence[Any]]
+Fill = Callable[[int, int, Any], None]
 
 
-def _fill(out, views, px: PixelSettings) -> None:
-    for k, v in enumerate(views):
-        normalise_view(v, px.mean, px.std, px.rescale, out=out[k, :, : v.shape[1], : v.shape[2]])
+def _normalise_into(out, v, px: PixelSettings) -> None:
+    normalise_view(v, px.mean, px.std, px.rescale, out=out[:, : v.shape[1], : v.shape[2]])
 
 
-def llava_next(plans: Sequence[Plan], views: Views, px: PixelSettings) -> dict:
+def _offsets(plans: Sequence[Plan]) -> list[int]:
+    """Where each image's first view goes in a flat list of every view."""
+    out, n = [], 0
+    for p in plans:
+        out.append(n)
+        n += len(p.views)
+    return out
+
+
+def llava_next(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
     """``pixel_values`` (images, max views, 3, H, W) zero-padded over views, ``image_sizes``."""
     import numpy as np
 
-    n = max(len(v) for v in views)
-    h, w = views[0][0].shape[1:]
-    out = np.zeros((len(views), n, 3, h, w), dtype=np.float32)
-    for i, vs in enumerate(views):
-        _fill(out[i], vs, px)
+    n = max(len(p.views) for p in plans)
+    w, h = plans[0].views[0].size
+    out = np.zeros((len(plans), n, 3, h, w), dtype=np.float32)
     result = {
         "pixel_values": out,
         "image_sizes": np.array([[p.image.height, p.image.width] for p in plans], dtype=np.int64),
     }
     if plans[0].params.get("max_views") is not None:  # LLaVA-OneVision's processor adds it
         result["batch_num_images"] = np.ones(len(plans), dtype=np.int64)
-    return result
+    return result, lambda i, j, v: _normalise_into(out[i, j], v, px)
 
 
-def internvl(plans: Sequence[Plan], views: Views, px: PixelSettings) -> dict:
+def internvl(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
     """GotOcr2 ``crop_to_patches``: every tile of every image stacked, ``num_patches``."""
     import numpy as np
 
-    flat = [v for vs in views for v in vs]
-    h, w = flat[0].shape[1:]
-    out = np.empty((len(flat), 3, h, w), dtype=np.float32)
-    _fill(out, flat, px)
-    return {"pixel_values": out, "num_patches": np.array([len(vs) for vs in views], dtype=np.int64)}
+    first = _offsets(plans)
+    w, h = plans[0].views[0].size
+    out = np.empty((sum(len(p.views) for p in plans), 3, h, w), dtype=np.float32)
+    result = {"pixel_values": out, "num_patches": np.array([len(p.views) for p in plans], dtype=np.int64)}
+    return result, lambda i, j, v: _normalise_into(out[first[i] + j], v, px)
 
 
-def native(plans: Sequence[Plan], views: Views, px: PixelSettings) -> dict:
+def native(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
     """Qwen2-VL: one patch matrix of (C * T * p * p) rows, ``image_grid_thw``."""
     import numpy as np
 
     q = plans[0].params
     patch, merge, temporal = q["patch_size"], q["merge_size"], q["temporal_patch_size"]
-    counts = [(v.shape[1] // patch) * (v.shape[2] // patch) for (v,) in views]
-    out = np.empty((sum(counts), 3 * temporal * patch * patch), dtype=np.float32)
-    grids, start = [], 0
-    for n, (v,) in zip(counts, views):
-        _, gh, gw = patchify(v, patch, merge, temporal, px.mean, px.std, px.rescale, out=out[start : start + n])
-        grids.append([1, gh, gw])
-        start += n
-    return {"pixel_values": out, "image_grid_thw": np.array(grids, dtype=np.int64)}
+    grids = [(v.size.height // patch, v.size.width // patch) for p in plans for v in p.views]
+    if len(grids) != len(plans):
+        raise SpecError(f"output='hf' for {plans[0].preset} expects one view an image")
+    starts = np.concatenate([[0], np.cumsum([gh * gw for gh, gw in grids])])
+    out = np.empty((int(starts[-1]), 3 * temporal * patch * patch), dtype=np.float32)
+    result = {"pixel_values": out, "image_grid_thw": np.array([[1, gh, gw] for gh, gw in grids], dtype=np.int64)}
+
+    def fill(i: int, j: int, v: Any) -> None:
+        patchify(v, patch, merge, temporal, px.mean, px.std, px.rescale, out=out[starts[i] : starts[i + 1]])
+
+    return result, fill
 
 
-def idefics3(plans: Sequence[Plan], views: Views, px: PixelSettings) -> dict:
+def idefics3(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
     """One sample holding every image, as transformers treats a flat list of images:
     views zero-padded to the largest, with ``pixel_attention_mask``, rows and cols."""
     import numpy as np
 
-    flat = [v for vs in views for v in vs]
-    h = max(v.shape[1] for v in flat)
-    w = max(v.shape[2] for v in flat)
-    out = np.zeros((1, len(flat), 3, h, w), dtype=np.float32)
-    mask = np.zeros((1, len(flat), h, w), dtype=np.int64)
-    _fill(out[0], flat, px)
-    for k, v in enumerate(flat):
-        mask[0, k, : v.shape[1], : v.shape[2]] = 1
-    return {
+    first = _offsets(plans)
+    sizes = [v.size for p in plans for v in p.views]
+    h = max(s.height for s in sizes)
+    w = max(s.width for s in sizes)
+    out = np.zeros((1, len(sizes), 3, h, w), dtype=np.float32)
+    mask = np.zeros((1, len(sizes), h, w), dtype=np.int64)
+    for k, s in enumerate(sizes):
+        mask[0, k, : s.height, : s.width] = 1
+    result = {
         "pixel_values": out,
         "pixel_attention_mask": mask,
         "rows": [[p.info["rows"] for p in plans]],
         "cols": [[p.info["cols"] for p in plans]],
     }
+    return result, lambda i, j, v: _normalise_into(out[0, first[i] + j], v, px)
 
 
-def single_view(plans: Sequence[Plan], views: Views, px: PixelSettings) -> dict:
+def single_view(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
     """CLIP-style processors: (images, 3, H, W)."""
     import numpy as np
 
-    shapes = {vs[0].shape for vs in views}
+    shapes = {(p.views[0].size.width, p.views[0].size.height) for p in plans}
     if len(shapes) != 1:
-        raise SpecError(f"output='hf' needs one view shape per batch for {plans[0].preset}, got {sorted(shapes)}")
-    h, w = views[0][0].shape[1:]
-    out = np.empty((len(views), 3, h, w), dtype=np.float32)
-    _fill(out, [vs[0] for vs in views], px)
-    return {"pixel_values": out}
+        raise SpecError(f"output='hf' needs one view size per batch for {plans[0].preset}, got {sorted(shapes)}")
+    ((w, h),) = shapes
+    out = np.empty((len(plans), 3, h, w), dtype=np.float32)
+    return {"pixel_values": out}, lambda i, j, v: _normalise_into(out[i], v, px)
 
 
 BY_STRATEGY = {
@@ -112,15 +123,29 @@ BY_STRATEGY = {
 }
 
 
-def to_hf(plans: Sequence[Plan], views: Views, px: PixelSettings, return_tensors: str) -> dict:
+def hf_layout(plans: Sequence[Plan], px: PixelSettings, return_tensors: str) -> tuple[dict, Fill]:
+    """The transformers processor's output for ``plans``, allocated, and the function
+    that normalises view j of image i into it (views may arrive in any order)."""
     strategy = plans[0].strategy
     if any(p.strategy != strategy or p.params != plans[0].params for p in plans):
         raise SpecError("output='hf' needs one preset (and the same parameters) for the whole batch")
     if strategy not in BY_STRATEGY:
         raise SpecError(f"preset {plans[0].preset!r} has no transformers processor to imitate; use output='anyres'")
-    out = BY_STRATEGY[strategy](plans, views, px)
-    if return_tensors == "pt":
+    out, fill = BY_STRATEGY[strategy](plans, px)
+    if return_tensors == "pt":  # torch shares the numpy memory that ``fill`` writes
         import torch
 
         out = {k: torch.from_numpy(v) if hasattr(v, "dtype") else v for k, v in out.items()}
+    return out, fill
+
+
+def to_hf(plans: Sequence[Plan], views: Views, px: PixelSettings, return_tensors: str) -> dict:
+    out, fill = hf_layout(plans, px, return_tensors)
+    fill_all(fill, views)
     return out
+
+
+def fill_all(fill: Fill, views: Views) -> None:
+    for i, vs in enumerate(views):
+        for j, v in enumerate(vs):
+            fill(i, j, v)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, NamedTuple
+from typing import Any, Iterator, NamedTuple
 
 from ..errors import AnyresError, ImageError, WorkerError
 from ..image.decode import describe
@@ -97,7 +97,9 @@ def evict(num_workers: int, broken: Any) -> None:
     broken.shutdown(wait=False, cancel_futures=True)
 
 
-def render_all(jobs: list[Job], num_workers: int) -> list[tuple[Plan, list[Any]] | AnyresError]:
+def render_iter(jobs: list[Job], num_workers: int) -> Iterator[tuple[Plan, list[Any]] | AnyresError]:
+    """``render_one`` of every job, in order, as the results arrive (in ``num_workers``
+    processes when more than one)."""
     if num_workers > 1 and len(jobs) > 1:
         from concurrent.futures.process import BrokenProcessPool
 
@@ -106,11 +108,64 @@ def render_all(jobs: list[Job], num_workers: int) -> list[tuple[Plan, list[Any]]
         chunk = 1 if len(jobs) < 256 else max(1, len(jobs) // (16 * num_workers))
         executor = pool(num_workers)
         try:
-            return list(executor.map(render_one, jobs, chunksize=chunk))
+            yield from executor.map(render_one, jobs, chunksize=chunk)
         except BrokenProcessPool:
             evict(num_workers, executor)
             raise WorkerError(
                 f"a preprocessing worker process died (killed or out of memory) while rendering {len(jobs)} "
                 "images; the pool was reset, nothing of this call was kept"
             ) from None
-    return [render_one(j) for j in jobs]
+        return
+    for j in jobs:
+        yield render_one(j)
+
+
+def render_all(jobs: list[Job], num_workers: int) -> list[tuple[Plan, list[Any]] | AnyresError]:
+    return list(render_iter(jobs, num_workers))
+
+
+def plan_ahead(job: Job) -> Plan | None:
+    """The plan ``render_one`` will make for ``job``, from the file header or the PIL
+    image's size alone; None when that cannot be known without decoding (a preset that
+    looks at the content, arrays, file objects, an unreadable header)."""
+    from ..plan import image_size, plan, resolve
+    from ..plan.strategies import STRATEGIES
+
+    src = job.source
+    try:
+        if STRATEGIES[resolve(job.spec, **job.overrides)[0].strategy].content is not None:
+            return None
+        if isinstance(src, (bytes, bytearray, str, os.PathLike)):
+            import io
+
+            from ..image.decode import _open
+
+            fh = open(src, "rb") if isinstance(src, (str, os.PathLike)) else io.BytesIO(src)
+            with fh, _open(fh, job.max_pixels) as im:
+                # Pillow decodes a whole PNG to look for an eXIf chunk after the pixel
+                # data; one before it is in the header. A late one (rare) makes the
+                # worker's plan differ, and the caller then lays out from the workers'.
+                if im.format == "PNG" and "exif" not in im.info:
+                    size = image_size(im.size)
+                else:
+                    size = image_size(im)
+        elif hasattr(src, "getexif") and hasattr(src, "size"):
+            size = image_size(src)
+        else:
+            return None
+        if size.width * size.height > job.max_pixels:
+            return None
+        return plan(size, job.spec, **job.overrides)
+    except Exception:  # the worker will decode it and say what is wrong
+        return None
+
+
+def plan_all_ahead(jobs: list[Job]) -> list[Plan] | None:
+    """Every job's plan from headers, or None when any one needs decoding."""
+    out = []
+    for job in jobs:
+        p = plan_ahead(job)
+        if p is None:
+            return None
+        out.append(p)
+    return out
