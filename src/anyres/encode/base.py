@@ -33,7 +33,7 @@ and three ways in:
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -124,6 +124,19 @@ class VisionEncoder(nn.Module):
         view = view[:, : view.shape[-2] // p * p, : view.shape[-1] // p * p]  # as the valid convolution
         patches = patchify(view, p, self.merge_size, self.temporal_patch_size)
         return patches, (1, view.shape[-2] // p, view.shape[-1] // p)
+
+    def check_views(self, pixel_values: Any, output_attention: bool = False) -> tuple[int, int, int, int]:
+        """(B, C, H, W) of a batch of views of one shape, checked: four axes, the tower's
+        channels, a size ``check_size`` accepts, and layers to report attention from."""
+        from ..errors import SpecError
+
+        assert pixel_values.dim() == 4, f"expected (views, C, H, W), got {tuple(pixel_values.shape)}"
+        B, C, H, W = pixel_values.shape
+        assert C == self.num_channels, f"expected {self.num_channels} channels, got {C}"
+        self.check_size(H, W)
+        if output_attention and not self.blocks:
+            raise SpecError("feature_layer 0 is the patch embeddings: no attention layer to report")
+        return B, C, H, W
 
     def check_size(self, height: int, width: int) -> None:
         """A tower without merging embeds patches like a valid convolution: any size of

@@ -26,7 +26,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import SpecError
 from .base import EncoderOutput, VisionEncoder, grid_rows
 from .layers import Block, run_blocks
 from .posembed import native_grid, resample_abs_pos_embed
@@ -81,12 +80,7 @@ class ClipEncoder(VisionEncoder):
     def forward_features(
         self, pixel_values: torch.Tensor, *, keep_cls: bool = False, output_attention: bool = False
     ) -> torch.Tensor | EncoderOutput:
-        assert pixel_values.dim() == 4, f"expected (views, C, H, W), got {tuple(pixel_values.shape)}"
-        B, C, H, W = pixel_values.shape
-        assert C == self.num_channels, f"expected {self.num_channels} channels, got {C}"
-        self.check_size(H, W)
-        if output_attention and not self.blocks:
-            raise SpecError("feature_layer 0 is the embeddings: no attention layer to report")
+        B, C, H, W = self.check_views(pixel_values, output_attention)
         p, d, P = self.patch_size, self.hidden_size, self.num_prefix_tokens
         weight = self.patch_embed.weight.view(d, C, p, p)
         x = F.conv2d(pixel_values.to(weight.dtype), weight, self.patch_embed.bias, stride=p)

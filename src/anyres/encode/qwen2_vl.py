@@ -22,7 +22,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import SpecError
 from .base import EncoderOutput, VisionEncoder, grid_rows, patchify
 from .layers import Block, run_blocks
 from .rope import grid_positions, packed_positions, rope_2d
@@ -89,12 +88,7 @@ class Qwen2VLEncoder(VisionEncoder):
     ) -> torch.Tensor | EncoderOutput:
         """Views of one shape, each a still image. With ``output_attention`` the attention
         and keys are over the view's unmerged patches (in merge-block order)."""
-        assert pixel_values.dim() == 4, f"expected (views, C, H, W), got {tuple(pixel_values.shape)}"
-        B, C, H, W = pixel_values.shape
-        assert C == self.num_channels, f"expected {self.num_channels} channels, got {C}"
-        self.check_size(H, W)
-        if output_attention and not self.blocks:
-            raise SpecError("feature_layer 0 is the patch embeddings: no attention layer to report")
+        B, C, H, W = self.check_views(pixel_values, output_attention)
         p, m = self.patch_size, self.merge_size
         dtype = self.patch_embed.weight.dtype
         x = self.patch_embed(patchify(pixel_values.to(dtype), p, m, self.temporal_patch_size))
