@@ -19,14 +19,15 @@ else is refused with ``SpecError`` rather than silently ignored.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.image_processing_utils import BaseImageProcessor
 
 from .errors import SpecError
-from .plan import get_preset, resolve
-from .plan.spec import parse_spec
+from .layers import LayerRegistry
+from .plan import resolve
 
 # arguments the host processors pass that describe what anyres does anyway
 _ACCEPTED = {
@@ -34,12 +35,35 @@ _ACCEPTED = {
     "return_row_col_info": None, "data_format": None, "input_data_format": None, "device": None,
 }
 
-_INPUT_NAMES = {
-    "anyres": ["pixel_values", "image_sizes"],
-    "native": ["pixel_values", "image_grid_thw"],
-    "internvl": ["pixel_values", "num_patches"],
-    "idefics3": ["pixel_values", "pixel_attention_mask"],
-}
+@dataclass(frozen=True)
+class ProcessorGlue:
+    """What ``AnyresImageProcessor`` does for one strategy to stand in for its reference.
+
+    - ``input_names(params)``: the keys the model reads (``model_input_names``);
+    - ``host_attributes(params, pixels)``: the attributes host processors (and readers of
+      preprocessor_config.json) read, beyond mean, std and rescale factor;
+    - ``image_patches(plan)``: what the reference's ``get_number_of_image_patches``
+      returns for an image of the plan's size;
+    - ``nested(images, per_sample, processor, overrides, tensors)``: the output for a
+      nested batch (a list of samples), or None to treat it as one flat list;
+    - ``on_request``: output keys given only with ``return_row_col_info=True``.
+    """
+
+    input_names: Callable[[Any], list[str]]
+    host_attributes: Callable[[Any, Any], dict[str, Any]]
+    image_patches: Callable[[Any], Any] = lambda plan: len(plan.views)
+    nested: Callable[..., dict] | None = None
+    on_request: tuple[str, ...] = ()
+
+
+PROCESSOR_GLUE: LayerRegistry[ProcessorGlue] = LayerRegistry(
+    "transformers image processor (anyres.hf)", "anyres.hf.register_processor_glue(strategy, ProcessorGlue(...))"
+)
+
+
+def register_processor_glue(strategy: str, glue: ProcessorGlue, *, replace_existing: bool = False) -> ProcessorGlue:
+    """Let ``AnyresImageProcessor`` serve ``strategy``."""
+    return PROCESSOR_GLUE.register(strategy, glue, replace_existing=replace_existing)
 
 
 class AnyresImageProcessor(BaseImageProcessor):
@@ -47,17 +71,22 @@ class AnyresImageProcessor(BaseImageProcessor):
 
     def __init__(self, preset: str = "llava-next", exact: bool = True, num_workers: int = 0, **ignored: Any) -> None:
         super().__init__()
-        _, params, _ = resolve(preset)  # validates the spec
+        chosen, params, _ = resolve(preset)  # validates the spec
         self.preset = preset
         self.exact = bool(exact)
         self.num_workers = int(num_workers)
-        strategy = get_preset(parse_spec(preset)[0]).strategy
-        self.strategy = strategy
-        self.model_input_names = list(_INPUT_NAMES.get(strategy, ["pixel_values"]))
-        if strategy == "anyres" and params.get("max_views") is not None:  # LLaVA-OneVision
-            self.model_input_names.append("batch_num_images")
-        for key, value in _host_attributes(strategy, params, get_preset(parse_spec(preset)[0]).pixels).items():
+        self.strategy = chosen.strategy
+        glue = PROCESSOR_GLUE.get(chosen.strategy)
+        self.model_input_names = list(glue.input_names(params))
+        px = chosen.pixels
+        attributes = {"image_mean": list(px.mean), "image_std": list(px.std), "rescale_factor": px.rescale}
+        attributes.update(glue.host_attributes(params, px))
+        for key, value in attributes.items():
             setattr(self, key, value)
+
+    @property
+    def _glue(self) -> ProcessorGlue:
+        return PROCESSOR_GLUE.get(self.strategy)
 
     def __call__(self, images: Any, *args: Any, **kwargs: Any) -> BatchFeature:
         return self.preprocess(images, *args, **kwargs)
@@ -65,21 +94,21 @@ class AnyresImageProcessor(BaseImageProcessor):
     def preprocess(self, images: Any, return_tensors: str | None = None, **kwargs: Any) -> BatchFeature:
         from .pixels import preprocess
 
+        glue = self._glue
         row_col_info = bool(kwargs.pop("return_row_col_info", False))
         overrides = self._overrides(kwargs)
         flat, per_sample = _flatten(images)
         tensors = "pt" if str(return_tensors) in ("pt", "TensorType.PYTORCH") else "np"
-        if self.strategy == "idefics3" and per_sample is not None and len(per_sample) > 1:
-            data = _split_idefics3_samples(flat, per_sample, self, overrides, tensors)
-        elif self.strategy == "anyres" and "batch_num_images" in self.model_input_names and per_sample is not None:
-            data = _onevision_samples(flat, per_sample, self, overrides, tensors)
-        else:
+        data = None
+        if per_sample is not None and glue.nested is not None:
+            data = glue.nested(flat, per_sample, self, overrides, tensors)
+        if data is None:
             data = preprocess(flat, self.preset, output="hf", return_tensors=tensors, exact=self.exact,
                               num_workers=self.num_workers, **overrides)
-        if self.strategy == "idefics3" and not row_col_info:  # as the reference: only when asked
-            data = {k: v for k, v in data.items() if k not in ("rows", "cols")}
+        if glue.on_request and not row_col_info:  # as the reference: only when asked
+            data = {k: v for k, v in data.items() if k not in glue.on_request}
         tensor_type = None if return_tensors is None else tensors
-        return BatchFeature(data=data, tensor_type=tensor_type, skip_tensor_conversion=["rows", "cols"])
+        return BatchFeature(data=data, tensor_type=tensor_type, skip_tensor_conversion=list(glue.on_request))
 
     def _overrides(self, kwargs: dict) -> dict:
         _, params, _ = resolve(self.preset)
@@ -101,14 +130,7 @@ class AnyresImageProcessor(BaseImageProcessor):
         (serving engines reserve placeholders with it)."""
         from .plan import plan
 
-        p = plan((width, height), self.preset, **self._overrides(dict(images_kwargs or {})))
-        if self.strategy == "native":
-            _, gh, gw = p.info["grid_thw"]
-            return gh * gw
-        if self.strategy == "idefics3":
-            rows, cols = p.info["rows"], p.info["cols"]
-            return len(p.views), rows, cols
-        return len(p.views)
+        return self._glue.image_patches(plan((width, height), self.preset, **self._overrides(dict(images_kwargs or {}))))
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
@@ -116,25 +138,36 @@ class AnyresImageProcessor(BaseImageProcessor):
         return out
 
 
-def _host_attributes(strategy: str, p: dict, px) -> dict[str, Any]:
-    """The attributes the host processors (and readers of preprocessor_config.json) read."""
-    out: dict[str, Any] = {"image_mean": list(px.mean), "image_std": list(px.std), "rescale_factor": px.rescale}
-    if strategy == "anyres":
-        base = p["base_size"]
-        out.update(image_grid_pinpoints=[list(x) for x in p["image_grid_pinpoints"]], size={"shortest_edge": base},
-                   crop_size={"height": base, "width": base}, patch_size=p["patch_size"])
-    elif strategy == "native":
-        out.update(patch_size=p["patch_size"], merge_size=p["merge_size"], temporal_patch_size=p["temporal_patch_size"],
-                   min_pixels=p["min_pixels"], max_pixels=p["max_pixels"],
-                   size={"shortest_edge": p["min_pixels"], "longest_edge": p["max_pixels"]})
-    elif strategy == "internvl":
-        t = p["tile_size"]
-        out.update(size={"height": t, "width": t}, crop_to_patches=True, min_patches=p["min_tiles"],
-                   max_patches=p["max_tiles"])
-    elif strategy == "idefics3":
-        out.update(size={"longest_edge": p["longest_edge"]}, max_image_size={"longest_edge": p["tile_size"]},
-                   do_image_splitting=p["do_image_splitting"])
-    return out
+def _anyres_attributes(p: Any, px: Any) -> dict[str, Any]:
+    base = p["base_size"]
+    return dict(image_grid_pinpoints=[list(x) for x in p["image_grid_pinpoints"]], size={"shortest_edge": base},
+                crop_size={"height": base, "width": base}, patch_size=p["patch_size"])
+
+
+def _native_attributes(p: Any, px: Any) -> dict[str, Any]:
+    return dict(patch_size=p["patch_size"], merge_size=p["merge_size"], temporal_patch_size=p["temporal_patch_size"],
+                min_pixels=p["min_pixels"], max_pixels=p["max_pixels"],
+                size={"shortest_edge": p["min_pixels"], "longest_edge": p["max_pixels"]})
+
+
+def _internvl_attributes(p: Any, px: Any) -> dict[str, Any]:
+    t = p["tile_size"]
+    return dict(size={"height": t, "width": t}, crop_to_patches=True, min_patches=p["min_tiles"],
+                max_patches=p["max_tiles"])
+
+
+def _idefics3_attributes(p: Any, px: Any) -> dict[str, Any]:
+    return dict(size={"longest_edge": p["longest_edge"]}, max_image_size={"longest_edge": p["tile_size"]},
+                do_image_splitting=p["do_image_splitting"])
+
+
+def _native_patches(plan: Any) -> int:
+    _, gh, gw = plan.info["grid_thw"]
+    return gh * gw
+
+
+def _idefics3_patches(plan: Any) -> tuple[int, int, int]:
+    return len(plan.views), plan.info["rows"], plan.info["cols"]
 
 
 def _flatten(images: Any) -> tuple[list, list[int] | None]:
@@ -146,11 +179,15 @@ def _flatten(images: Any) -> tuple[list, list[int] | None]:
     return list(images), None
 
 
-def _onevision_samples(flat, per_sample, proc, overrides, tensors) -> dict:
+def _onevision_samples(flat, per_sample, proc, overrides, tensors) -> dict | None:
     """LLaVA-OneVision's rule for nested batches: an image alone in its sample is tiled,
     the images of a multi-image sample get one mean-padded square view each (the plan
-    with ``multi_image=True``); ``batch_num_images`` counts the images of each sample."""
+    with ``multi_image=True``); ``batch_num_images`` counts the images of each sample.
+    LLaVA-NeXT (no ``max_views``) flattens nested batches."""
     import numpy as np
+
+    if resolve(proc.preset)[1]["max_views"] is None:
+        return None
 
     from .pixels import preprocess
 
@@ -176,9 +213,12 @@ def _onevision_samples(flat, per_sample, proc, overrides, tensors) -> dict:
     return data
 
 
-def _split_idefics3_samples(flat, per_sample, proc, overrides, tensors) -> dict:
+def _split_idefics3_samples(flat, per_sample, proc, overrides, tensors) -> dict | None:
     """Idefics3 batches nested images as one sample each: (samples, max views, 3, H, W)."""
     import numpy as np
+
+    if len(per_sample) < 2:
+        return None
 
     from .pixels import preprocess
 
@@ -204,4 +244,22 @@ def _split_idefics3_samples(flat, per_sample, proc, overrides, tensors) -> dict:
     return data
 
 
-__all__ = ["AnyresImageProcessor"]
+def _anyres_inputs(p: Any) -> list[str]:
+    names = ["pixel_values", "image_sizes"]
+    return names + ["batch_num_images"] if p["max_views"] is not None else names  # LLaVA-OneVision's
+
+
+_PLAIN = ProcessorGlue(lambda p: ["pixel_values"], lambda p, px: {})
+for _name in ("fixed", "fixed-pad", "fixed-crop", "dynamic"):
+    register_processor_glue(_name, _PLAIN)
+register_processor_glue("anyres", ProcessorGlue(_anyres_inputs, _anyres_attributes, nested=_onevision_samples))
+register_processor_glue("native", ProcessorGlue(lambda p: ["pixel_values", "image_grid_thw"], _native_attributes,
+                                                image_patches=_native_patches))
+register_processor_glue("internvl", ProcessorGlue(lambda p: ["pixel_values", "num_patches"], _internvl_attributes))
+register_processor_glue("idefics3", ProcessorGlue(lambda p: ["pixel_values", "pixel_attention_mask"],
+                                                  _idefics3_attributes, image_patches=_idefics3_patches,
+                                                  nested=_split_idefics3_samples, on_request=("rows", "cols")))
+for _name in ("slicing", "gpt4v", "s2", "budget"):
+    PROCESSOR_GLUE.unsupported(_name, "it has no transformers image processor to stand in for")
+
+__all__ = ["PROCESSOR_GLUE", "AnyresImageProcessor", "ProcessorGlue", "register_processor_glue"]

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
 from .errors import SpecError
+from .layers import LayerRegistry
 from .plan import Layout, Plan, resolve
 from .tokens import Assembler, VisualSequence
 
@@ -53,11 +54,11 @@ class VisualTokens:
         """Rotary position ids of the image's layout when it starts at ``start``:
         Qwen2-VL's M-RoPE (3, len(layout)) for native presets, else 1-D (1, len)."""
         n = len(self.plan.layout)
-        if self.plan.strategy != "native":
+        if self.plan.connector.position_ids != "mrope":
             return torch.arange(start, start + n).unsqueeze(0)
         from .tokens.mrope import mrope_position_ids
 
-        ids, _ = mrope_position_ids([tuple(self.plan.info["grid_thw"])], self.plan.params["merge_size"])
+        ids, _ = mrope_position_ids([tuple(self.plan.info["grid_thw"])], self.plan.connector.factor)
         return ids + start
 
 
@@ -97,7 +98,7 @@ class VisionPipeline:
         with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the caller's RNG
             torch.manual_seed(seed)
             assembler = Assembler.for_plan(spec, encoder.hidden_size, out_width, projector=projector or "auto",
-                                           patch_size=encoder.patch_size, prefix_tokens=int(encoder.has_cls))
+                                           prefix_tokens=int(encoder.has_cls))
         if state:
             assembler.load_reference(state)
         assembler = assembler.to(dtype).eval()
@@ -214,29 +215,54 @@ def save_tokens(path: str | Path, names: Sequence[str], tokens: Sequence[VisualT
 
 
 def check_compatible(spec: str, encoder: torch.nn.Module) -> None:
-    """The preset's token counts assume the encoder's patch (and merge) size."""
+    """The preset's token counts assume the encoder's patch (and merge) size: the check
+    registered for its strategy in ``ENCODER_CHECKS`` says whether this tower fits."""
+    from .plan import preset_connector
+
     preset, params, _ = resolve(spec)
-    native = preset.strategy == "native"
+    ENCODER_CHECKS.get(preset.strategy)(spec, preset.name, params, preset_connector(spec), encoder)
+
+
+def check_tower(spec: str, name: str, params: Any, c: Any, encoder: torch.nn.Module) -> None:
+    """The tower merges as the connector allows, and cuts the patches it counts."""
     merge = getattr(encoder, "merge_size", 1)
-    if preset.strategy == "budget" and merge != 1:
-        if tuple(params["merges"]) != (merge,):
+    if merge not in c.tower_merges:
+        if c.tower_merges == (1,):
             raise SpecError(
-                f"{spec}: a {encoder.family} tower merges {merge}x{merge}, the planner may choose merges "
-                f"{tuple(params['merges'])}: use 'budget(merges=({merge},), ...)' or a merge-free tower"
+                f"{spec}: a merging {encoder.family} tower ({merge}x{merge}) only serves native presets such as "
+                "qwen2-vl, whose token counts include the tower's merge"
             )
-        native = True
-    if native and merge != params.get("merge_size", merge):
+        k = max(c.tower_merges)
         raise SpecError(
-            f"{spec}: the native strategy counts tokens after a {params['merge_size']}x{params['merge_size']} merge; "
-            f"this {encoder.family} encoder merges {merge}x{merge} (use a Qwen2-VL tower)"
+            f"{spec}: the preset counts tokens after a {k}x{k} merge by the tower; this {encoder.family} encoder "
+            f"merges {merge}x{merge} (use a Qwen2-VL tower, or another that merges {k}x{k})"
         )
-    if not native and merge != 1:
-        raise SpecError(f"{spec}: a merging {encoder.family} tower only serves native presets such as qwen2-vl")
-    if "patch_size" in params and params["patch_size"] != encoder.patch_size:
+    if c.patch_size != encoder.patch_size:
         raise SpecError(
-            f"{spec}: the preset counts tokens for {params['patch_size']} px patches, the {encoder.family} encoder "
-            f"has {encoder.patch_size} px patches: use '{preset.name}(patch_size={encoder.patch_size})' or another encoder"
+            f"{spec}: the preset counts tokens for {c.patch_size} px patches, the {encoder.family} encoder has "
+            f"{encoder.patch_size} px patches: use '{name}(patch_size={encoder.patch_size})' or another encoder"
         )
+
+
+def check_budget_tower(spec: str, name: str, params: Any, c: Any, encoder: torch.nn.Module) -> None:
+    """The budget planner picks a merge per image: a merging tower serves it only when
+    the planner may choose that merge alone."""
+    merge = getattr(encoder, "merge_size", 1)
+    if merge not in c.tower_merges:
+        raise SpecError(
+            f"{spec}: a {encoder.family} tower merges {merge}x{merge}, the planner may choose merges "
+            f"{tuple(params['merges'])}: use 'budget(merges=({merge},), ...)' or a merge-free tower"
+        )
+    check_tower(spec, name, params, c, encoder)
+
+
+ENCODER_CHECKS: LayerRegistry[Callable] = LayerRegistry(
+    "pipeline encoder check", "anyres.pipeline.ENCODER_CHECKS.register(strategy, check)"
+)
+for _name in ("fixed", "fixed-pad", "fixed-crop", "dynamic", "anyres", "internvl", "native", "idefics3", "slicing",
+              "gpt4v", "s2"):
+    ENCODER_CHECKS.register(_name, check_tower)
+ENCODER_CHECKS.register("budget", check_budget_tower)
 
 
 def _layout_state(folder: Path, allow_pickle: bool) -> dict[str, torch.Tensor]:
@@ -257,4 +283,4 @@ def _language_width(folder: Path) -> int | None:
     return text.get("hidden_size") or cfg.get("hidden_size")
 
 
-__all__ = ["VisionPipeline", "VisualTokens", "check_compatible", "save_tokens"]
+__all__ = ["ENCODER_CHECKS", "VisionPipeline", "VisualTokens", "check_compatible", "check_tower", "save_tokens"]

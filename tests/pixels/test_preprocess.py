@@ -240,7 +240,7 @@ def test_workers_fill_the_output_as_images_arrive(tmp_path, output, monkeypatch)
     one process."""
     import io
 
-    import anyres.pixels as pixels_mod
+    import anyres.pixels.outputs as pixels_mod  # where the second pass over the views happens
 
     preset = "qwen2-vl" if output == "packed" else "llava-next"
     sources = []

@@ -118,13 +118,8 @@ def encode_batch(pipe: VisionPipeline, rendered: list[tuple[Pending, Any]], shar
 
 def encode_rendered(pipe: VisionPipeline, rendered: list[tuple[Any, list[Any]]]) -> list[Any]:
     """VisualTokens of images already rendered to (plan, uint8 views)."""
-    import torch
-
-    from ..plan import get_preset
-    from ..pixels.batch import PixelBatch, group_views
+    from ..pixels.outputs import OUTPUTS
 
     plans = [p for p, _ in rendered]
-    groups = group_views(plans, [v for _, v in rendered], [get_preset(p.preset).pixels for p in plans])
-    for g in groups.values():
-        g.pixel_values = torch.from_numpy(g.pixel_values)
-    return pipe.encode_batch(PixelBatch(plans, groups, list(range(len(plans)))))
+    batch = OUTPUTS["anyres"](plans, "pt").fill_all([v for _, v in rendered]).result(list(range(len(plans))), [])
+    return pipe.encode_batch(batch)

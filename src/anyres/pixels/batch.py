@@ -1,8 +1,9 @@
-"""The two anyres batch layouts: views grouped by shape, and one packed patch sequence.
+"""The two anyres batch outputs: views grouped by shape, and one packed patch sequence.
 
 Both are allocated from the plans and filled from every image's views as (3, H, W)
 uint8 arrays, normalising straight into the final arrays (no intermediate float copy
-per view), in whatever order the views arrive.
+per view), in whatever order the views arrive. Each plan carries its pixel settings
+(``plan.pixels``) and patch geometry (``plan.connector``).
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from ..errors import AnyresError, SpecError
-from ..plan import PixelSettings, Plan
-from .hf import Fill, fill_all
+from ..plan import Plan
+from .processor_outputs import Fill, fill_all
 from .normalize import normalise_view
 from .patches import patch_positions, patchify
 
@@ -53,9 +54,9 @@ class PixelBatch:
         return len(self.plans)
 
 
-def group_layout(plans: Sequence[Plan], px: Sequence[PixelSettings]) -> tuple[dict, Fill]:
-    """Shape groups allocated from the plans (``px[i]``: image i's pixel settings), and
-    the function that normalises view j of image i into its row."""
+def allocate_groups(plans: Sequence[Plan]) -> tuple[dict, Fill]:
+    """Shape groups allocated from the plans, and the function that normalises view j
+    of image i into its row (with image i's pixel settings)."""
     import numpy as np
 
     index: dict[tuple[int, int], list[tuple[int, int]]] = {}
@@ -69,16 +70,10 @@ def group_layout(plans: Sequence[Plan], px: Sequence[PixelSettings]) -> tuple[di
             place[ij] = groups[(h, w)].pixel_values[row]
 
     def fill(i: int, j: int, v: Any) -> None:
-        normalise_view(v, px[i].mean, px[i].std, px[i].rescale, out=place[i, j])
+        px = plans[i].pixels
+        normalise_view(v, px.mean, px.std, px.rescale, out=place[i, j])
 
     return groups, fill
-
-
-def group_views(plans: Sequence[Plan], views: Sequence[Sequence[Any]], px: Sequence[PixelSettings]) -> dict:
-    """Shape groups from uint8 views (``px[i]``: image i's pixel settings)."""
-    groups, fill = group_layout(plans, px)
-    fill_all(fill, views)
-    return groups
 
 
 @dataclass
@@ -99,19 +94,16 @@ class PackedBatch:
     errors: list[tuple[int, AnyresError]] = field(default_factory=list)
 
 
-def pack_layout(
-    plans: Sequence[Plan], px: Sequence[PixelSettings], return_tensors: str = "np"
-) -> tuple[PackedBatch, Fill]:
+def allocate_packed(plans: Sequence[Plan], return_tensors: str = "np") -> tuple[PackedBatch, Fill]:
     """One patch sequence for many images, allocated from the plans: every view
-    patchified with its preset's patch size, merge size (1 when the preset has none)
-    and temporal patch size (1 likewise); and the function that fills view j of image i."""
+    patchified as its plan's connector says (patch size, the merge block order the tower
+    expects, frames per patch); and the function that fills view j of image i."""
     import numpy as np
 
     layout = []  # (image, view, patch, merge, temporal, rows, cols)
     for i, p in enumerate(plans):
-        patch = p.params.get("patch_size", 14)
-        merge = p.params.get("merge_size", 1)
-        temporal = p.params.get("temporal_patch_size", 1)
+        c = p.connector
+        patch, merge, temporal = c.patch_size, c.packing_merge, c.temporal_patch
         for j, v in enumerate(p.views):
             w, h = v.size
             if h % (patch * merge) or w % (patch * merge):
@@ -121,8 +113,8 @@ def pack_layout(
                 )
             layout.append((i, j, patch, merge, temporal, h // patch, w // patch))
     widths = {3 * t * p * p for _, _, p, _, t, _, _ in layout}
-    if not layout:  # every input refused (on_error="skip")
-        widths = {3 * 14 * 14}
+    if not layout:  # every input refused (on_error="skip"): an empty sequence
+        widths = {3 * p.connector.temporal_patch * p.connector.patch_size**2 for p in plans[:1]} or {0}
     if len(widths) != 1:
         raise SpecError(f"cannot pack views with different patch vector lengths {sorted(widths)} in one sequence")
     lengths = [gh * gw for *_, gh, gw in layout]
@@ -145,15 +137,14 @@ def pack_layout(
 
     def fill(i: int, j: int, v: Any) -> None:
         sl, patch, merge, temporal = where[i, j]
-        patchify(v, patch, merge, temporal, px[i].mean, px[i].std, px[i].rescale, out=patches[sl])
+        px = plans[i].pixels
+        patchify(v, patch, merge, temporal, px.mean, px.std, px.rescale, out=patches[sl])
 
     return out, fill
 
 
-def pack(
-    plans: Sequence[Plan], views: Sequence[Sequence[Any]], px: Sequence[PixelSettings], return_tensors: str = "np"
-) -> PackedBatch:
-    """One patch sequence for many images (see ``pack_layout``)."""
-    out, fill = pack_layout(plans, px, return_tensors)
+def pack(plans: Sequence[Plan], views: Sequence[Sequence[Any]], return_tensors: str = "np") -> PackedBatch:
+    """One patch sequence for many images (see ``allocate_packed``)."""
+    out, fill = allocate_packed(plans, return_tensors)
     fill_all(fill, views)
     return out

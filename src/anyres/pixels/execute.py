@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..plan import Plan, get_preset
+from ..plan import Plan
 from ..plan.types import Canvas
 
 RESAMPLE = {"nearest": 0, "lanczos": 1, "bilinear": 2, "bicubic": 3, "box": 4, "hamming": 5}
@@ -71,7 +71,7 @@ def render_views(
         from ..errors import PlanError
 
         raise PlanError(f"the plan is for {plan.image}, the image is {image.width}x{image.height}")
-    pixels = get_preset(plan.preset).pixels
+    pixels = plan.pixels
     flt = resample_filter(resample or pixels.resample)
     canvases = [render_canvas(image, c, flt, pixels.mean, reducing_gap) for c in plan.canvases]
     out = []

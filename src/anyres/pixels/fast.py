@@ -26,7 +26,7 @@ import os
 from typing import Any
 
 from ..errors import AnyresError
-from ..plan import Plan, get_preset
+from ..plan import Plan
 from ..plan.types import Canvas
 from .execute import fill_colour, render_canvas, resample_filter
 
@@ -61,7 +61,7 @@ def _rgbx(image: Any):
 def render_views_fast(image: Any, plan: Plan) -> list[Any]:
     """The views of ``plan`` as (3, H, W) uint8 arrays. ``image`` is the oriented RGB
     image planned for, or a reduced decode of it (same aspect, smaller size)."""
-    px = get_preset(plan.preset).pixels
+    px = plan.pixels
     mode = TORCH_MODES.get(px.resample)
     if mode is None:
         from ..image.memory import planar
@@ -107,7 +107,7 @@ def dct_scale(p: Plan) -> float:
     """The smallest decode scale (of 1, 1/2, 1/4, 1/8) at which every canvas of ``p``
     still shrinks the decoded image by ``DCT_MARGIN`` or more; 1 when any canvas keeps
     source resolution (no resize step) or the preset resizes with Lanczos."""
-    if get_preset(p.preset).pixels.resample not in TORCH_MODES:
+    if p.pixels.resample not in TORCH_MODES:
         return 1.0
     need = 0.0
     for c in p.canvases:

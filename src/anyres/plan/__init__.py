@@ -13,11 +13,13 @@ import types as _types
 from typing import Any
 
 from ..errors import AnyresError, ImageError, PlanError, SpecError
+from .connector import Connector, query_grid, view_grids
 from .diagnostics import CutLine, Diagnostics
 from .plan import Plan, PlanParts
 from .registry import PixelSettings, Preset, get_preset, presets, register_preset, resolve, unregister_preset
 from .spec import format_spec, parse_spec
 from .strategies import STRATEGIES, Strategy, register_strategy
+from .strategies.common import grid_views, make_view, repeat_layout, resize_canvas, whole
 from .types import Box, Canvas, Layout, Segment, Size, View
 from . import builtin as _builtin  # noqa: F401  (registers the built-in presets)
 
@@ -100,7 +102,11 @@ def plan(image_or_size: Any, preset: str, **overrides: Any) -> Plan:
     else:  # content-aware: a summary of the pixels when there are pixels
         pixels = image_or_size if _has_pixels(image_or_size) else None
         parts = strategy.plan(size, params, None if pixels is None else strategy.content(pixels, size))
-    tokens = sum(v.tokens for v in parts.views) + parts.newline_tokens
+    connector = _connector(strategy, params, parts.info)
+    views = parts.views
+    if views and views[0].token_grid is None:  # the strategy left the grids to its connector
+        views = with_grids(views, connector)
+    tokens = sum(v.tokens for v in views) + parts.newline_tokens
     return Plan(
         preset=chosen.name,
         strategy=chosen.strategy,
@@ -108,13 +114,58 @@ def plan(image_or_size: Any, preset: str, **overrides: Any) -> Plan:
         overrides=given,
         image=size,
         canvases=parts.canvases,
-        views=parts.views,
+        views=views,
         grid=parts.grid,
         num_tokens=tokens,
         newline_tokens=parts.newline_tokens,
         info=parts.info,
         warnings=parts.warnings,
+        connector=connector,
+        pixels=chosen.pixels,
     )
+
+
+_CONNECTORS: dict[int, tuple[Any, Connector]] = {}
+
+
+def _connector(strategy: Strategy, params: Any, info: dict) -> Connector:
+    """``strategy.connector(params, info)``, built once per resolved ``params`` object
+    (``resolve`` hands out one per spec) unless the strategy's depends on the image."""
+    if strategy.connector_reads_info:
+        return strategy.connector(params, info)
+    hit = _CONNECTORS.get(id(params))
+    if hit is not None and hit[0] is params:
+        return hit[1]
+    if len(_CONNECTORS) > 4096:
+        _CONNECTORS.clear()
+    made = strategy.connector(params, info)
+    _CONNECTORS[id(params)] = (params, made)  # holds params, so its id stays its own
+    return made
+
+
+def with_grids(views: tuple[View, ...], connector: Connector) -> tuple[View, ...]:
+    """``views`` with their feature and token grids as ``connector`` says (computed once
+    per view size and token count: the tiles of a grid share them)."""
+    known: dict[tuple, tuple] = {}
+    out = []
+    for v in views:
+        key = (v.size, v.tokens)
+        grids = known.get(key)
+        if grids is None:
+            grids = known[key] = view_grids(v, connector)
+        out.append(_new_tuple(View, v[:9] + grids))  # View(*v[:9], *grids) without its checks
+    return tuple(out)
+
+
+_new_tuple = tuple.__new__
+
+
+def preset_connector(preset: str, **overrides: Any) -> Connector:
+    """The connector of a preset (or spec) before any image is planned: what its learned
+    token-stage modules are built from. A strategy whose connector depends on the image
+    (the budget planner's merge) gives its image-independent part here."""
+    chosen, params, _ = resolve(preset, **overrides)
+    return STRATEGIES[chosen.strategy].connector(params, {})
 
 
 def _has_pixels(image: Any) -> bool:
@@ -132,6 +183,7 @@ __all__ = [
     "AnyresError",
     "Box",
     "Canvas",
+    "Connector",
     "CutLine",
     "Diagnostics",
     "ImageError",
@@ -145,9 +197,18 @@ __all__ = [
     "Segment",
     "Size",
     "SpecError",
+    "preset_connector",
+    "query_grid",
+    "view_grids",
+    "with_grids",
     "Strategy",
     "View",
     "format_spec",
+    "grid_views",
+    "make_view",
+    "repeat_layout",
+    "resize_canvas",
+    "whole",
     "get_preset",
     "image_size",
     "parse_spec",

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from .connector import Connector
 from .diagnostics import Diagnostics, diagnose
 from .types import Canvas, Layout, Size, View
 
@@ -36,6 +37,13 @@ class Plan:
     - ``views``: what the encoder sees, in the reference's order.
     - ``diagnostics``: padding, distortion, effective scale, overlap, cut lines.
     - ``info``: strategy-specific facts (best resolution, grid_thw, unpadded map, ...).
+    - ``connector``: how encoder features become tokens (``anyres.plan.Connector``);
+      each view's ``features`` and ``token_grid`` follow from it.
+    - ``pixels``: how the pixel layer renders the views (the preset's ``PixelSettings``).
+
+    A plan carries everything the layers after planning read, so a pickled plan needs
+    nothing from the receiving process's registries (its layout is computed before it
+    is pickled).
     """
 
     preset: str
@@ -50,6 +58,8 @@ class Plan:
     newline_tokens: int = 0
     info: dict[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    connector: Connector = Connector()
+    pixels: Any = None  # PixelSettings (registry.py imports this module)
 
     @cached_property
     def layout(self) -> Layout:
@@ -81,6 +91,13 @@ class Plan:
 
     __hash__ = None  # type: ignore[assignment]
 
+    def __getstate__(self) -> dict:
+        self.layout  # computed here, so the receiver needs no registered strategy
+        return self.__dict__
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
     def to_dict(self, *, layout: bool = True, diagnostics: bool = True) -> dict:
         """A JSON-ready dict (tuples become lists, boxes become [l, t, r, b])."""
         out: dict[str, Any] = {
@@ -102,6 +119,7 @@ class Plan:
                 for c in self.canvases
             ],
             "info": _jsonable(self.info),
+            "connector": self.connector.to_dict(),
             "params": _jsonable(self.params),
         }
         if layout:

@@ -115,6 +115,10 @@ class View(NamedTuple):
     part of the original image the view shows; ``padding`` (left, top, right, bottom)
     counts encoder pixels that show pad colour instead of image. ``tokens`` is the
     number of token positions this view contributes to the language model.
+    ``features`` is the (rows, cols) grid of patch features the encoder gives for the
+    view, ``token_grid`` the (rows, cols) grid its token positions live on after the
+    plan's compression (``plan.connector``); ``(0, 0)`` for a view without tokens.
+    ``plan()`` fills both from the connector unless the strategy set them.
     """
 
     role: str  # base | thumbnail | tile | slice | scale
@@ -126,6 +130,8 @@ class View(NamedTuple):
     grid: tuple[int, int] | None  # (row, col) in the plan's grid
     tokens: int
     level: int = 0  # 0: whole-image views; 1: the tiling level; S2: the scale index
+    features: tuple[int, int] | None = None
+    token_grid: tuple[int, int] | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -138,6 +144,8 @@ class View(NamedTuple):
             "grid": list(self.grid) if self.grid is not None else None,
             "tokens": self.tokens,
             "level": self.level,
+            "features": list(self.features) if self.features is not None else None,
+            "token_grid": list(self.token_grid) if self.token_grid is not None else None,
         }
 
 

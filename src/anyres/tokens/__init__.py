@@ -29,9 +29,12 @@ from .mrope import mrope_position_ids, rope_index, spans_from_ids
 from .project import LinearProjector, MLPProjector, NormMLPProjector, build_projector, load_projector
 from .prune import importance, iqr_outliers, keep_count, prumerge, text_guided_topk, topk_tokens, visionzip
 from .resampler import Resampler, sincos_2d
-from .sequence import NEWLINE, VISUAL, KeptTokens, VisualSequence, grid_positions, query_grid
+from ..plan.connector import query_grid
+from .packing import ASSEMBLY, follow_layout, per_view, register_assembly
+from .sequence import NEWLINE, VISUAL, KeptTokens, VisualSequence, grid_positions
 
 __all__ = [
+    "ASSEMBLY",
     "Assembler",
     "KeptTokens",
     "LinearProjector",
@@ -45,6 +48,9 @@ __all__ = [
     "area_resize",
     "assemble",
     "avg_pool",
+    "follow_layout",
+    "per_view",
+    "register_assembly",
     "bilinear_resize",
     "bipartite_matches",
     "block_order",

@@ -1,31 +1,50 @@
-"""How each strategy's view features become its visual sequence (used by ``Assembler``).
+"""Assembly rules: how each strategy's view features become its visual sequence.
 
-Every packer follows its reference and emits rows in ``plan.layout`` order:
+``ASSEMBLY`` maps a strategy name to a rule ``rule(asm, plan, feats) -> Rows`` that
+emits rows in ``plan.layout`` order. Every rule reads what the plan says (each view's
+``features`` and ``token_grid``, ``plan.connector``, the strategy's ``plan.info``);
+none re-derives geometry. The built-in rules:
 
-- fixed family: the view's features (a kept CLS first).
-- anyres (transformers ``pack_image_features``, LLaVA-NeXT and OneVision): project every
-  view, base view first; stitch the tiles into one (rows*side, cols*side) map, keep
+- ``per_view`` (fixed, dynamic, InternVL, Idefics3, Qwen2-VL, the budget planner, and
+  any strategy whose views are compressed one by one): each view's patch map (a kept
+  CLS first) compressed as the connector says (pool or pixel shuffle by the token stage;
+  a tower that merged already gives its tokens as they are), projected, and placed in
+  the order of the layout's segments.
+- ``unpadded_tiles`` (LLaVA-NeXT and OneVision, transformers ``pack_image_features``):
+  project every view, base view first; stitch the tiles into one map, keep
   ``plan.info['unpadded_map']`` at ``unpad_offset``, bilinearly shrink to
   ``interpolated_map`` when the plan says so, then each map row followed by the
   image_newline embedding. A cell's position is the tile cell it comes from (after a
   shrink: the cell its centre falls in, the rule the plan's layout uses).
-- internvl / idefics3: pixel shuffle each view's map, then the connector.
-- native: the encoder's merged tokens, on the merged grid.
-- slicing / gpt4v: one resampler per query count, every view to ``view.tokens`` tokens.
-- s2: each scale's sub-views stitched, area-resized to the smallest scale's map,
-  concatenated on channels.
-- budget: the planner's native views merged k x k (``plan.info['merge']``): a merging
-  tower's tokens as they are, else the patch map average-pooled k x k.
+- ``resampled`` (MiniCPM-V / LLaVA-UHD slicing, GPT-4V): one resampler per query count,
+  every view to ``view.tokens`` tokens.
+- ``scale_concat`` (S2): each scale's views stitched by their grid cells, area-resized
+  to the smallest scale's map, concatenated on channels, placed as the layout says.
+
+``register_assembly(strategy, rule)`` adds a strategy's rule (a new strategy usually
+reuses ``per_view``).
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 from ..errors import ShapeError, SpecError
+from ..layers import LayerRegistry
 from ..plan.strategies.anyres_tiling import source_cells
+from ..plan.types import NEWLINE as NEWLINE_SEGMENT
+from ..plan.types import VISUAL as VISUAL_SEGMENT
 from .compress import area_resize, avg_pool, bilinear_resize, space_to_depth, stitch_tiles
 from .sequence import NEWLINE, VISUAL, VisualSequence, grid_positions, query_positions
+
+ASSEMBLY: LayerRegistry[Callable] = LayerRegistry("tokens assembly", "anyres.tokens.register_assembly(strategy, rule)")
+
+
+def register_assembly(strategy: str, rule: Callable, *, replace_existing: bool = False) -> Callable:
+    """Give ``strategy`` an assembly rule (``per_view`` or one of your own)."""
+    return ASSEMBLY.register(strategy, rule, replace_existing=replace_existing)
 
 
 class Rows:
@@ -37,7 +56,8 @@ class Rows:
         self.kind: list[torch.Tensor] = []
 
     def add(self, emb: torch.Tensor, pos: torch.Tensor, kind: torch.Tensor | int = VISUAL) -> None:
-        assert emb.dim() == 2 and pos.shape == (emb.shape[0], 3), (emb.shape, pos.shape)
+        if emb.dim() != 2 or pos.shape != (emb.shape[0], 3):
+            raise ShapeError(f"rows of shape {tuple(emb.shape)} with positions of shape {tuple(pos.shape)}")
         if isinstance(kind, int):
             kind = torch.full((emb.shape[0],), kind, dtype=torch.int8)
         self.emb.append(emb)
@@ -54,17 +74,69 @@ def _flat(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(-1, x.shape[-1])
 
 
-def pack_fixed(asm, plan, feats) -> Rows:
-    keep = 1 if plan.params.get("keep_cls") else 0
-    cls, grid = asm.split_view(plan, 0, feats[0], keep)
+def follow_layout(plan, streams: list, newline: torch.Tensor | None = None) -> Rows:
+    """Rows in ``plan.layout`` order from each view's token stream ``streams[i] =
+    (embeddings, positions)`` (rows in the view's own order): a visual segment of view
+    i takes the next ``count`` rows of stream i, a newline segment the ``newline``
+    embedding (position ``(-1, r, -1)``, r counting the newlines)."""
     rows = Rows()
-    rows.add(asm.project(torch.cat([cls, _flat(grid)])), grid_positions(grid.shape[0], grid.shape[1], 0, keep))
+    taken = [0] * len(streams)
+    newlines = 0
+    for seg in plan.layout.segments:
+        if seg.kind == VISUAL_SEGMENT:
+            i, start = seg.view, taken[seg.view]
+            emb, pos = streams[i]
+            if start + seg.count > emb.shape[0]:
+                raise ShapeError(f"the layout takes {start + seg.count} tokens from view {i}, which has {emb.shape[0]}")
+            rows.add(emb[start : start + seg.count], pos[start : start + seg.count])
+            taken[i] = start + seg.count
+        elif seg.kind == NEWLINE_SEGMENT:
+            if newline is None:
+                raise SpecError(f"{plan.preset}: the layout has newline embeddings and the assembler has none")
+            pos = torch.stack([torch.full((seg.count,), -1), torch.arange(newlines, newlines + seg.count),
+                               torch.full((seg.count,), -1)], dim=-1)
+            rows.add(newline.to(rows.emb[-1] if rows.emb else newline)[None].expand(seg.count, -1), pos, NEWLINE)
+            newlines += seg.count
     return rows
 
 
-def pack_anyres(asm, plan, feats) -> Rows:
-    p, info = plan.params, plan.info
-    keep = p["cls_tokens"] if p["feature_select_strategy"] == "full" else 0
+def per_view(asm, plan, feats) -> Rows:
+    """Each view compressed on its own as ``plan.connector`` says, in layout order."""
+    c = plan.connector
+    pieces, cells = [], []
+    for i, (v, x) in enumerate(zip(plan.views, feats)):
+        if v.tokens == 0:
+            pieces.append(None)
+            continue
+        keep = c.keep_cls if i == 0 else 0
+        gh, gw = v.token_grid
+        if v.token_grid != v.features and x.shape[0] == gh * gw:  # the tower merged already
+            body, cls = x, x[:0]
+        else:
+            if c.kind == "patch-merger":
+                raise ShapeError(
+                    f"view {i}: {plan.preset} expects a tower that merges {c.factor}x{c.factor} patches into "
+                    f"{gh * gw} tokens, got {x.shape[0]} rows"
+                )
+            cls, grid = asm.split_view(plan, i, x, keep)
+            if c.kind == "pool" and c.factor > 1:
+                grid = avg_pool(grid, c.factor)
+            elif c.kind == "pixel-shuffle":
+                grid = space_to_depth(grid, c.factor)
+            body = _flat(grid)
+        pieces.append(torch.cat([cls, body]) if keep else body)
+        cells.append((i, gh, gw, keep))
+    kept = [p for p in pieces if p is not None]
+    projected = asm.project(torch.cat(kept)).split([p.shape[0] for p in kept]) if kept else []
+    streams: list = [None] * len(plan.views)
+    for (i, gh, gw, keep), emb in zip(cells, projected):
+        streams[i] = (emb, grid_positions(gh, gw, i, keep))
+    return follow_layout(plan, streams)
+
+
+def unpadded_tiles(asm, plan, feats) -> Rows:
+    info = plan.info
+    keep = plan.connector.keep_cls
     cls, base = asm.split_view(plan, 0, feats[0], keep)
     rows = Rows()
     rows.add(asm.project(torch.cat([cls, _flat(base)])), grid_positions(base.shape[0], base.shape[1], 0, keep))
@@ -101,58 +173,7 @@ def pack_anyres(asm, plan, feats) -> Rows:
     return rows
 
 
-def shuffle_factor(strategy: str, params) -> int:
-    """The pixel-shuffle block side: 1/downsample_ratio (InternVL) or scale_factor (Idefics3)."""
-    if strategy == "internvl":
-        f = round(1 / params["downsample_ratio"])
-        if abs(f * params["downsample_ratio"] - 1) > 1e-9:
-            raise SpecError(f"downsample_ratio must be 1/k, got {params['downsample_ratio']}")
-        return f
-    return int(params["scale_factor"])
-
-
-def pack_shuffled(asm, plan, feats) -> Rows:
-    """InternVL (pixel shuffle 1/f + LayerNorm-MLP) and Idefics3 (shuffle f + Linear)."""
-    f = shuffle_factor(plan.strategy, plan.params)
-    maps = [asm.split_view(plan, i, x)[1] for i, x in enumerate(feats)]
-    if all(m.shape == maps[0].shape for m in maps):
-        outs = list(asm.project(space_to_depth(torch.stack(maps), f)))
-    else:
-        outs = [asm.project(space_to_depth(m, f)) for m in maps]
-    rows = Rows()
-    for i, o in enumerate(outs):
-        rows.add(_flat(o), grid_positions(o.shape[0], o.shape[1], i))
-    return rows
-
-
-def pack_native(asm, plan, feats) -> Rows:
-    m = plan.params["merge_size"]
-    _, gh, gw = plan.info["grid_thw"]
-    rows = Rows()
-    for i, (v, x) in enumerate(zip(plan.views, feats)):
-        if x.shape[0] != v.tokens:
-            raise ShapeError(f"view {i}: qwen2-vl's encoder merges {gh}x{gw} patches into {v.tokens} tokens, got {x.shape[0]} rows")
-        rows.add(asm.project(x), grid_positions(gh // m, gw // m, i))
-    return rows
-
-
-def pack_budget(asm, plan, feats) -> Rows:
-    """The budget planner's native views: a merging tower's tokens as they come (its merge
-    must be the plan's k), or a merge-free tower's patch map average-pooled k x k."""
-    k = plan.info["merge"]
-    rows = Rows()
-    for i, (v, x) in enumerate(zip(plan.views, feats)):
-        gh, gw = v.size.height // asm.patch_size // k, v.size.width // asm.patch_size // k
-        if x.shape[0] == v.tokens:  # the encoder merged k x k already (a patch map has k*k times more rows)
-            merged = x
-        else:
-            _, grid = asm.split_view(plan, i, x)
-            merged = _flat(avg_pool(grid, k))
-        rows.add(asm.project(merged), grid_positions(gh, gw, i))
-    return rows
-
-
-def pack_resampled(asm, plan, feats) -> Rows:
+def resampled(asm, plan, feats) -> Rows:
     outputs: dict[int, torch.Tensor] = {}
     by_count: dict[int, list[int]] = {}
     for i, v in enumerate(plan.views):
@@ -169,39 +190,41 @@ def pack_resampled(asm, plan, feats) -> Rows:
     return rows
 
 
-def pack_s2(asm, plan, feats) -> Rows:
-    base = plan.info["feature_map"][0]
-    merged = []
-    level_views: dict[int, list[int]] = {}
+def scale_concat(asm, plan, feats) -> Rows:
+    """Each level's views stitched at their grid cells, resized to the first level's
+    token map, concatenated on channels; the first level's views carry the tokens."""
+    levels: dict[int, list[int]] = {}
     for i, v in enumerate(plan.views):
-        level_views.setdefault(v.level, []).append(i)
-    for level in sorted(level_views):
-        views = level_views[level]
-        k = plan.info["splits"][level]
-        assert k * k == len(views), (k, len(views))
+        levels.setdefault(v.level, []).append(i)
+    first = levels[min(levels)]
+    g = plan.views[first[0]].token_grid[0]
+    k0 = _grid_side(plan, first)
+    side = g * k0
+    merged = []
+    for level in sorted(levels):
+        views = levels[level]
+        k = _grid_side(plan, views)
         maps = torch.stack([asm.split_view(plan, i, feats[i])[1] for i in views])
-        merged.append(area_resize(stitch_tiles(maps, k, k), (base, base)))
+        merged.append(area_resize(stitch_tiles(maps, k, k), (side, side)))
     fmap = asm.project(torch.cat(merged, dim=-1))
-    rows = Rows()
-    first = level_views[min(level_views)]
-    k0 = plan.info["splits"][0]
-    g = base // k0
-    for y in range(base):  # layout order: the stitched map row-major, across the split views
-        for c in range(k0):
-            i = first[(y // g) * k0 + c]
-            pos = grid_positions(g, g, i)[(y % g) * g : (y % g + 1) * g]
-            rows.add(fmap[y, c * g : (c + 1) * g], pos)
-    return rows
+    streams: list = [None] * len(plan.views)
+    for i in first:
+        r, c = plan.views[i].grid or (0, 0)
+        streams[i] = (_flat(fmap[r * g : (r + 1) * g, c * g : (c + 1) * g]), grid_positions(g, g, i))
+    return follow_layout(plan, streams)
 
 
-PACKERS = {
-    "fixed": pack_fixed,
-    "anyres": pack_anyres,
-    "internvl": pack_shuffled,
-    "idefics3": pack_shuffled,
-    "native": pack_native,
-    "slicing": pack_resampled,
-    "gpt4v": pack_resampled,
-    "s2": pack_s2,
-    "budget": pack_budget,
-}
+def _grid_side(plan, views: list[int]) -> int:
+    """The side of the square grid a level's views form (row-major, as their cells say)."""
+    k = max((plan.views[i].grid[1] + 1) if plan.views[i].grid else 1 for i in views)
+    if k * k != len(views):
+        raise ShapeError(f"{plan.preset}: a level of {len(views)} views is not a {k}x{k} grid")
+    return k
+
+
+for _name in ("fixed", "fixed-pad", "fixed-crop", "dynamic", "internvl", "idefics3", "native", "budget"):
+    register_assembly(_name, per_view)
+register_assembly("anyres", unpadded_tiles)
+register_assembly("slicing", resampled)
+register_assembly("gpt4v", resampled)
+register_assembly("s2", scale_concat)

@@ -57,7 +57,7 @@ class NormMLPProjector(nn.Module):
         return self.linear_2(self.act(self.linear_1(self.layer_norm(x))))
 
 
-PROJECTORS = ("none", "linear", "mlp2x_gelu", "norm_mlp")
+PROJECTORS = ("none", "linear", "linear_nobias", "mlp2x_gelu", "norm_mlp")
 
 
 def build_projector(kind: str, in_width: int, out_width: int) -> nn.Module | None:
@@ -68,6 +68,8 @@ def build_projector(kind: str, in_width: int, out_width: int) -> nn.Module | Non
         return None
     if kind == "linear":
         return LinearProjector(in_width, out_width)
+    if kind == "linear_nobias":  # Idefics3's modality projection
+        return LinearProjector(in_width, out_width, bias=False)
     if kind == "mlp2x_gelu":
         return MLPProjector(in_width, out_width)
     if kind == "norm_mlp":

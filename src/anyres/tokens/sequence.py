@@ -2,7 +2,7 @@
 
 Position convention, shared by every function of ``anyres.tokens``: each token row has
 ``(view, row, col)`` int64, where ``view`` indexes ``plan.views`` and ``(row, col)`` is
-the cell of that view's final token grid (see ``assemble.token_grid``) the token stands
+the cell of that view's final token grid (``plan.views[view].token_grid``) the token stands
 for. Special rows:
 
 - a kept CLS token: ``(view, -1, -1)``;
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ShapeError
+from ..plan.connector import query_grid
 
 VISUAL = 0  # an encoder feature after compression (or a resampler query output)
 NEWLINE = 1  # a learned layout embedding (LLaVA-NeXT image_newline)
@@ -104,18 +105,6 @@ def grid_positions(rows: int, cols: int, view: int = 0, prefix: int = 0) -> torc
         head = torch.tensor([[view, -1, -1]], dtype=torch.int64).repeat(prefix, 1)
         grid = torch.cat([head, grid])
     return grid
-
-
-def query_grid(num_queries: int) -> tuple[int, int]:
-    """The grid a resampler's queries are laid on: ``side = ceil(sqrt(Q))`` columns,
-    query q at ``(q // side, q % side)``. Queries have no place in the image; this is a
-    convention that keeps positions unique and 2-D (64 queries -> 8x8)."""
-    if num_queries <= 0:
-        return (0, 0)
-    side = math.isqrt(num_queries)
-    if side * side < num_queries:
-        side += 1
-    return (-(-num_queries // side), side)
 
 
 def query_positions(num_queries: int, view: int) -> torch.Tensor:

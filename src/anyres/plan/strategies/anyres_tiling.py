@@ -15,6 +15,7 @@ from typing import Any
 from ...errors import SpecError
 from ..plan import PlanParts
 from ..types import NEWLINE, VISUAL, Box, Canvas, Layout, Segment, Size
+from ..connector import Connector
 from .common import Strategy, grid_views, make_view, positive_int, resize_canvas, whole
 from .fixed import square_pad_canvas
 
@@ -185,6 +186,17 @@ def layout_anyres(plan) -> Layout:
     return Layout(tuple(segs))
 
 
+def connector_anyres(p: dict[str, Any], info: dict[str, Any]) -> Connector:
+    """Tiles stitched and unpadded, a learned newline after each row (when enabled);
+    the base view keeps its CLS with ``feature_select_strategy="full"``."""
+    return Connector(
+        "unpad-newline",
+        learned=bool(p["image_newline"]),
+        patch_size=p["patch_size"],
+        keep_cls=p["cls_tokens"] if p["feature_select_strategy"] == "full" else 0,
+    )
+
+
 LLAVA_NEXT_PINPOINTS = ((336, 672), (672, 336), (672, 672), (1008, 336), (336, 1008))
 ONEVISION_PINPOINTS = tuple((384 * i, 384 * j) for i in range(1, 7) for j in range(1, 7))
 
@@ -211,4 +223,5 @@ LLAVA_NEXT = Strategy(
     "AnyRes: best pinpoint, aspect-kept resize + centre pad, base_size tiles + squashed base view; "
     "tile features unpadded, one newline per row. max_views=N is OneVision's anyres_max_N.",
     _check,
+    connector=connector_anyres,
 )

@@ -34,6 +34,7 @@ from ...errors import PlanError, SpecError
 from ..content import InkMap
 from ..plan import PlanParts
 from ..types import Box, Canvas, Size
+from ..connector import Connector
 from .common import Strategy, aspect_limit, image_token_layout, make_view, positive_int
 
 MAX_VIEW_ASPECT = 100.0  # a region is widened rather than encoded thinner than this
@@ -205,6 +206,13 @@ def _ink(image: Any, size: Size) -> InkMap:
     return ink_map(image)
 
 
+def connector_budget(p: dict[str, Any], info: dict[str, Any]) -> Connector:
+    """A k x k merge (``info["merge"]``, chosen per image): pooled by the token stage, or
+    done by a tower that merges k x k when the planner may only choose that k."""
+    merges = tuple(sorted(set(p["merges"])))
+    tower = (1,) if len(merges) > 1 or merges == (1,) else (1, merges[0])
+    return Connector("pool", info.get("merge", 1), patch_size=p["patch_size"], tower_merges=tower)
+
 BUDGET = Strategy(
     "budget",
     plan_budget,
@@ -224,4 +232,6 @@ BUDGET = Strategy(
     "detail within max_tokens.",
     _check,
     content=_ink,
+    connector=connector_budget,
+    connector_reads_info=True,
 )

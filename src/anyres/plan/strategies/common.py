@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ...errors import PlanError
+from ..connector import Connector
 from ..types import TEXT, VISUAL, Box, Canvas, Layout, Segment, Size, View
 
 
@@ -17,7 +18,11 @@ class Strategy:
     name is refused). ``layout`` builds the prompt placeholder sequence of a plan.
     ``content`` (optional) makes the strategy content-aware: given a PIL image, ``plan()``
     calls ``content(image, size)`` and passes the summary as a third argument to
-    ``plan`` (``None`` when planning from a size).
+    ``plan`` (``None`` when planning from a size). ``connector(params, info)`` says how
+    the encoder's features become tokens (``anyres.plan.Connector``; ``info`` is the
+    plan's, ``{}`` when asked for a preset without an image); the default is one token
+    a patch feature of ``params["patch_size"]`` px patches. ``connector_reads_info``:
+    the connector depends on the image (else it is built once per parameter set).
     """
 
     name: str
@@ -27,6 +32,17 @@ class Strategy:
     doc: str = ""
     check: Callable[[dict[str, Any]], None] = field(default=lambda p: None)
     content: Callable[[Any, Size], Any] | None = None
+    connector: Callable[[dict[str, Any], dict[str, Any]], Connector] = field(default=lambda p, info: plain_connector(p))
+    connector_reads_info: bool = False  # True when connector() depends on the plan's info
+
+
+def plain_connector(p: dict[str, Any]) -> Connector:
+    """One token a patch feature (and a kept CLS when ``keep_cls`` says so)."""
+    from ...errors import SpecError
+
+    if "patch_size" not in p:
+        raise SpecError("a strategy without a patch_size parameter must declare its connector (Strategy.connector)")
+    return Connector(patch_size=p["patch_size"], keep_cls=1 if p.get("keep_cls") else 0)
 
 
 def whole(image: Size) -> Box:
@@ -145,11 +161,6 @@ def image_token_layout(plan) -> Layout:
 
 def text(token: str) -> Segment:
     return Segment(token, 1, TEXT)
-
-
-def check_size(image: Size, preset: str) -> None:
-    if image.width < 1 or image.height < 1:
-        raise PlanError(f"{preset}: image size {image} has a side below 1 pixel")
 
 
 def aspect_limit(image: Size, limit: float, preset: str) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from ...errors import SpecError
 from ..plan import PlanParts
 from ..types import Box, Canvas, Size
+from ..connector import Connector
 from .common import Strategy, image_token_layout, make_view, positive_int, resize_canvas, whole
 
 
@@ -40,7 +41,7 @@ def tile_starts(length: int, tile: int, n: int, mode: str) -> list[tuple[int, in
 
 
 def _check(p: dict[str, Any]) -> None:
-    positive_int(p, "tile_size", "max_size", "shortest_side", "base_tokens", "tile_tokens")
+    positive_int(p, "tile_size", "patch_size", "max_size", "shortest_side", "base_tokens", "tile_tokens")
     if p["detail"] not in ("low", "high"):
         raise SpecError(f"detail must be 'low' or 'high', got {p['detail']!r}")
     if p["tiling"] not in ("overlap", "pad"):
@@ -68,6 +69,11 @@ def plan_gpt4v(image: Size, p: dict[str, Any]) -> PlanParts:
     return PlanParts(tuple(canvases), tuple(views), (rows, cols), info={"resized": size})
 
 
+def connector_gpt4v(p: dict[str, Any], info: dict[str, Any]) -> Connector:
+    """GPT-4V's documented counts, served by one resampler a count."""
+    return Connector("resampler", learned=True, patch_size=p["patch_size"],
+                     queries=tuple(sorted({p["base_tokens"], p["tile_tokens"]})))
+
 GPT4V = Strategy(
     "gpt4v",
     plan_gpt4v,
@@ -75,6 +81,7 @@ GPT4V = Strategy(
     {
         "detail": "high",
         "tile_size": 512,
+        "patch_size": 14,  # the ViT whose features the resamplers read
         "max_size": 2048,
         "shortest_side": 768,
         "base_tokens": 85,
@@ -84,4 +91,5 @@ GPT4V = Strategy(
     },
     "GPT-4V/4o token cost: 85-token low view + 170 per 512 tile after fitting 2048 and shortest side 768.",
     _check,
+    connector=connector_gpt4v,
 )

@@ -18,6 +18,7 @@ from typing import Any
 from ...errors import PlanError, SpecError
 from ..plan import PlanParts
 from ..types import TEXT, VISUAL, Layout, Segment, Size
+from ..connector import Connector
 from .common import Strategy, grid_views, make_view, positive_int, resize_canvas, whole
 
 
@@ -133,6 +134,10 @@ def layout_idefics3(plan) -> Layout:
     return Layout(tuple(segs))
 
 
+def connector_idefics3(p: dict[str, Any], info: dict[str, Any]) -> Connector:
+    """Pixel shuffle by scale_factor, then the bias-free linear modality projection."""
+    return Connector("pixel-shuffle", p["scale_factor"], patch_size=p["patch_size"], projector="linear_nobias")
+
 IDEFICS3 = Strategy(
     "idefics3",
     plan_idefics3,
@@ -151,4 +156,5 @@ IDEFICS3 = Strategy(
     },
     "Idefics3/SmolVLM: longest edge to N tiles, sides up to tile multiples, row-major tiles + global view.",
     _check,
+    connector=connector_idefics3,
 )

@@ -15,6 +15,7 @@ from typing import Any
 from ...errors import SpecError
 from ..plan import PlanParts
 from ..types import TEXT, VISUAL, Layout, Segment, Size
+from ..connector import Connector
 from .common import Strategy, grid_views, make_view, positive_int, resize_canvas, whole
 
 
@@ -51,6 +52,7 @@ def tokens_per_tile(p: dict[str, Any]) -> int:
 
 def _check(p: dict[str, Any]) -> None:
     positive_int(p, "tile_size", "patch_size", "min_tiles", "max_tiles")
+    shuffle_factor(p)
     if tokens_per_tile(p) < 1:
         raise SpecError("tile_size, patch_size and downsample_ratio leave no token per tile")
 
@@ -79,6 +81,21 @@ def layout_internvl(plan) -> Layout:
     return Layout(tuple(segs))
 
 
+def shuffle_factor(p: dict[str, Any]) -> int:
+    """The pixel-shuffle block side, 1 / downsample_ratio."""
+    ratio = p["downsample_ratio"]
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio <= 1:
+        raise SpecError(f"downsample_ratio must be 1/k for a positive integer k, got {ratio!r}")
+    f = round(1 / ratio)
+    if f < 1 or abs(f * ratio - 1) > 1e-9:
+        raise SpecError(f"downsample_ratio must be 1/k for a positive integer k, got {ratio!r}")
+    return f
+
+
+def connector_internvl(p: dict[str, Any], info: dict[str, Any]) -> Connector:
+    """Pixel shuffle by 1/downsample_ratio, then InternVL's LayerNorm-MLP (mlp1)."""
+    return Connector("pixel-shuffle", shuffle_factor(p), patch_size=p["patch_size"], projector="norm_mlp")
+
 INTERNVL = Strategy(
     "internvl",
     plan_internvl,
@@ -96,4 +113,5 @@ INTERNVL = Strategy(
     },
     "InternVL/GotOcr2: nearest-aspect grid of min..max tiles, stretch, cut, + thumbnail if > 1 tile.",
     _check,
+    connector=connector_internvl,
 )

@@ -8,6 +8,7 @@ from typing import Any
 from ...errors import PlanError, SpecError
 from ..plan import PlanParts
 from ..types import Size
+from ..connector import Connector
 from .common import Strategy, aspect_limit, image_token_layout, make_view, positive_int, resize_canvas, whole
 
 
@@ -54,6 +55,12 @@ def plan_native(image: Size, p: dict[str, Any]) -> PlanParts:
     return PlanParts(tuple(canvases), (view,), None, info={"grid_thw": (1, grid_h, grid_w), "resized": size})
 
 
+def connector_native(p: dict[str, Any], info: dict[str, Any]) -> Connector:
+    """The tower merges merge_size x merge_size patches (PatchMerger); M-RoPE ids."""
+    m = p["merge_size"]
+    return Connector("patch-merger", m, learned=True, patch_size=p["patch_size"],
+                     temporal_patch=p["temporal_patch_size"], packing_merge=m, tower_merges=(m,), position_ids="mrope")
+
 QWEN2_VL = Strategy(
     "native",
     plan_native,
@@ -70,4 +77,5 @@ QWEN2_VL = Strategy(
     "Qwen2-VL native resolution: smart_resize to multiples of patch*merge within "
     "[min_pixels, max_pixels]; one token per merge block.",
     _check,
+    connector=connector_native,
 )

@@ -16,6 +16,7 @@ from typing import Any
 from ...errors import SpecError
 from ..plan import PlanParts
 from ..types import VISUAL, Box, Canvas, Layout, Segment, Size
+from ..connector import Connector
 from .common import Strategy, make_view, positive_int
 from .fixed import clip_resize
 
@@ -85,6 +86,10 @@ def layout_s2(plan) -> Layout:
     return Layout(tuple(segs))
 
 
+def connector_s2(p: dict[str, Any], info: dict[str, Any]) -> Connector:
+    """Each scale's map resized to the smallest's and concatenated on channels."""
+    return Connector("scale-concat", len(p["scales"]), patch_size=p["patch_size"])
+
 S2 = Strategy(
     "s2",
     plan_s2,
@@ -93,4 +98,5 @@ S2 = Strategy(
     "S2 multi-scale: each scale split into split_size sub-images; channels concatenated, "
     "token positions of the smallest scale.",
     _check,
+    connector=connector_s2,
 )

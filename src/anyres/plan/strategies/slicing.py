@@ -21,6 +21,7 @@ from typing import Any
 from ...errors import SpecError
 from ..plan import PlanParts
 from ..types import TEXT, VISUAL, Box, Canvas, Layout, Segment, Size
+from ..connector import Connector
 from .common import Strategy, make_view, positive_int, whole
 
 
@@ -158,6 +159,13 @@ def layout_slicing(plan) -> Layout:
     return Layout(tuple(segs))
 
 
+def connector_slicing(p: dict[str, Any], info: dict[str, Any]) -> Connector:
+    """A perceiver resampler of query_num queries a view (LLaVA-UHD's with a position
+    embedding interpolated from the scale_resolution patch grid)."""
+    uhd = p["style"] == "llava-uhd"
+    return Connector("resampler", learned=True, patch_size=p["patch_size"], queries=(p["query_num"],),
+                     query_grid=p["scale_resolution"] // p["patch_size"] if uhd else 0)
+
 SLICING = Strategy(
     "slicing",
     plan_slicing,
@@ -176,4 +184,5 @@ SLICING = Strategy(
     "LLaVA-UHD / MiniCPM-V slicing: slice count from the area, grid by log aspect ratio, "
     "a whole-image view, query_num resampler tokens a view.",
     _check,
+    connector=connector_slicing,
 )

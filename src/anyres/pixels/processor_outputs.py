@@ -1,8 +1,10 @@
 """``output="hf"``: the keys, shapes, dtypes and values of the transformers PIL processor.
 
-Each builder allocates the output from the plans alone and returns it with a ``fill``
-that normalises one (3, H, W) uint8 view straight into its place, so views can be
-filled as worker processes deliver them.
+``HF_OUTPUTS`` maps a strategy to its builder: ``builder(plans, px) -> (output, fill)``
+allocates the output from the plans alone and returns it with a ``fill(i, j, view)``
+that normalises view j of image i, a (3, H, W) uint8 array, straight into its place, so
+views can be filled as worker processes deliver them. A strategy without a transformers
+processor to imitate is registered as unsupported; ``register_hf_output`` adds one.
 """
 
 from __future__ import annotations
@@ -10,12 +12,23 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from ..errors import SpecError
+from ..layers import LayerRegistry
 from ..plan import Plan, PixelSettings
 from .normalize import normalise_view
 from .patches import patchify
 
 Views = Sequence[Sequence[Any]]
 Fill = Callable[[int, int, Any], None]
+Builder = Callable[[Sequence[Plan], PixelSettings], "tuple[dict, Fill]"]
+
+HF_OUTPUTS: LayerRegistry[Builder] = LayerRegistry(
+    "pixels output='hf'", "anyres.pixels.register_hf_output(strategy, builder)"
+)
+
+
+def register_hf_output(strategy: str, builder: Builder, *, replace_existing: bool = False) -> Builder:
+    """Give ``strategy`` an ``output="hf"`` builder (one of this module's, or your own)."""
+    return HF_OUTPUTS.register(strategy, builder, replace_existing=replace_existing)
 
 
 def _normalise_into(out, v, px: PixelSettings) -> None:
@@ -42,7 +55,7 @@ def llava_next(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
         "pixel_values": out,
         "image_sizes": np.array([[p.image.height, p.image.width] for p in plans], dtype=np.int64),
     }
-    if plans[0].params.get("max_views") is not None:  # LLaVA-OneVision's processor adds it
+    if plans[0].params["max_views"] is not None:  # LLaVA-OneVision's processor adds it
         result["batch_num_images"] = np.ones(len(plans), dtype=np.int64)
     return result, lambda i, j, v: _normalise_into(out[i, j], v, px)
 
@@ -62,8 +75,8 @@ def native(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
     """Qwen2-VL: one patch matrix of (C * T * p * p) rows, ``image_grid_thw``."""
     import numpy as np
 
-    q = plans[0].params
-    patch, merge, temporal = q["patch_size"], q["merge_size"], q["temporal_patch_size"]
+    c = plans[0].connector
+    patch, merge, temporal = c.patch_size, c.packing_merge, c.temporal_patch
     grids = [(v.size.height // patch, v.size.width // patch) for p in plans for v in p.views]
     if len(grids) != len(plans):
         raise SpecError(f"output='hf' for {plans[0].preset} expects one view an image")
@@ -111,27 +124,13 @@ def single_view(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
     return {"pixel_values": out}, lambda i, j, v: _normalise_into(out[i], v, px)
 
 
-BY_STRATEGY = {
-    "anyres": llava_next,
-    "internvl": internvl,
-    "native": native,
-    "idefics3": idefics3,
-    "fixed": single_view,
-    "fixed-pad": single_view,
-    "fixed-crop": single_view,
-    "dynamic": single_view,
-}
-
-
-def hf_layout(plans: Sequence[Plan], px: PixelSettings, return_tensors: str) -> tuple[dict, Fill]:
+def allocate_hf(plans: Sequence[Plan], return_tensors: str) -> tuple[dict, Fill]:
     """The transformers processor's output for ``plans``, allocated, and the function
     that normalises view j of image i into it (views may arrive in any order)."""
-    strategy = plans[0].strategy
-    if any(p.strategy != strategy or p.params != plans[0].params for p in plans):
+    first = plans[0]
+    if len({(p.strategy, p.pixels) for p in plans}) > 1 or any(p.params != first.params for p in plans):
         raise SpecError("output='hf' needs one preset (and the same parameters) for the whole batch")
-    if strategy not in BY_STRATEGY:
-        raise SpecError(f"preset {plans[0].preset!r} has no transformers processor to imitate; use output='anyres'")
-    out, fill = BY_STRATEGY[strategy](plans, px)
+    out, fill = HF_OUTPUTS.get(first.strategy)(plans, first.pixels)
     if return_tensors == "pt":  # torch shares the numpy memory that ``fill`` writes
         import torch
 
@@ -139,13 +138,17 @@ def hf_layout(plans: Sequence[Plan], px: PixelSettings, return_tensors: str) -> 
     return out, fill
 
 
-def to_hf(plans: Sequence[Plan], views: Views, px: PixelSettings, return_tensors: str) -> dict:
-    out, fill = hf_layout(plans, px, return_tensors)
-    fill_all(fill, views)
-    return out
-
-
 def fill_all(fill: Fill, views: Views) -> None:
     for i, vs in enumerate(views):
         for j, v in enumerate(vs):
             fill(i, j, v)
+
+
+for _name in ("fixed", "fixed-pad", "fixed-crop", "dynamic"):
+    register_hf_output(_name, single_view)
+register_hf_output("anyres", llava_next)
+register_hf_output("internvl", internvl)
+register_hf_output("native", native)
+register_hf_output("idefics3", idefics3)
+for _name in ("slicing", "gpt4v", "s2", "budget"):
+    HF_OUTPUTS.unsupported(_name, "it has no transformers processor to imitate; use output='anyres' or 'packed'")
