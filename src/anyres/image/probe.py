@@ -94,16 +94,16 @@ def open_image(source: Any, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> I
             f"{name}: cannot read an image header from {type(source).__name__} "
             "(pass a path, bytes, a binary file object, a PIL image, an array or a tensor)"
         )
-    start = 0
+    position = 0
     try:
-        start = fp.tell()
-        with open_header(fp, max_pixels, name) as im:
-            yield im, header_of(im, start)
+        position = fp.tell()
+        with open_header(fp, max_pixels, name) as im:  # Pillow reads from the stream's start
+            yield im, header_of(im, 0)
     finally:
         if own:
             fp.close()
         else:
-            fp.seek(start)
+            fp.seek(position)
 
 
 def header_of(im: Any, start: int | None = None) -> Header:
@@ -111,8 +111,16 @@ def header_of(im: Any, start: int | None = None) -> Header:
     bytes begin in ``im.fp``, when known."""
     turn = orientation(im, start)
     w, h = im.size
-    size = Size(h, w) if turn in TRANSPOSING else Size(w, h)
+    size = Size(h, w) if turn in TRANSPOSING and not _size_oriented(im) else Size(w, h)
     return Header(size, getattr(im, "format", None), im.mode, turn, _frames(im))
+
+
+def _size_oriented(im: Any) -> bool:
+    """Pillow's TIFF reader reports the displayed size already (and applies the
+    orientation itself when it decodes)."""
+    from PIL import TiffImagePlugin
+
+    return isinstance(im, TiffImagePlugin.TiffImageFile)
 
 
 def _frames(im: Any) -> int | None:
