@@ -85,7 +85,7 @@ def grid_preset():
     for registry in (HF_OUTPUTS, ASSEMBLY, ENCODER_CHECKS, PROCESSOR_GLUE):
         registry.unregister(NAME)
     anyres.plan.unregister_preset(NAME)
-    anyres.plan.STRATEGIES.pop(NAME)
+    anyres.plan.unregister_strategy(NAME)
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from .plan import (
     presets,
     register_preset,
     register_strategy,
+    unregister_strategy,
 )
 
 # ``anyres.plan`` is both the planning package and, because the module is callable,
@@ -37,6 +38,7 @@ _LAZY = {
     "ShapeGroupedBatchSampler": ("anyres.pixels.sampler", "ShapeGroupedBatchSampler"),
     "ResolutionSchedule": ("anyres.pixels.sampler", "ResolutionSchedule"),
     "load_image": ("anyres.image", "load_image"),
+    "probe": ("anyres.image", "probe"),
     "load_encoder": ("anyres.encode", "load_encoder"),
     "VisionPipeline": ("anyres.pipeline", "VisionPipeline"),
     "VisualTokens": ("anyres.pipeline", "VisualTokens"),
@@ -74,4 +76,5 @@ __all__ = [
     "presets",
     "register_preset",
     "register_strategy",
+    "unregister_strategy",
 ]

@@ -233,9 +233,9 @@ def _late_exif_png(im, orientation: int) -> bytes:
 
 @pytest.mark.parametrize("output", ["anyres", "hf", "packed"])
 def test_workers_fill_the_output_as_images_arrive(tmp_path, output, monkeypatch):
-    """With every plan known from the headers, the output is laid out first and filled
-    as the workers deliver (no second pass over the views); a worker plan that differs
-    from the header's (a late PNG eXIf) or a refusal found only when decoding (a
+    """With every plan known from the headers (a late PNG eXIf included), the output is
+    laid out first and filled as the workers deliver (no second pass over the views); a
+    worker plan that differs from the header's or a refusal found only when decoding (a
     truncated JPEG) lays out again from what came back. Every way gives the values of
     one process."""
     import io
@@ -275,9 +275,25 @@ def test_workers_fill_the_output_as_images_arrive(tmp_path, output, monkeypatch)
     same(one, two)
     late = _late_exif_png(make_image(400, 200, 11), 6)
     one, two, streamed = both(sources + [late])
-    assert not streamed
+    assert streamed  # the late eXIf is found from the chunk headers: the header's plan is the worker's
     same(one, two)
     assert one["image_sizes"][-1].tolist() == [400, 200] if output == "hf" else one.plans[-1].image == (200, 400)
+    # a header plan that the worker's differs from (say the file changed in between)
+    import anyres.pixels.render as render_mod
+
+    real_ahead = render_mod.plan_ahead
+
+    def stale(job):
+        p = real_ahead(job)
+        if job.source is not late or p is None:
+            return p
+        return anyres.plan((p.image.height, p.image.width), job.spec, **job.overrides)
+
+    monkeypatch.setattr(render_mod, "plan_ahead", stale)
+    one, two, streamed = both(sources + [late])
+    assert not streamed
+    same(one, two)
+    monkeypatch.setattr(render_mod, "plan_ahead", real_ahead)
     if output != "hf":
         truncated = buf.getvalue()[: len(buf.getvalue()) // 2]
         one, two, streamed = both(sources + [truncated], on_error="skip")

@@ -9,14 +9,13 @@ and the unreadable files listed once.
 
 from __future__ import annotations
 
-import io
 import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from ..errors import AnyresError, PlanError
-from ..plan import Size, image_size, plan
+from ..plan import Size, plan
 from .sources import Item, iter_items
 
 
@@ -67,20 +66,11 @@ def percentile(sorted_values: Sequence[int], q: float) -> int:
 
 
 def item_size(item: Item) -> Size:
-    """The displayed (EXIF-oriented) size, from the header only."""
-    if item.data is None:
-        return image_size(item.path)
-    from PIL import Image
+    """The displayed (EXIF-oriented) size, from the header only (``anyres.image.probe``:
+    regular files only, a late PNG eXIf chunk found without decoding)."""
+    from ..image.probe import probe
 
-    from ..errors import ImageError
-
-    try:
-        with Image.open(io.BytesIO(item.data)) as im:
-            return image_size(im)
-    except AnyresError:
-        raise
-    except Exception as exc:
-        raise ImageError(f"{item.key}: not a readable image ({type(exc).__name__}: {exc})") from None
+    return probe(item.path if item.data is None else item.data).size
 
 
 def measure(items: Iterable[Item], presets: Sequence[str], progress: bool = False) -> CorpusBudget:

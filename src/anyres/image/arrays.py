@@ -14,6 +14,26 @@ from .limits import DEFAULT_MAX_PIXELS, check_pixels
 from .modes import Colour, _composite, to_uint8
 
 
+def image_shape(shape: Any, name: str = "array") -> tuple[int, int, int, bool]:
+    """(height, width, channels, channels_first) of an image array of ``shape``: H x W,
+    H x W x C, or C x H x W when the leading axis is 1, 3 or 4 and the trailing one is
+    not (C in 1, 3, 4). ``ImageError`` for any other shape. Reads the shape only, so
+    ``probe`` plans an array or tensor exactly as ``load_image`` will decode it."""
+    dims = tuple(int(d) for d in shape)
+    channels_first = len(dims) == 3 and dims[0] in (1, 3, 4) and dims[-1] not in (1, 3, 4)
+    if channels_first:
+        channels, height, width = dims
+    elif len(dims) == 3:
+        height, width, channels = dims
+    elif len(dims) == 2:
+        (height, width), channels = dims, 1
+    else:
+        channels = 0
+    if channels not in (1, 3, 4):
+        raise ImageError(f"{name}: array of shape {dims} is not an image (H x W, H x W x 1/3/4 or 1/3/4 x H x W)")
+    return height, width, channels, channels_first
+
+
 def array_to_rgb(
     array: Any, background: Colour = (255, 255, 255), name: str = "array", max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> Any:
@@ -21,13 +41,12 @@ def array_to_rgb(
     from PIL import Image
 
     a = np.asarray(array)
-    if a.ndim == 3 and a.shape[0] in (1, 3, 4) and a.shape[-1] not in (1, 3, 4):
+    height, width, channels, channels_first = image_shape(a.shape, name)
+    if channels_first:
         a = np.moveaxis(a, 0, -1)
-    if a.ndim == 3 and a.shape[-1] == 1:
+    if a.ndim == 3 and channels == 1:
         a = a[..., 0]
-    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] not in (3, 4)):
-        raise ImageError(f"{name}: array of shape {a.shape} is not an image (H x W, H x W x 1/3/4 or 1/3/4 x H x W)")
-    check_pixels(a.shape[1], a.shape[0], max_pixels, name)
+    check_pixels(width, height, max_pixels, name)
     a = np.ascontiguousarray(to_uint8(a, name))
     if a.ndim == 2:
         return Image.fromarray(a, "L").convert("RGB")

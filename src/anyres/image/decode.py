@@ -26,9 +26,11 @@ from typing import Any
 
 from ..errors import ImageError
 from .arrays import array_to_rgb
-from .limits import DEFAULT_MAX_PIXELS, check_pixels, pillow_allows
+from .files import open_regular
+from .limits import DEFAULT_MAX_PIXELS, NO_LIMIT, check_pixels, pillow_allows
 from .memory import contiguous_images
 from .modes import Colour, to_rgb
+from .orientation import orientation
 
 
 def describe(source: Any) -> str:
@@ -84,14 +86,7 @@ def load_image(
 
 def _binary_stream(source: Any, name: str):
     if isinstance(source, (str, os.PathLike)):
-        try:
-            return open(source, "rb")
-        except FileNotFoundError:
-            raise ImageError(f"{name}: no such file") from None
-        except IsADirectoryError:
-            raise ImageError(f"{name}: is a directory, not an image file") from None
-        except OSError as exc:
-            raise ImageError(f"{name}: cannot open ({exc.strerror or exc})") from None
+        return open_regular(source, name)  # a FIFO, device or directory is refused
     if isinstance(source, (bytes, bytearray, memoryview)):
         return io.BytesIO(bytes(source))
     if hasattr(source, "read"):
@@ -104,25 +99,36 @@ def _binary_stream(source: Any, name: str):
     )
 
 
-def _decode(fp: Any, max_pixels: int, background: Colour, name: str) -> Any:
+def open_header(fp: Any, max_pixels: int | None, name: str) -> Any:
+    """The lazy PIL image of a seekable binary stream: its header read, no pixels
+    decoded, its size within ``max_pixels`` (None: no limit), or ``ImageError``."""
     from PIL import Image, UnidentifiedImageError
 
     start = fp.tell() if hasattr(fp, "tell") else 0
+    limit = NO_LIMIT if max_pixels is None else max_pixels
     try:
-        im = _open(fp, max_pixels)
+        im = _open(fp, limit)
     except UnidentifiedImageError:
         fp.seek(start)
         empty = not fp.read(1)
         raise ImageError(f"{name}: {'empty input' if empty else 'not an image format Pillow can read'}") from None
     except Image.DecompressionBombError as exc:
         raise ImageError(
-            f"{name}: the header claims more than the limit of {max_pixels:,} pixels (max_pixels); "
+            f"{name}: the header claims more than the limit of {limit:,} pixels (max_pixels); "
             f"refused before decoding ({exc})"
         ) from None
     except Exception as exc:
         raise ImageError(f"{name}: cannot read the image header ({_reason(exc)})") from None
-    with im:
-        check_pixels(*im.size, max_pixels, name)
+    try:
+        check_pixels(*im.size, limit, name)
+    except BaseException:
+        im.close()
+        raise
+    return im
+
+
+def _decode(fp: Any, max_pixels: int, background: Colour, name: str) -> Any:
+    with open_header(fp, max_pixels, name) as im:
         try:
             im.seek(0)
             im.load()
@@ -141,15 +147,11 @@ def _open(fp: Any, max_pixels: int) -> Any:
 
 
 def _oriented(im: Any) -> Any:
-    """The image as displayed: EXIF orientation applied (a broken EXIF block is ignored,
-    as ``anyres.image_size`` ignores it)."""
+    """The image as displayed: the EXIF orientation that ``probe`` reports, applied (a
+    broken EXIF block is ignored, as ``probe`` ignores it)."""
     from PIL import ImageOps
 
-    try:
-        orientation = int(im.getexif().get(0x0112, 1))
-    except Exception:
-        return im
-    if orientation == 1:
+    if orientation(im) == 1:
         return im
     try:
         return ImageOps.exif_transpose(im)

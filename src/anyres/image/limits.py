@@ -11,6 +11,8 @@ from ..errors import ImageError
 
 # Pillow's own hard limit (2 x Image.MAX_IMAGE_PIXELS): a larger claim is a bomb.
 DEFAULT_MAX_PIXELS = 178_956_970
+# ``max_pixels=None`` (no limit of the caller's): Pillow still needs a number
+NO_LIMIT = 1 << 62
 
 
 def check_pixels(width: int, height: int, max_pixels: int, name: str) -> None:

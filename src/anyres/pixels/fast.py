@@ -21,7 +21,6 @@ normalisation; cheaper resampling and decoding.
 
 from __future__ import annotations
 
-import io
 import os
 from typing import Any
 
@@ -124,12 +123,14 @@ def dct_scale(p: Plan) -> float:
 def load_for_plan(source: Any, spec: str, overrides: dict, max_pixels: int | None = None) -> tuple[Any, Plan]:
     """Decode ``source`` for the fast path and plan it: a JPEG file or bytes at the DCT
     scale ``dct_scale`` allows; anything else as ``load_image`` does. The plan is
-    always for the full oriented size. Presets that look at the content (the budget
-    planner's ink map) need the full image, so they get no DCT reduction."""
-    from ..image import describe, load_image
-    from ..image.decode import _open, _oriented
-    from ..image.limits import DEFAULT_MAX_PIXELS, check_pixels
+    always for the full oriented size (``probe``'s header). Presets that look at the
+    content (the budget planner's ink map) need the full image, so they get no DCT
+    reduction."""
+    from ..image import load_image
+    from ..image.decode import _oriented
+    from ..image.limits import DEFAULT_MAX_PIXELS
     from ..image.modes import to_rgb
+    from ..image.probe import open_image
     from ..plan import plan as make_plan
     from ..plan import resolve
     from ..plan.strategies import STRATEGIES
@@ -138,11 +139,9 @@ def load_for_plan(source: Any, spec: str, overrides: dict, max_pixels: int | Non
     preset = resolve(spec, **overrides)[0]
     if isinstance(source, (str, os.PathLike, bytes, bytearray)) and STRATEGIES[preset.strategy].content is None:
         try:
-            fh = open(source, "rb") if isinstance(source, (str, os.PathLike)) else io.BytesIO(source)
-            with fh, _open(fh, limit) as im:
-                if im.format == "JPEG" and im.mode in ("RGB", "L"):
-                    check_pixels(*im.size, limit, describe(source))
-                    p = make_plan(im, spec, **overrides)  # header and EXIF only
+            with open_image(source, max_pixels=limit) as (im, header):
+                if header.format == "JPEG" and header.mode in ("RGB", "L"):
+                    p = make_plan(header.size, spec, **overrides)
                     scale = dct_scale(p)
                     if scale < 1.0:
                         im.draft(im.mode, (int(im.width * scale), int(im.height * scale)))

@@ -125,37 +125,18 @@ def render_all(jobs: list[Job], num_workers: int) -> list[tuple[Plan, list[Any]]
 
 
 def plan_ahead(job: Job) -> Plan | None:
-    """The plan ``render_one`` will make for ``job``, from the file header or the PIL
-    image's size alone; None when that cannot be known without decoding (a preset that
-    looks at the content, arrays, file objects, an unreadable header)."""
-    from ..plan import image_size, plan, resolve
+    """The plan ``render_one`` will make for ``job``, from the source's header
+    (``anyres.image.probe``: a path, bytes, a seekable file, a PIL image, an array or a
+    tensor); None when that cannot be known without decoding (a preset that looks at
+    the content, an unreadable or refused header)."""
+    from ..image.probe import probe
+    from ..plan import plan, resolve
     from ..plan.strategies import STRATEGIES
 
-    src = job.source
     try:
         if STRATEGIES[resolve(job.spec, **job.overrides)[0].strategy].content is not None:
             return None
-        if isinstance(src, (bytes, bytearray, str, os.PathLike)):
-            import io
-
-            from ..image.decode import _open
-
-            fh = open(src, "rb") if isinstance(src, (str, os.PathLike)) else io.BytesIO(src)
-            with fh, _open(fh, job.max_pixels) as im:
-                # Pillow decodes a whole PNG to look for an eXIf chunk after the pixel
-                # data; one before it is in the header. A late one (rare) makes the
-                # worker's plan differ, and the caller then lays out from the workers'.
-                if im.format == "PNG" and "exif" not in im.info:
-                    size = image_size(im.size)
-                else:
-                    size = image_size(im)
-        elif hasattr(src, "getexif") and hasattr(src, "size"):
-            size = image_size(src)
-        else:
-            return None
-        if size.width * size.height > job.max_pixels:
-            return None
-        return plan(size, job.spec, **job.overrides)
+        return plan(probe(job.source, max_pixels=job.max_pixels).size, job.spec, **job.overrides)
     except Exception:  # the worker will decode it and say what is wrong
         return None
 

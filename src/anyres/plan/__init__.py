@@ -13,26 +13,24 @@ import types as _types
 from typing import Any
 
 from ..errors import AnyresError, ImageError, PlanError, SpecError
-from .connector import Connector, query_grid, view_grids
+from .connector import Connector, check_connector, query_grid, view_grids
 from .diagnostics import CutLine, Diagnostics
 from .plan import Plan, PlanParts
 from .registry import PixelSettings, Preset, get_preset, presets, register_preset, resolve, unregister_preset
 from .spec import format_spec, parse_spec
-from .strategies import STRATEGIES, Strategy, register_strategy
+from .strategies import STRATEGIES, Strategy, register_strategy, unregister_strategy
 from .strategies.common import grid_views, make_view, repeat_layout, resize_canvas, whole
 from .types import Box, Canvas, Layout, Segment, Size, View
 from . import builtin as _builtin  # noqa: F401  (registers the built-in presets)
 
-# EXIF orientations 5-8 transpose the image: the displayed size is (height, width).
-_TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}
-
-
 def image_size(image_or_size: Any) -> Size:
     """The (width, height) a plan is made for.
 
-    Accepts ``(width, height)``, a ``Size``, a PIL image, a path or an array of shape
-    (H, W[, C]). PIL images and files are measured after EXIF orientation, as
-    ``anyres.load_image`` will present them; only the header of a file is read.
+    Accepts ``(width, height)``, a ``Size``, or any source ``anyres.image.probe``
+    reads: a path, bytes, a seekable binary file, a PIL image, a numpy array or a torch
+    tensor (H x W, H x W x C or channels-first C x H x W). Images are measured as
+    ``anyres.load_image`` will present them (after EXIF orientation), from the header
+    only.
     """
     if isinstance(image_or_size, Size):
         return _checked(image_or_size.width, image_or_size.height)
@@ -40,18 +38,29 @@ def image_size(image_or_size: Any) -> Size:
         if len(image_or_size) != 2:
             raise PlanError(f"a size must be (width, height), got {image_or_size!r}")
         return _checked(*image_or_size)
-    if isinstance(image_or_size, (str, os.PathLike)):
-        return _file_size(image_or_size)
-    if hasattr(image_or_size, "getexif") and hasattr(image_or_size, "size"):
-        w, h = image_or_size.size
-        if _orientation(image_or_size) in _TRANSPOSING_ORIENTATIONS:
-            w, h = h, w
-        return _checked(w, h)
-    shape = getattr(image_or_size, "shape", None)
-    if shape is not None and len(shape) in (2, 3):
-        return _checked(shape[1], shape[0])
+    if _probeable(image_or_size):
+        from ..image.probe import probe
+
+        # an encoded file is refused above load_image's default limit (a bomb); pixels
+        # already in memory are planned whatever their size
+        if _encoded(image_or_size):
+            return probe(image_or_size).size
+        return probe(image_or_size, max_pixels=None).size
     raise PlanError(
-        f"cannot plan for {type(image_or_size).__name__}: pass (width, height), a PIL image, a path or an array"
+        f"cannot plan for {type(image_or_size).__name__}: pass (width, height), a path, bytes, a PIL image, "
+        "an array or a tensor"
+    )
+
+
+def _encoded(source: Any) -> bool:
+    return isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)) or hasattr(source, "read")
+
+
+def _probeable(source: Any) -> bool:
+    return (
+        _encoded(source)
+        or (hasattr(source, "getexif") and hasattr(source, "size"))
+        or (hasattr(source, "shape") and (hasattr(source, "__array__") or hasattr(source, "__array_interface__")))
     )
 
 
@@ -63,27 +72,6 @@ def _checked(width: Any, height: Any) -> Size:
     if w < 1 or h < 1:
         raise PlanError(f"image size {w}x{h} has a side below 1 pixel")
     return Size(w, h)
-
-
-def _orientation(image: Any) -> int:
-    try:
-        return int(image.getexif().get(0x0112, 1))
-    except Exception:  # a broken EXIF block does not change the geometry
-        return 1
-
-
-def _file_size(path: str | os.PathLike) -> Size:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:  # reads the header only
-            return image_size(im)
-    except FileNotFoundError:
-        raise ImageError(f"{os.fspath(path)}: no such file") from None
-    except Image.DecompressionBombError as exc:
-        raise ImageError(f"{os.fspath(path)}: refused from its header ({exc})") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"{os.fspath(path)}: not a readable image ({exc})") from None
 
 
 def plan(image_or_size: Any, preset: str, **overrides: Any) -> Plan:
@@ -132,13 +120,13 @@ def _connector(strategy: Strategy, params: Any, info: dict) -> Connector:
     """``strategy.connector(params, info)``, built once per resolved ``params`` object
     (``resolve`` hands out one per spec) unless the strategy's depends on the image."""
     if strategy.connector_reads_info:
-        return strategy.connector(params, info)
+        return check_connector(strategy.connector(params, info), strategy.name)
     hit = _CONNECTORS.get(id(params))
     if hit is not None and hit[0] is params:
         return hit[1]
     if len(_CONNECTORS) > 4096:
         _CONNECTORS.clear()
-    made = strategy.connector(params, info)
+    made = check_connector(strategy.connector(params, info), strategy.name)
     _CONNECTORS[id(params)] = (params, made)  # holds params, so its id stays its own
     return made
 
@@ -218,4 +206,5 @@ __all__ = [
     "register_strategy",
     "resolve",
     "unregister_preset",
+    "unregister_strategy",
 ]

@@ -101,7 +101,6 @@ def _values(image: Any) -> list[float]:
 
 
 def _transposed(image: Any) -> bool:
-    try:
-        return int(image.getexif().get(0x0112, 1)) in (5, 6, 7, 8)
-    except Exception:
-        return False
+    from ..image.orientation import TRANSPOSING, orientation
+
+    return orientation(image) in TRANSPOSING

@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from ..errors import SpecError
+from .frozen import FrozenDict
 from .spec import parse_spec
 from .strategies import STRATEGIES
 
@@ -40,6 +41,10 @@ class Preset:
     pixels: PixelSettings = PixelSettings()
     description: str = ""
     reference: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.params, FrozenDict):  # shared by every plan: read-only
+            object.__setattr__(self, "params", FrozenDict(self.params))
 
     def resolved(self) -> dict[str, Any]:
         """Every parameter of the strategy, with this preset's values applied."""
@@ -90,7 +95,7 @@ def register_preset(
         raise SpecError(f"unknown strategy {strategy!r}; known: {', '.join(sorted(STRATEGIES))}")
     preset = Preset(name, strategy, {}, pixels or PixelSettings(), description, reference)
     params_all = _validated(preset, merged)
-    preset = replace(preset, params={k: v for k, v in params_all.items() if k in merged})
+    preset = replace(preset, params=FrozenDict({k: v for k, v in params_all.items() if k in merged}))
     _PRESETS[name] = preset
     resolve.cache_clear()
     return preset
@@ -127,17 +132,20 @@ def _validated(preset: Preset, overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=4096)
-def _resolve_cached(spec: str, overrides: tuple) -> tuple[Preset, dict[str, Any], dict[str, Any]]:
+def _resolve_cached(spec: str, overrides: tuple) -> tuple[Preset, FrozenDict, FrozenDict]:
     name, kwargs = parse_spec(spec)
     preset = get_preset(name)
     kwargs.update(dict(overrides))
     kwargs = {k: _normalise(v) for k, v in kwargs.items()}
     params = _validated(preset, kwargs)
-    return preset, params, kwargs
+    return preset, FrozenDict(params), FrozenDict(kwargs)
 
 
-def resolve(spec: str, **overrides: Any) -> tuple[Preset, dict[str, Any], dict[str, Any]]:
-    """(preset, every effective parameter, the parameters given on top of the preset)."""
+def resolve(spec: str, **overrides: Any) -> tuple[Preset, FrozenDict, FrozenDict]:
+    """(preset, every effective parameter, the parameters given on top of the preset).
+
+    The two dicts are cached and shared by every plan of the spec, so they are
+    read-only (``FrozenDict``); ``dict(params)`` is a copy to change."""
     if not overrides:
         return _resolve_cached(spec, ())
     try:

@@ -35,6 +35,8 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     for kw in call.keywords:
         if kw.arg is None:
             raise SpecError(f"preset spec {spec!r}: '**' is not allowed")
+        if kw.arg in kwargs:
+            raise SpecError(f"preset spec {spec!r}: {kw.arg!r} is given more than once")
         try:
             kwargs[kw.arg] = ast.literal_eval(kw.value)
         except ValueError:

@@ -12,6 +12,7 @@ from .internvl import INTERNVL
 from .native import QWEN2_VL
 from .s2 import S2
 from .slicing import SLICING
+from ...errors import SpecError
 
 STRATEGIES: dict[str, Strategy] = {
     s.name: s
@@ -19,9 +20,41 @@ STRATEGIES: dict[str, Strategy] = {
 }
 
 
-def register_strategy(strategy: Strategy) -> None:
-    """Add a user strategy (then ``register_preset(name, strategy.name, ...)``)."""
-    STRATEGIES[strategy.name] = strategy
+def register_strategy(strategy: Strategy, *, replace_existing: bool = False) -> Strategy:
+    """Add a user strategy (then ``register_preset(name, strategy.name, ...)``).
+
+    A name already registered is refused unless ``replace_existing=True``; either way
+    the cache of resolved specs is cleared, so no plan is made with a stale strategy.
+    """
+    if not isinstance(strategy, Strategy):
+        raise SpecError(f"register_strategy takes a Strategy, got {type(strategy).__name__}")
+    name = strategy.name
+    if not isinstance(name, str) or not name or "(" in name or "," in name:
+        raise SpecError(f"invalid strategy name {name!r}")
+    if name in STRATEGIES and not replace_existing:
+        raise SpecError(f"strategy {name!r} is already registered (pass replace_existing=True)")
+    STRATEGIES[name] = strategy
+    _clear_resolved()
+    return strategy
 
 
-__all__ = ["STRATEGIES", "Strategy", "register_strategy"]
+def unregister_strategy(name: str) -> None:
+    """Remove a strategy. Refused (``SpecError``) while a registered preset uses it:
+    unregister those presets first. An unknown name is ignored, as
+    ``unregister_preset`` ignores one."""
+    from ..registry import _PRESETS
+
+    users = [p.name for p in _PRESETS.values() if p.strategy == name]
+    if users:
+        raise SpecError(f"strategy {name!r} is used by presets {', '.join(users)}: unregister them first")
+    STRATEGIES.pop(name, None)
+    _clear_resolved()
+
+
+def _clear_resolved() -> None:
+    from ..registry import resolve
+
+    resolve.cache_clear()
+
+
+__all__ = ["STRATEGIES", "Strategy", "register_strategy", "unregister_strategy"]
