@@ -44,6 +44,7 @@ def check_workers(n: object, *, name: str = "num_workers", force: bool = False) 
         if n > limit:
             raise SpecError(
                 f"{name}={n} is more than the {limit} allowed (this machine's cores, or {ENV_MAX_WORKERS}); "
-                f"set {ENV_MAX_WORKERS}={n} (or pass force=True) to run that many processes on purpose"
+                f"to run that many processes on purpose, set {ENV_MAX_WORKERS}={n} or force it (force=True; "
+                "--force-workers on the command line)"
             )
     return int(n)
