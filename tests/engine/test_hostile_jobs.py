@@ -64,8 +64,20 @@ def test_path_list_with_nul_bytes_and_undecodable_lines(tmp_path, tiny_clip_fold
     errors = {e["source"]: e["message"] for e in _errors(tmp_path / "out")}
     assert "NUL byte" in errors["src/a\x00b.png"]
     assert "cannot read" in errors["src/gone\\xff\\xfe.png"]  # keys are valid UTF-8, the bytes escaped
-    assert os.fsdecode(latin).encode("utf-8", "surrogateescape") == latin
     assert any(r["source"].endswith("caf\\xe9.png") for r in _manifest(tmp_path / "out"))
+
+
+def test_a_folder_with_file_names_that_are_not_utf8(tmp_path, tiny_clip_folder):
+    src = tmp_path / "src"
+    good = _images(src, 2, 10)
+    with open(os.fsencode(src) + b"/ok\xe9.png", "wb") as fh:
+        fh.write((src / good[0]).read_bytes())
+    with open(os.fsencode(src) + b"/broken\xff.png", "wb") as fh:  # refused, its name in the message
+        fh.write(b"not an image")
+    summary = _twice(src, tmp_path / "out", tiny_clip_folder)
+    assert (summary["encoded"], summary["refused"]) == (3, 1)
+    [error] = _errors(tmp_path / "out")
+    assert error["source"] == "broken\\xff.png" and "broken\\xff.png" in error["message"]
 
 
 @pytest.mark.parametrize("values, arrow_type, what", [

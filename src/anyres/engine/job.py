@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..errors import AnyresError
-from .sources import Item, content_hash
+from .sources import Item, content_hash, safe_key
 from .store import Encoded, Refused, Store
 
 
@@ -40,7 +40,8 @@ def encoded_record(item: Item, digest: str, tokens) -> Encoded:
 
 
 def refused_record(item: Item, digest: str, error: BaseException) -> Refused:
-    return Refused(item.key, digest, type(error).__name__, str(error))
+    # the message may quote a file name that is not UTF-8 (the decoder names the path)
+    return Refused(item.key, digest, type(error).__name__, safe_key(str(error)))
 
 
 @dataclass
@@ -71,7 +72,7 @@ def pending_items(items: Iterable[Item], store: Store, stats: "Stats") -> Iterat
             else:
                 reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
                 message = f"{item.key}: cannot read ({reason})"
-            yield Refused(item.key, "", type(exc).__name__, message)
+            yield Refused(item.key, "", type(exc).__name__, safe_key(message))
             continue
         digest = content_hash(data)
         if store.is_done(item.key, digest):
