@@ -120,7 +120,7 @@ class Store:
         committed = {p.stem for p in (self.root / "manifest").glob("part-*.parquet")}
         for sub, suffix in (("shards", ".safetensors"), ("errors", ".parquet")):
             for f in (self.root / sub).iterdir():
-                if f.name.endswith(".corrupt"):
+                if f.name.endswith(".corrupt") or f.is_dir():  # set aside, or not ours to delete
                     continue
                 stem = f.name[: -len(suffix)].replace("shard-", "part-") if f.name.endswith(suffix) else None
                 if f.name.startswith(".") or stem not in committed:
