@@ -34,7 +34,7 @@ def test_plan_table_and_json(capsys):
 
 def test_plan_errors_are_reported_not_raised(capsys):
     code, _, err = run(capsys, "plan", "--size", "10x5000", "--preset", "qwen2-vl")
-    assert code == 2 and "aspect ratio" in err and "10x5000" in err
+    assert code == 1 and "aspect ratio" in err and "10x5000" in err  # a refused input
     code, _, err = run(capsys, "plan", "--size", "10x10", "--preset", "nope")
     assert code == 2 and "unknown preset" in err
 
@@ -66,8 +66,8 @@ def test_compare_table_json_and_plot(tmp_path, capsys):
 def test_missing_image_and_bad_size(capsys):
     code, _, err = run(capsys, "plan", "--preset", "fixed")
     assert code == 2 and "IMAGE or --size" in err
-    with pytest.raises(SystemExit):
-        main(["plan", "--size", "axb", "--preset", "fixed"])
+    code, _, err = run(capsys, "plan", "--size", "axb", "--preset", "fixed")
+    assert code == 2 and "1000x600" in err and err.count("\n") == 1
 
 
 def test_eval_legibility_on_a_data_folder(tmp_path, capsys):
@@ -101,3 +101,157 @@ def test_eval_legibility_on_a_data_folder(tmp_path, capsys):
     assert code == 0 and len(merged["records"]) == 5
     assert {(c["budget"], c["split"]) for c in merged["comparisons"]} == {(64, "user"), (128, "user")}
     assert run(capsys, "eval", "report", str(tmp_path / "missing.json"), "--out", str(tmp_path / "x"))[0] == 2
+
+
+# --- nothing a user types or feeds ends in a traceback -------------------------------
+
+def one_line_error(capsys, code_wanted: int, *argv) -> str:
+    code, _, err = run(capsys, *argv)
+    assert code == code_wanted, (argv, code, err)
+    assert err.count("\n") == 1 and err.startswith("anyres: error: ") and "Traceback" not in err, (argv, err)
+    return err
+
+
+@pytest.fixture()
+def files(tmp_path):
+    img = tmp_path / "in.png"
+    Image.new("RGB", (300, 200), (250, 250, 250)).save(img)
+    (tmp_path / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "foreign.json").write_text(json.dumps({"name": "something else"}))
+    (tmp_path / "records3.json").write_text(json.dumps({"records": 3}))
+    (tmp_path / "odd-records.json").write_text(json.dumps({"records": [{"split": "a", "image": "b"}]}))
+    rec = {"split": "a", "image": "b", "preset": "fixed", "budget": None, "tokens": "many", "recall": 1.0}
+    (tmp_path / "typed.json").write_text(json.dumps({"records": [rec]}))
+    (tmp_path / "list.json").write_text("[1, 2]")
+    return tmp_path
+
+
+USAGE_ERRORS = [
+    [],
+    ["nope"],
+    ["plan"],
+    ["plan", "--size", "10x10"],
+    ["plan", "--size", "10x10", "--preset", "nope"],
+    ["plan", "{d}/in.png", "--size", "10x10", "--preset", "fixed"],  # IMAGE and --size: which one?
+    ["plan", "--size", "10x10", "--preset", "internvl(max_tiles=)"],
+    ["show", "--size", "10x10", "--preset", "fixed"],
+    ["show", "--size", "10x10", "--preset", "fixed", "-o", "{d}/x.nope"],
+    ["show", "--size", "10x10", "--preset", "fixed", "-o", "{d}/missing/x.png"],
+    ["show", "--size", "10x10", "--preset", "fixed", "-o", "{d}"],
+    ["show", "--size", "10x10", "--preset", "fixed", "-o", "{d}/a-file/x.png"],
+    ["compare", "--size", "10x10", "--presets", "fixed", "--plot", "{d}/p.nope"],
+    ["compare", "--size", "10x10", "--presets", "fixed", "--plot", "{d}/missing/p.png"],
+    ["compare", "--presets", "fixed"],
+    ["budget", "{d}/missing-folder"],
+    ["budget", "{d}", "--presets", "fixed", "--plot", "{d}/missing/b.png"],
+    ["budget", "{d}", "--presets", "fixed", "--plot", "{d}/b.txt"],
+    ["encode", "{d}/in.png", "--preset", "fixed", "--encoder", "{d}", "--out", "{d}/missing/t.safetensors"],
+    ["encode", "{d}/in.png", "--preset", "fixed", "--encoder", "{d}", "--out", "{d}"],
+    ["encode-dataset", "{d}", "--out", "{d}/a-file", "--preset", "fixed", "--encoder", "{d}"],
+    ["encode-dataset", "{d}", "--out", "{d}/a-file/sub", "--preset", "fixed", "--encoder", "{d}"],
+    ["encode-dataset", "{d}", "--out", "{d}/o", "--preset", "fixed", "--encoder", "{d}", "--workers", "2.5"],
+    ["encode-dataset", "{d}", "--out", "{d}/o", "--preset", "fixed", "--encoder", "{d}", "--workers", "-1"],
+    ["encode-dataset", "{d}", "--out", "{d}/o", "--preset", "fixed", "--encoder", "{d}", "--workers", "1000000"],
+    ["encode-dataset", "{d}", "--out", "{d}/o", "--preset", "fixed", "--encoder", "{d}", "--batch-size", "x"],
+    ["eval", "report", "{d}/foreign.json", "--out", "{d}/r"],
+    ["eval", "report", "{d}/records3.json", "--out", "{d}/r"],
+    ["eval", "report", "{d}/odd-records.json", "--out", "{d}/r"],
+    ["eval", "report", "{d}/typed.json", "--out", "{d}/r"],
+    ["eval", "report", "{d}/list.json", "--out", "{d}/r"],
+    ["eval", "report", "{d}/in.png", "--out", "{d}/r"],
+    ["eval", "report", "{d}/missing.json", "--out", "{d}/r"],
+    ["eval", "legibility", "--out", "{d}/a-file"],
+    ["demo", "--out", "{d}/a-file"],
+]
+
+
+@pytest.mark.parametrize("argv", USAGE_ERRORS, ids=lambda a: " ".join(a)[:60] or "nothing")
+def test_usage_errors_exit_2_with_one_line(capsys, files, argv):
+    one_line_error(capsys, 2, *[a.format(d=files) for a in argv])
+    assert not (files / "o").exists() and not (files / "r").exists()  # refused before any work
+
+
+@pytest.mark.parametrize("argv", [
+    ["plan", "{d}/corrupt.png", "--preset", "fixed"],
+    ["plan", "{d}/missing.png", "--preset", "fixed"],
+    ["plan", "--size", "10x5000", "--preset", "qwen2-vl"],
+    ["show", "{d}/corrupt.png", "--preset", "fixed", "-o", "{d}/x.png"],
+    ["encode", "{d}/in.png", "--preset", "fixed", "--encoder", "{d}", "--out", "{d}/t.safetensors"],
+], ids=lambda a: " ".join(a)[:60])
+def test_refused_inputs_exit_1_with_one_line(capsys, files, argv):
+    one_line_error(capsys, 1, *[a.format(d=files) for a in argv])
+
+
+def test_compare_when_every_preset_refuses(capsys):
+    code, out, err = run(capsys, "compare", "--size", "10x5000", "--presets", "qwen2-vl")
+    assert code == 1 and "aspect ratio" in out and "Traceback" not in err
+
+
+def test_debug_shows_the_traceback(capsys):
+    with pytest.raises(anyres.SpecError):
+        main(["--debug", "plan", "--size", "10x10", "--preset", "nope"])
+    with pytest.raises(anyres.SpecError):
+        main(["plan", "--size", "10x10", "--preset", "nope", "--debug"])
+
+
+def test_unexpected_errors_are_one_line_too(capsys, monkeypatch):
+    import anyres.compare
+
+    def boom(*a, **k):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(anyres.compare, "compare", boom)
+    err = one_line_error(capsys, 1, "compare", "--size", "10x10")
+    assert "ZeroDivisionError: a bug" in err and "--debug" in err
+
+
+def test_show_draws_huge_sizes_on_a_bounded_picture(tmp_path, capsys):
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out = tmp_path / "huge.png"
+    code, text, _ = run(capsys, "show", "--size", "1000000x1000000", "--preset", "fixed", "-o", str(out))
+    code2, _, _ = run(capsys, "show", "--size", "60000x20000", "--preset", "llava-next", "-o", str(out))
+    assert code == code2 == 0
+    with Image.open(out) as im:
+        assert max(im.size) < 1500
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024  # kB on Linux
+    assert grown_mb < 200  # a 60000x20000 RGB canvas alone would be 3.6 GB
+
+
+def _cli(args, **kw):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, PYTHONPATH=str(Path(anyres.__file__).resolve().parents[1]))
+    return subprocess.run([sys.executable, "-m", "anyres.cli", *args], env=env, stderr=subprocess.PIPE, timeout=120,
+                          **kw)
+
+
+def test_a_closed_pipe_ends_quietly():
+    """``anyres plan ... --json | head -1``: the reader is gone before the output is
+    written; no BrokenPipeError traceback, nothing on stderr."""
+    import os
+
+    read, write = os.pipe()
+    os.close(read)  # as head does once it has its line
+    try:
+        proc = _cli(["plan", "--size", "1000x600", "--preset", "llava-next", "--json"], stdout=write)
+    finally:
+        os.close(write)
+    assert proc.returncode == 1 and proc.stderr == b""
+
+
+def test_bad_arguments_in_a_real_process(tmp_path):
+    import subprocess
+
+    proc = _cli(["show", "--size", "10x10", "--preset", "fixed", "-o", str(tmp_path / "missing" / "x.png")],
+                stdout=subprocess.PIPE)
+    assert proc.returncode == 2 and proc.stdout == b""
+    assert proc.stderr.decode().count("\n") == 1 and b"Traceback" not in proc.stderr
+    proc = _cli(["encode-dataset", str(tmp_path), "--out", str(tmp_path / "o"), "--preset", "fixed", "--encoder",
+                 str(tmp_path), "--workers", "2.5"], stdout=subprocess.PIPE)
+    assert proc.returncode == 2 and proc.stderr.decode().count("\n") == 1 and b"workers" in proc.stderr

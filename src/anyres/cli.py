@@ -1,15 +1,31 @@
-"""The ``anyres`` command."""
+"""The ``anyres`` command.
+
+Exit status: 0 done, 1 an input was refused (or the work failed), 2 a usage error (bad
+arguments, a preset or output path that cannot work). Errors are one line on stderr;
+``--debug`` (anywhere on the line) shows the traceback instead. Outputs (``--out``,
+``-o``, ``--plot``) are checked before any work starts.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from .errors import AnyresError, SpecError
+
+
+class UsageError(Exception):
+    """What argparse would print with its usage text; the command line prints one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -38,11 +54,69 @@ def _specs(text: str | None) -> list[str] | None:
 
 
 def _source(args) -> object:
+    if getattr(args, "size", None) and getattr(args, "image", None):
+        raise UsageError("give an IMAGE or --size WxH, not both")
     if getattr(args, "size", None):
         return args.size
     if not getattr(args, "image", None):
-        raise SpecError("give an IMAGE or --size WxH")
+        raise UsageError("give an IMAGE or --size WxH")
     return args.image
+
+
+def _writable_folder(folder: Path, what: str) -> None:
+    if not folder.is_dir():
+        raise UsageError(f"{what}: the folder {folder} does not exist" if not folder.exists()
+                         else f"{what}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"{what}: the folder {folder} is not writable")
+
+
+def output_file(path: str, option: str, extensions: set[str] | None = None) -> None:
+    """Refuse, before any work, an output file that cannot be written: its folder
+    missing or read-only, the path a folder, an extension the writer does not know."""
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{option} {path}: is a folder; give a file name")
+    _writable_folder(p.parent if str(p.parent) else Path("."), f"{option} {path}")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise UsageError(f"{option} {path}: the file is not writable")
+    if extensions is not None:
+        ext = p.suffix.lower().lstrip(".")
+        if ext not in extensions:
+            common = [e for e in ("png", "jpg", "webp", "pdf", "svg") if e in extensions]
+            raise UsageError(f"{option} {path}: unknown image extension {p.suffix or '(none)'!r}; use one of "
+                             f"{', '.join(common + sorted(extensions - set(common))[: max(0, 10 - len(common))])}"
+                             f"{', ...' if len(extensions) > 10 else ''}")
+
+
+def output_folder(path: str, option: str = "--out") -> None:
+    """Refuse an output folder that is a file or cannot be created or written."""
+    p = Path(path)
+    if p.exists():
+        if not p.is_dir():
+            raise UsageError(f"{option} {path}: is a file, not a folder")
+        _writable_folder(p, f"{option} {path}")
+        return
+    parent = p.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{option} {path}: {parent} is a file, not a folder")
+    _writable_folder(parent, f"{option} {path}")
+
+
+def pillow_extensions() -> set[str]:
+    from PIL import Image
+
+    return {ext.lstrip(".") for ext, fmt in Image.registered_extensions().items() if fmt in Image.SAVE}
+
+
+def plot_extensions() -> set[str]:
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        raise UsageError("plots need matplotlib: pip install matplotlib") from None
+    return set(FigureCanvasBase.get_supported_filetypes())
 
 
 def cmd_presets(args) -> int:
@@ -86,6 +160,8 @@ def cmd_show(args) -> int:
     from .plan import plan
     from .viz import render_plan
 
+    output_file(args.output, "-o", pillow_extensions())
+    _source(args)
     image = None
     if args.image:
         from .image import load_image
@@ -102,7 +178,10 @@ def cmd_show(args) -> int:
 def cmd_compare(args) -> int:
     from .compare import compare, format_table
 
-    rows = compare(_source(args), _specs(args.presets))
+    source = _source(args)
+    if args.plot:
+        output_file(args.plot, "--plot", plot_extensions())
+    rows = compare(source, _specs(args.presets))
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
@@ -111,15 +190,16 @@ def cmd_compare(args) -> int:
         from .plots import plot_tokens_vs_size
         from .plan import image_size
 
-        size = image_size(_source(args))
+        size = image_size(source)
         plot_tokens_vs_size(_specs(args.presets), size, args.plot)
         print(f"wrote {args.plot}")
-    return 0
+    return 1 if rows and all("error" in r for r in rows) else 0
 
 
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
+    output_folder(args.out)
     run_demo(Path(args.out), legibility=not args.no_legibility)
     return 0
 
@@ -138,6 +218,7 @@ def cmd_eval_legibility(args) -> int:
     from .eval.documents import CATEGORIES
     from .eval.legibility import run_legibility
 
+    output_folder(args.out)
     cache = False if args.cache == "none" else args.cache
     result = run_legibility(
         args.out,
@@ -158,20 +239,46 @@ def cmd_eval_legibility(args) -> int:
     return 0
 
 
+RECORD_KEYS = ("split", "image", "preset", "budget", "tokens", "recall")
+
+
+def read_results(path: str) -> tuple[list[dict], str]:
+    """The records of an ``anyres eval legibility`` results.json, checked enough that
+    the report can be written (``SpecError`` naming the file and what is wrong)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"{path}: not a readable results.json ({exc})") from None
+    records = data.get("records") if isinstance(data, dict) else None
+    if not isinstance(records, list):
+        raise SpecError(f"{path}: not a results.json of 'anyres eval legibility' (no list of records)")
+    for k, r in enumerate(records):
+        missing = [key for key in RECORD_KEYS if not isinstance(r, dict) or key not in r]
+        if missing:
+            raise SpecError(f"{path}: record {k} is not a legibility record (missing {', '.join(missing)})")
+        if r["budget"] is not None and (isinstance(r["budget"], bool) or not isinstance(r["budget"], int)):
+            raise SpecError(f"{path}: record {k} has a budget that is not an integer: {r['budget']!r}")
+        if any(isinstance(r[key], bool) or not isinstance(r[key], (int, float)) for key in ("tokens", "recall")):
+            raise SpecError(f"{path}: record {k} has tokens or recall that are not numbers")
+    meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
+    return records, f"{path} ({meta.get('documents', '?')})"
+
+
 def cmd_eval_report(args) -> int:
     from .eval.report import write_results
 
+    output_folder(args.out)
     records, budgets, sources = [], set(), []
     for path in args.results:
-        try:
-            data = json.loads(Path(path).read_text())
-        except (OSError, ValueError) as exc:
-            raise SpecError(f"{path}: not a readable results.json ({exc})") from None
-        records += data["records"]
-        budgets |= {r["budget"] for r in data["records"] if r.get("budget") is not None}
-        sources.append(f"{path} ({data.get('meta', {}).get('documents', '?')})")
-    meta = {"documents": f"{len({(r['split'], r['image']) for r in records})} from " + "; ".join(sources)}
-    paths = write_results(args.out, records, sorted(budgets), meta)
+        recs, source = read_results(path)
+        records += recs
+        budgets |= {r["budget"] for r in recs if r.get("budget") is not None}
+        sources.append(source)
+    meta = {"documents": f"{len({(str(r['split']), str(r['image'])) for r in records})} from " + "; ".join(sources)}
+    try:
+        paths = write_results(args.out, records, sorted(budgets), meta)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # records of another shape than ours
+        raise SpecError(f"the results do not come from 'anyres eval legibility' ({type(exc).__name__}: {exc})") from None
     print(f"wrote {paths['results']}, {paths['report']} and {paths['pareto']}")
     return 0
 
@@ -181,6 +288,8 @@ def cmd_budget(args) -> int:
     from .plan import presets
 
     specs = _specs(args.presets) or presets()
+    if args.plot:
+        output_file(args.plot, "--plot", plot_extensions())
     result = corpus_budget(args.src, specs, column=args.column, progress=not args.json and sys.stderr.isatty())
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
@@ -201,6 +310,7 @@ def cmd_budget(args) -> int:
 def cmd_encode(args) -> int:
     from .pipeline import VisionPipeline, save_tokens
 
+    output_file(args.out, "--out")
     pipe = VisionPipeline.from_preset(args.preset, args.encoder, args.projector, out_width=args.out_width,
                                       exact=not args.fast)
     results = pipe(args.images, on_error="skip")
@@ -221,10 +331,12 @@ def cmd_encode(args) -> int:
 def cmd_encode_dataset(args) -> int:
     from .engine import encode_dataset
 
+    output_folder(args.out)
     summary = encode_dataset(
         args.src, args.out, args.preset, args.encoder, engine=args.engine, workers=args.workers,
         batch_size=args.batch_size, shard_mb=args.shard_mb, exact=not args.fast, column=args.column,
         progress=not args.quiet and sys.stderr.isatty(), ray_address=args.ray_address,
+        force_workers=args.force_workers,
     )
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -239,7 +351,8 @@ def cmd_encode_dataset(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="anyres", description=__doc__)
+    parser = _Parser(prog="anyres", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("presets", help="list the registered presets")
@@ -286,7 +399,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", required=True, help="preset name or spec")
     p.add_argument("--encoder", required=True, help="a model folder: config.json + model.safetensors")
     p.add_argument("--engine", choices=("local", "ray"), default="local")
-    p.add_argument("--workers", type=int, default=0, help="decode/render worker processes (0: in the main process)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="decode/render worker processes (0: in the main process; at most the machine's cores)")
+    p.add_argument("--force-workers", action="store_true",
+                   help="allow more workers than cores (or set ANYRES_MAX_WORKERS)")
     p.add_argument("--batch-size", type=int, default=16, help="images encoded together")
     p.add_argument("--shard-mb", type=float, default=256.0, help="embeddings per shard, in megabytes")
     p.add_argument("--column", help="the Parquet column holding paths or image bytes")
@@ -336,13 +452,68 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe (``anyres ... | head``): point stdout at devnull so that the
+    interpreter's final flush does not fail again (as Python's signal docs advise)."""
     try:
-        return args.func(args)
-    except AnyresError as exc:
-        print(f"anyres: error: {exc}", file=sys.stderr)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout without a file descriptor (captured)
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; returns the exit status (never raises, unless ``--debug``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        print(f"anyres: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else 0
+    try:
+        code = args.func(args)
+        sys.stdout.flush()  # inside the try: a closed pipe fails here, not at exit
+        return code
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 1
+    except Exception as exc:
+        if debug:
+            raise
+        code, text = _describe(exc)
+        try:
+            print(f"anyres: error: {text}", file=sys.stderr)
+        except (BrokenPipeError, ValueError):
+            pass
+        return code
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("anyres: interrupted", file=sys.stderr)
+        return 130
+
+
+def _describe(exc: BaseException) -> tuple[int, str]:
+    """Exit status and one line for an error: 2 for a usage error (bad arguments,
+    presets, outputs), 1 for a refused input or a failure."""
+    if isinstance(exc, (UsageError, SpecError)):
+        return 2, _one_line(exc)
+    if isinstance(exc, AnyresError):
+        return 1, _one_line(exc)
+    if isinstance(exc, MemoryError):
+        return 1, "out of memory"
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        return 1, _one_line(f"{where}{exc.strerror or exc}")
+    return 1, _one_line(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
 
 
 if __name__ == "__main__":

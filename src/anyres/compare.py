@@ -62,7 +62,7 @@ def format_table(rows: Sequence[dict[str, Any]], columns=COLUMNS, markdown: bool
         lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
         lines += ["| " + " | ".join(row) + " |" for row in body]
         return "\n".join(lines)
-    widths = [max(len(h), *(len(row[i]) for row in body if "error:" not in row[1] or i == 0)) for i, h in enumerate(header)]
+    widths = [max([len(h)] + [len(row[i]) for row in body if "error:" not in row[1] or i == 0]) for i, h in enumerate(header)]
     fmt = lambda row: "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))  # noqa: E731
     lines = [fmt(header), "  ".join("-" * w for w in widths)]
     for row in body:

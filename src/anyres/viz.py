@@ -18,12 +18,11 @@ def _unclipped(plan: Plan, view) -> Box:
 def render_plan(image: Any, plan: Plan, max_side: int = 1100):
     """Return a PIL image: the picture, tiles and slices outlined and labelled with their
     token counts, padding hatched, cut lines dashed, whole-image views listed in the
-    caption with the total."""
+    caption with the total. The drawing is at most ``max_side`` pixels (plus margins
+    and caption) whatever the plan's size: without an image, the grey stand-in is made
+    at the drawing's size, never at the plan's."""
     from PIL import Image, ImageDraw, ImageFont
 
-    if image is None:
-        image = Image.new("RGB", (plan.image.width, plan.image.height), (235, 235, 235))
-    image = image.convert("RGB")
     tiled = [v for v in plan.views if v.level >= 1 or v.grid is not None]
     boxes = [_unclipped(plan, v) for v in tiled]
     left = min([0.0] + [b.left for b in boxes])
@@ -48,7 +47,12 @@ def render_plan(image: Any, plan: Plan, max_side: int = 1100):
         draw.rectangle([*xy(left, top), *xy(right, bottom)], fill=(200, 200, 200))
         for k in range(-int(height), int(width), 14):
             draw.line([(k, 0), (k + height, height)], fill=(170, 170, 170), width=1)
-    shown = image.resize((max(1, int(plan.image.width * scale)), max(1, int(plan.image.height * scale))))
+    shown_size = (max(1, int(plan.image.width * scale)), max(1, int(plan.image.height * scale)))
+    if image is None:
+        shown = Image.new("RGB", shown_size, (235, 235, 235))
+    else:
+        shown = image.resize(shown_size, reducing_gap=3.0)
+        shown = shown if shown.mode == "RGB" else shown.convert("RGB")
     out.paste(shown, tuple(int(v) for v in xy(0, 0)))
 
     for v, b in zip(tiled, boxes):

@@ -129,25 +129,34 @@ def test_ray_engine_matches_local(tmp_path, tiny_clip_folder):
 
 
 def _killer(job):
-    """A render function that kills its worker process on one image (as an OOM kill would)."""
+    """A render function that kills its worker process on some images (as an OOM kill would)."""
     from anyres.pixels.render import render_one
 
-    if str(job.source).endswith("kill.png"):
+    if "kill" in os.path.basename(str(job.source)):
         os._exit(1)
     return render_one(job)
 
 
-def test_a_worker_killed_on_one_image_refuses_only_that_image(tmp_path, tiny_clip_folder, monkeypatch):
+def test_workers_killed_ten_times_in_one_job_refuse_only_those_images(tmp_path, tiny_clip_folder, monkeypatch):
+    """Ten worker deaths in one job, spread through it (each breaks the pool while other
+    images are in flight and more are being submitted): the job finishes, every good
+    image encoded exactly once, only the ten killers refused."""
     import anyres.engine.local as local
 
     src = tmp_path / "src"
-    good, bad = make_corpus(src, 10, seed=4)
-    (src / "part0" / "kill.png").write_bytes((src / good[0]).read_bytes())
+    good, bad = make_corpus(src, 30, seed=4)
+    kills = []
+    for k in range(10):
+        name = f"part{k % 3}/{3 * k:04d}-kill.png"
+        (src / name).write_bytes((src / good[k]).read_bytes())
+        kills.append(name)
     monkeypatch.setattr(local, "render_one", _killer)
-    summary = encode_dataset(src, tmp_path / "out", PRESET, tiny_clip_folder, workers=3, batch_size=4)
-    assert summary["encoded"] == len(good) and summary["refused"] == len(bad) + 1
+    summary = encode_dataset(src, tmp_path / "out", PRESET, tiny_clip_folder, workers=2, batch_size=3)
+    assert summary["encoded"] == len(good) and summary["refused"] == len(bad) + len(kills)
+    sources = [r["source"] for r in _manifest(tmp_path / "out")]
+    assert sorted(sources) == sorted(good)  # each exactly once
     errors = {e["source"]: e["error_type"] for e in _errors(tmp_path / "out")}
-    assert errors.pop("part0/kill.png") == "WorkerError" and sorted(errors) == sorted(bad)
+    assert {k: errors.pop(k) for k in kills} == {k: "WorkerError" for k in kills} and sorted(errors) == sorted(bad)
 
 
 def test_unreadable_inputs_are_listed_once_and_null_rows_refused(tmp_path, tiny_clip_folder):

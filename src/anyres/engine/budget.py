@@ -82,6 +82,9 @@ def measure(items: Iterable[Item], presets: Sequence[str], progress: bool = Fals
 
         iterator = tqdm(items, unit="img", desc="planning")
     for item in iterator:
+        if item.problem is not None:  # a bad entry of the source (see sources.Item)
+            unreadable.append((item.key, f"{item.key}: {item.problem}"))
+            continue
         try:
             size = item_size(item)
         except AnyresError as exc:

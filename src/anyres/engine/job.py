@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..errors import AnyresError
-from .sources import Item, content_hash
+from .sources import Item, content_hash, safe_key
 from .store import Encoded, Refused, Store
 
 
@@ -40,7 +40,8 @@ def encoded_record(item: Item, digest: str, tokens) -> Encoded:
 
 
 def refused_record(item: Item, digest: str, error: BaseException) -> Refused:
-    return Refused(item.key, digest, type(error).__name__, str(error))
+    # the message may quote a file name that is not UTF-8 (the decoder names the path)
+    return Refused(item.key, digest, type(error).__name__, safe_key(str(error)))
 
 
 @dataclass
@@ -56,17 +57,22 @@ class Pending:
 
 
 def pending_items(items: Iterable[Item], store: Store, stats: "Stats") -> Iterator[Pending | Refused]:
-    """Hash every item and drop those already committed; unreadable files become
-    ``Refused`` records right away."""
+    """Hash every item and drop those already committed; unreadable files and bad
+    entries become ``Refused`` records right away (with an empty content hash, so that a
+    rerun skips them until they change)."""
     for item in items:
         try:
             data = item.read_bytes()
-        except (OSError, AnyresError) as exc:
+        except (OSError, ValueError, AnyresError) as exc:  # ValueError: e.g. a path too odd to open
             if store.is_done(item.key, ""):  # refused as unreadable by an earlier run
                 stats.skipped += 1
                 continue
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            yield Refused(item.key, "", type(exc).__name__, f"{item.key}: cannot read ({reason})")
+            if isinstance(exc, AnyresError):  # a bad entry or not a regular file: says why itself
+                message = str(exc)
+            else:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                message = f"{item.key}: cannot read ({reason})"
+            yield Refused(item.key, "", type(exc).__name__, safe_key(message))
             continue
         digest = content_hash(data)
         if store.is_done(item.key, digest):

@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 from concurrent.futures.process import BrokenProcessPool
 
-from ..errors import WorkerError
+from ..errors import AnyresError, WorkerError
 from ..pipeline import VisionPipeline
 from ..pixels.render import Job, evict, pool, render_one
 from .job import Pending, Shards, record_for
@@ -38,19 +38,30 @@ def run_local(pipe: VisionPipeline, work: Iterable[Pending | Refused], shards: S
 
 class _Renderer:
     """Submits render jobs to the worker pool (or renders in place without workers).
-    When a worker dies, the images that were in flight are rendered again one at a time
-    in fresh pools, so that only the image that kills a worker is refused (as a
-    ``WorkerError``), not the job."""
+
+    A dead worker (killed, out of memory) breaks the whole pool: every future still in
+    flight then fails, and so does every later ``submit``. Whatever the pool had
+    finished is kept; the other images in flight are rendered again one at a time (in a
+    healthy pool, rebuilt whenever one breaks), so that only an image that kills a
+    worker by itself is refused (as a ``WorkerError``), never the job."""
 
     def __init__(self, pipe: VisionPipeline, workers: int, max_image_pixels: int) -> None:
         self.pipe, self.workers, self.max_image_pixels = pipe, workers, max_image_pixels
         self.executor = pool(workers) if workers >= 1 else None
+        self.rebuilt = 0  # how many times a broken pool was replaced
 
     def job(self, p: Pending) -> Job:
         return Job(p.source, self.pipe.spec, {}, self.pipe.exact, self.max_image_pixels)
 
     def submit(self, p: Pending) -> Any:
-        return self.executor.submit(render_one, self.job(p)) if self.executor is not None else render_one(self.job(p))
+        """A future, the result itself (no workers), or ``None`` when the pool is broken
+        (the image is then rendered when its turn comes)."""
+        if self.executor is None:
+            return _guarded(p, render_one, self.job(p))
+        try:
+            return self.executor.submit(render_one, self.job(p))
+        except BrokenProcessPool:
+            return None
 
     def results(self, inflight: deque) -> list[tuple[Pending, Any]]:
         """The first in-flight result (or, after a worker died, all of them)."""
@@ -59,25 +70,49 @@ class _Renderer:
             inflight.popleft()
             return [(p, fut)]
         try:
-            result = fut.result()
+            if fut is None:
+                raise BrokenProcessPool("the pool was already broken when this image was submitted")
+            result = _guarded(p, fut.result)
         except BrokenProcessPool:
-            lost = [q for q, _ in inflight]
+            lost = list(inflight)
             inflight.clear()
-            evict(self.workers, self.executor)
-            out = [(q, self._alone(q)) for q in lost]
+            self._drop(self.executor)
+            out = [(q, f.result() if _finished(f) else self._alone(q)) for q, f in lost]
             self.executor = pool(self.workers)
             return out
         inflight.popleft()
         return [(p, result)]
 
+    def _drop(self, executor: Any) -> None:
+        evict(self.workers, executor)
+        self.rebuilt += 1
+
     def _alone(self, p: Pending) -> Any:
         executor = pool(self.workers)
         try:
-            return executor.submit(render_one, self.job(p)).result()
+            return _guarded(p, executor.submit(render_one, self.job(p)).result)
         except BrokenProcessPool:
-            evict(self.workers, executor)
+            self._drop(executor)
             return WorkerError(f"{p.item.key}: the worker process died while decoding or resizing it "
                                "(killed, or out of memory)")
+
+
+def _guarded(p: Pending, call: Any, *args: Any) -> Any:
+    """``call(*args)``, with an unexpected exception while rendering one image (a
+    ``MemoryError``, a decoder's own failure) returned as that image's refusal."""
+    try:
+        return call(*args)
+    except BrokenProcessPool:
+        raise
+    except AnyresError as exc:
+        return exc
+    except Exception as exc:
+        return WorkerError(f"{p.item.key}: rendering failed ({type(exc).__name__}: {exc})")
+
+
+def _finished(fut: Any) -> bool:
+    """A future the broken pool had completed before it broke (its result is good)."""
+    return fut is not None and fut.done() and not fut.cancelled() and fut.exception() is None
 
 
 def _run(pipe: VisionPipeline, work: Iterable[Pending | Refused], shards: Shards, workers: int, batch_size: int,
@@ -109,11 +144,23 @@ def _run(pipe: VisionPipeline, work: Iterable[Pending | Refused], shards: Shards
 
 def encode_batch(pipe: VisionPipeline, rendered: list[tuple[Pending, Any]], shards: Shards) -> None:
     """Normalise the rendered views of a batch into shape groups, encode, assemble, and
-    hand each image's record (or refusal) to the shards, in order."""
+    hand each image's record (or refusal) to the shards, in order. When the batch is
+    refused as a whole (an ``AnyresError``), its images are encoded one at a time, so
+    that only the one at fault is refused."""
     ok = [(p, r) for p, r in rendered if not isinstance(r, Exception)]
-    tokens = iter(encode_rendered(pipe, [r for _, r in ok]) if ok else [])
+    try:
+        tokens = iter(encode_rendered(pipe, [r for _, r in ok]) if ok else [])
+    except AnyresError as exc:
+        tokens = iter([exc] if len(ok) == 1 else [_encode_alone(pipe, r) for _, r in ok])
     for p, r in rendered:
         shards.add(record_for(p, r if isinstance(r, Exception) else next(tokens)))
+
+
+def _encode_alone(pipe: VisionPipeline, rendered: Any) -> Any:
+    try:
+        return encode_rendered(pipe, [rendered])[0]
+    except AnyresError as exc:
+        return exc
 
 
 def encode_rendered(pipe: VisionPipeline, rendered: list[tuple[Any, list[Any]]]) -> list[Any]:

@@ -13,16 +13,22 @@
   ``row-<n>``. ``column=`` picks a column by name.
 
 Items are not opened here: a bad file is an item like any other and is refused, with
-its reason, where it is decoded.
+its reason, where it is decoded. A bad *entry* (a path with a NUL byte, a Parquet value
+of the wrong type, rows of a row group that cannot be read) is an item too, carrying its
+``problem``: the job refuses it into the errors table and goes on. Only a source that
+cannot be opened at all raises (``SpecError``). Keys are always valid UTF-8 (bytes that
+are not, in file names or path lists, are written as backslash escapes), so that every
+key can be stored.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from ..errors import SpecError
 
@@ -42,20 +48,44 @@ class Item:
     key: str
     path: str | None = None
     data: bytes | None = None
+    problem: str | None = None  # why this entry cannot be an image (refused without reading)
 
     @property
     def source(self) -> str | bytes:
         return self.data if self.data is not None else self.path  # type: ignore[return-value]
 
     def read_bytes(self) -> bytes:
+        """The entry's bytes; ``ImageError`` for a bad entry or a file that is not a
+        regular file (a FIFO or a device would block or never end), ``OSError`` when
+        the file cannot be read."""
+        from ..errors import ImageError
+
+        if self.problem is not None:
+            raise ImageError(f"{self.key}: {self.problem}")
         if self.data is not None:
             return self.data
         if self.path is None:
-            from ..errors import ImageError
-
             raise ImageError(f"{self.key}: the row holds no image (neither bytes nor a path)")
-        with open(self.path, "rb") as fh:
+        fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        with open(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ImageError(f"{self.key}: not a regular file (a folder, FIFO, socket or device)")
             return fh.read()
+
+
+def safe_key(text: str) -> str:
+    """``text`` as valid UTF-8: undecodable bytes (surrogate escapes) as ``\\xNN``."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _path_problem(p: str) -> str | None:
+    if "\0" in p:
+        return "the path holds a NUL byte"
+    return None
 
 
 def content_hash(data: bytes) -> str:
@@ -63,17 +93,18 @@ def content_hash(data: bytes) -> str:
 
 
 def iter_items(src: str | os.PathLike, *, column: str | None = None) -> Iterator[Item]:
+    """The items of ``src``. The source itself is opened (and refused with a
+    ``SpecError``) here, before the first item is asked for."""
     path = Path(src)
     if path.is_dir():
-        yield from _folder(path)
-    elif path.suffix.lower() in (".parquet", ".pq"):
-        yield from _parquet(path, column)
-    elif path.suffix.lower() in (".txt", ".lst", ".list"):
-        yield from _path_list(path)
-    elif not path.exists():
+        return _folder(path)
+    if not path.exists():
         raise SpecError(f"{path}: no such file or folder")
-    else:
-        raise SpecError(f"{path}: a source must be a folder, a text file of paths (.txt) or a Parquet file (.parquet)")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return _parquet(path, *_open_parquet(path, column))
+    if path.suffix.lower() in (".txt", ".lst", ".list"):
+        return _path_list(path, _read_listing(path))
+    raise SpecError(f"{path}: a source must be a folder, a text file of paths (.txt) or a Parquet file (.parquet)")
 
 
 def _folder(root: Path) -> Iterator[Item]:
@@ -84,29 +115,57 @@ def _folder(root: Path) -> Iterator[Item]:
             if Path(name).suffix.lower() in IMAGE_EXTENSIONS:
                 full = Path(dirpath) / name
                 found.append((full.relative_to(root).as_posix(), str(full)))
-    for key, full in sorted(found):
+    seen = set()
+    for rel, full in sorted(found):
+        key = safe_key(rel)
+        if key in seen:  # two names that escape alike
+            key = f"{key}#{len(seen)}"
+        seen.add(key)
         yield Item(key, path=full)
 
 
-def _path_list(listing: Path) -> Iterator[Item]:
+def _read_listing(listing: Path) -> bytes:
+    try:
+        with open(listing, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise SpecError(f"{listing}: a path list must be a regular file")
+            return fh.read()
+    except OSError as exc:
+        raise SpecError(f"{listing}: cannot read the path list ({exc.strerror or exc})") from None
+
+
+def _path_list(listing: Path, raw: bytes) -> Iterator[Item]:
+    """One path per line. Lines are bytes decoded as the file system would (undecodable
+    bytes kept, so that such a file name still opens); their keys are escaped."""
     base = listing.parent
     seen = set()
-    for line in listing.read_text().splitlines():
-        entry = line.strip()
-        if not entry or entry.startswith("#") or entry in seen:
+    for n, line in enumerate(raw.splitlines(), 1):
+        entry = os.fsdecode(line.strip()) if line.strip() else ""
+        if not entry or entry.startswith("#"):
             continue
-        seen.add(entry)
+        key = safe_key(entry)
+        if key in seen:
+            continue
+        seen.add(key)
+        problem = _path_problem(entry)
+        if problem is not None:
+            yield Item(key, problem=f"line {n}: {problem}")
+            continue
         full = Path(entry) if os.path.isabs(entry) else base / entry
-        yield Item(entry, path=str(full))
+        yield Item(key, path=str(full))
 
 
-def _parquet(path: Path, column: str | None) -> Iterator[Item]:
+def _open_parquet(path: Path, column: str | None) -> tuple[Any, str | None, str | None]:
+    """The Parquet file and its (path, bytes) columns, or a ``SpecError``."""
     try:
         import pyarrow.parquet as pq
     except ImportError:
         raise SpecError("reading Parquet sources needs pyarrow: pip install 'anyres[engine]'") from None
-    f = pq.ParquetFile(path)
-    names = f.schema_arrow.names
+    try:
+        f = pq.ParquetFile(path)
+        names = f.schema_arrow.names
+    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ... for a file it cannot parse
+        raise SpecError(f"{path}: not a readable Parquet file ({_one_line(exc)})") from None
     path_col = next((c for c in PATH_COLUMNS if c in names), None)
     bytes_col = next((c for c in BYTES_COLUMNS if c in names), None)
     if column is not None:
@@ -119,26 +178,66 @@ def _parquet(path: Path, column: str | None) -> Iterator[Item]:
             f"{path}: found no image column; name one with column= (columns: {', '.join(names)}; "
             f"paths are looked for in {', '.join(PATH_COLUMNS)}, bytes in {', '.join(BYTES_COLUMNS)})"
         )
+    return f, path_col, bytes_col
+
+
+def _parquet(path: Path, f: Any, path_col: str | None, bytes_col: str | None) -> Iterator[Item]:
     wanted = [c for c in (path_col, bytes_col) if c is not None]
     row, seen = 0, set()
-    for batch in f.iter_batches(columns=wanted, batch_size=256):
-        cols = {name: batch.column(name).to_pylist() for name in wanted}
-        for k in range(batch.num_rows):
-            p = cols[path_col][k] if path_col else None
-            data = _as_bytes(cols[bytes_col][k]) if bytes_col else None
-            key = str(p) if p is not None else f"row-{row}"
-            if key in seen:  # a repeated path: keys stay unique
-                key = f"{key}#row-{row}"
-            seen.add(key)
-            if data is None and p is not None and not os.path.isabs(p):
-                p = str(path.parent / p)
-            yield Item(key, path=p, data=data)
-            row += 1
+    for group in range(f.num_row_groups):
+        # one row group at a time, so that a damaged one costs its own rows, not the job
+        group_rows = f.metadata.row_group(group).num_rows
+        done = 0
+        try:
+            for batch in f.iter_batches(columns=wanted, batch_size=256, row_groups=[group]):
+                cols = {name: batch.column(name).to_pylist() for name in wanted}
+                for k in range(batch.num_rows):
+                    item = _parquet_item(path, row, cols[path_col][k] if path_col else None,
+                                         cols[bytes_col][k] if bytes_col else None, path_col, bytes_col)
+                    if item.key in seen:  # a repeated path: keys stay unique
+                        item = Item(f"{item.key}#row-{row}", item.path, item.data, item.problem)
+                    seen.add(item.key)
+                    yield item
+                    row += 1
+                    done += 1
+        except Exception as exc:  # a corrupt page or row group: its remaining rows are refused
+            reason = f"row group {group} of {path.name} cannot be read ({_one_line(exc)})"
+            for _ in range(done, group_rows):
+                key = f"row-{row}"
+                seen.add(key)
+                yield Item(key, problem=reason)
+                row += 1
 
 
-def _as_bytes(value) -> bytes | None:
-    if isinstance(value, dict):  # Hugging Face datasets' Image feature: {"bytes": ..., "path": ...}
+def _parquet_item(path: Path, row: int, p: object, value: object, path_col: str | None,
+                  bytes_col: str | None) -> Item:
+    """One Parquet row as an ``Item``, every value checked on its own."""
+    if isinstance(value, dict) and ("bytes" in value or "path" in value):
+        # Hugging Face datasets' Image feature: {"bytes": ..., "path": ...}
+        if value.get("bytes") is None and isinstance(value.get("path"), str) and p is None:
+            p = value["path"]
         value = value.get("bytes")
-    if value is None:
-        return None
-    return bytes(value)
+    problems = []
+    if p is not None and not isinstance(p, str):
+        problems.append(f"column {path_col!r} holds a {type(p).__name__}, not a path (a string)")
+        p = None
+    key = p if p is not None else f"row-{row}"
+    if value is not None and not isinstance(value, (bytes, bytearray, memoryview)):
+        # never bytes(value): bytes(10**9) would be a gigabyte of zeros
+        problems.append(f"column {bytes_col!r} holds a {type(value).__name__}, not image bytes")
+        value = None
+    if p is not None:
+        problem = _path_problem(p)
+        if problem is not None:
+            problems.append(problem)
+    if problems:
+        return Item(key, problem="; ".join(problems))
+    data = bytes(value) if value is not None else None
+    if data is None and p is not None and not os.path.isabs(p):
+        p = str(path.parent / p)
+    return Item(key, path=p, data=data)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."

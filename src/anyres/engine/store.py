@@ -6,6 +6,8 @@ Layout of ``DIR``::
     manifest/part-00000.parquet        one row per image encoded into that shard
     errors/part-00000.parquet          one row per input refused while filling it
     manifest.parquet, errors.parquet   all committed parts, consolidated at the end
+    replaced.parquet                   rows left out of those two because a newer run
+                                       saw the same source again (a changed file)
     job.json                           the job's settings (a rerun must match them)
 
 Crash safety. A flush writes its shard, then its errors part, then its manifest part;
@@ -15,6 +17,12 @@ without its manifest part is an interrupted flush: it is deleted and its images 
 done again. So the manifest only ever references complete shards, and after any kill a
 rerun ends with every good image encoded exactly once and every bad one listed once
 (inputs are recognised by their source key and content hash).
+
+Damage. A committed part that cannot be read back (a manifest or errors part that is
+not the Parquet it should be, a shard whose header is gone) is moved aside as
+``*.corrupt`` with its siblings, and its images are done again; a ``job.json`` that
+cannot be read is refused with what to do. A file that changed between runs is encoded
+again; the consolidated tables keep each source's newest row only.
 """
 
 from __future__ import annotations
@@ -75,48 +83,73 @@ class Store:
     root: Path
     done: set[tuple[str, str]] = field(default_factory=set)  # (source, content hash) committed
     next_part: int = 0
+    dropped: list[str] = field(default_factory=list)  # damaged parts moved aside at open
+    replaced: int = 0  # rows left out of the consolidated tables for a newer one
     _lock: Any = field(default=None, repr=False)
 
     @classmethod
     def open(cls, root: str | os.PathLike, settings: dict[str, Any]) -> "Store":
         """Open (or create) a job folder, drop interrupted flushes, load what is done."""
         root = Path(root)
-        for sub in ("shards", "manifest", "errors"):
-            (root / sub).mkdir(parents=True, exist_ok=True)
-        lock = _lock(root)
-        job = root / "job.json"
-        if job.exists():
-            old = json.loads(job.read_text())
-            if old != settings:
-                changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
-                raise SpecError(
-                    f"{root} holds a job with other settings ({', '.join(changed)} differ): "
-                    "use another --out folder or the same settings to resume"
-                )
-        else:
-            _fsync_write(job, lambda p: p.write_text(json.dumps(settings, indent=2, sort_keys=True)))
-        store = cls(root)
-        store._lock = lock  # held (and the folder ours) for as long as the store lives
-        store._recover()
+        try:
+            if root.exists() and not root.is_dir():
+                raise SpecError(f"{root} is a file, not a job folder: choose another --out")
+            for sub in ("shards", "manifest", "errors"):
+                (root / sub).mkdir(parents=True, exist_ok=True)
+            if not os.access(root, os.W_OK | os.X_OK):
+                raise PermissionError(13, "Permission denied")
+            lock = _lock(root)
+        except OSError as exc:
+            raise SpecError(f"{root}: cannot use this folder for a job ({exc.strerror or exc}): "
+                            "choose a folder you can write to") from None
+        try:
+            _check_settings(root, settings)
+            store = cls(root)
+            store._lock = lock  # held (and the folder ours) for as long as the store lives
+            store._recover()
+        except BaseException:
+            lock.close()
+            raise
         return store
 
     def _recover(self) -> None:
-        import pyarrow.parquet as pq
-
+        for f in sorted((self.root / "manifest").glob("part-*.parquet")):
+            problem = _part_problem(self.root, f.stem)
+            if problem is not None:
+                self._set_aside(f.stem, problem)
         committed = {p.stem for p in (self.root / "manifest").glob("part-*.parquet")}
         for sub, suffix in (("shards", ".safetensors"), ("errors", ".parquet")):
             for f in (self.root / sub).iterdir():
+                if f.name.endswith(".corrupt") or f.is_dir():  # set aside, or not ours to delete
+                    continue
                 stem = f.name[: -len(suffix)].replace("shard-", "part-") if f.name.endswith(suffix) else None
                 if f.name.startswith(".") or stem not in committed:
                     f.unlink()  # an interrupted flush (or its temporary file)
         for f in (self.root / "manifest").glob(".*"):
             f.unlink()
         numbers = [int(s.split("-")[1]) for s in committed]
-        self.next_part = max(numbers, default=-1) + 1
-        for sub in ("manifest", "errors"):
-            for f in sorted((self.root / sub).glob("part-*.parquet")):
-                t = pq.read_table(f, columns=["source", "content_hash"])
+        aside = [int(f.name.split("-")[1].split(".")[0]) for f in (self.root / "manifest").glob("part-*.corrupt")]
+        self.next_part = max(numbers + aside, default=-1) + 1
+        for stem in sorted(committed):
+            for t in _read_parts(self.root, stem):
                 self.done.update(zip(t.column("source").to_pylist(), t.column("content_hash").to_pylist()))
+
+    def _set_aside(self, stem: str, problem: str) -> None:
+        """Move a damaged part (and its shard and errors part) out of the job: its images
+        are done again by this run."""
+        shard = stem.replace("part-", "shard-")
+        for f in (self.root / "manifest" / f"{stem}.parquet", self.root / "errors" / f"{stem}.parquet",
+                  self.root / "shards" / f"{shard}.safetensors"):
+            if f.exists():
+                os.replace(f, f.with_name(f.name + ".corrupt"))
+        self.dropped.append(f"{stem}: {problem}")
+
+    def report(self) -> dict[str, Any]:
+        """What opening and consolidating had to repair, for the job's summary."""
+        out: dict[str, Any] = {"replaced_rows": self.replaced}
+        if self.dropped:
+            out["damaged_parts_set_aside"] = list(self.dropped)
+        return out
 
     def close(self) -> None:
         """Release the folder (the lock) for the next job."""
@@ -161,8 +194,7 @@ class Store:
         if tensors:
             meta = {"format": "anyres-shard-1", "images": str(len(encoded))}
             _fsync_write(self.root / "shards" / shard, lambda p: save_file(tensors, str(p), metadata=meta))
-        errs = pa.table({c: [getattr(r, c) for r in refused] for c in ERROR_COLUMNS},
-                        schema=pa.schema([(c, pa.string()) for c in ERROR_COLUMNS]))
+        errs = pa.table({c: [getattr(r, c) for r in refused] for c in ERROR_COLUMNS}, schema=errors_schema())
         _fsync_write(self.root / "errors" / f"{name}.parquet", lambda p: pq.write_table(errs, p))
         manifest = pa.table(rows, schema=manifest_schema())
         _fsync_write(self.root / "manifest" / f"{name}.parquet", lambda p: pq.write_table(manifest, p))
@@ -172,19 +204,108 @@ class Store:
         return part
 
     def consolidate(self) -> tuple[int, int]:
-        """Write manifest.parquet and errors.parquet from every committed part; returns
+        """Write manifest.parquet and errors.parquet from every committed part, each
+        source's newest row only (a source seen again by a later run, because its file
+        changed, keeps that run's row; the older rows go to replaced.parquet); returns
         (images, errors)."""
         import pyarrow as pa
+        import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
-        counts = []
-        for sub, schema in (("manifest", manifest_schema()),
-                            ("errors", pa.schema([(c, pa.string()) for c in ERROR_COLUMNS]))):
-            parts = sorted((self.root / sub).glob("part-*.parquet"))
-            table = pa.concat_tables([pq.read_table(p) for p in parts]) if parts else schema.empty_table()
+        schemas = {"manifest": manifest_schema(), "errors": errors_schema()}
+        tables: dict[str, list] = {"manifest": [], "errors": []}
+        newest: dict[str, int] = {}  # source -> its last part
+        for sub in tables:
+            for f in sorted((self.root / sub).glob("part-*.parquet")):
+                t = pq.read_table(f, schema=schemas[sub])
+                part = int(f.stem.split("-")[1])
+                tables[sub].append((part, t))
+                for source in t.column("source").to_pylist():
+                    newest[source] = max(part, newest.get(source, -1))
+        counts, replaced = [], {c: [] for c in ("source", "content_hash", "table", "part")}
+        for sub, parts in tables.items():
+            kept = []
+            for part, t in parts:
+                stale = [newest[s] != part for s in t.column("source").to_pylist()]
+                if any(stale):
+                    mask = pa.array(stale)
+                    old = t.filter(mask)
+                    replaced["source"] += old.column("source").to_pylist()
+                    replaced["content_hash"] += old.column("content_hash").to_pylist()
+                    replaced["table"] += [sub] * old.num_rows
+                    replaced["part"] += [part] * old.num_rows
+                    t = t.filter(pc.invert(mask))
+                kept.append(t)
+            table = pa.concat_tables(kept) if kept else schemas[sub].empty_table()
             _fsync_write(self.root / f"{sub}.parquet", lambda p, t=table: pq.write_table(t, p))
             counts.append(table.num_rows)
+        self.replaced = len(replaced["source"])
+        rep = pa.table(replaced, schema=pa.schema([("source", pa.string()), ("content_hash", pa.string()),
+                                                   ("table", pa.string()), ("part", pa.int64())]))
+        _fsync_write(self.root / "replaced.parquet", lambda p: pq.write_table(rep, p))
         return counts[0], counts[1]
+
+
+def _check_settings(root: Path, settings: dict[str, Any]) -> None:
+    """Compare with the folder's job.json, or write it for a new job."""
+    job = root / "job.json"
+    if job.exists():
+        try:
+            old = json.loads(job.read_text())
+            if not isinstance(old, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as exc:
+            raise SpecError(
+                f"{job} cannot be read ({type(exc).__name__}: {' '.join(str(exc).split())[:120]}): if this folder's job "
+                "ran with the same --preset, --encoder and --fast, delete job.json and rerun to resume; "
+                "otherwise use another --out folder"
+            ) from None
+        if old != settings:
+            changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+            raise SpecError(
+                f"{root} holds a job with other settings ({', '.join(changed)} differ): "
+                "use another --out folder or the same settings to resume"
+            )
+    else:
+        _fsync_write(job, lambda p: p.write_text(json.dumps(settings, indent=2, sort_keys=True)))
+
+
+def _read_parts(root: Path, stem: str) -> list:
+    import pyarrow.parquet as pq
+
+    out = []
+    for sub in ("manifest", "errors"):
+        f = root / sub / f"{stem}.parquet"
+        if f.exists():
+            out.append(pq.read_table(f, columns=["source", "content_hash"]))
+    return out
+
+
+def _part_problem(root: Path, stem: str) -> str | None:
+    """Why a committed part cannot be used (None when it can): its manifest and errors
+    parts must be Parquet with the job's columns, and its shard must hold every tensor
+    the manifest lists (only the shard's header is read)."""
+    import pyarrow.parquet as pq
+
+    try:
+        manifest = pq.read_table(root / "manifest" / f"{stem}.parquet", schema=manifest_schema())
+        errors = root / "errors" / f"{stem}.parquet"
+        if errors.exists():
+            pq.read_table(errors, schema=errors_schema())
+        tensors = manifest.column("tensor").to_pylist()
+        if tensors:
+            from safetensors import safe_open
+
+            shards = set(manifest.column("shard").to_pylist())
+            if shards != {f"shards/{stem.replace('part-', 'shard-')}.safetensors"}:
+                return f"its manifest names other shards ({', '.join(sorted(map(str, shards)))})"
+            with safe_open(str(root / next(iter(shards))), framework="pt") as fh:
+                missing = set(tensors) - set(fh.keys())
+            if missing:
+                return f"its shard lacks {len(missing)} of its tensors"
+    except Exception as exc:  # pyarrow's and safetensors' errors for damaged files vary
+        return f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
+    return None
 
 
 def _lock(root: Path):
@@ -199,6 +320,12 @@ def _lock(root: Path):
         fh.close()
         raise SpecError(f"{root} is in use by another running job (job.lock is held)") from None
     return fh
+
+
+def errors_schema():
+    import pyarrow as pa
+
+    return pa.schema([(c, pa.string()) for c in ERROR_COLUMNS])
 
 
 def manifest_schema():
