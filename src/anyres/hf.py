@@ -28,6 +28,7 @@ from transformers.image_processing_utils import BaseImageProcessor
 from .errors import SpecError
 from .layers import LayerRegistry
 from .plan import resolve
+from .workers import check_workers
 
 # arguments the host processors pass that describe what anyres does anyway
 _ACCEPTED = {
@@ -74,7 +75,7 @@ class AnyresImageProcessor(BaseImageProcessor):
         chosen, params, _ = resolve(preset)  # validates the spec
         self.preset = preset
         self.exact = bool(exact)
-        self.num_workers = int(num_workers)
+        self.num_workers = check_workers(num_workers)
         self.strategy = chosen.strategy
         glue = PROCESSOR_GLUE.get(chosen.strategy)
         self.model_input_names = list(glue.input_names(params))

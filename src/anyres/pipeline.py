@@ -70,7 +70,9 @@ class VisionPipeline:
         if packing not in ("auto", "groups", "packed", "single"):
             raise SpecError(f"packing must be 'auto', 'groups', 'packed' or 'single', got {packing!r}")
         self.spec, self.encoder, self.assembler = spec, encoder, assembler
-        self.exact, self.num_workers, self.packing, self.max_patches = exact, num_workers, packing, max_patches
+        from .workers import check_workers
+
+        self.exact, self.num_workers, self.packing, self.max_patches = exact, check_workers(num_workers), packing, max_patches
         check_compatible(spec, encoder)
 
     @classmethod

@@ -13,6 +13,7 @@ from typing import Any
 from ..errors import SpecError
 from ..image.limits import DEFAULT_MAX_PIXELS
 from ..plan import resolve
+from ..workers import check_workers
 from .outputs import OUTPUTS, Allocation
 from .render import Job, plan_all_ahead, render_all, render_iter
 
@@ -55,6 +56,7 @@ def preprocess(
         raise SpecError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     if on_error == "skip" and output == "hf":
         raise SpecError("on_error='skip' cannot be used with output='hf' (its dict cannot say which image is missing)")
+    num_workers = check_workers(num_workers)
     if not isinstance(images, (list, tuple)):
         images = [images]
     if not images:
