@@ -35,7 +35,7 @@ import functools
 import torch
 import torch.nn.functional as F
 
-from ..errors import SpecError
+from ..errors import ShapeError, SpecError
 
 IMPLEMENTATIONS = ("auto", "loop", "mask", "flex")
 
@@ -75,9 +75,10 @@ def packed_attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lengths: tuple[int, ...], impl: str = "auto"
 ) -> torch.Tensor:
     """Block-diagonal attention of q, k, v (B, heads, N, head_dim), N = sum(lengths)."""
-    assert q.shape[-2] == sum(lengths), f"sequence of {q.shape[-2]} tokens vs segments summing to {sum(lengths)}"
     if impl not in IMPLEMENTATIONS:
-        raise ValueError(f"unknown attention implementation {impl!r}; choose from {IMPLEMENTATIONS}")
+        raise SpecError(f"unknown attention implementation {impl!r}; choose from {IMPLEMENTATIONS}")
+    if not lengths or min(lengths) < 1 or q.shape[-2] != sum(lengths):
+        raise ShapeError(f"a sequence of {q.shape[-2]} tokens vs segments {tuple(lengths)} (each at least 1, summing to it)")
     if len(lengths) == 1:
         return F.scaled_dot_product_attention(q, k, v)
     if impl in ("auto", "loop"):
