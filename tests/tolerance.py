@@ -26,22 +26,27 @@ def _array(x) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
-def error_in_ulps(actual, expected) -> float:
-    """max |actual - expected| in float32 roundoff units of max |expected| (nan if any is nan)."""
+def error_in_ulps(actual, expected, scale: float | None = None) -> float:
+    """max |actual - expected| in float32 roundoff units of ``scale`` (default max |expected|;
+    nan if any value is nan)."""
     a, e = _array(actual), _array(expected)
     assert a.shape == e.shape, f"shapes differ: {a.shape} vs {e.shape}"
     if a.size == 0:
         return 0.0
-    scale = max(float(np.abs(e).max()), np.finfo(np.float32).tiny)
-    return float(np.abs(a - e).max()) / (EPS32 * scale)
+    scale = float(np.abs(e).max()) if scale is None else float(scale)
+    return float(np.abs(a - e).max()) / (EPS32 * max(scale, float(np.finfo(np.float32).tiny)))
 
 
-def assert_close_rel(actual, expected, ulps: float, what: str = "") -> None:
-    """``max|actual - expected| <= ulps * EPS32 * max|expected|`` (and the same shape)."""
-    measured = error_in_ulps(actual, expected)
+def assert_close_rel(actual, expected, ulps: float, what: str = "", scale: float | None = None) -> None:
+    """``max|actual - expected| <= ulps * EPS32 * scale`` (and the same shape).
+
+    ``scale`` is the magnitude rounding is relative to: max |expected| by default; for a
+    sum whose terms cancel, pass the sum of the terms' magnitudes (rounding follows the
+    terms, not the small result)."""
+    measured = error_in_ulps(actual, expected, scale)
     if os.environ.get("ANYRES_REPORT_ULPS"):
         print(f"\nULPS {what or '?'}: measured {measured:.2f} of {ulps}")
     assert measured <= ulps, (
         f"{what + ': ' if what else ''}differ by {measured:.1f} float32 ulps of the reference's magnitude "
-        f"(max |expected| = {float(np.abs(_array(expected)).max()):.4g}), allowed {ulps}"
+        f"(scale {scale if scale is not None else float(np.abs(_array(expected)).max()):.4g}), allowed {ulps}"
     )
