@@ -62,7 +62,9 @@ cases = {
     "shuffle_str": lambda: pixel_shuffle(torch.zeros(1, 4, 4, 2), "x"),
     "space_to_depth_float": lambda: space_to_depth(torch.zeros(1, 4, 4, 2), 2.0),
     "pool_str": lambda: avg_pool(torch.zeros(4, 4, 2), "2"),
-    "sequence_rows": lambda: VisualSequence(torch.zeros(3, 4), torch.zeros(2, 3, dtype=torch.int64), torch.zeros(3, dtype=torch.int8)),
+    "sequence_rows": lambda: VisualSequence(
+        torch.zeros(3, 4), torch.zeros(2, 3, dtype=torch.int64), torch.zeros(3, dtype=torch.int8)
+    ),
     "missing_tensor": lambda: find_tensor({}, "image_newline"),
 }
 out = {}

@@ -68,7 +68,9 @@ def packed_attention(
     if impl not in IMPLEMENTATIONS:
         raise SpecError(f"unknown attention implementation {impl!r}; choose from {IMPLEMENTATIONS}")
     if not lengths or min(lengths) < 1 or q.shape[-2] != sum(lengths):
-        raise ShapeError(f"a sequence of {q.shape[-2]} tokens vs segments {tuple(lengths)} (each at least 1, summing to it)")
+        raise ShapeError(
+            f"a sequence of {q.shape[-2]} tokens vs segments {tuple(lengths)} (each at least 1, summing to it)"
+        )
     if len(lengths) == 1:
         return F.scaled_dot_product_attention(q, k, v)
     if impl in ("auto", "loop"):

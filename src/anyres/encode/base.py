@@ -137,7 +137,9 @@ class VisionEncoder(nn.Module):
             raise ShapeError(f"{self.family}: expected a (views, C, H, W) tensor, got {_describe(pixel_values)}")
         B, C, H, W = pixel_values.shape
         if C != self.num_channels:
-            raise ShapeError(f"{self.family}: expected {self.num_channels} channels, got {C} (shape {tuple(pixel_values.shape)})")
+            raise ShapeError(
+                f"{self.family}: expected {self.num_channels} channels, got {C} (shape {tuple(pixel_values.shape)})"
+            )
         self.check_size(H, W)
         if output_attention and not self.blocks:
             raise SpecError("feature_layer 0 is the patch embeddings: no attention layer to report")

@@ -47,7 +47,9 @@ def _read_json(path: Path, folder: Path):
     try:
         size = path.stat().st_size
         if size > MAX_JSON_BYTES:
-            raise CheckpointError(f"{folder}: {path.name} is {size:,} bytes, over the {MAX_JSON_BYTES:,} a config may hold")
+            raise CheckpointError(
+                f"{folder}: {path.name} is {size:,} bytes, over the {MAX_JSON_BYTES:,} a config may hold"
+            )
         return json.loads(path.read_bytes())
     except RecursionError:
         raise CheckpointError(f"{folder}: {path.name} nests too deeply to be a config") from None

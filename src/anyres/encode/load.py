@@ -123,8 +123,8 @@ def qwen2_vl_config(cfg: dict, folder: Path, limits: ConfigLimits = DEFAULT_LIMI
     mlp_ratio = read.number("mlp_ratio", 4.0, 0.0, limits.mlp_ratio)
     if not 1 <= int(embed * mlp_ratio) <= limits.intermediate_size:
         raise CheckpointError(
-            f"{folder}: config embed_dim={embed} x mlp_ratio={mlp_ratio} gives an MLP of width {int(embed * mlp_ratio)}, "
-            f"outside 1..{limits.intermediate_size}"
+            f"{folder}: config embed_dim={embed} x mlp_ratio={mlp_ratio} gives an MLP of width "
+            f"{int(embed * mlp_ratio)}, outside 1..{limits.intermediate_size}"
         )
     rope = FieldReader(read.section("rope_parameters"), folder, limits, prefix="rope_parameters.")
     theta = read.number("rope_theta", 10000.0, 1.0, 1e12, low_open=False)
