@@ -11,13 +11,16 @@ from anyres.pipeline import VisionPipeline
 from anyres.pixels import preprocess
 
 from ..pixels.test_hf_parity import make_image
+from ..tolerance import assert_close_rel
 
 IMAGES = [make_image(1000, 600, 1), make_image(300, 900, 2), make_image(40, 30, 3), make_image(2000, 90, 4)]
 
 
 def _close(ours: torch.Tensor, ref: torch.Tensor) -> None:
     assert ours.shape == ref.shape, (ours.shape, ref.shape)
-    assert (ours - ref).abs().max().item() < 1e-4
+    # our fused tower and connector vs transformers' modules on the same float32 weights:
+    # the same arithmetic in other kernels and orders (see ULPS in tests/encode/test_parity.py)
+    assert_close_rel(ours, ref, ulps=64)
 
 
 @pytest.mark.parametrize("preset,fixture", [("llava-next", "llava_next_folder"), ("llava-onevision", "onevision_folder")])
@@ -118,5 +121,7 @@ def test_encode_batch_equals_encode_views(preset, tiny_clip):
     pipe = VisionPipeline.from_preset(preset, tiny_clip)
     batch = preprocess(IMAGES, preset, return_tensors="pt")
     for a, b in zip(pipe.encode_batch(batch), pipe.encode_views(batch.plans, batch.views)):
-        torch.testing.assert_close(a.embeddings, b.embeddings, atol=1e-5, rtol=1e-5)
+        # batched shape groups vs packed views: float32 summation order (PACKED_ULPS in
+        # tests/encode/test_packed.py)
+        assert_close_rel(a.embeddings, b.embeddings, ulps=64, what=preset)
         assert torch.equal(a.positions, b.positions) and len(a) == a.plan.num_tokens

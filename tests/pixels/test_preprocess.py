@@ -12,6 +12,7 @@ from anyres.image.memory import planar
 from anyres.pixels.fast import render_views_fast
 
 from .test_hf_parity import make_image
+from ..tolerance import assert_close_rel
 
 
 def test_anyres_batch_groups_views_by_shape():
@@ -38,7 +39,8 @@ def test_views_follow_the_plan_and_normalisation():
     for v, pil, arr in zip(p.views, raw, batch.views[0]):
         assert pil.size == (v.size.width, v.size.height)
         expect = (np.asarray(pil).astype(np.float64) / 255 - mean) / std
-        assert np.abs(arr.transpose(1, 2, 0) - expect).max() < 1e-5
+        # float32 normalisation vs the float64 formula: a few roundings of values up to ~2.7
+        assert_close_rel(arr.transpose(1, 2, 0), expect, ulps=8, what="normalised view")
 
 
 def test_padding_uses_the_reference_fill():

@@ -43,7 +43,8 @@ def test_geometry_only_is_one_native_view_at_the_highest_scale():
 def test_spare_budget_prefers_less_compression_and_stops_at_max_scale():
     p = anyres.plan((800, 600), "budget(max_tokens=20000)")
     assert p.info["merge"] == 2
-    assert p.diagnostics.min_effective_scale == pytest.approx(1.5, abs=0.03)
+    # the scale lands on 1.5 up to whole-pixel rounding of the chosen size (~2% at these sizes)
+    assert p.diagnostics.min_effective_scale == pytest.approx(1.5, rel=0.02)
     assert p.num_tokens < 20000
 
 

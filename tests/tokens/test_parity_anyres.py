@@ -16,6 +16,7 @@ import anyres
 from anyres.tokens import NEWLINE, Assembler
 
 from ..plan.sizes import EDGE_SIZES, sample_sizes
+from ..tolerance import assert_close_rel
 from .helpers import random_features
 
 transformers = pytest.importorskip("transformers")
@@ -58,7 +59,9 @@ def ov_model():
 
 def _check_rows(plan, seq, ref):
     assert len(seq) == plan.num_tokens == ref.shape[0], (plan, len(seq), ref.shape)
-    torch.testing.assert_close(seq.embeddings, ref, rtol=0, atol=1e-5)
+    # the same projector (a 2-layer MLP) and newline rows as the reference, unpadding exact:
+    # float32 rounding of the MLP's sums in perhaps other kernels
+    assert_close_rel(seq.embeddings, ref, ulps=8, what="rows")
 
 
 def _pack(model, plan, feats, **kw):

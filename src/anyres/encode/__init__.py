@@ -16,6 +16,7 @@ from ..errors import CheckpointError
 from .attention import block_diagonal_mask, packed_attention
 from .base import EncoderOutput, VisionEncoder, patchify
 from .clip import ClipEncoder, ViTConfig, clip_state_dict
+from .config import ConfigLimits
 from .load import load_encoder
 from .posembed import resample_abs_pos_embed
 from .qwen2_vl import Qwen2VLConfig, Qwen2VLEncoder, qwen2_vl_state_dict
@@ -24,6 +25,7 @@ from .rope import apply_rope, grid_positions, packed_positions, rope_2d
 __all__ = [
     "CheckpointError",
     "ClipEncoder",
+    "ConfigLimits",
     "EncoderOutput",
     "Qwen2VLConfig",
     "Qwen2VLEncoder",

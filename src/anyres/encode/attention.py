@@ -11,21 +11,11 @@ Three implementations, all exact (they agree to float32 rounding):
 - ``"flex"``: ``torch.nn.attention.flex_attention`` with a block mask built from segment
   ids, compiled with ``torch.compile`` (recompiles for every new total length).
 
-Measured on this 2-core CPU (float32, 12 heads x 64, best of 3, ms; shared VM, so
-noisy; ``benchmarks/bench_encode.py --flex`` reprints them):
-
-    segments     N      sdpa+mask  sdpa loop  flex compiled
-    64 x 16      1024     47.6        4.9        24.9
-    32 x 49      1568     96.8        7.5        66.5
-    8 x 197      1576    100.4       14.9        78.1
-    8 x ~257     2060    179.4       36.0        73.9
-    4 x 577      2308    135.8       33.9       165.0
-    2 x 1536     3072    366.0      165.5       375.7
-
-The loop is the fastest at every length (the mask does N^2 work; compiled flex skips
-empty blocks but its CPU kernel is slower than SDPA's and it pays seconds of compilation
-for each new length), so
-``"auto"`` is the loop, and a single segment is one plain SDPA call.
+``"auto"`` is the loop, and a single segment is one plain SDPA call: the mask does N^2
+work whatever the segments, and compiled flex, which skips empty blocks, runs a slower
+CPU kernel than SDPA's and compiles anew for every total length. The timings behind
+this choice are in ``docs/performance.md`` (``benchmarks/bench_encode.py --flex``
+reprints them).
 """
 
 from __future__ import annotations
@@ -35,7 +25,7 @@ import functools
 import torch
 import torch.nn.functional as F
 
-from ..errors import SpecError
+from ..errors import ShapeError, SpecError
 
 IMPLEMENTATIONS = ("auto", "loop", "mask", "flex")
 
@@ -75,9 +65,12 @@ def packed_attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lengths: tuple[int, ...], impl: str = "auto"
 ) -> torch.Tensor:
     """Block-diagonal attention of q, k, v (B, heads, N, head_dim), N = sum(lengths)."""
-    assert q.shape[-2] == sum(lengths), f"sequence of {q.shape[-2]} tokens vs segments summing to {sum(lengths)}"
     if impl not in IMPLEMENTATIONS:
-        raise ValueError(f"unknown attention implementation {impl!r}; choose from {IMPLEMENTATIONS}")
+        raise SpecError(f"unknown attention implementation {impl!r}; choose from {IMPLEMENTATIONS}")
+    if not lengths or min(lengths) < 1 or q.shape[-2] != sum(lengths):
+        raise ShapeError(
+            f"a sequence of {q.shape[-2]} tokens vs segments {tuple(lengths)} (each at least 1, summing to it)"
+        )
     if len(lengths) == 1:
         return F.scaled_dot_product_attention(q, k, v)
     if impl in ("auto", "loop"):

@@ -33,12 +33,13 @@ and three ways in:
 
 from __future__ import annotations
 
+import operator
 from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
-from ..errors import SpecError
+from ..errors import ShapeError, SpecError
 
 
 class EncoderOutput(NamedTuple):
@@ -59,9 +60,12 @@ def patchify(
     when ``merge_size`` is 1); each vector is ordered (C, t, p, p), the image repeated
     ``temporal_patch_size`` times as Qwen2-VL's processor does for still images.
     """
+    if pixels.dim() < 3:
+        raise ShapeError(f"patchify takes (..., C, H, W) pixels, got shape {tuple(pixels.shape)}")
     *lead, C, H, W = pixels.shape
     p, m, t = patch_size, merge_size, temporal_patch_size
-    assert H % (p * m) == 0 and W % (p * m) == 0, f"{H}x{W} is not a multiple of {p * m}"
+    if H % (p * m) or W % (p * m):
+        raise ShapeError(f"pixels of {H}x{W} (HxW) are not a multiple of {p * m} (patch {p} x merge {m}) on both sides")
     h, w = H // p, W // p
     x = pixels.reshape(-1, C, h // m, m, p, w // m, m, p)
     x = x.permute(0, 2, 5, 3, 6, 1, 4, 7)  # B, h/m, w/m, m, m, C, p, p
@@ -118,7 +122,8 @@ class VisionEncoder(nn.Module):
 
     def patchify(self, view: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int]]:
         """One (C, H, W) view -> (patch vectors, its (t, h, w) grid row) for ``forward_packed``."""
-        assert view.dim() == 3, f"a view is (C, H, W), got {tuple(view.shape)}"
+        if not isinstance(view, torch.Tensor) or view.dim() != 3:
+            raise ShapeError(f"{self.family}: a view is a (C, H, W) tensor, got {_describe(view)}")
         self.check_size(view.shape[-2], view.shape[-1])
         p = self.patch_size
         view = view[:, : view.shape[-2] // p * p, : view.shape[-1] // p * p]  # as the valid convolution
@@ -128,11 +133,13 @@ class VisionEncoder(nn.Module):
     def check_views(self, pixel_values: Any, output_attention: bool = False) -> tuple[int, int, int, int]:
         """(B, C, H, W) of a batch of views of one shape, checked: four axes, the tower's
         channels, a size ``check_size`` accepts, and layers to report attention from."""
-        from ..errors import SpecError
-
-        assert pixel_values.dim() == 4, f"expected (views, C, H, W), got {tuple(pixel_values.shape)}"
+        if not isinstance(pixel_values, torch.Tensor) or pixel_values.dim() != 4:
+            raise ShapeError(f"{self.family}: expected a (views, C, H, W) tensor, got {_describe(pixel_values)}")
         B, C, H, W = pixel_values.shape
-        assert C == self.num_channels, f"expected {self.num_channels} channels, got {C}"
+        if C != self.num_channels:
+            raise ShapeError(
+                f"{self.family}: expected {self.num_channels} channels, got {C} (shape {tuple(pixel_values.shape)})"
+            )
         self.check_size(H, W)
         if output_attention and not self.blocks:
             raise SpecError("feature_layer 0 is the patch embeddings: no attention layer to report")
@@ -143,8 +150,6 @@ class VisionEncoder(nn.Module):
         at least one patch, the last ``size % patch`` pixels at the bottom and right left
         out (SigLIP-384/14 sees 27x27 patches of a 384 view, as in transformers). A
         merging tower (Qwen2-VL) needs whole merge blocks."""
-        from ..errors import ShapeError
-
         unit = self.patch_size * self.merge_size
         if height < unit or width < unit:
             raise ShapeError(f"{self.family}: view {height}x{width} (HxW) is smaller than one {unit}x{unit} patch")
@@ -163,7 +168,7 @@ class VisionEncoder(nn.Module):
         grid = [g for _, g in parts]
         tokens = self.forward_packed(patches, grid, keep_cls=keep_cls)
         counts = [self.tokens_per_view(h * self.patch_size, w * self.patch_size, keep_cls) for _, h, w in grid]
-        assert tokens.shape[0] == sum(counts), f"{tokens.shape[0]} tokens for views expecting {sum(counts)}"
+        assert tokens.shape[0] == sum(counts), f"{tokens.shape[0]} tokens for views expecting {sum(counts)}"  # invariant
         return list(tokens.split(counts, dim=0))
 
     def extra_repr(self) -> str:
@@ -173,9 +178,41 @@ class VisionEncoder(nn.Module):
         )
 
 
+def _describe(x: Any) -> str:
+    return f"shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else f"a {type(x).__name__}"
+
+
 def grid_rows(grid_thw: torch.Tensor | list) -> list[tuple[int, int, int]]:
-    """(t, h, w) rows as Python ints from a tensor or a list."""
-    rows = grid_thw.tolist() if isinstance(grid_thw, torch.Tensor) else list(grid_thw)
-    out = [tuple(int(x) for x in r) for r in rows]
-    assert all(len(r) == 3 for r in out), f"grid_thw rows must be (t, h, w), got {rows}"
+    """(t, h, w) rows as Python ints from a tensor or a list; each a positive whole number."""
+    try:
+        rows = grid_thw.tolist() if isinstance(grid_thw, torch.Tensor) else list(grid_thw)
+        rows = [list(r) for r in rows]
+    except TypeError:
+        raise ShapeError(f"grid_thw must be rows of (t, h, w), got {grid_thw!r}") from None
+    if not rows:
+        raise ShapeError("grid_thw is empty: give one (t, h, w) row per image")
+    out = []
+    for r in rows:
+        try:
+            row = tuple(operator.index(x) for x in r if not isinstance(x, bool))
+        except TypeError:
+            row = ()
+        if len(row) != 3 or len(r) != 3 or min(row) < 1:
+            raise ShapeError(f"grid_thw rows must be (t, h, w) of positive integers, got {r!r} in {rows}")
+        out.append(row)
     return out
+
+
+def check_feature_layer(feature_layer: Any, num_layers: int) -> None:
+    """A tower built directly holds ``feature_layer`` of its ``num_layers`` blocks (0 = embeddings)."""
+    if isinstance(feature_layer, bool) or not isinstance(feature_layer, int) or not 0 <= feature_layer <= num_layers:
+        raise SpecError(f"feature_layer={feature_layer!r} must be an integer in 0..{num_layers} (the tower's layers)")
+
+
+def check_packed(patches: Any, rows: list[tuple[int, int, int]], width: int, family: str) -> None:
+    """``forward_packed``'s input: (N, width) patch vectors, N the patches ``rows`` describe."""
+    if not isinstance(patches, torch.Tensor) or patches.dim() != 2 or patches.shape[1] != width:
+        raise ShapeError(f"{family}: patches must be (N, {width}), got {_describe(patches)}")
+    expected = sum(t * h * w for t, h, w in rows)
+    if patches.shape[0] != expected:
+        raise ShapeError(f"{family}: {patches.shape[0]} patch rows, but grid_thw {rows} describes {expected}")

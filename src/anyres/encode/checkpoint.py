@@ -19,6 +19,8 @@ from ..errors import CheckpointError
 
 SAFE_INDEX, SAFE_FILE = "model.safetensors.index.json", "model.safetensors"
 PICKLE_INDEX, PICKLE_FILE = "pytorch_model.bin.index.json", "pytorch_model.bin"
+# config.json and shard indexes are kilobytes (a 1,000-shard index ~100 KB); refuse to parse more.
+MAX_JSON_BYTES = 64 * 1024 * 1024
 
 
 def model_folder(path: str | Path) -> Path:
@@ -34,25 +36,50 @@ def read_config(folder: Path) -> dict:
     path = folder / "config.json"
     if not path.is_file():
         raise CheckpointError(f"{folder}: missing config.json")
-    try:
-        config = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{folder}: config.json is not valid JSON ({exc})") from exc
+    config = _read_json(path, folder)
     if not isinstance(config, dict):
         raise CheckpointError(f"{folder}: config.json holds a {type(config).__name__}, not an object")
     return config
 
 
-def _read_index(folder: Path, name: str) -> dict[str, Path]:
+def _read_json(path: Path, folder: Path):
+    """A small JSON file (config, shard index); anything else is a ``CheckpointError``."""
     try:
-        weight_map = json.loads((folder / name).read_text())["weight_map"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"{folder}: {name} has no readable weight_map ({exc})") from exc
+        size = path.stat().st_size
+        if size > MAX_JSON_BYTES:
+            raise CheckpointError(
+                f"{folder}: {path.name} is {size:,} bytes, over the {MAX_JSON_BYTES:,} a config may hold"
+            )
+        return json.loads(path.read_bytes())
+    except RecursionError:
+        raise CheckpointError(f"{folder}: {path.name} nests too deeply to be a config") from None
+    except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise CheckpointError(f"{folder}: {path.name} is not valid JSON ({exc})") from None
+
+
+def _read_index(folder: Path, name: str) -> dict[str, Path]:
+    """``weight_map`` of a shard index: tensor name -> a shard file inside ``folder``."""
+    index = _read_json(folder / name, folder)
+    weight_map = index.get("weight_map") if isinstance(index, dict) else None
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise CheckpointError(f"{folder}: {name} has no weight_map object (tensor name -> shard file)")
+    bad = [(k, v) for k, v in weight_map.items() if not isinstance(v, str) or not _plain_file_name(v)]
+    if bad:
+        key, shard = bad[0]
+        raise CheckpointError(
+            f"{folder}: {name} maps {key!r} to {shard!r}; shards must be file names inside the folder "
+            f"({len(bad)} bad entries)"
+        )
     files = {shard: folder / shard for shard in set(weight_map.values())}
     missing = sorted(shard for shard, path in files.items() if not path.is_file())
     if missing:
         raise CheckpointError(f"{folder}: {name} lists shards that are not there: {', '.join(missing)}")
     return {key: files[shard] for key, shard in weight_map.items()}
+
+
+def _plain_file_name(name: str) -> bool:
+    """A shard name that stays inside the model folder: no separators, not ``.`` or ``..``."""
+    return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name and "\0" not in name
 
 
 class Checkpoint:

@@ -26,7 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import EncoderOutput, VisionEncoder, grid_rows
+from ..errors import ShapeError
+from .base import EncoderOutput, VisionEncoder, check_feature_layer, check_packed, grid_rows
 from .layers import Block, run_blocks
 from .posembed import native_grid, resample_abs_pos_embed
 
@@ -54,7 +55,7 @@ class ClipEncoder(VisionEncoder):
 
     def __init__(self, cfg: ViTConfig, feature_layer: int, *, pos_antialias: bool = False):
         super().__init__()
-        assert 0 <= feature_layer <= cfg.num_layers, f"feature_layer {feature_layer} outside 0..{cfg.num_layers}"
+        check_feature_layer(feature_layer, cfg.num_layers)
         d, p, c = cfg.hidden_size, cfg.patch_size, cfg.num_channels
         self.cfg = cfg
         self.family, self.patch_size, self.hidden_size, self.image_size = cfg.family, p, d, cfg.image_size
@@ -92,7 +93,7 @@ class ClipEncoder(VisionEncoder):
             x = self.pre_norm(x)
         x, probe = run_blocks(self.blocks, x, probe=output_attention)
         features = x if keep_cls else x[:, P:]
-        assert features.shape == (B, self.tokens_per_view(H, W, keep_cls), d)
+        assert features.shape == (B, self.tokens_per_view(H, W, keep_cls), d)  # invariant
         if output_attention:
             return EncoderOutput(features, probe.attention, probe.keys, P)
         return features
@@ -102,11 +103,9 @@ class ClipEncoder(VisionEncoder):
     ) -> torch.Tensor:
         rows = grid_rows(grid_thw)
         p, d, P = self.patch_size, self.hidden_size, self.num_prefix_tokens
-        assert all(t == 1 for t, _, _ in rows), f"{self.family} encodes still images: t must be 1, got {rows}"
-        assert patches.dim() == 2 and patches.shape[1] == self.num_channels * p * p, (
-            f"patches must be (N, {self.num_channels * p * p}), got {tuple(patches.shape)}"
-        )
-        assert patches.shape[0] == sum(h * w for _, h, w in rows), "patch count disagrees with grid_thw"
+        if any(t != 1 for t, _, _ in rows):
+            raise ShapeError(f"{self.family} encodes still images: t must be 1 in every grid_thw row, got {rows}")
+        check_packed(patches, rows, self.num_channels * p * p, self.family)
         x = self.patch_embed(patches.to(self.patch_embed.weight.dtype))
         pos_cache: dict[tuple[int, int], torch.Tensor] = {}
         pieces, lengths, start = [], [], 0
@@ -129,7 +128,7 @@ class ClipEncoder(VisionEncoder):
             starts = torch.tensor([0, *lengths[:-1]], device=seq.device).cumsum(0)
             keep[starts] = False
             seq = seq[keep]
-        assert seq.shape == (sum(lengths) - (0 if keep_cls else P * len(rows)), d)
+        assert seq.shape == (sum(lengths) - (0 if keep_cls else P * len(rows)), d)  # invariant
         return seq
 
 

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ShapeError, SpecError
 from .attention import attention_with_probs, packed_attention
 from .rope import apply_rope
 
@@ -68,7 +69,8 @@ class Probe(NamedTuple):
 class Attention(nn.Module):
     def __init__(self, dim: int, num_heads: int):
         super().__init__()
-        assert dim % num_heads == 0, f"width {dim} not divisible by {num_heads} heads"
+        if num_heads < 1 or dim % num_heads:
+            raise SpecError(f"attention width {dim} does not split into {num_heads} heads")
         self.num_heads, self.head_dim = num_heads, dim // num_heads
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
@@ -91,11 +93,13 @@ class Attention(nn.Module):
             q, k = apply_rope(q, *rope), apply_rope(k, *rope)
         found = None
         if probe:
-            assert segments is None or len(segments) == 1, "attention probabilities need one image per sequence"
+            if segments is not None and len(segments) != 1:
+                raise ShapeError(f"attention probabilities need one image per sequence, got {len(segments)} segments")
             out, probs = attention_with_probs(q, k, v, attn_mask)
             found = Probe(probs.mean(dim=1), k.transpose(1, 2).reshape(B, N, D))
         elif segments is not None:
-            assert B == 1, f"a packed sequence has batch 1, got {B}"
+            if B != 1:
+                raise ShapeError(f"a packed sequence has batch 1, got {B}")
             out = packed_attention(q, k, v, segments, self.impl)
         else:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)

@@ -22,10 +22,11 @@ from pathlib import Path
 
 import torch
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, SpecError
 from .base import VisionEncoder
 from .checkpoint import Checkpoint, find_prefix, model_folder, read_config
 from .clip import ClipEncoder, ViTConfig, clip_state_dict
+from .config import DEFAULT_LIMITS, ConfigLimits, FieldReader, check_heads, check_parameters, model_type_of
 from .layers import ACTIVATIONS
 from .qwen2_vl import Qwen2VLConfig, Qwen2VLEncoder, qwen2_vl_state_dict
 
@@ -54,12 +55,12 @@ DEFAULT_FEATURE_LAYER = {"clip": -2, "siglip": -2, "qwen2_vl": -1}
 
 def vision_section(config: dict, folder: Path) -> tuple[str, dict, object]:
     """(family, tower config, the parent's ``vision_feature_layer`` or None)."""
-    model_type = config.get("model_type")
+    model_type = model_type_of(config, folder)
     if model_type in TOWER_TYPES:
         return TOWER_TYPES[model_type], config, None
     vision = config.get("vision_config")
     if isinstance(vision, dict):
-        tower_type = vision.get("model_type") or PARENT_DEFAULTS.get(model_type)
+        tower_type = model_type_of(vision, folder, "vision_config") or PARENT_DEFAULTS.get(model_type)
         if tower_type == "qwen2_vl":  # early Qwen2-VL checkpoints label the tower like the VLM
             tower_type = "qwen2_vl_vision"
         if tower_type in TOWER_TYPES:
@@ -68,73 +69,83 @@ def vision_section(config: dict, folder: Path) -> tuple[str, dict, object]:
             f"{folder}: unknown vision tower model_type {tower_type!r} in vision_config of {model_type!r} "
             f"(supported: {', '.join(TOWER_TYPES)})"
         )
+    if vision is not None:
+        raise CheckpointError(f"{folder}: config field vision_config holds a {type(vision).__name__}, not an object")
     raise CheckpointError(
         f"{folder}: unknown model_type {model_type!r} and no vision_config "
         f"(supported towers: {', '.join(TOWER_TYPES)}, or a VLM config holding one)"
     )
 
 
-def _int(cfg: dict, folder: Path, *names: str, default: int | None = None) -> int:
-    for name in names:
-        if name in cfg:
-            value = cfg[name]
-            if isinstance(value, (list, tuple)) and len(set(value)) == 1:
-                value = value[0]
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise CheckpointError(f"{folder}: config field {name}={value!r} must be a positive integer")
-            return value
-    if default is None:
-        raise CheckpointError(f"{folder}: config lacks {names[0]}")
-    return default
-
-
-def _float(cfg: dict, folder: Path, name: str, default: float) -> float:
-    value = cfg.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise CheckpointError(f"{folder}: config {name}={value!r} is not a number")
-    return float(value)
-
-
-def _act(cfg: dict, folder: Path, default: str) -> str:
-    act = cfg.get("hidden_act", default)
-    if act not in ACTIVATIONS:
-        raise CheckpointError(f"{folder}: unsupported hidden_act {act!r} (supported: {', '.join(ACTIVATIONS)})")
-    return act
-
-
-def vit_config(family: str, cfg: dict, folder: Path) -> ViTConfig:
-    """CLIPVisionConfig / SiglipVisionConfig fields, with transformers 5.23's defaults."""
+def vit_config(family: str, cfg: dict, folder: Path, limits: ConfigLimits = DEFAULT_LIMITS) -> ViTConfig:
+    """CLIPVisionConfig / SiglipVisionConfig fields, with transformers 5.23's defaults,
+    checked (``config.py``) before anything is built from them."""
     clip = family == "clip"
-    return ViTConfig(
+    read = FieldReader(cfg, folder, limits)
+    width = read.integer("hidden_size", default=768, limit=limits.hidden_size)
+    heads = read.integer("num_attention_heads", default=12, limit=limits.num_heads)
+    check_heads(read, "hidden_size", width, "num_attention_heads", heads)
+    cfg_out = ViTConfig(
         family=family,
-        hidden_size=_int(cfg, folder, "hidden_size", default=768),
-        intermediate_size=_int(cfg, folder, "intermediate_size", default=3072),
-        num_layers=_int(cfg, folder, "num_hidden_layers", default=12),
-        num_heads=_int(cfg, folder, "num_attention_heads", default=12),
-        image_size=_int(cfg, folder, "image_size", default=224),
-        patch_size=_int(cfg, folder, "patch_size", default=32 if clip else 16),
-        num_channels=_int(cfg, folder, "num_channels", default=3),
-        act=_act(cfg, folder, "quick_gelu" if clip else "gelu_pytorch_tanh"),
-        eps=float(cfg.get("layer_norm_eps", 1e-5 if clip else 1e-6)),
+        hidden_size=width,
+        intermediate_size=read.integer("intermediate_size", default=3072, limit=limits.intermediate_size),
+        num_layers=read.integer("num_hidden_layers", default=12, limit=limits.num_layers),
+        num_heads=heads,
+        image_size=read.integer("image_size", default=224, limit=limits.image_size),
+        patch_size=read.integer("patch_size", default=32 if clip else 16, limit=limits.patch_size),
+        num_channels=read.integer("num_channels", default=3, limit=limits.num_channels),
+        act=read.choice("hidden_act", "quick_gelu" if clip else "gelu_pytorch_tanh", ACTIVATIONS),
+        eps=read.number("layer_norm_eps", 1e-5 if clip else 1e-6, 0.0, 1.0),
     )
+    c = cfg_out
+    if c.patch_size > c.image_size:
+        raise CheckpointError(
+            f"{folder}: config image_size={c.image_size} is smaller than patch_size={c.patch_size} "
+            "(the trained grid must hold at least one patch)"
+        )
+    grid = (c.image_size // c.patch_size) ** 2
+    block = 4 * width * width + 2 * width * c.intermediate_size
+    check_parameters(read, c.num_layers * block + (grid + 1) * width + c.num_channels * c.patch_size**2 * width)
+    return cfg_out
 
 
-def qwen2_vl_config(cfg: dict, folder: Path) -> Qwen2VLConfig:
-    """Qwen2VLVisionConfig fields, with transformers 5.23's defaults."""
-    rope = cfg.get("rope_parameters") or {}
-    return Qwen2VLConfig(
-        embed_dim=_int(cfg, folder, "embed_dim", default=1280),
-        hidden_size=_int(cfg, folder, "hidden_size", default=3584),
-        num_layers=_int(cfg, folder, "depth", "num_hidden_layers", default=32),
-        num_heads=_int(cfg, folder, "num_heads", "num_attention_heads", default=16),
-        mlp_ratio=_float(cfg, folder, "mlp_ratio", 4.0),
-        patch_size=_int(cfg, folder, "patch_size", "spatial_patch_size", default=14),
-        temporal_patch_size=_int(cfg, folder, "temporal_patch_size", default=2),
-        merge_size=_int(cfg, folder, "spatial_merge_size", default=2),
-        num_channels=_int(cfg, folder, "in_channels", "in_chans", default=3),
-        act=_act(cfg, folder, "quick_gelu"),
-        rope_theta=float(rope.get("rope_theta", cfg.get("rope_theta", 10000.0))),
+def qwen2_vl_config(cfg: dict, folder: Path, limits: ConfigLimits = DEFAULT_LIMITS) -> Qwen2VLConfig:
+    """Qwen2VLVisionConfig fields, with transformers 5.23's defaults, checked (``config.py``)."""
+    read = FieldReader(cfg, folder, limits)
+    embed = read.integer("embed_dim", default=1280, limit=limits.hidden_size)
+    heads = read.integer("num_heads", "num_attention_heads", default=16, limit=limits.num_heads)
+    check_heads(read, "embed_dim", embed, "num_heads", heads)
+    if (embed // heads) % 4:
+        raise CheckpointError(
+            f"{folder}: config embed_dim={embed} / num_heads={heads} gives heads of width {embed // heads}; "
+            "Qwen2-VL's 2-D RoPE needs a head width divisible by 4"
+        )
+    mlp_ratio = read.number("mlp_ratio", 4.0, 0.0, limits.mlp_ratio)
+    if not 1 <= int(embed * mlp_ratio) <= limits.intermediate_size:
+        raise CheckpointError(
+            f"{folder}: config embed_dim={embed} x mlp_ratio={mlp_ratio} gives an MLP of width "
+            f"{int(embed * mlp_ratio)}, outside 1..{limits.intermediate_size}"
+        )
+    rope = FieldReader(read.section("rope_parameters"), folder, limits, prefix="rope_parameters.")
+    theta = read.number("rope_theta", 10000.0, 1.0, 1e12, low_open=False)
+    out = Qwen2VLConfig(
+        embed_dim=embed,
+        hidden_size=read.integer("hidden_size", default=3584, limit=limits.hidden_size),
+        num_layers=read.integer("depth", "num_hidden_layers", default=32, limit=limits.num_layers),
+        num_heads=heads,
+        mlp_ratio=mlp_ratio,
+        patch_size=read.integer("patch_size", "spatial_patch_size", default=14, limit=limits.patch_size),
+        temporal_patch_size=read.integer("temporal_patch_size", default=2, limit=limits.temporal_patch_size),
+        merge_size=read.integer("spatial_merge_size", default=2, limit=limits.merge_size),
+        num_channels=read.integer("in_channels", "in_chans", default=3, limit=limits.num_channels),
+        act=read.choice("hidden_act", "quick_gelu", ACTIVATIONS),
+        rope_theta=rope.number("rope_theta", theta, 1.0, 1e12, low_open=False),
     )
+    merged = embed * out.merge_size**2
+    block = 4 * embed * embed + 2 * embed * int(embed * mlp_ratio)
+    patch_in = out.num_channels * out.temporal_patch_size * out.patch_size**2
+    check_parameters(read, out.num_layers * block + merged * merged + merged * out.hidden_size + patch_in * embed)
+    return out
 
 
 def resolve_feature_layer(requested: int | None, hint: object, family: str, num_layers: int, folder: Path) -> int:
@@ -172,6 +183,13 @@ def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], folder: P
     ]
     if wrong:
         problems.append(f"shapes that disagree with config.json: {_listing(wrong)}")
+    kinds = [
+        f"{k} ({state[k].dtype})"
+        for k, v in model.state_dict().items()
+        if k in state and v.is_floating_point() and not state[k].is_floating_point()
+    ]
+    if kinds:
+        problems.append(f"integer or bool tensors where float weights are expected: {_listing(kinds)}")
     if problems:
         raise CheckpointError(f"{folder}: " + "; ".join(problems))
     state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
@@ -196,6 +214,7 @@ def load_encoder(
     dtype: torch.dtype = torch.float32,
     allow_pickle: bool = False,
     pos_antialias: bool = False,
+    limits: ConfigLimits | None = None,
 ) -> VisionEncoder:
     """Load the vision encoder of a transformers model folder, in eval mode.
 
@@ -204,18 +223,33 @@ def load_encoder(
     when a VLM config has an integer one, else -2 for CLIP/SigLIP (LLaVA's choice) and
     -1 for Qwen2-VL (its merger is trained on the last block). Layers past it are not
     loaded. ``pos_antialias=True`` antialiases position embeddings when a grid shrinks
-    (off by default: transformers does not). Raises ``CheckpointError``.
+    (off by default: transformers does not). ``limits`` bounds what ``config.json`` may ask
+    for (``ConfigLimits``: layers, widths, sizes, parameters); the config is checked against
+    it before any weight is read or module built. Raises ``CheckpointError``.
     """
+    limits = DEFAULT_LIMITS if limits is None else limits
+    if not isinstance(limits, ConfigLimits):
+        raise SpecError(f"limits must be a ConfigLimits, got {type(limits).__name__}")
     folder = model_folder(path)
     family, tower_cfg, hint = vision_section(read_config(folder), folder)
-    cfg = qwen2_vl_config(tower_cfg, folder) if family == "qwen2_vl" else vit_config(family, tower_cfg, folder)
+    if family == "qwen2_vl":
+        cfg = qwen2_vl_config(tower_cfg, folder, limits)
+    else:
+        cfg = vit_config(family, tower_cfg, folder, limits)
     depth = resolve_feature_layer(feature_layer, hint, family, cfg.num_layers, folder)
     checkpoint = Checkpoint(folder, allow_pickle=allow_pickle)
     prefix = find_prefix(checkpoint.keys, ANCHORS[family], folder, f"{family} vision tower")
     names = [k for k in checkpoint.keys if k.startswith(prefix)]
     weights = {k[len(prefix) :]: v for k, v in checkpoint.load(names).items()}
+    not_tensors = [k for k, v in weights.items() if not isinstance(v, torch.Tensor)]
+    if not_tensors:
+        raise CheckpointError(f"{folder}: entries that are not tensors: {_listing(prefix + k for k in not_tensors)}")
     convert: Callable[[dict], dict] = qwen2_vl_state_dict if family == "qwen2_vl" else clip_state_dict
-    state = _drop_deeper_blocks(convert(weights), depth, cfg.num_layers)
+    try:
+        converted = convert(weights)
+    except (RuntimeError, IndexError, ValueError) as exc:  # q/k/v or patch weights that cannot be fused
+        raise CheckpointError(f"{folder}: {family} tower weights of inconsistent shapes ({exc})") from None
+    state = _drop_deeper_blocks(converted, depth, cfg.num_layers)
     with torch.device("meta"):
         if family == "qwen2_vl":
             model: VisionEncoder = Qwen2VLEncoder(cfg, depth)

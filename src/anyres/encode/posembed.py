@@ -54,15 +54,18 @@ def resample_abs_pos_embed(
     """
     batched = pos.dim() == 3
     if batched:
-        assert pos.shape[0] == 1, f"expected a leading batch of 1, got {tuple(pos.shape)}"
+        if pos.shape[0] != 1:
+            raise ShapeError(f"position embeddings: expected a leading batch of 1, got {tuple(pos.shape)}")
         pos = pos[0]
-    assert pos.dim() == 2, f"expected (tokens, dim), got {tuple(pos.shape)}"
+    if pos.dim() != 2:
+        raise ShapeError(f"position embeddings: expected (tokens, dim), got {tuple(pos.shape)}")
     new_h, new_w = int(new_hw[0]), int(new_hw[1])
     if new_h < 1 or new_w < 1:
         raise ShapeError(f"target grid must be at least 1x1, got {new_hw}")
     num_patches = pos.shape[0] - num_prefix_tokens
     old_h, old_w = old_hw if old_hw is not None else native_grid(num_patches)
-    assert old_h * old_w == num_patches, f"old grid {old_h}x{old_w} does not hold {num_patches} rows"
+    if old_h * old_w != num_patches:
+        raise ShapeError(f"position embeddings: old grid {old_h}x{old_w} does not hold {num_patches} rows")
     if (new_h, new_w) == (old_h, old_w):
         out = pos
     else:

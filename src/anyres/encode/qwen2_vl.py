@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import EncoderOutput, VisionEncoder, grid_rows, patchify
+from ..errors import ShapeError
+from .base import EncoderOutput, VisionEncoder, check_feature_layer, check_packed, grid_rows, patchify
 from .layers import Block, run_blocks
 from .rope import grid_positions, packed_positions, rope_2d
 
@@ -53,7 +54,8 @@ class PatchMerger(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(..., n, dim) -> (..., n / merge^2, out_dim)."""
         *lead, n, dim = x.shape
-        assert n % self.group == 0, f"{n} patches do not form groups of {self.group}"
+        if n % self.group:
+            raise ShapeError(f"{n} patches do not form whole merge groups of {self.group}")
         x = self.norm(x).reshape(*lead, n // self.group, dim * self.group)
         return self.fc2(F.gelu(self.fc1(x)))
 
@@ -67,7 +69,7 @@ class Qwen2VLEncoder(VisionEncoder):
 
     def __init__(self, cfg: Qwen2VLConfig, feature_layer: int):
         super().__init__()
-        assert 0 <= feature_layer <= cfg.num_layers, f"feature_layer {feature_layer} outside 0..{cfg.num_layers}"
+        check_feature_layer(feature_layer, cfg.num_layers)
         d = cfg.embed_dim
         self.cfg = cfg
         self.patch_size, self.temporal_patch_size, self.merge_size = (
@@ -95,7 +97,7 @@ class Qwen2VLEncoder(VisionEncoder):
         rope = rope_2d(grid_positions(1, H // p, W // p, m).to(x.device), self.head_dim, self.cfg.rope_theta)
         x, probe = run_blocks(self.blocks, x, probe=output_attention, rope=rope)
         features = self.merger(x)
-        assert features.shape == (B, self.tokens_per_view(H, W), self.hidden_size)
+        assert features.shape == (B, self.tokens_per_view(H, W), self.hidden_size)  # invariant
         if output_attention:
             return EncoderOutput(features, probe.attention, probe.keys, 0)
         return features
@@ -105,12 +107,9 @@ class Qwen2VLEncoder(VisionEncoder):
     ) -> torch.Tensor:
         rows = grid_rows(grid_thw)
         m = self.merge_size
-        width = self.patch_embed.in_features
-        assert patches.dim() == 2 and patches.shape[1] == width, (
-            f"patches must be (N, {width}), got {tuple(patches.shape)}"
-        )
-        assert patches.shape[0] == sum(t * h * w for t, h, w in rows), "patch count disagrees with grid_thw"
-        assert all(h % m == 0 and w % m == 0 for _, h, w in rows), f"grids must be multiples of {m}: {rows}"
+        check_packed(patches, rows, self.patch_embed.in_features, self.family)
+        if any(h % m or w % m for _, h, w in rows):
+            raise ShapeError(f"{self.family}: grid_thw h and w must be multiples of the merge size {m}, got {rows}")
         x = self.patch_embed(patches.to(self.patch_embed.weight.dtype)).unsqueeze(0)
         rope = rope_2d(packed_positions(rows, m).to(x.device), self.head_dim, self.cfg.rope_theta)
         segments = tuple(h * w for t, h, w in rows for _ in range(t))

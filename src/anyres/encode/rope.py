@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import ShapeError, SpecError
+
 
 def grid_positions(t: int, h: int, w: int, merge_size: int = 1) -> torch.Tensor:
     """(t*h*w, 2) long (row, col) of each patch in packed, merge-block-major order."""
-    assert h % merge_size == 0 and w % merge_size == 0, f"grid {h}x{w} not divisible by merge {merge_size}"
+    if merge_size < 1 or h % merge_size or w % merge_size:
+        raise ShapeError(f"patch grid {h}x{w} is not a whole number of {merge_size}x{merge_size} merge blocks")
     rows = torch.arange(h).view(h, 1).expand(h, w)
     cols = torch.arange(w).view(1, w).expand(h, w)
     m = merge_size
@@ -37,8 +40,10 @@ def packed_positions(grid_thw: list[tuple[int, int, int]], merge_size: int = 1) 
 
 def rope_2d(positions: torch.Tensor, head_dim: int, theta: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
     """cos, sin of shape (N, head_dim) in float32 for (N, 2) (row, col) positions."""
-    assert positions.dim() == 2 and positions.shape[1] == 2, f"positions must be (N, 2), got {tuple(positions.shape)}"
-    assert head_dim % 4 == 0, f"2-D RoPE needs head_dim divisible by 4, got {head_dim}"
+    if positions.dim() != 2 or positions.shape[1] != 2:
+        raise ShapeError(f"positions must be (N, 2) (row, col), got {tuple(positions.shape)}")
+    if head_dim < 4 or head_dim % 4:
+        raise SpecError(f"2-D RoPE needs a head width divisible by 4, got {head_dim}")
     half = head_dim // 2
     inv_freq = 1.0 / (theta ** (torch.arange(0, half, 2, dtype=torch.float32) / half))
     angles = (positions.float()[..., None] * inv_freq).flatten(1)  # (N, 2 * head_dim/4): rows then cols
@@ -53,6 +58,7 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Rotate ``x`` (..., N, head_dim) by cos/sin (N, head_dim); computed in float32."""
-    assert x.shape[-2:] == cos.shape, f"x {tuple(x.shape)} vs cos {tuple(cos.shape)}"
+    if x.shape[-2:] != cos.shape or sin.shape != cos.shape:
+        raise ShapeError(f"RoPE of shape {tuple(cos.shape)} (N, head_dim) does not fit x of shape {tuple(x.shape)}")
     xf = x.float()
     return (xf * cos + rotate_half(xf) * sin).to(x.dtype)

@@ -6,10 +6,9 @@ normalisation; cheaper resampling and decoding.
 - Lanczos presets (Idefics3) have no such kernel: Pillow resizes with
   ``reducing_gap=3`` (an integer box reduction first, then Lanczos over the rest),
   which Pillow documents as indistinguishable from fair resampling in most cases.
-  (Resampling Idefics3's two consecutive resizes as one was tried and rejected: the
-  reference's first resize loses resolution that a single resize keeps -- an 800x6000
-  infographic goes to 194 px wide, then back up to 364 -- so the result differs by
-  up to 116 levels: sharper, but not the reference.)
+  Idefics3's two consecutive resizes stay two resizes: the reference's first one loses
+  resolution that a single combined resize would keep, so combining them gives a
+  different (sharper) image, not the reference's (``docs/performance.md``).
 - Canvases whose source box is fractional (S2's centre crop) keep Pillow's exact
   box resampling: rounding the box would shift the content.
 - JPEG files are decoded at a reduced DCT scale (1/2, 1/4, 1/8) when every canvas of

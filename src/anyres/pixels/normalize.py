@@ -2,16 +2,16 @@
 
 transformers computes ``float32(float64(v) * scale)`` and then ``(x - mean) / std`` in
 float32. Every uint8 value has one result per channel, so the reference is a 3 x 256
-table. Looking values up in a table is slow in numpy (``take`` runs ~3 ns an
-element); three float32 passes run ~0.3 ns. For the usual ``scale = 1/255``,
+table. Looking values up in a table is slow in numpy (a gather per element); three
+float32 passes are cheaper (``docs/performance.md``). For the usual ``scale = 1/255``,
 ``float32(v) / 255`` happens to equal ``float32(float64(v) * (1/255))`` for all 256
 values, so ``(float32(v) / 255 - mean) / std`` reproduces the table bit for bit.
 ``kernel`` proves that once per (mean, std, scale) against the table and falls back to
 the table when it does not hold.
 
 The three passes run in PyTorch when it is installed: its elementwise kernels read
-strided inputs (a channels-last image, Qwen2-VL's patch gather) two to three times
-faster than numpy's. IEEE float32 division is correctly rounded in both, so the values
+strided inputs (a channels-last image, Qwen2-VL's patch gather) faster than numpy's
+(``docs/performance.md``). IEEE float32 division is correctly rounded in both, so the values
 are the same; ``kernel``'s proof runs the backend in use (on a strided input with a
 vector tail), and the tests run both.
 

@@ -18,7 +18,11 @@ def patch_grid(chw_u8, patch: int, merge: int):
     first four axes flatten to the patch index."""
     c, h, w = chw_u8.shape
     gh, gw = h // patch, w // patch
-    assert gh * patch == h and gw * patch == w and gh % merge == 0 and gw % merge == 0, (h, w, patch, merge)
+    if gh * patch != h or gw * patch != w or gh % merge or gw % merge:
+        from ..errors import ShapeError
+
+        raise ShapeError(f"a {h}x{w} (HxW) view is not a whole number of {patch * merge} px merge blocks "
+                         f"(patch {patch} x merge {merge})")
     x = chw_u8.reshape(c, gh // merge, merge, patch, gw // merge, merge, patch)
     return x.transpose(1, 4, 2, 5, 0, 3, 6)
 

@@ -15,6 +15,7 @@ transformers implements v2 only.) Qwen2-VL's 2x2 merge-block order is the same t
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +31,13 @@ def _as_batch(x: torch.Tensor) -> tuple[torch.Tensor, bool]:
     raise ShapeError(f"expected a feature map (h, w, c) or (n, h, w, c), got shape {tuple(x.shape)}")
 
 
+def _positive_int(value, what: str) -> int:
+    """A caller's integer factor (pool size, shuffle factor): an int >= 1, never a bool or float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise SpecError(f"{what} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def _channels_first(x: torch.Tensor) -> torch.Tensor:
     return x.permute(0, 3, 1, 2)
 
@@ -41,8 +49,7 @@ def _channels_last(x: torch.Tensor) -> torch.Tensor:
 def avg_pool(x: torch.Tensor, k: int = 2, ceil_mode: bool = False) -> torch.Tensor:
     """k x k average pooling, stride k: (h, w, c) -> (h//k, w//k, c) (``ceil_mode``:
     ceil(h/k), the edge windows averaged over the cells they cover)."""
-    if k < 1:
-        raise SpecError(f"pooling size must be a positive integer, got {k}")
+    _positive_int(k, "pooling size")
     xb, single = _as_batch(x)
     out = _channels_last(F.avg_pool2d(_channels_first(xb), k, k, ceil_mode=ceil_mode))
     return out[0] if single else out
@@ -81,9 +88,10 @@ def shrink_to_budget(x: torch.Tensor, max_views: int, side: int, threshold: floa
 def space_to_depth(x: torch.Tensor, factor: int) -> torch.Tensor:
     """(n, h, w, c) -> (n, h/f, w/f, f*f*c); cell (i, j) holds cells (f*i + dr, f*j + dc)
     for dr, dc in row-major order."""
+    _positive_int(factor, "space-to-depth factor")
     xb, single = _as_batch(x)
     n, h, w, c = xb.shape
-    if factor < 1 or h % factor or w % factor:
+    if h % factor or w % factor:
         raise ShapeError(f"a {h}x{w} map does not split into {factor}x{factor} blocks")
     out = xb.reshape(n, h // factor, factor, w // factor, factor, c).permute(0, 1, 3, 2, 4, 5)
     out = out.reshape(n, h // factor, w // factor, factor * factor * c)
@@ -92,9 +100,10 @@ def space_to_depth(x: torch.Tensor, factor: int) -> torch.Tensor:
 
 def depth_to_space(x: torch.Tensor, factor: int) -> torch.Tensor:
     """The inverse of ``space_to_depth``: (n, h, w, f*f*c) -> (n, h*f, w*f, c)."""
+    _positive_int(factor, "depth-to-space factor")
     xb, single = _as_batch(x)
     n, h, w, cc = xb.shape
-    if factor < 1 or cc % (factor * factor):
+    if cc % (factor * factor):
         raise ShapeError(f"{cc} channels do not split into {factor}x{factor} cells")
     c = cc // (factor * factor)
     out = xb.reshape(n, h, w, factor, factor, c).permute(0, 1, 3, 2, 4, 5).reshape(n, h * factor, w * factor, c)
@@ -102,9 +111,11 @@ def depth_to_space(x: torch.Tensor, factor: int) -> torch.Tensor:
 
 
 def _factor(scale: float) -> int:
-    f = round(1 / scale)
-    if scale <= 0 or abs(f * scale - 1) > 1e-9:
-        raise SpecError(f"pixel shuffle scale must be 1/k for an integer k, got {scale}")
+    """The integer k of a pixel-shuffle scale 1/k (0.5 -> 2); anything else is a SpecError."""
+    ok = isinstance(scale, (int, float)) and not isinstance(scale, bool) and 0 < scale <= 1
+    f = round(1 / scale) if ok else 0  # 0 < scale <= 1 also rules out NaN
+    if not ok or abs(f * scale - 1) > 1e-9:
+        raise SpecError(f"pixel shuffle scale must be 1/k for a positive integer k (0.5, 0.25, ...), got {scale!r}")
     return f
 
 
@@ -122,6 +133,7 @@ def pixel_unshuffle(x: torch.Tensor, scale: float = 0.5) -> torch.Tensor:
 def idefics3_pixel_shuffle(x: torch.Tensor, scale_factor: int = 2) -> torch.Tensor:
     """Idefics3's connector shuffle on token sequences of square maps:
     (n, seq, c) -> (n, seq/f^2, f^2*c)."""
+    _positive_int(scale_factor, "Idefics3 scale_factor")
     if x.dim() != 3:
         raise ShapeError(f"expected (n, seq, c), got shape {tuple(x.shape)}")
     n, seq, c = x.shape
@@ -134,6 +146,9 @@ def idefics3_pixel_shuffle(x: torch.Tensor, scale_factor: int = 2) -> torch.Tens
 
 def stitch_tiles(tiles: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
     """Row-major tile maps (rows*cols, s, s, c) -> one (rows*s, cols*s, c) map."""
+    _positive_int(rows, "tile rows"), _positive_int(cols, "tile cols")
+    if tiles.dim() != 4:
+        raise ShapeError(f"expected tile maps (n, s, s, c), got shape {tuple(tiles.shape)}")
     n, th, tw, c = tiles.shape
     if n != rows * cols:
         raise ShapeError(f"{n} tile maps do not fill a {rows}x{cols} grid")
@@ -142,6 +157,9 @@ def stitch_tiles(tiles: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
 
 def split_tiles(x: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
     """The inverse of ``stitch_tiles``."""
+    _positive_int(rows, "tile rows"), _positive_int(cols, "tile cols")
+    if x.dim() != 3:
+        raise ShapeError(f"expected one (h, w, c) map, got shape {tuple(x.shape)}")
     h, w, c = x.shape
     if h % rows or w % cols:
         raise ShapeError(f"a {h}x{w} map does not split into a {rows}x{cols} grid")

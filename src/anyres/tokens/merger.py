@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from ..errors import ShapeError, SpecError
+from ..errors import CheckpointError, ShapeError
 from .compress import space_to_depth
 from .weights import find_module, load_renamed
 
@@ -48,7 +48,7 @@ class PatchMerger(nn.Module):
         """Weights from a Qwen2-VL state dict (``visual.merger.*`` or a bare merger's)."""
         try:
             _, tensors = find_module(state_dict, ["merger"])
-        except SpecError:  # the merger's own state dict
+        except CheckpointError:  # the merger's own state dict
             tensors = dict(state_dict)
         load_renamed(self, tensors)
         return self

@@ -26,13 +26,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ShapeError, SpecError
+from ..errors import CheckpointError, ShapeError, SpecError
 from .weights import find_module, load_renamed
 
 
 def sincos_1d(dim: int, pos: torch.Tensor) -> torch.Tensor:
     """(n,) positions -> (n, dim): [sin(p*w), cos(p*w)], w_i = 10000^(-i/(dim/2))."""
-    assert dim % 2 == 0, dim
+    if dim < 2 or dim % 2:
+        raise SpecError(f"a 1-D sin-cos embedding needs an even width, got {dim}")
     omega = torch.arange(dim // 2, dtype=torch.float64) / (dim / 2.0)
     omega = 1.0 / 10000**omega
     out = pos.to(torch.float64)[:, None] * omega[None]
@@ -139,7 +140,7 @@ class Resampler(nn.Module):
         resampler's own state dict; the non-persistent ``pos_embed`` cache is ignored)."""
         try:
             _, tensors = find_module(state_dict, ["resampler"])
-        except SpecError:
+        except CheckpointError:
             tensors = dict(state_dict)
         tensors = {k: v for k, v in tensors.items() if k != "pos_embed"}
         load_renamed(self, tensors)

@@ -27,6 +27,21 @@ NEWLINE = 1  # a learned layout embedding (LLaVA-NeXT image_newline)
 KIND_NAMES = ("visual", "newline")
 
 
+def _rows(tokens, what: str) -> int:
+    """Rows of ``tokens.embeddings``, which must be a (rows, width) tensor."""
+    e = tokens.embeddings
+    if not isinstance(e, torch.Tensor) or e.dim() != 2:
+        shape = tuple(e.shape) if isinstance(e, torch.Tensor) else type(e).__name__
+        raise ShapeError(f"{what}.embeddings must be (rows, width), got {shape}")
+    return e.shape[0]
+
+
+def _expect(x, shape: tuple[int, ...], dtype, what: str) -> None:
+    if not isinstance(x, torch.Tensor) or tuple(x.shape) != shape or (dtype is not None and x.dtype != dtype):
+        got = f"{tuple(x.shape)} {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ShapeError(f"{what} must be {shape}{'' if dtype is None else ' ' + str(dtype)}, got {got}")
+
+
 @dataclass(frozen=True, eq=False)
 class VisualSequence:
     """The token vectors of one image, in ``plan.layout`` order.
@@ -41,10 +56,9 @@ class VisualSequence:
     kind: torch.Tensor
 
     def __post_init__(self) -> None:
-        t = self.embeddings.shape[0]
-        assert self.embeddings.dim() == 2, self.embeddings.shape
-        assert self.positions.shape == (t, 3) and self.positions.dtype == torch.int64, self.positions.shape
-        assert self.kind.shape == (t,) and self.kind.dtype == torch.int8, self.kind.shape
+        t = _rows(self, "VisualSequence")
+        _expect(self.positions, (t, 3), torch.int64, "VisualSequence.positions")
+        _expect(self.kind, (t,), torch.int8, "VisualSequence.kind")
 
     def __len__(self) -> int:
         return self.embeddings.shape[0]
@@ -79,11 +93,10 @@ class KeptTokens:
     sizes: torch.Tensor
 
     def __post_init__(self) -> None:
-        k = self.embeddings.shape[0]
-        assert self.embeddings.dim() == 2, self.embeddings.shape
-        assert self.positions.shape == (k, 3) and self.positions.dtype == torch.int64, self.positions.shape
-        assert self.index.shape == (k,) and self.index.dtype == torch.int64, self.index.shape
-        assert self.sizes.shape == (k,), self.sizes.shape
+        k = _rows(self, "KeptTokens")
+        _expect(self.positions, (k, 3), torch.int64, "KeptTokens.positions")
+        _expect(self.index, (k,), torch.int64, "KeptTokens.index")
+        _expect(self.sizes, (k,), None, "KeptTokens.sizes")
 
     def __len__(self) -> int:
         return self.embeddings.shape[0]

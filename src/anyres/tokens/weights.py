@@ -3,6 +3,8 @@
 A state dict of a whole VLM holds the few tensors the token stage owns under names like
 ``model.multi_modal_projector.linear_1.weight`` or ``mlp1.1.weight``. ``find_module``
 returns the tensors under the first matching module name, with that prefix removed.
+A state dict that lacks a module, or holds tensors of the wrong names, shapes or kinds,
+is a ``CheckpointError``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from ..errors import SpecError
+from ..errors import CheckpointError
 
 
 def _strip(key: str, name: str) -> str | None:
@@ -35,14 +37,14 @@ def find_module(state_dict: Mapping[str, torch.Tensor], names: Sequence[str]) ->
                 found[rest] = value
         if found:
             return name, found
-    raise SpecError(f"the state dict holds none of the modules {', '.join(names)}")
+    raise CheckpointError(f"the state dict holds none of the modules {', '.join(names)}")
 
 
 def find_tensor(state_dict: Mapping[str, torch.Tensor], name: str) -> torch.Tensor:
     """The one tensor whose key is ``name`` or ends with ``.name``."""
     hits = [v for k, v in state_dict.items() if k == name or k.endswith("." + name)]
     if len(hits) != 1:
-        raise SpecError(f"expected exactly one tensor named {name!r} in the state dict, found {len(hits)}")
+        raise CheckpointError(f"expected exactly one tensor named {name!r} in the state dict, found {len(hits)}")
     return hits[0]
 
 
@@ -54,12 +56,16 @@ def load_renamed(module: torch.nn.Module, tensors: Mapping[str, torch.Tensor], r
     missing = sorted(set(expected) - set(ours))
     unexpected = sorted(set(ours) - set(expected))
     if missing or unexpected:
-        raise SpecError(
+        raise CheckpointError(
             f"{type(module).__name__}: weights do not match (missing {missing or 'none'}, unexpected {unexpected or 'none'})"
         )
     for k, v in ours.items():
+        if not isinstance(v, torch.Tensor):
+            raise CheckpointError(f"{type(module).__name__}.{k}: a {type(v).__name__}, not a tensor")
+        if expected[k].is_floating_point() and not v.is_floating_point():
+            raise CheckpointError(f"{type(module).__name__}.{k}: a {v.dtype} tensor where float weights are expected")
         if tuple(v.shape) != tuple(expected[k].shape):
-            raise SpecError(
+            raise CheckpointError(
                 f"{type(module).__name__}.{k}: weight of shape {tuple(v.shape)}, the module needs {tuple(expected[k].shape)}"
             )
     module.load_state_dict(ours, strict=True)

@@ -1,0 +1,8 @@
+"""``python -m anyres ...``: the same command as the ``anyres`` script."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
