@@ -8,6 +8,8 @@ import torch.nn.functional as F
 
 import anyres
 from anyres.errors import CheckpointError, ShapeError, SpecError
+
+from ..tolerance import assert_close_rel
 from anyres.tokens import NEWLINE, Assembler, Resampler, assemble, token_grid
 
 from .helpers import random_features
@@ -67,7 +69,8 @@ def test_s2_matches_the_wrapper_by_hand():
         whole = sub.permute(0, 2, 1, 3, 4).reshape(24 * k, 24 * k, 5).permute(2, 0, 1)[None]
         maps.append(F.interpolate(whole, size=(24, 24), mode="area")[0])
     ref = torch.cat(maps).permute(1, 2, 0).reshape(576, 15)
-    torch.testing.assert_close(seq.embeddings, ref)
+    # the same area resizes and concatenation in another order: float32 rounding of the values' size only
+    assert_close_rel(seq.embeddings, ref, 8, "s2 assembly")
     assert seq.width == 15 and seq.positions[:, 0].eq(0).all()
 
 
@@ -94,7 +97,8 @@ def test_resampled_views_equal_a_direct_resampler_call(preset):
         for i, v in enumerate(plan.views):
             res: Resampler = asm.resamplers[str(v.tokens)]
             grid = (v.size.height // asm.patch_size, v.size.width // asm.patch_size)
-            torch.testing.assert_close(seq.embeddings[at : at + v.tokens], res([feats[i]], [grid])[0], rtol=1e-4, atol=1e-5)
+            # one resampler call per view vs per batch of views: float32 attention rounding of the values' size
+            assert_close_rel(seq.embeddings[at : at + v.tokens], res([feats[i]], [grid])[0], 64, "resampler")
             assert seq.positions[at].tolist() == [i, 0, 0]
             at += v.tokens
     if preset == "gpt4v":
