@@ -3,10 +3,10 @@
 Accepted folders (``config.json`` + safetensors, single file or sharded):
 
 - a vision tower alone: ``CLIPVisionModel``, ``SiglipVisionModel``,
-  ``Qwen2VisionTransformerPretrainedModel``;
+  ``Qwen2VisionTransformerPretrainedModel``, ``Qwen2_5_VisionTransformerPretrainedModel``;
 - a dual encoder: ``CLIPModel``, ``SiglipModel`` (the text tower is not read);
 - any VLM whose config holds a ``vision_config`` of those families (LLaVA, LLaVA-NeXT,
-  LLaVA-OneVision, Qwen2-VL, ...): only the vision tower's weights are read, wherever
+  LLaVA-OneVision, Qwen2-VL, Qwen2.5-VL, ...): only the vision tower's weights are read, wherever
   the checkpoint put them (see ``checkpoint.find_prefix``).
 
 Steps: config -> family and tower config -> the tower's weights under their prefix ->
@@ -27,6 +27,7 @@ from .base import VisionEncoder
 from .checkpoint import Checkpoint, find_prefix, model_folder, read_config
 from .clip import ClipEncoder, ViTConfig, clip_state_dict
 from .layers import ACTIVATIONS
+from .qwen2_5_vl import Qwen2_5VLEncoder, qwen2_5_vl_config
 from .qwen2_vl import Qwen2VLConfig, Qwen2VLEncoder, qwen2_vl_state_dict
 
 # model_type of a tower config -> family
@@ -34,6 +35,7 @@ TOWER_TYPES = {
     "clip_vision_model": "clip",
     "siglip_vision_model": "siglip",
     "qwen2_vl_vision": "qwen2_vl",
+    "qwen2_5_vl_vision": "qwen2_5_vl",
 }
 # model_type of a parent config whose vision_config omits model_type -> the tower's model_type
 PARENT_DEFAULTS = {
@@ -43,13 +45,17 @@ PARENT_DEFAULTS = {
     "llava_onevision": "siglip_vision_model",
     "siglip": "siglip_vision_model",
     "qwen2_vl": "qwen2_vl_vision",
+    "qwen2_5_vl": "qwen2_5_vl_vision",
 }
 # The key every tower of a family has, to find where its weights sit.
 ANCHORS = {"clip": "embeddings.patch_embedding.weight", "siglip": "embeddings.patch_embedding.weight",
-           "qwen2_vl": "patch_embed.proj.weight"}  # fmt: skip
+           "qwen2_vl": "patch_embed.proj.weight", "qwen2_5_vl": "patch_embed.proj.weight"}  # fmt: skip
 # Feature layer when neither the caller nor the checkpoint says: LLaVA's penultimate layer for
 # CLIP/SigLIP; Qwen2-VL's merger was trained on the last block.
-DEFAULT_FEATURE_LAYER = {"clip": -2, "siglip": -2, "qwen2_vl": -1}
+DEFAULT_FEATURE_LAYER = {"clip": -2, "siglip": -2, "qwen2_vl": -1, "qwen2_5_vl": -1}
+# Families whose module reads its own config: family -> (config reader, encoder class); all
+# Qwen towers share the Qwen2-VL state-dict conversion.
+QWEN_TOWERS = {"qwen2_5_vl": (qwen2_5_vl_config, Qwen2_5VLEncoder)}
 
 
 def vision_section(config: dict, folder: Path) -> tuple[str, dict, object]:
@@ -208,17 +214,18 @@ def load_encoder(
     """
     folder = model_folder(path)
     family, tower_cfg, hint = vision_section(read_config(folder), folder)
-    cfg = qwen2_vl_config(tower_cfg, folder) if family == "qwen2_vl" else vit_config(family, tower_cfg, folder)
+    qwen = QWEN_TOWERS.get(family, (qwen2_vl_config, Qwen2VLEncoder) if family == "qwen2_vl" else None)
+    cfg = qwen[0](tower_cfg, folder) if qwen else vit_config(family, tower_cfg, folder)
     depth = resolve_feature_layer(feature_layer, hint, family, cfg.num_layers, folder)
     checkpoint = Checkpoint(folder, allow_pickle=allow_pickle)
     prefix = find_prefix(checkpoint.keys, ANCHORS[family], folder, f"{family} vision tower")
     names = [k for k in checkpoint.keys if k.startswith(prefix)]
     weights = {k[len(prefix) :]: v for k, v in checkpoint.load(names).items()}
-    convert: Callable[[dict], dict] = qwen2_vl_state_dict if family == "qwen2_vl" else clip_state_dict
+    convert: Callable[[dict], dict] = qwen2_vl_state_dict if qwen else clip_state_dict
     state = _drop_deeper_blocks(convert(weights), depth, cfg.num_layers)
     with torch.device("meta"):
-        if family == "qwen2_vl":
-            model: VisionEncoder = Qwen2VLEncoder(cfg, depth)
+        if qwen:
+            model: VisionEncoder = qwen[1](cfg, depth)
         else:
             model = ClipEncoder(cfg, depth, pos_antialias=pos_antialias)
     load_state(model, state, folder, dtype)
