@@ -1,4 +1,4 @@
-"""anyres.encode: vision encoders (CLIP, SigLIP, Qwen2-VL, Qwen2.5-VL) over views of any size.
+"""anyres.encode: vision encoders (CLIP, SigLIP, Qwen2-VL, Qwen2.5-VL, Qwen3-VL) over views of any size.
 
 Imports torch; ``import anyres`` does not import this package.
 
@@ -20,6 +20,7 @@ from .load import load_encoder
 from .posembed import resample_abs_pos_embed
 from .qwen2_5_vl import Qwen2_5VLConfig, Qwen2_5VLEncoder, window_order
 from .qwen2_vl import Qwen2VLConfig, Qwen2VLEncoder, qwen2_vl_state_dict
+from .qwen3_vl import Qwen3VLConfig, Qwen3VLEncoder, interpolated_positions
 from .rope import apply_rope, grid_positions, packed_positions, rope_2d
 
 __all__ = [
@@ -31,12 +32,15 @@ __all__ = [
     "Qwen2_5VLEncoder",
     "Qwen2VLConfig",
     "Qwen2VLEncoder",
+    "Qwen3VLConfig",
+    "Qwen3VLEncoder",
     "ViTConfig",
     "VisionEncoder",
     "apply_rope",
     "block_diagonal_mask",
     "clip_state_dict",
     "grid_positions",
+    "interpolated_positions",
     "load_encoder",
     "packed_attention",
     "packed_positions",

@@ -3,10 +3,10 @@
 Accepted folders (``config.json`` + safetensors, single file or sharded):
 
 - a vision tower alone: ``CLIPVisionModel``, ``SiglipVisionModel``,
-  ``Qwen2VisionTransformerPretrainedModel``, ``Qwen2_5_VisionTransformerPretrainedModel``;
+  ``Qwen2VisionTransformerPretrainedModel``, ``Qwen2_5_VisionTransformerPretrainedModel``, ``Qwen3VLVisionModel``;
 - a dual encoder: ``CLIPModel``, ``SiglipModel`` (the text tower is not read);
 - any VLM whose config holds a ``vision_config`` of those families (LLaVA, LLaVA-NeXT,
-  LLaVA-OneVision, Qwen2-VL, Qwen2.5-VL, ...): only the vision tower's weights are read, wherever
+  LLaVA-OneVision, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, ...): only the vision tower's weights are read, wherever
   the checkpoint put them (see ``checkpoint.find_prefix``).
 
 Steps: config -> family and tower config -> the tower's weights under their prefix ->
@@ -29,6 +29,7 @@ from .clip import ClipEncoder, ViTConfig, clip_state_dict
 from .layers import ACTIVATIONS
 from .qwen2_5_vl import Qwen2_5VLEncoder, qwen2_5_vl_config
 from .qwen2_vl import Qwen2VLConfig, Qwen2VLEncoder, qwen2_vl_state_dict
+from .qwen3_vl import Qwen3VLEncoder, qwen3_vl_config
 
 # model_type of a tower config -> family
 TOWER_TYPES = {
@@ -36,6 +37,7 @@ TOWER_TYPES = {
     "siglip_vision_model": "siglip",
     "qwen2_vl_vision": "qwen2_vl",
     "qwen2_5_vl_vision": "qwen2_5_vl",
+    "qwen3_vl_vision": "qwen3_vl",
 }
 # model_type of a parent config whose vision_config omits model_type -> the tower's model_type
 PARENT_DEFAULTS = {
@@ -46,16 +48,18 @@ PARENT_DEFAULTS = {
     "siglip": "siglip_vision_model",
     "qwen2_vl": "qwen2_vl_vision",
     "qwen2_5_vl": "qwen2_5_vl_vision",
+    "qwen3_vl": "qwen3_vl_vision",
 }
 # The key every tower of a family has, to find where its weights sit.
 ANCHORS = {"clip": "embeddings.patch_embedding.weight", "siglip": "embeddings.patch_embedding.weight",
-           "qwen2_vl": "patch_embed.proj.weight", "qwen2_5_vl": "patch_embed.proj.weight"}  # fmt: skip
+           "qwen2_vl": "patch_embed.proj.weight", "qwen2_5_vl": "patch_embed.proj.weight",
+           "qwen3_vl": "patch_embed.proj.weight"}  # fmt: skip
 # Feature layer when neither the caller nor the checkpoint says: LLaVA's penultimate layer for
 # CLIP/SigLIP; Qwen2-VL's merger was trained on the last block.
-DEFAULT_FEATURE_LAYER = {"clip": -2, "siglip": -2, "qwen2_vl": -1, "qwen2_5_vl": -1}
+DEFAULT_FEATURE_LAYER = {"clip": -2, "siglip": -2, "qwen2_vl": -1, "qwen2_5_vl": -1, "qwen3_vl": -1}
 # Families whose module reads its own config: family -> (config reader, encoder class); all
 # Qwen towers share the Qwen2-VL state-dict conversion.
-QWEN_TOWERS = {"qwen2_5_vl": (qwen2_5_vl_config, Qwen2_5VLEncoder)}
+QWEN_TOWERS = {"qwen2_5_vl": (qwen2_5_vl_config, Qwen2_5VLEncoder), "qwen3_vl": (qwen3_vl_config, Qwen3VLEncoder)}
 
 
 def vision_section(config: dict, folder: Path) -> tuple[str, dict, object]:
