@@ -101,6 +101,23 @@ def test_bare_tower_folder(qwen3):
         close(a, b)
 
 
+def test_moe_tower_folder(tmp_path):
+    """Qwen3-VL-MoE's vision tower is Qwen3-VL's under another model_type."""
+    from transformers.models.qwen3_vl_moe.configuration_qwen3_vl_moe import Qwen3VLMoeVisionConfig
+    from transformers.models.qwen3_vl_moe.modeling_qwen3_vl_moe import Qwen3VLMoeVisionModel
+
+    model = randomize(Qwen3VLMoeVisionModel(Qwen3VLMoeVisionConfig(**VISION)), 13)
+    model.save_pretrained(tmp_path)
+    encoder = load_encoder(tmp_path)
+    pixels, grid = processed(SIZES[:2], seed=5)
+    with torch.no_grad():
+        out = model(pixels, grid_thw=grid)
+        ours = encoder.forward_packed(pixels, grid, deepstack=True)
+    close(ours.features, out.pooler_output)
+    for a, b in zip(ours.deepstack, out.deepstack_features):
+        close(a, b)
+
+
 def test_views_carry_deepstack_rows(qwen3):
     """forward_views(deepstack=True): per view, levels with the main tokens' rows, equal to
     the view alone through forward_features; the pipeline concatenates them like the main tokens."""

@@ -1,7 +1,7 @@
 """Attention over a packed sequence: each segment (one image, or one frame) attends only to
 itself, i.e. a block-diagonal attention pattern, never across images.
 
-Three implementations, all exact (they agree to float32 rounding):
+Three implementations, all exact (they agree to float32 rounding), and ``"auto"``:
 
 - ``"loop"``: one ``scaled_dot_product_attention`` call per segment (what transformers
   does for Qwen2-VL without flash-attention). Work is sum(L_i^2).
@@ -24,8 +24,11 @@ noisy; ``benchmarks/bench_encode.py --flex`` reprints them):
 
 The loop is the fastest at every length (the mask does N^2 work; compiled flex skips
 empty blocks but its CPU kernel is slower than SDPA's and it pays seconds of compilation
-for each new length), so
-``"auto"`` is the loop, and a single segment is one plain SDPA call.
+for each new length), so ``"auto"`` is the loop, with one refinement: a run of
+consecutive segments of equal length (Qwen2.5-VL's full windows, images of one size) is
+one batched SDPA call over (runs, heads, L, head_dim) instead of one call each (exact:
+the same per-segment softmax; ``benchmarks/bench_encode.py`` section 4 times both). A
+single segment is one plain SDPA call.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import torch.nn.functional as F
 
 from ..errors import SpecError
 
-IMPLEMENTATIONS = ("auto", "loop", "mask", "flex")
+IMPLEMENTATIONS = ("auto", "loop", "mask", "flex")  # auto: the loop with equal runs batched
 
 
 def segment_ids(lengths: tuple[int, ...], device: torch.device | None = None) -> torch.Tensor:
@@ -71,6 +74,36 @@ def _flex(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lengths: tuple[int,
     return _compiled_flex()(q, k, v, block_mask=block_mask)
 
 
+def equal_runs(lengths: tuple[int, ...]) -> list[tuple[int, int]]:
+    """(segment length, how many in a row) for each run of consecutive equal lengths."""
+    runs: list[tuple[int, int]] = []
+    for length in lengths:
+        if runs and runs[-1][0] == length:
+            runs[-1] = (length, runs[-1][1] + 1)
+        else:
+            runs.append((length, 1))
+    return runs
+
+
+def _batched_runs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lengths: tuple[int, ...]) -> torch.Tensor:
+    """The per-segment loop, with each run of equal segments batched into one SDPA call."""
+    B, H = q.shape[:2]
+    out, start = [], 0
+    for length, count in equal_runs(lengths):
+        end = start + length * count
+        if count == 1:
+            out.append(F.scaled_dot_product_attention(q[..., start:end, :], k[..., start:end, :], v[..., start:end, :]))
+        else:
+
+            def batch(t: torch.Tensor) -> torch.Tensor:  # (B, H, count*L, d) -> (B*count, H, L, d)
+                return t[..., start:end, :].unflatten(-2, (count, length)).transpose(1, 2).reshape(B * count, H, length, -1)
+
+            o = F.scaled_dot_product_attention(batch(q), batch(k), batch(v))
+            out.append(o.view(B, count, H, length, -1).transpose(1, 2).reshape(B, H, count * length, -1))
+        start = end
+    return torch.cat(out, dim=-2)
+
+
 def packed_attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lengths: tuple[int, ...], impl: str = "auto"
 ) -> torch.Tensor:
@@ -80,7 +113,9 @@ def packed_attention(
         raise ValueError(f"unknown attention implementation {impl!r}; choose from {IMPLEMENTATIONS}")
     if len(lengths) == 1:
         return F.scaled_dot_product_attention(q, k, v)
-    if impl in ("auto", "loop"):
+    if impl == "auto":
+        return _batched_runs(q, k, v, lengths)
+    if impl == "loop":
         parts = zip(q.split(lengths, -2), k.split(lengths, -2), v.split(lengths, -2))
         return torch.cat([F.scaled_dot_product_attention(a, b, c) for a, b, c in parts], dim=-2)
     if impl == "mask":

@@ -38,6 +38,7 @@ TOWER_TYPES = {
     "qwen2_vl_vision": "qwen2_vl",
     "qwen2_5_vl_vision": "qwen2_5_vl",
     "qwen3_vl_vision": "qwen3_vl",
+    "qwen3_vl_moe_vision": "qwen3_vl",  # the same tower (transformers subclasses it unchanged)
 }
 # model_type of a parent config whose vision_config omits model_type -> the tower's model_type
 PARENT_DEFAULTS = {
@@ -49,6 +50,7 @@ PARENT_DEFAULTS = {
     "qwen2_vl": "qwen2_vl_vision",
     "qwen2_5_vl": "qwen2_5_vl_vision",
     "qwen3_vl": "qwen3_vl_vision",
+    "qwen3_vl_moe": "qwen3_vl_moe_vision",
 }
 # The key every tower of a family has, to find where its weights sit.
 ANCHORS = {"clip": "embeddings.patch_embedding.weight", "siglip": "embeddings.patch_embedding.weight",
