@@ -150,3 +150,21 @@ def test_bfloat16_against_float32(qwen2_5):
     ours_err, ref_err = (ours.float() - exact).abs().max().item(), (ref_bf16.float() - exact).abs().max().item()
     print(f"bfloat16 error: ours {ours_err / scale:.2e}, transformers {ref_err / scale:.2e} (relative to {scale:.2f})")
     assert ours_err <= 2 * ref_err + 0.01 * scale
+
+
+
+@pytest.mark.parametrize(
+    "field,value,message",
+    [("window_size", 27, "smaller than one merged token"), ("fullatt_block_indexes", 1, "list of layer indexes")],
+)
+def test_bad_tower_configs_are_checkpoint_errors(qwen2_5, tmp_path, field, value, message):
+    import json
+    import shutil
+
+    from anyres.errors import CheckpointError
+
+    shutil.copytree(qwen2_5[1], tmp_path, dirs_exist_ok=True)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps(dict(config, **{field: value})))
+    with pytest.raises(CheckpointError, match=message):
+        load_encoder(tmp_path)
