@@ -7,8 +7,8 @@ the MLP is fc1 -> act -> fc2, or gated (SwiGLU: down(act(gate(x)) * up(x)), Qwen
 
 Attention has one fused QKV projection (rows [q; k; v]); the checkpoints' separate q/k/v
 projections are concatenated by the state-dict converters. A block runs on a batch of
-equal-length sequences (B, N, D) or on one packed sequence (1, N, D) whose segments
-attend only to themselves.
+equal-length sequences (B, N, D), optionally cut into segments (the same cut for every
+row: packed images, or Qwen2.5-VL's windows) that attend only to themselves.
 
 Without autograd (``torch.no_grad``/``inference_mode``) a block updates the residual
 stream ``x`` in place: the two residual adds ride inside the output GEMMs
