@@ -1,6 +1,6 @@
 """Vision encoder throughput, with transformers as the peer, measured in the same run.
 
-    .venv/bin/python benchmarks/bench_encode.py [--quick] [--repeats 3] [--flex]
+    .venv/bin/python benchmarks/bench_encode.py [--quick] [--repeats 3] [--flex] [--only qwen2.5]
 
 1. Our CLIP encoder vs transformers' ``CLIPVisionModel`` on the same views: ViT-B/16
    sized random weights (width 768, 12 layers, 12 heads, 224 px, patch 16), float32.
@@ -10,9 +10,14 @@
    sequence with block-diagonal attention vs a batch padded to the largest H x W with a
    key mask (same numbers, checked).
 3. Achieved GFLOP/s of our encoder vs the float32 matrix-multiply peak (``torch.mm``).
-4. Block-diagonal attention implementations (SDPA + block mask, SDPA per segment, and
-   with ``--flex`` compiled flex_attention, which compiles anew for every length) per
-   packed length.
+4. Block-diagonal attention implementations (SDPA + block mask, SDPA per segment, the
+   default "auto" (per segment, runs of equal segments batched), and with ``--flex``
+   compiled flex_attention, which compiles anew for every length) per packed length.
+5. Qwen2.5-VL's windowed vision tower vs transformers' ``Qwen2_5_VisionTransformerPretrainedModel``
+   on the same processor output (3 images of different aspect ratios packed in one call):
+   random weights at Qwen2.5-VL's head size and window geometry (head_dim 80, 112 px windows,
+   full attention at every 4th layer) but narrower and shallower than the 7B tower (width 640,
+   8 layers; ``--quick``: 4), float32.
 
 Times are the best of ``--repeats`` runs (the VM is noisy; the best run is the least
 disturbed one). ``torch.set_num_threads`` is left at its default.
@@ -37,6 +42,9 @@ VIT_B16 = dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, nu
                image_size=224, patch_size=16)  # fmt: skip
 SMALL = dict(hidden_size=384, intermediate_size=1536, num_hidden_layers=6, num_attention_heads=6,
              image_size=224, patch_size=16)  # fmt: skip
+QWEN2_5 = dict(hidden_size=640, intermediate_size=1728, num_heads=8, out_hidden_size=1024, window_size=112)
+# (H, W) of the images of section 5: 16x16, 12x24 and 20x10 patches (windows of 4x4 merged tokens)
+QWEN_IMAGES = [(224, 224), (168, 336), (280, 140)]
 # (H, W) of 8 views of different aspect ratios, ~160^2 pixels each, native (no resize)
 MIXED = [(160, 160), (128, 192), (192, 128), (112, 224), (224, 112), (144, 176), (176, 144), (96, 256)]
 
@@ -85,13 +93,14 @@ def matmul_peak(repeats: int, n: int = 2048) -> float:
 
 
 def attention_table(repeats: int, with_flex: bool) -> list[tuple]:
-    cases = [(16,) * 64, (49,) * 32, (197,) * 8, (256, 144, 400, 576, 100, 324, 196, 64), (577,) * 4, (1024, 2048)]
+    cases = [(16,) * 64, (49,) * 32, (197,) * 8, (256, 144, 400, 576, 100, 324, 196, 64), (577,) * 4, (1024, 2048),
+             (64,) * 6 + (32,) * 2 + (64,) * 6 + (32,) * 2]  # the last: Qwen2.5-VL windows, 2 images  # fmt: skip
     rows = []
     for lengths in cases:
         q, k, v = (torch.randn(1, 12, sum(lengths), 64) for _ in range(3))
         ref = packed_attention(q, k, v, lengths, "loop")
         row = [f"{len(lengths)} x ~{sum(lengths) // len(lengths)}", sum(lengths)]
-        for impl in ("mask", "loop", "flex"):
+        for impl in ("mask", "loop", "auto", "flex"):
             if impl == "flex" and not with_flex:
                 row.append(None)
                 continue
@@ -106,12 +115,48 @@ def attention_table(repeats: int, with_flex: bool) -> list[tuple]:
     return rows
 
 
+def qwen2_5_section(quick: bool, repeats: int) -> None:
+    import numpy as np
+    from PIL import Image
+    from transformers import Qwen2_5_VLVisionConfig
+    from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VisionTransformerPretrainedModel
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    depth = 4 if quick else 8
+    config = Qwen2_5_VLVisionConfig(**QWEN2_5, depth=depth, fullatt_block_indexes=list(range(3, depth, 4)))
+    torch.manual_seed(0)
+    peer = Qwen2_5_VisionTransformerPretrainedModel(config).eval()
+    rng = np.random.default_rng(0)
+    images = [Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)) for h, w in QWEN_IMAGES]
+    batch = Qwen2VLImageProcessorPil(max_pixels=448 * 448)(images=images, return_tensors="pt")
+    pixels, grid = batch["pixel_values"], batch["image_grid_thw"]
+    with tempfile.TemporaryDirectory() as tmp:
+        peer.save_pretrained(tmp)
+        encoder, looped = load_encoder(tmp), load_encoder(tmp)
+    diff = (encoder.forward_packed(pixels, grid) - peer(pixels, grid_thw=grid).pooler_output).abs().max().item()
+    looped.set_packed_attention("loop")  # one SDPA call per window, as transformers
+    t_peer, t_ours, t_loop = best_times(
+        [lambda: peer(pixels, grid_thw=grid).pooler_output, lambda: encoder.forward_packed(pixels, grid),
+         lambda: looped.forward_packed(pixels, grid)], repeats, warm_up=True)  # fmt: skip
+    grids = " + ".join(f"{h}x{w}" for _, h, w in grid.tolist())
+    print(f"\n5. Qwen2.5-VL tower (width 640, {depth} layers, windows of 112 px, full attention at "
+          f"{config.fullatt_block_indexes}), {grids} patches packed ({pixels.shape[0]} patches)")
+    print(f"   {'transformers ms':>16} {'ours ms':>9} {'speedup':>8} {'max |diff|':>11} {'ours, windows looped ms':>24}")
+    print(f"   {t_peer * 1e3:>16.1f} {t_ours * 1e3:>9.1f} {t_peer / t_ours:>7.2f}x {diff:>11.1e} {t_loop * 1e3:>24.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a 6-layer width-384 ViT, fewer views")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--flex", action="store_true", help="also time compiled flex_attention (slow to compile)")
+    parser.add_argument("--only", choices=["qwen2.5"], help="run one section only")
     args = parser.parse_args()
+    if args.only == "qwen2.5":
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, best of {args.repeats}")
+        with torch.inference_mode():
+            qwen2_5_section(args.quick, args.repeats)
+        return
     config = SMALL if args.quick else VIT_B16
     n_views = 2 if args.quick else 4
     torch.manual_seed(0)
@@ -161,10 +206,12 @@ def main() -> None:
         print(f"   ours, packed views     {achieved:>7.1f} GFLOP/s  ({achieved / peak:.0%} of peak)")
 
         print("\n4. block-diagonal attention, 12 heads x 64, ms (lower is better)")
-        print(f"   {'segments':<14} {'N':>6} {'sdpa+mask':>10} {'sdpa loop':>10} {'flex (compiled)':>16}")
+        print(f"   {'segments':<14} {'N':>6} {'sdpa+mask':>10} {'sdpa loop':>10} {'auto':>10} {'flex (compiled)':>16}")
         for label, n, *times in attention_table(args.repeats, with_flex=args.flex):
             cells = [f"{t:>10.2f}" if t is not None else f"{'-':>10}" for t in times]
-            print(f"   {label:<14} {n:>6} {cells[0]} {cells[1]} {cells[2]:>16}")
+            print(f"   {label:<14} {n:>6} {cells[0]} {cells[1]} {cells[2]} {cells[3]:>16}")
+
+        qwen2_5_section(args.quick, args.repeats)
 
 
 if __name__ == "__main__":

@@ -62,13 +62,13 @@ def test_packed_qwen2_vl_views_equal_views_alone(qwen2_vision):
         assert_close_rel(a, b, ulps=PACKED_ULPS, what=f"qwen2-vl {h}x{w}")  # as above
 
 
-@pytest.mark.parametrize("impl", ["loop", "mask", "flex"])
+@pytest.mark.parametrize("impl", ["auto", "loop", "mask", "flex"])
 def test_packed_attention_implementations_agree(impl):
     if impl == "flex":
         pytest.importorskip("torch.nn.attention.flex_attention")
-    lengths = (5, 17, 1, 9)
+    lengths = (5, 17, 17, 17, 1, 9, 9)  # runs of equal segments, which "auto" batches
     gen = torch.Generator().manual_seed(0)
-    q, k, v = (torch.randn(1, 2, sum(lengths), 8, generator=gen) for _ in range(3))
+    q, k, v = (torch.randn(2, 2, sum(lengths), 8, generator=gen) for _ in range(3))  # 2 rows cut alike
     reference = torch.cat(
         [torch.nn.functional.scaled_dot_product_attention(a, b, c)
          for a, b, c in zip(q.split(lengths, 2), k.split(lengths, 2), v.split(lengths, 2))], dim=2

@@ -1,4 +1,4 @@
-"""anyres.encode: vision encoders (CLIP, SigLIP, Qwen2-VL) over views of any size.
+"""anyres.encode: vision encoders (CLIP, SigLIP, Qwen2-VL, Qwen2.5-VL, Qwen3-VL) over views of any size.
 
 Imports torch; ``import anyres`` does not import this package.
 
@@ -14,27 +14,35 @@ from __future__ import annotations
 
 from ..errors import CheckpointError
 from .attention import block_diagonal_mask, packed_attention
-from .base import EncoderOutput, VisionEncoder, patchify
+from .base import DeepstackOutput, EncoderOutput, VisionEncoder, patchify
 from .clip import ClipEncoder, ViTConfig, clip_state_dict
 from .config import ConfigLimits
 from .load import load_encoder
 from .posembed import resample_abs_pos_embed
+from .qwen2_5_vl import Qwen2_5VLConfig, Qwen2_5VLEncoder, window_order
 from .qwen2_vl import Qwen2VLConfig, Qwen2VLEncoder, qwen2_vl_state_dict
+from .qwen3_vl import Qwen3VLConfig, Qwen3VLEncoder, interpolated_positions
 from .rope import apply_rope, grid_positions, packed_positions, rope_2d
 
 __all__ = [
     "CheckpointError",
     "ClipEncoder",
     "ConfigLimits",
+    "DeepstackOutput",
     "EncoderOutput",
+    "Qwen2_5VLConfig",
+    "Qwen2_5VLEncoder",
     "Qwen2VLConfig",
     "Qwen2VLEncoder",
+    "Qwen3VLConfig",
+    "Qwen3VLEncoder",
     "ViTConfig",
     "VisionEncoder",
     "apply_rope",
     "block_diagonal_mask",
     "clip_state_dict",
     "grid_positions",
+    "interpolated_positions",
     "load_encoder",
     "packed_attention",
     "packed_positions",
@@ -42,4 +50,5 @@ __all__ = [
     "qwen2_vl_state_dict",
     "resample_abs_pos_embed",
     "rope_2d",
+    "window_order",
 ]

@@ -1,7 +1,7 @@
 """Attention over a packed sequence: each segment (one image, or one frame) attends only to
 itself, i.e. a block-diagonal attention pattern, never across images.
 
-Three implementations, all exact (they agree to float32 rounding):
+Three implementations, all exact (they agree to float32 rounding), and ``"auto"``:
 
 - ``"loop"``: one ``scaled_dot_product_attention`` call per segment (what transformers
   does for Qwen2-VL without flash-attention). Work is sum(L_i^2).
@@ -11,11 +11,14 @@ Three implementations, all exact (they agree to float32 rounding):
 - ``"flex"``: ``torch.nn.attention.flex_attention`` with a block mask built from segment
   ids, compiled with ``torch.compile`` (recompiles for every new total length).
 
-``"auto"`` is the loop, and a single segment is one plain SDPA call: the mask does N^2
-work whatever the segments, and compiled flex, which skips empty blocks, runs a slower
-CPU kernel than SDPA's and compiles anew for every total length. The timings behind
-this choice are in ``docs/performance.md`` (``benchmarks/bench_encode.py --flex``
-reprints them).
+``"auto"`` is the loop, with one refinement: a run of consecutive segments of equal
+length (Qwen2.5-VL's full windows, images of one size) is one batched SDPA call over
+(runs, heads, L, head_dim) instead of one call each (exact: the same per-segment
+softmax). A single segment is one plain SDPA call. The mask does N^2 work whatever the
+segments, and compiled flex, which skips empty blocks, runs a slower CPU kernel than
+SDPA's and compiles anew for every total length. The timings behind this choice are in
+``docs/performance.md`` (``benchmarks/bench_encode.py --flex`` reprints them; its
+section 4 times the batched runs against the plain loop).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import torch.nn.functional as F
 
 from ..errors import ShapeError, SpecError
 
-IMPLEMENTATIONS = ("auto", "loop", "mask", "flex")
+IMPLEMENTATIONS = ("auto", "loop", "mask", "flex")  # auto: the loop with equal runs batched
 
 
 def segment_ids(lengths: tuple[int, ...], device: torch.device | None = None) -> torch.Tensor:
@@ -61,6 +64,36 @@ def _flex(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lengths: tuple[int,
     return _compiled_flex()(q, k, v, block_mask=block_mask)
 
 
+def equal_runs(lengths: tuple[int, ...]) -> list[tuple[int, int]]:
+    """(segment length, how many in a row) for each run of consecutive equal lengths."""
+    runs: list[tuple[int, int]] = []
+    for length in lengths:
+        if runs and runs[-1][0] == length:
+            runs[-1] = (length, runs[-1][1] + 1)
+        else:
+            runs.append((length, 1))
+    return runs
+
+
+def _batched_runs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lengths: tuple[int, ...]) -> torch.Tensor:
+    """The per-segment loop, with each run of equal segments batched into one SDPA call."""
+    B, H = q.shape[:2]
+    out, start = [], 0
+    for length, count in equal_runs(lengths):
+        end = start + length * count
+        if count == 1:
+            out.append(F.scaled_dot_product_attention(q[..., start:end, :], k[..., start:end, :], v[..., start:end, :]))
+        else:
+
+            def batch(t: torch.Tensor) -> torch.Tensor:  # (B, H, count*L, d) -> (B*count, H, L, d)
+                return t[..., start:end, :].unflatten(-2, (count, length)).transpose(1, 2).reshape(B * count, H, length, -1)
+
+            o = F.scaled_dot_product_attention(batch(q), batch(k), batch(v))
+            out.append(o.view(B, count, H, length, -1).transpose(1, 2).reshape(B, H, count * length, -1))
+        start = end
+    return torch.cat(out, dim=-2)
+
+
 def packed_attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lengths: tuple[int, ...], impl: str = "auto"
 ) -> torch.Tensor:
@@ -73,7 +106,9 @@ def packed_attention(
         )
     if len(lengths) == 1:
         return F.scaled_dot_product_attention(q, k, v)
-    if impl in ("auto", "loop"):
+    if impl == "auto":
+        return _batched_runs(q, k, v, lengths)
+    if impl == "loop":
         parts = zip(q.split(lengths, -2), k.split(lengths, -2), v.split(lengths, -2))
         return torch.cat([F.scaled_dot_product_attention(a, b, c) for a, b, c in parts], dim=-2)
     if impl == "mask":

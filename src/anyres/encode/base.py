@@ -2,9 +2,9 @@
 
 ``VisionEncoder`` is an ``nn.Module`` with these attributes:
 
-- ``family``: ``"clip"``, ``"siglip"`` or ``"qwen2_vl"``.
-- ``patch_size``, ``temporal_patch_size`` (1 except Qwen2-VL: 2), ``merge_size`` (1
-  except Qwen2-VL: its PatchMerger merges 2x2 patches into one token).
+- ``family``: ``"clip"``, ``"siglip"``, ``"qwen2_vl"``, ``"qwen2_5_vl"`` or ``"qwen3_vl"``.
+- ``patch_size``, ``temporal_patch_size`` (1 except the Qwen towers: 2), ``merge_size`` (1
+  except the Qwen towers: their PatchMerger merges 2x2 patches into one token).
 - ``hidden_size``: width of the output tokens (for Qwen2-VL the merger's output width).
 - ``image_size``: the native (square) side the checkpoint was trained at (``None`` for
   Qwen2-VL, which has no trained grid); any multiple of ``patch_size * merge_size`` is
@@ -28,6 +28,13 @@ and three ways in:
   encoded as one packed sequence, returned as a list of (tokens, hidden_size) features
   equal to encoding each view alone.
 
+DeepStack (Qwen3-VL): ``deepstack_levels`` says how many intermediate feature levels the
+tower returns beside its output (0 for every other family). ``forward_packed(...,
+deepstack=True)`` and ``forward_features(..., deepstack=True)`` return a
+``DeepstackOutput(features, deepstack)``, ``deepstack`` one tensor per level with the
+same rows (and width) as ``features``; ``forward_views(..., deepstack=True)`` returns one
+``DeepstackOutput`` per view (a tower without DeepStack gives empty ``deepstack`` tuples).
+
 ``keep_cls=True`` on a family without CLS is a no-op (there is nothing to keep).
 """
 
@@ -49,6 +56,13 @@ class EncoderOutput(NamedTuple):
     attention: torch.Tensor  # (views, N, N), head-averaged, rows sum to 1
     keys: torch.Tensor  # (views, N, width) keys of the feature layer (after RoPE for Qwen2-VL)
     num_prefix_tokens: int  # leading non-patch rows of attention/keys (1 for CLIP's CLS)
+
+
+class DeepstackOutput(NamedTuple):
+    """Main tokens and the DeepStack levels the language model adds at its first layers."""
+
+    features: torch.Tensor  # (..., tokens, hidden_size)
+    deepstack: tuple[torch.Tensor, ...]  # one per level, each shaped like ``features``
 
 
 def patchify(
@@ -85,6 +99,7 @@ class VisionEncoder(nn.Module):
     temporal_patch_size: int = 1
     feature_layer: int
     num_channels: int = 3
+    deepstack_levels: int = 0
 
     def forward_features(
         self, pixel_values: torch.Tensor, *, keep_cls: bool = False, output_attention: bool = False
@@ -159,17 +174,28 @@ class VisionEncoder(nn.Module):
                 f"(whole {self.merge_size}x{self.merge_size} merge blocks of {self.patch_size} px patches)"
             )
 
-    def forward_views(self, views: list[torch.Tensor], *, keep_cls: bool = False) -> list[torch.Tensor]:
-        """Encode views of mixed shapes as one packed sequence; one feature tensor per view."""
+    def forward_views(
+        self, views: list[torch.Tensor], *, keep_cls: bool = False, deepstack: bool = False
+    ) -> list[torch.Tensor] | list[DeepstackOutput]:
+        """Encode views of mixed shapes as one packed sequence; one feature tensor per view
+        (with ``deepstack``, one ``DeepstackOutput`` per view)."""
         if not views:
             return []
         parts = [self.patchify(v.to(self.dtype)) for v in views]
         patches = torch.cat([pt for pt, _ in parts], dim=0)
         grid = [g for _, g in parts]
-        tokens = self.forward_packed(patches, grid, keep_cls=keep_cls)
+        levels: tuple[torch.Tensor, ...] = ()
+        if deepstack and self.deepstack_levels:
+            tokens, levels = self.forward_packed(patches, grid, keep_cls=keep_cls, deepstack=True)
+        else:
+            tokens = self.forward_packed(patches, grid, keep_cls=keep_cls)
         counts = [self.tokens_per_view(h * self.patch_size, w * self.patch_size, keep_cls) for _, h, w in grid]
         assert tokens.shape[0] == sum(counts), f"{tokens.shape[0]} tokens for views expecting {sum(counts)}"  # invariant
-        return list(tokens.split(counts, dim=0))
+        per_view = list(tokens.split(counts, dim=0))
+        if not deepstack:
+            return per_view
+        split_levels = [level.split(counts, dim=0) for level in levels]
+        return [DeepstackOutput(f, tuple(level[i] for level in split_levels)) for i, f in enumerate(per_view)]
 
     def extra_repr(self) -> str:
         return (

@@ -109,6 +109,33 @@ def check_heads(read: FieldReader, width_name: str, width: int, heads_name: str,
         )
 
 
+def check_rope_heads(read: FieldReader, width_name: str, width: int, heads_name: str, heads: int) -> None:
+    """Heads divide the width, and each head's width is divisible by 4 (2-D RoPE: half the
+    rotary pairs per image axis)."""
+    check_heads(read, width_name, width, heads_name, heads)
+    if (width // heads) % 4:
+        raise CheckpointError(
+            f"{read.folder}: config {width_name}={width} / {heads_name}={heads} gives heads of width "
+            f"{width // heads}; the Qwen towers' 2-D RoPE needs a head width divisible by 4"
+        )
+
+
+def rope_theta(read: FieldReader) -> float:
+    """RoPE base: ``rope_parameters.rope_theta``, else a top-level ``rope_theta``, else 10000."""
+    rope = FieldReader(read.section("rope_parameters"), read.folder, read.limits, prefix="rope_parameters.")
+    theta = read.number("rope_theta", 10000.0, 1.0, 1e12, low_open=False)
+    return rope.number("rope_theta", theta, 1.0, 1e12, low_open=False)
+
+
+def layer_indexes(read: FieldReader, name: str, default: tuple[int, ...], num_layers: int) -> tuple[int, ...]:
+    """A list of distinct layer indexes, each in 0..num_layers-1."""
+    value = read.cfg.get(name, default)
+    ok = isinstance(value, (list, tuple)) and all(_is_int(i) and 0 <= i < num_layers for i in value)
+    if not ok or len(set(value)) != len(value):
+        raise read.fail(name, value, f"must be a list of layer indexes, distinct, each in 0..{num_layers - 1}")
+    return tuple(value)
+
+
 def check_parameters(read: FieldReader, estimate: int) -> None:
     if estimate > read.limits.parameters:
         raise CheckpointError(

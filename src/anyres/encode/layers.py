@@ -1,11 +1,14 @@
-"""The pre-norm transformer block shared by the CLIP, SigLIP and Qwen2-VL vision towers.
+"""The pre-norm transformer block shared by the CLIP, SigLIP and Qwen-VL vision towers.
 
     x = x + attn(norm1(x));  x = x + mlp(norm2(x))
 
+The norm is a LayerNorm (CLIP, SigLIP, Qwen2-VL, Qwen3-VL) or an RMSNorm (Qwen2.5-VL);
+the MLP is fc1 -> act -> fc2, or gated (SwiGLU: down(act(gate(x)) * up(x)), Qwen2.5-VL).
+
 Attention has one fused QKV projection (rows [q; k; v]); the checkpoints' separate q/k/v
 projections are concatenated by the state-dict converters. A block runs on a batch of
-equal-length sequences (B, N, D) or on one packed sequence (1, N, D) whose segments
-attend only to themselves.
+equal-length sequences (B, N, D), optionally cut into segments (the same cut for every
+row: packed images, or Qwen2.5-VL's windows) that attend only to themselves.
 
 Without autograd (``torch.no_grad``/``inference_mode``) a block updates the residual
 stream ``x`` in place: the two residual adds ride inside the output GEMMs
@@ -22,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ShapeError, SpecError
-from .attention import attention_with_probs, packed_attention
+from ..errors import SpecError
+from .attention import attention_with_probs, block_diagonal_mask, packed_attention
 from .rope import apply_rope
 
 
@@ -47,6 +50,7 @@ ACTIVATIONS: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[t
     "gelu_pytorch_tanh": (gelu_tanh, lambda x: torch.ops.aten.gelu_(x, approximate="tanh")),
     "gelu_new": (gelu_tanh, lambda x: torch.ops.aten.gelu_(x, approximate="tanh")),
     "gelu_fast": (gelu_tanh, lambda x: torch.ops.aten.gelu_(x, approximate="tanh")),
+    "silu": (F.silu, lambda x: F.silu(x, inplace=True)),
 }
 
 
@@ -93,13 +97,11 @@ class Attention(nn.Module):
             q, k = apply_rope(q, *rope), apply_rope(k, *rope)
         found = None
         if probe:
-            if segments is not None and len(segments) != 1:
-                raise ShapeError(f"attention probabilities need one image per sequence, got {len(segments)} segments")
+            if segments is not None and len(segments) > 1:  # windows: the probabilities stay block-diagonal
+                attn_mask = block_diagonal_mask(segments, x.device)
             out, probs = attention_with_probs(q, k, v, attn_mask)
             found = Probe(probs.mean(dim=1), k.transpose(1, 2).reshape(B, N, D))
-        elif segments is not None:
-            if B != 1:
-                raise ShapeError(f"a packed sequence has batch 1, got {B}")
+        elif segments is not None:  # every row of the batch is cut into the same segments
             out = packed_attention(q, k, v, segments, self.impl)
         else:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
@@ -123,13 +125,49 @@ class Mlp(nn.Module):
         return add_linear_(residual, self.act_(self.fc1(x)), self.fc2)
 
 
-class Block(nn.Module):
-    def __init__(self, dim: int, num_heads: int, mlp_hidden: int, act: str, eps: float):
+class GatedMlp(nn.Module):
+    """SwiGLU-style: down(act(gate(x)) * up(x)) (Qwen2.5-VL's vision MLP, with biases)."""
+
+    def __init__(self, dim: int, hidden: int, act: str):
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=eps)
+        self.gate_proj = nn.Linear(dim, hidden)
+        self.up_proj = nn.Linear(dim, hidden)
+        self.down_proj = nn.Linear(hidden, dim)
+        self.act, self.act_ = ACTIVATIONS[act]
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        if residual is None:
+            return self.down_proj(self.act(self.gate_proj(x)) * self.up_proj(x))
+        return add_linear_(residual, self.act_(self.gate_proj(x)).mul_(self.up_proj(x)), self.down_proj)
+
+
+class RMSNorm(nn.Module):
+    """x / sqrt(mean(x^2) + eps) * weight, normalised in float32 and cast back before the
+    weight is applied (transformers' Qwen2RMSNorm order, which matters in bfloat16)."""
+
+    def __init__(self, dim: int, eps: float = 1e-6):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xf = x.float()
+        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * xf.to(x.dtype)
+
+
+NORMS = {"layer": nn.LayerNorm, "rms": RMSNorm}
+
+
+class Block(nn.Module):
+    def __init__(
+        self, dim: int, num_heads: int, mlp_hidden: int, act: str, eps: float, *, norm: str = "layer", gated: bool = False
+    ):
+        super().__init__()
+        self.norm1 = NORMS[norm](dim, eps=eps)
         self.attn = Attention(dim, num_heads)
-        self.norm2 = nn.LayerNorm(dim, eps=eps)
-        self.mlp = Mlp(dim, mlp_hidden, act)
+        self.norm2 = NORMS[norm](dim, eps=eps)
+        self.mlp = (GatedMlp if gated else Mlp)(dim, mlp_hidden, act)
 
     def forward(self, x: torch.Tensor, probe: bool = False, **attn_kwargs) -> tuple[torch.Tensor, Probe | None]:
         if torch.is_grad_enabled() or not x.is_contiguous():

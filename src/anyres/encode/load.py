@@ -3,10 +3,10 @@
 Accepted folders (``config.json`` + safetensors, single file or sharded):
 
 - a vision tower alone: ``CLIPVisionModel``, ``SiglipVisionModel``,
-  ``Qwen2VisionTransformerPretrainedModel``;
+  ``Qwen2VisionTransformerPretrainedModel``, ``Qwen2_5_VisionTransformerPretrainedModel``, ``Qwen3VLVisionModel``;
 - a dual encoder: ``CLIPModel``, ``SiglipModel`` (the text tower is not read);
 - any VLM whose config holds a ``vision_config`` of those families (LLaVA, LLaVA-NeXT,
-  LLaVA-OneVision, Qwen2-VL, ...): only the vision tower's weights are read, wherever
+  LLaVA-OneVision, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, ...): only the vision tower's weights are read, wherever
   the checkpoint put them (see ``checkpoint.find_prefix``).
 
 Steps: config -> family and tower config -> the tower's weights under their prefix ->
@@ -26,15 +26,29 @@ from ..errors import CheckpointError, SpecError
 from .base import VisionEncoder
 from .checkpoint import Checkpoint, find_prefix, model_folder, read_config
 from .clip import ClipEncoder, ViTConfig, clip_state_dict
-from .config import DEFAULT_LIMITS, ConfigLimits, FieldReader, check_heads, check_parameters, model_type_of
+from .config import (
+    DEFAULT_LIMITS,
+    ConfigLimits,
+    FieldReader,
+    check_heads,
+    check_parameters,
+    check_rope_heads,
+    model_type_of,
+    rope_theta,
+)
 from .layers import ACTIVATIONS
+from .qwen2_5_vl import Qwen2_5VLEncoder, qwen2_5_vl_config
 from .qwen2_vl import Qwen2VLConfig, Qwen2VLEncoder, qwen2_vl_state_dict
+from .qwen3_vl import Qwen3VLEncoder, qwen3_vl_config
 
 # model_type of a tower config -> family
 TOWER_TYPES = {
     "clip_vision_model": "clip",
     "siglip_vision_model": "siglip",
     "qwen2_vl_vision": "qwen2_vl",
+    "qwen2_5_vl_vision": "qwen2_5_vl",
+    "qwen3_vl_vision": "qwen3_vl",
+    "qwen3_vl_moe_vision": "qwen3_vl",  # the same tower (transformers subclasses it unchanged)
 }
 # model_type of a parent config whose vision_config omits model_type -> the tower's model_type
 PARENT_DEFAULTS = {
@@ -44,13 +58,20 @@ PARENT_DEFAULTS = {
     "llava_onevision": "siglip_vision_model",
     "siglip": "siglip_vision_model",
     "qwen2_vl": "qwen2_vl_vision",
+    "qwen2_5_vl": "qwen2_5_vl_vision",
+    "qwen3_vl": "qwen3_vl_vision",
+    "qwen3_vl_moe": "qwen3_vl_moe_vision",
 }
 # The key every tower of a family has, to find where its weights sit.
 ANCHORS = {"clip": "embeddings.patch_embedding.weight", "siglip": "embeddings.patch_embedding.weight",
-           "qwen2_vl": "patch_embed.proj.weight"}  # fmt: skip
+           "qwen2_vl": "patch_embed.proj.weight", "qwen2_5_vl": "patch_embed.proj.weight",
+           "qwen3_vl": "patch_embed.proj.weight"}  # fmt: skip
 # Feature layer when neither the caller nor the checkpoint says: LLaVA's penultimate layer for
 # CLIP/SigLIP; Qwen2-VL's merger was trained on the last block.
-DEFAULT_FEATURE_LAYER = {"clip": -2, "siglip": -2, "qwen2_vl": -1}
+DEFAULT_FEATURE_LAYER = {"clip": -2, "siglip": -2, "qwen2_vl": -1, "qwen2_5_vl": -1, "qwen3_vl": -1}
+# Families whose module reads its own config: family -> (config reader, encoder class); all
+# Qwen towers share the Qwen2-VL state-dict conversion.
+QWEN_TOWERS = {"qwen2_5_vl": (qwen2_5_vl_config, Qwen2_5VLEncoder), "qwen3_vl": (qwen3_vl_config, Qwen3VLEncoder)}
 
 
 def vision_section(config: dict, folder: Path) -> tuple[str, dict, object]:
@@ -114,20 +135,13 @@ def qwen2_vl_config(cfg: dict, folder: Path, limits: ConfigLimits = DEFAULT_LIMI
     read = FieldReader(cfg, folder, limits)
     embed = read.integer("embed_dim", default=1280, limit=limits.hidden_size)
     heads = read.integer("num_heads", "num_attention_heads", default=16, limit=limits.num_heads)
-    check_heads(read, "embed_dim", embed, "num_heads", heads)
-    if (embed // heads) % 4:
-        raise CheckpointError(
-            f"{folder}: config embed_dim={embed} / num_heads={heads} gives heads of width {embed // heads}; "
-            "Qwen2-VL's 2-D RoPE needs a head width divisible by 4"
-        )
+    check_rope_heads(read, "embed_dim", embed, "num_heads", heads)
     mlp_ratio = read.number("mlp_ratio", 4.0, 0.0, limits.mlp_ratio)
     if not 1 <= int(embed * mlp_ratio) <= limits.intermediate_size:
         raise CheckpointError(
             f"{folder}: config embed_dim={embed} x mlp_ratio={mlp_ratio} gives an MLP of width "
             f"{int(embed * mlp_ratio)}, outside 1..{limits.intermediate_size}"
         )
-    rope = FieldReader(read.section("rope_parameters"), folder, limits, prefix="rope_parameters.")
-    theta = read.number("rope_theta", 10000.0, 1.0, 1e12, low_open=False)
     out = Qwen2VLConfig(
         embed_dim=embed,
         hidden_size=read.integer("hidden_size", default=3584, limit=limits.hidden_size),
@@ -139,7 +153,7 @@ def qwen2_vl_config(cfg: dict, folder: Path, limits: ConfigLimits = DEFAULT_LIMI
         merge_size=read.integer("spatial_merge_size", default=2, limit=limits.merge_size),
         num_channels=read.integer("in_channels", "in_chans", default=3, limit=limits.num_channels),
         act=read.choice("hidden_act", "quick_gelu", ACTIVATIONS),
-        rope_theta=rope.number("rope_theta", theta, 1.0, 1e12, low_open=False),
+        rope_theta=rope_theta(read),
     )
     merged = embed * out.merge_size**2
     block = 4 * embed * embed + 2 * embed * int(embed * mlp_ratio)
@@ -232,10 +246,8 @@ def load_encoder(
         raise SpecError(f"limits must be a ConfigLimits, got {type(limits).__name__}")
     folder = model_folder(path)
     family, tower_cfg, hint = vision_section(read_config(folder), folder)
-    if family == "qwen2_vl":
-        cfg = qwen2_vl_config(tower_cfg, folder, limits)
-    else:
-        cfg = vit_config(family, tower_cfg, folder, limits)
+    qwen = QWEN_TOWERS.get(family, (qwen2_vl_config, Qwen2VLEncoder) if family == "qwen2_vl" else None)
+    cfg = qwen[0](tower_cfg, folder, limits) if qwen else vit_config(family, tower_cfg, folder, limits)
     depth = resolve_feature_layer(feature_layer, hint, family, cfg.num_layers, folder)
     checkpoint = Checkpoint(folder, allow_pickle=allow_pickle)
     prefix = find_prefix(checkpoint.keys, ANCHORS[family], folder, f"{family} vision tower")
@@ -244,15 +256,15 @@ def load_encoder(
     not_tensors = [k for k, v in weights.items() if not isinstance(v, torch.Tensor)]
     if not_tensors:
         raise CheckpointError(f"{folder}: entries that are not tensors: {_listing(prefix + k for k in not_tensors)}")
-    convert: Callable[[dict], dict] = qwen2_vl_state_dict if family == "qwen2_vl" else clip_state_dict
+    convert: Callable[[dict], dict] = qwen2_vl_state_dict if qwen else clip_state_dict
     try:
         converted = convert(weights)
     except (RuntimeError, IndexError, ValueError) as exc:  # q/k/v or patch weights that cannot be fused
         raise CheckpointError(f"{folder}: {family} tower weights of inconsistent shapes ({exc})") from None
     state = _drop_deeper_blocks(converted, depth, cfg.num_layers)
     with torch.device("meta"):
-        if family == "qwen2_vl":
-            model: VisionEncoder = Qwen2VLEncoder(cfg, depth)
+        if qwen:
+            model: VisionEncoder = qwen[1](cfg, depth)
         else:
             model = ClipEncoder(cfg, depth, pos_antialias=pos_antialias)
     load_state(model, state, folder, dtype)

@@ -1,7 +1,7 @@
 """The Qwen2-VL vision tower (``Qwen2VisionTransformerPretrainedModel``).
 
 - Patch embedding: a Conv3d whose kernel equals its stride over (C, t, p, p) patch
-  vectors, i.e. a bias-free linear layer on the flattened vectors.
+  vectors, i.e. a linear layer on the flattened vectors (bias-free in Qwen2/2.5-VL).
 - No absolute positions: 2-D RoPE (``rope.py``) on q and k in every block.
 - Pre-norm blocks (LayerNorm eps 1e-6, fused qkv, MLP of ``mlp_ratio`` x width, quick_gelu).
 - Packed input: each image (each frame of a video) attends only to itself.
@@ -9,13 +9,15 @@
   packed order keeps merge blocks contiguous) -> Linear -> GELU -> Linear, to the
   language model's width (``hidden_size``).
 
+The config's later fields and ``encode`` serve the towers that grew from this one
+(``qwen2_5_vl.py``, ``qwen3_vl.py``); the state-dict conversion is shared by all three.
+
 ``hidden_states[i]`` counts like transformers' (0 = patch embeddings, -1 = last block);
 the merger runs on the feature layer's output (-1 is what Qwen2-VL itself uses).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import torch
@@ -23,9 +25,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ShapeError
-from .base import EncoderOutput, VisionEncoder, check_feature_layer, check_packed, grid_rows, patchify
-from .layers import Block, run_blocks
-from .rope import grid_positions, packed_positions, rope_2d
+from .base import DeepstackOutput, EncoderOutput, VisionEncoder, check_feature_layer, check_packed, grid_rows, patchify
+from .layers import NORMS, Block, Probe, run_blocks
+from .rope import packed_positions, rope_2d
 
 
 @dataclass(frozen=True)
@@ -41,13 +43,28 @@ class Qwen2VLConfig:
     num_channels: int = 3
     act: str = "quick_gelu"
     rope_theta: float = 10000.0
+    # What the later Qwen towers change (Qwen2.5-VL: RMSNorm + SwiGLU; Qwen3-VL: a patch bias):
+    intermediate_size: int | None = None  # MLP width; None: embed_dim * mlp_ratio
+    norm: str = "layer"  # "layer" or "rms", in the blocks and the merger
+    gated_mlp: bool = False
+    patch_bias: bool = False
+
+    @property
+    def mlp_hidden(self) -> int:
+        return self.intermediate_size or int(self.embed_dim * self.mlp_ratio)
 
 
 class PatchMerger(nn.Module):
-    def __init__(self, dim: int, out_dim: int, merge_size: int):
+    """norm -> group ``merge_size``^2 consecutive patches -> Linear -> GELU -> Linear.
+
+    ``postshuffle`` normalises the grouped vector (width dim * merge^2) instead of each
+    patch (Qwen3-VL's DeepStack mergers)."""
+
+    def __init__(self, dim: int, out_dim: int, merge_size: int, norm: str = "layer", postshuffle: bool = False):
         super().__init__()
         self.group = merge_size**2
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.postshuffle = postshuffle
+        self.norm = NORMS[norm](dim * self.group if postshuffle else dim, eps=1e-6)
         self.fc1 = nn.Linear(dim * self.group, dim * self.group)
         self.fc2 = nn.Linear(dim * self.group, out_dim)
 
@@ -56,12 +73,19 @@ class PatchMerger(nn.Module):
         *lead, n, dim = x.shape
         if n % self.group:
             raise ShapeError(f"{n} patches do not form whole merge groups of {self.group}")
-        x = self.norm(x).reshape(*lead, n // self.group, dim * self.group)
+        if self.postshuffle:
+            x = self.norm(x.reshape(*lead, n // self.group, dim * self.group))
+        else:
+            x = self.norm(x).reshape(*lead, n // self.group, dim * self.group)
         return self.fc2(F.gelu(self.fc1(x)))
 
 
 class Qwen2VLEncoder(VisionEncoder):
-    """Qwen2-VL vision tower truncated at ``feature_layer``; outputs merged tokens."""
+    """Qwen2-VL vision tower truncated at ``feature_layer``; outputs merged tokens.
+
+    The later Qwen towers subclass it and override ``encode`` (the part after the patch
+    embedding): Qwen2.5-VL reorders patches into windows, Qwen3-VL adds learned positions
+    and returns DeepStack features."""
 
     family = "qwen2_vl"
     has_cls = False
@@ -79,70 +103,93 @@ class Qwen2VLEncoder(VisionEncoder):
         )
         self.hidden_size, self.num_channels, self.feature_layer = cfg.hidden_size, cfg.num_channels, feature_layer
         self.head_dim = d // cfg.num_heads
-        self.patch_embed = nn.Linear(cfg.num_channels * cfg.temporal_patch_size * cfg.patch_size**2, d, bias=False)
+        patch_width = cfg.num_channels * cfg.temporal_patch_size * cfg.patch_size**2
+        self.patch_embed = nn.Linear(patch_width, d, bias=cfg.patch_bias)
         self.blocks = nn.ModuleList(
-            Block(d, cfg.num_heads, int(d * cfg.mlp_ratio), cfg.act, 1e-6) for _ in range(feature_layer)
+            Block(d, cfg.num_heads, cfg.mlp_hidden, cfg.act, 1e-6, norm=cfg.norm, gated=cfg.gated_mlp)
+            for _ in range(feature_layer)
         )
-        self.merger = PatchMerger(d, cfg.hidden_size, cfg.merge_size)
+        self.merger = PatchMerger(d, cfg.hidden_size, cfg.merge_size, norm=cfg.norm)
+
+    def rope(self, rows: list[tuple[int, int, int]], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos, sin of every patch of ``rows`` (packed, merge-block order)."""
+        return rope_2d(packed_positions(rows, self.merge_size).to(device), self.head_dim, self.cfg.rope_theta)
+
+    def encode(
+        self, x: torch.Tensor, rows: list[tuple[int, int, int]], probe: bool = False
+    ) -> tuple[torch.Tensor, Probe | None, tuple[torch.Tensor, ...]]:
+        """Embedded patches (B, N, D), each row of the batch holding the images of ``rows``
+        packed -> (merged tokens (B, N / merge^2, hidden), the feature layer's probe, the
+        DeepStack levels (none here)). Each image (each frame) attends only to itself."""
+        segments = tuple(h * w for t, h, w in rows for _ in range(t))
+        x, found = run_blocks(self.blocks, x, probe=probe, segments=segments, rope=self.rope(rows, x.device))
+        return self.merger(x), found, ()
 
     def forward_features(
-        self, pixel_values: torch.Tensor, *, keep_cls: bool = False, output_attention: bool = False
-    ) -> torch.Tensor | EncoderOutput:
+        self,
+        pixel_values: torch.Tensor,
+        *,
+        keep_cls: bool = False,
+        output_attention: bool = False,
+        deepstack: bool = False,
+    ) -> torch.Tensor | EncoderOutput | DeepstackOutput:
         """Views of one shape, each a still image. With ``output_attention`` the attention
-        and keys are over the view's unmerged patches (in merge-block order)."""
+        and keys are over the view's unmerged patches (in merge-block order). With
+        ``deepstack`` a ``DeepstackOutput`` (its levels (B, tokens, hidden) each)."""
         B, C, H, W = self.check_views(pixel_values, output_attention)
         p, m = self.patch_size, self.merge_size
-        dtype = self.patch_embed.weight.dtype
-        x = self.patch_embed(patchify(pixel_values.to(dtype), p, m, self.temporal_patch_size))
-        rope = rope_2d(grid_positions(1, H // p, W // p, m).to(x.device), self.head_dim, self.cfg.rope_theta)
-        x, probe = run_blocks(self.blocks, x, probe=output_attention, rope=rope)
-        features = self.merger(x)
+        x = self.patch_embed(patchify(pixel_values.to(self.patch_embed.weight.dtype), p, m, self.temporal_patch_size))
+        features, probe, levels = self.encode(x, [(1, H // p, W // p)], probe=output_attention)
         assert features.shape == (B, self.tokens_per_view(H, W), self.hidden_size)  # invariant
         if output_attention:
             return EncoderOutput(features, probe.attention, probe.keys, 0)
-        return features
+        return DeepstackOutput(features, levels) if deepstack else features
 
     def forward_packed(
-        self, patches: torch.Tensor, grid_thw: torch.Tensor | list, *, keep_cls: bool = False
-    ) -> torch.Tensor:
+        self, patches: torch.Tensor, grid_thw: torch.Tensor | list, *, keep_cls: bool = False, deepstack: bool = False
+    ) -> torch.Tensor | DeepstackOutput:
+        """transformers' packed layout -> (sum t*h*w / merge^2, hidden) tokens, image after
+        image; with ``deepstack`` a ``DeepstackOutput`` whose levels have the same rows."""
         rows = grid_rows(grid_thw)
         m = self.merge_size
         check_packed(patches, rows, self.patch_embed.in_features, self.family)
         if any(h % m or w % m for _, h, w in rows):
             raise ShapeError(f"{self.family}: grid_thw h and w must be multiples of the merge size {m}, got {rows}")
         x = self.patch_embed(patches.to(self.patch_embed.weight.dtype)).unsqueeze(0)
-        rope = rope_2d(packed_positions(rows, m).to(x.device), self.head_dim, self.cfg.rope_theta)
-        segments = tuple(h * w for t, h, w in rows for _ in range(t))
-        x, _ = run_blocks(self.blocks, x, segments=segments, rope=rope)
-        return self.merger(x[0])
+        features, _, levels = self.encode(x, rows)
+        if deepstack:
+            return DeepstackOutput(features[0], tuple(level[0] for level in levels))
+        return features[0]
 
 
-_RENAMES = {
+_RENAMES = {  # prefixes: the merger's Sequential indices (Qwen2-VL, Qwen2.5-VL), Qwen3-VL's list name
     "merger.ln_q.": "merger.norm.",
     "merger.mlp.0.": "merger.fc1.",
     "merger.mlp.2.": "merger.fc2.",
+    "deepstack_merger_list.": "deepstack_mergers.",
 }
-_BLOCK = re.compile(r"^blocks\.\d+\.(norm1|norm2|attn\.qkv|attn\.proj|mlp\.fc1|mlp\.fc2)\.(weight|bias)$")
+_PARTS = {"linear_fc1": "fc1", "linear_fc2": "fc2"}  # Qwen3-VL's names of the same layers
 
 
 def qwen2_vl_state_dict(hf: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A transformers Qwen2-VL vision-tower state dict (prefix removed) -> ``Qwen2VLEncoder``'s.
+    """A transformers Qwen2-VL, Qwen2.5-VL or Qwen3-VL vision-tower state dict (prefix
+    removed) -> our encoder's.
 
-    Block names already match; the Conv3d becomes a linear layer over (C, t, p, p)
-    vectors and the merger's Sequential indices get names. Unknown keys pass through.
+    The Conv3d becomes a linear layer over (C, t, p, p) vectors, the merger's Sequential
+    indices get names, Qwen3-VL's ``linear_fc1/2`` become ``fc1/2``. Other keys (the
+    blocks, Qwen2.5-VL's gate/up/down projections, ``pos_embed.weight``) pass through.
     """
     out: dict[str, torch.Tensor] = {}
     for key, value in hf.items():
         if key == "patch_embed.proj.weight":
             out["patch_embed.weight"] = value.reshape(value.shape[0], -1)
             continue
-        if _BLOCK.match(key):
-            out[key] = value
+        if key == "patch_embed.proj.bias":
+            out["patch_embed.bias"] = value
             continue
         for old, new in _RENAMES.items():
             if key.startswith(old):
-                out[new + key[len(old) :]] = value
+                key = new + key[len(old) :]
                 break
-        else:
-            out[key] = value
+        out[".".join(_PARTS.get(part, part) for part in key.split("."))] = value
     return out
