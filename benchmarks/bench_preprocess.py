@@ -57,7 +57,7 @@ def photo(w: int, h: int, seed: int = 0) -> Image.Image:
 
 
 def image_mix(folder: Path) -> list[Path]:
-    from anyres.samples import SAMPLES, render_sample
+    from anyres.reports.samples import SAMPLES, render_sample
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / "photo.jpg", folder / "page.png", folder / "screenshot.png", folder / "infographic.png",

@@ -196,12 +196,12 @@ def test_debug_shows_the_traceback(capsys):
 
 
 def test_unexpected_errors_are_one_line_too(capsys, monkeypatch):
-    import anyres.compare
+    import anyres.reports.compare
 
     def boom(*a, **k):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(anyres.compare, "compare", boom)
+    monkeypatch.setattr(anyres.reports.compare, "compare", boom)
     err = one_line_error(capsys, 1, "compare", "--size", "10x10")
     assert "ZeroDivisionError: a bug" in err and "--debug" in err
 

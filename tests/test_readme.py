@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from anyres import readme
+from anyres.reports import readme
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,5 +18,5 @@ def test_readme_opens_with_the_two_commands():
 
 def test_readme_tables_are_generated_and_current():
     text = (ROOT / "README.md").read_text()
-    assert readme.render(text) == text, "README tables are stale: run python -m anyres.readme"
+    assert readme.render(text) == text, "README tables are stale: run python -m anyres.reports.readme"
     assert "| `llava-next` |" in text and "$ anyres compare" in text

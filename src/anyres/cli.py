@@ -158,7 +158,7 @@ def cmd_plan(args) -> int:
 
 def cmd_show(args) -> int:
     from .plan import plan
-    from .viz import render_plan
+    from .reports.viz import render_plan
 
     output_file(args.output, "-o", pillow_extensions())
     _source(args)
@@ -176,7 +176,7 @@ def cmd_show(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from .compare import compare, format_table
+    from .reports.compare import compare, format_table
 
     source = _source(args)
     if args.plot:
@@ -187,7 +187,7 @@ def cmd_compare(args) -> int:
     else:
         print(format_table(rows, markdown=args.markdown))
     if args.plot:
-        from .plots import plot_tokens_vs_size
+        from .reports.plots import plot_tokens_vs_size
         from .plan import image_size
 
         size = image_size(source)
@@ -197,7 +197,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .demo import run_demo
+    from .reports.demo import run_demo
 
     output_folder(args.out)
     run_demo(Path(args.out), legibility=not args.no_legibility)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import anyres
 from anyres.pipeline import VisionPipeline
-from anyres.tokens import NEWLINE
+from anyres.tokens import NEWLINE_ROW
 
 from ..tolerance import assert_close_rel
 
@@ -56,14 +56,14 @@ def test_tokens_equal_the_plan_and_packing_equals_per_view(preset, tiny_clip, ti
         [a] = packed.encode_views([plan], [views])
         [b] = single.encode_views([plan], [views])
         assert len(a.embeddings) == plan.num_tokens == len(plan.layout.tokens()) - _text_tokens(plan)
-        assert (a.kind == NEWLINE).sum().item() == plan.newline_tokens
+        assert (a.kind == NEWLINE_ROW).sum().item() == plan.newline_tokens
         # packed vs one view at a time: float32 summation order (PACKED_ULPS in
         # tests/encode/test_packed.py), relative to the embeddings' magnitude
         assert_close_rel(a.embeddings, b.embeddings, ulps=64, what=f"{preset} {size}")
         assert torch.equal(a.positions, b.positions)
         # each visual row comes from the view the layout says, in layout order
         order = [s.view for s in plan.layout.segments if s.kind == "visual" for _ in range(s.count)]
-        views_of_rows = a.positions[a.kind != NEWLINE][:, 0].tolist()
+        views_of_rows = a.positions[a.kind != NEWLINE_ROW][:, 0].tolist()
         assert views_of_rows == order
 
     check()

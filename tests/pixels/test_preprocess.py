@@ -175,7 +175,7 @@ def test_torch_and_numpy_kernels_give_the_same_bits(preset, monkeypatch):
     same with either backend, and equal to the reference table looked up value by value."""
     from anyres.pixels import normalize
     from anyres.pixels.normalize import normalise_table, normalise_view
-    from anyres.pixels.patches import patchify
+    from anyres.pixels.patches import normalised_patches
 
     px = anyres.get_preset(preset).pixels
     table = normalise_table(tuple(px.mean), tuple(px.std), px.rescale)
@@ -193,7 +193,7 @@ def test_torch_and_numpy_kernels_give_the_same_bits(preset, monkeypatch):
         for kind, v in views.items():
             got = normalise_view(v, px.mean, px.std, px.rescale)
             assert np.array_equal(got, want), (backend, kind)
-            results[backend, kind] = patchify(v, 14, 2, 2, px.mean, px.std, px.rescale)[0]
+            results[backend, kind] = normalised_patches(v, 14, 2, 2, px.mean, px.std, px.rescale)[0]
     first = results["torch", "contiguous"]
     assert all(np.array_equal(r, first) for r in results.values())
     # the patch layout itself: row 0 is the top-left 14x14 patch, both frames

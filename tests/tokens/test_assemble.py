@@ -10,7 +10,7 @@ import anyres
 from anyres.errors import CheckpointError, ShapeError, SpecError
 
 from ..tolerance import assert_close_rel
-from anyres.tokens import NEWLINE, Assembler, Resampler, assemble, token_grid
+from anyres.tokens import NEWLINE_ROW, Assembler, Resampler, assemble, token_grid
 
 from .helpers import random_features
 
@@ -36,7 +36,7 @@ def test_llava_next_tokens_come_from_where_positions_say(size):
     seq = asm(plan, _coordinate_features(plan, 14, prefix=True))
     visual = seq.kind == 0
     assert torch.equal(seq.embeddings[visual].round().long(), seq.positions[visual])
-    nl = seq.kind == NEWLINE
+    nl = seq.kind == NEWLINE_ROW
     assert torch.equal(seq.embeddings[nl], asm.image_newline.detach().expand(int(nl.sum()), -1))
     top, left = plan.info["unpad_offset"]
     tiles = seq.positions[576:][visual[576:]]
@@ -116,7 +116,7 @@ def test_modules_are_required_where_the_preset_learns():
         assemble(anyres.plan((800, 600), "llava-next"), random_features(anyres.plan((800, 600), "llava-next"), 4, 14))
     no_newline = anyres.plan((800, 600), "llava-next(image_newline=False)")
     seq = assemble(no_newline, random_features(no_newline, 4, 14))
-    assert len(seq) == no_newline.num_tokens and not (seq.kind == NEWLINE).any()
+    assert len(seq) == no_newline.num_tokens and not (seq.kind == NEWLINE_ROW).any()
 
 
 def test_input_shape_errors_name_the_view():

@@ -11,7 +11,7 @@ import anyres
 from anyres import PlanError
 from anyres.plan.types import NEWLINE as LAYOUT_NEWLINE
 from anyres.plan.types import TEXT
-from anyres.tokens import NEWLINE, VISUAL, Assembler, token_grid
+from anyres.tokens import NEWLINE_ROW, VISUAL_ROW, Assembler, token_grid
 
 from .helpers import kept_cls, random_features
 
@@ -43,10 +43,10 @@ def check_sequence(plan: anyres.Plan, seq) -> None:
         block_pos, block_kind = pos[at : at + s.count], kind[at : at + s.count]
         at += s.count
         if s.kind == LAYOUT_NEWLINE:
-            assert bool((block_kind == NEWLINE).all()) and bool((block_pos[:, 0] == -1).all()), s
+            assert bool((block_kind == NEWLINE_ROW).all()) and bool((block_pos[:, 0] == -1).all()), s
             newline_rows += block_pos[:, 1].tolist()
             continue
-        assert bool((block_kind == VISUAL).all()), s
+        assert bool((block_kind == VISUAL_ROW).all()), s
         assert bool((block_pos[:, 0] == s.view).all()), (s, block_pos[:3])
         rows, cols = token_grid(plan, s.view)
         cls = (block_pos[:, 1] == -1) & (block_pos[:, 2] == -1)

@@ -7,15 +7,15 @@ import torch
 import torch.nn.functional as F
 
 from anyres.errors import ShapeError, SpecError
+from anyres.plan.strategies.anyres_tiling import shrink_size
 from anyres.tokens import (
     area_resize,
     avg_pool,
     bilinear_resize,
-    budget_size,
     depth_to_space,
     pixel_shuffle,
     pixel_unshuffle,
-    shrink_to_budget,
+    shrink_to_max_views,
     space_to_depth,
     split_tiles,
     stitch_tiles,
@@ -72,15 +72,15 @@ def test_bilinear_resize_is_onevision_interpolate():
     assert_close_rel(bilinear_resize(const, (4, 5)), torch.full((4, 5, 2), -1.0), ulps=2, what="constant")
 
 
-def test_budget_size_follows_anyres_max_9():
-    assert budget_size(27 * 3, 27 * 3, 9, 27) == (81, 81)  # ratio 1: kept
-    assert budget_size(162, 162, 9, 27) == (81, 81)  # ratio 2
-    rows, cols = budget_size(100, 162, 9, 27)
+def test_shrink_size_follows_anyres_max_9():
+    assert shrink_size(27 * 3, 27 * 3, 9, 27) == (81, 81)  # ratio 1: kept
+    assert shrink_size(162, 162, 9, 27) == (81, 81)  # ratio 2
+    rows, cols = shrink_size(100, 162, 9, 27)
     assert rows * cols <= 9 * 27 * 27 * 1.1**2 and (rows, cols) == (int(100 // (100 * 162 / 6561) ** 0.5), int(162 // (100 * 162 / 6561) ** 0.5))
     x = torch.randn(162, 162, 2)
-    assert shrink_to_budget(x, 9, 27).shape == (81, 81, 2)
+    assert shrink_to_max_views(x, 9, 27).shape == (81, 81, 2)
     small = x[:81, :81]
-    assert shrink_to_budget(small, 9, 27) is small  # within budget: untouched
+    assert shrink_to_max_views(small, 9, 27) is small  # within budget: untouched
 
 
 def test_area_resize_of_a_doubled_map_averages_blocks():

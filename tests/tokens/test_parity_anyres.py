@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import anyres
-from anyres.tokens import NEWLINE, Assembler
+from anyres.tokens import NEWLINE_ROW, Assembler
 
 from ..plan.sizes import EDGE_SIZES, sample_sizes
 from ..tolerance import assert_close_rel
@@ -115,7 +115,7 @@ def test_onevision_multi_image_parity(ov_model):
         with torch.no_grad():
             seq = _assembler(ov_model, plan)(plan, feats)
         _check_rows(plan, seq, _pack(ov_model, plan, feats))
-        assert int(seq.kind[-1]) == NEWLINE and len(seq) == 730
+        assert int(seq.kind[-1]) == NEWLINE_ROW and len(seq) == 730
 
 
 class _StubTower(torch.nn.Module):

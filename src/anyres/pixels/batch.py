@@ -15,7 +15,7 @@ from ..errors import AnyresError, SpecError
 from ..plan import Plan
 from .processor_outputs import Fill, fill_all
 from .normalize import normalise_view
-from .patches import patch_positions, patchify
+from .patches import normalised_patches, patch_positions
 
 
 @dataclass
@@ -138,7 +138,7 @@ def allocate_packed(plans: Sequence[Plan], return_tensors: str = "np") -> tuple[
     def fill(i: int, j: int, v: Any) -> None:
         sl, patch, merge, temporal = where[i, j]
         px = plans[i].pixels
-        patchify(v, patch, merge, temporal, px.mean, px.std, px.rescale, out=patches[sl])
+        normalised_patches(v, patch, merge, temporal, px.mean, px.std, px.rescale, out=patches[sl])
 
     return out, fill
 

@@ -27,7 +27,7 @@ def patch_grid(chw_u8, patch: int, merge: int):
     return x.transpose(1, 4, 2, 5, 0, 3, 6)
 
 
-def patchify(
+def normalised_patches(
     chw_u8,
     patch: int,
     merge: int,
@@ -61,7 +61,7 @@ def patchify(
 
 
 def patch_positions(gh: int, gw: int, merge: int):
-    """(row, col) of every patch in ``patchify`` order."""
+    """(row, col) of every patch in ``normalised_patches`` order."""
     import numpy as np
 
     r = np.arange(gh).reshape(gh // merge, merge, 1, 1)

@@ -15,7 +15,7 @@ from ..errors import SpecError
 from ..layers import LayerRegistry
 from ..plan import Plan, PixelSettings
 from .normalize import normalise_view
-from .patches import patchify
+from .patches import normalised_patches
 
 Views = Sequence[Sequence[Any]]
 Fill = Callable[[int, int, Any], None]
@@ -85,7 +85,7 @@ def native(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
     result = {"pixel_values": out, "image_grid_thw": np.array([[1, gh, gw] for gh, gw in grids], dtype=np.int64)}
 
     def fill(i: int, j: int, v: Any) -> None:
-        patchify(v, patch, merge, temporal, px.mean, px.std, px.rescale, out=out[starts[i] : starts[i + 1]])
+        normalised_patches(v, patch, merge, temporal, px.mean, px.std, px.rescale, out=out[starts[i] : starts[i + 1]])
 
     return result, fill
 

@@ -92,10 +92,10 @@ def plan(image_or_size: Any, preset: str, **overrides: Any) -> Plan:
         parts = strategy.plan(size, params, None if pixels is None else strategy.content(pixels, size))
     connector = _connector(strategy, params, parts.info)
     views = parts.views
-    if views and views[0].token_grid is None:  # the strategy left the grids to its connector
+    if views and (views[0].token_grid is None or views[-1].token_grid is None):  # left to the connector
         views = with_grids(views, connector)
     tokens = sum(v.tokens for v in views) + parts.newline_tokens
-    return Plan(
+    return Plan._assemble(dict(
         preset=chosen.name,
         strategy=chosen.strategy,
         params=params,
@@ -110,7 +110,7 @@ def plan(image_or_size: Any, preset: str, **overrides: Any) -> Plan:
         warnings=parts.warnings,
         connector=connector,
         pixels=chosen.pixels,
-    )
+    ))
 
 
 _CONNECTORS: dict[int, tuple[Any, Connector]] = {}
@@ -137,6 +137,9 @@ def with_grids(views: tuple[View, ...], connector: Connector) -> tuple[View, ...
     known: dict[tuple, tuple] = {}
     out = []
     for v in views:
+        if v.token_grid is not None:  # the strategy set them
+            out.append(v)
+            continue
         key = (v.size, v.tokens)
         grids = known.get(key)
         if grids is None:

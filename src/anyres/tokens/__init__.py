@@ -13,12 +13,11 @@ from .compress import (
     area_resize,
     avg_pool,
     bilinear_resize,
-    budget_size,
     depth_to_space,
     idefics3_pixel_shuffle,
     pixel_shuffle,
     pixel_unshuffle,
-    shrink_to_budget,
+    shrink_to_max_views,
     space_to_depth,
     split_tiles,
     stitch_tiles,
@@ -31,7 +30,7 @@ from .prune import importance, iqr_outliers, keep_count, prumerge, text_guided_t
 from .resampler import Resampler, sincos_2d
 from ..plan.connector import query_grid
 from .packing import ASSEMBLY, follow_layout, per_view, register_assembly
-from .sequence import NEWLINE, VISUAL, KeptTokens, VisualSequence, grid_positions
+from .sequence import NEWLINE_ROW, VISUAL_ROW, KeptTokens, VisualSequence, grid_positions
 
 __all__ = [
     "ASSEMBLY",
@@ -39,11 +38,11 @@ __all__ = [
     "KeptTokens",
     "LinearProjector",
     "MLPProjector",
-    "NEWLINE",
+    "NEWLINE_ROW",
     "NormMLPProjector",
     "PatchMerger",
     "Resampler",
-    "VISUAL",
+    "VISUAL_ROW",
     "VisualSequence",
     "area_resize",
     "assemble",
@@ -54,7 +53,6 @@ __all__ = [
     "bilinear_resize",
     "bipartite_matches",
     "block_order",
-    "budget_size",
     "build_projector",
     "depth_to_space",
     "grid_positions",
@@ -69,7 +67,7 @@ __all__ = [
     "prumerge",
     "query_grid",
     "rope_index",
-    "shrink_to_budget",
+    "shrink_to_max_views",
     "sincos_2d",
     "space_to_depth",
     "spans_from_ids",

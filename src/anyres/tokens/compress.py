@@ -70,16 +70,12 @@ def area_resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return out[0] if single else out
 
 
-def budget_size(rows: int, cols: int, max_views: int, side: int, threshold: float = 1.1) -> tuple[int, int]:
-    """OneVision's anyres_max_N rule (the plan's ``shrink_size``, which plans with it)."""
+def shrink_to_max_views(x: torch.Tensor, max_views: int, side: int, threshold: float = 1.1) -> torch.Tensor:
+    """OneVision's shrink of an unpadded (h, w, c) map to about ``max_views`` views of
+    side^2 (the size is the plan's ``shrink_size``, the anyres_max_N rule)."""
     from ..plan.strategies.anyres_tiling import shrink_size
 
-    return shrink_size(rows, cols, max_views, side, threshold)
-
-
-def shrink_to_budget(x: torch.Tensor, max_views: int, side: int, threshold: float = 1.1) -> torch.Tensor:
-    """OneVision's shrink of an unpadded (h, w, c) map to about ``max_views`` views of side^2."""
-    rows, cols = budget_size(x.shape[0], x.shape[1], max_views, side, threshold)
+    rows, cols = shrink_size(x.shape[0], x.shape[1], max_views, side, threshold)
     if (rows, cols) == (x.shape[0], x.shape[1]):
         return x
     return bilinear_resize(x, (rows, cols))

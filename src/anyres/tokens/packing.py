@@ -34,10 +34,9 @@ import torch
 from ..errors import ShapeError, SpecError
 from ..layers import LayerRegistry
 from ..plan.strategies.anyres_tiling import source_cells
-from ..plan.types import NEWLINE as NEWLINE_SEGMENT
-from ..plan.types import VISUAL as VISUAL_SEGMENT
+from ..plan.types import NEWLINE, VISUAL
 from .compress import area_resize, avg_pool, bilinear_resize, space_to_depth, stitch_tiles
-from .sequence import NEWLINE, VISUAL, VisualSequence, grid_positions, query_positions
+from .sequence import NEWLINE_ROW, VISUAL_ROW, VisualSequence, grid_positions, query_positions
 
 ASSEMBLY: LayerRegistry[Callable] = LayerRegistry("tokens assembly", "anyres.tokens.register_assembly(strategy, rule)")
 
@@ -55,7 +54,7 @@ class Rows:
         self.pos: list[torch.Tensor] = []
         self.kind: list[torch.Tensor] = []
 
-    def add(self, emb: torch.Tensor, pos: torch.Tensor, kind: torch.Tensor | int = VISUAL) -> None:
+    def add(self, emb: torch.Tensor, pos: torch.Tensor, kind: torch.Tensor | int = VISUAL_ROW) -> None:
         if emb.dim() != 2 or pos.shape != (emb.shape[0], 3):
             raise ShapeError(f"rows of shape {tuple(emb.shape)} with positions of shape {tuple(pos.shape)}")
         if isinstance(kind, int):
@@ -83,19 +82,19 @@ def follow_layout(plan, streams: list, newline: torch.Tensor | None = None) -> R
     taken = [0] * len(streams)
     newlines = 0
     for seg in plan.layout.segments:
-        if seg.kind == VISUAL_SEGMENT:
+        if seg.kind == VISUAL:
             i, start = seg.view, taken[seg.view]
             emb, pos = streams[i]
             if start + seg.count > emb.shape[0]:
                 raise ShapeError(f"the layout takes {start + seg.count} tokens from view {i}, which has {emb.shape[0]}")
             rows.add(emb[start : start + seg.count], pos[start : start + seg.count])
             taken[i] = start + seg.count
-        elif seg.kind == NEWLINE_SEGMENT:
+        elif seg.kind == NEWLINE:
             if newline is None:
                 raise SpecError(f"{plan.preset}: the layout has newline embeddings and the assembler has none")
             pos = torch.stack([torch.full((seg.count,), -1), torch.arange(newlines, newlines + seg.count),
                                torch.full((seg.count,), -1)], dim=-1)
-            rows.add(newline.to(rows.emb[-1] if rows.emb else newline)[None].expand(seg.count, -1), pos, NEWLINE)
+            rows.add(newline.to(rows.emb[-1] if rows.emb else newline)[None].expand(seg.count, -1), pos, NEWLINE_ROW)
             newlines += seg.count
     return rows
 
@@ -143,7 +142,7 @@ def unpadded_tiles(asm, plan, feats) -> Rows:
     newline = asm.image_newline
     if plan.grid is None:  # OneVision multi-image: the base view and one newline
         if plan.newline_tokens:
-            rows.add(newline[None].to(rows.emb[0]), torch.tensor([[-1, 0, -1]]), NEWLINE)
+            rows.add(newline[None].to(rows.emb[0]), torch.tensor([[-1, 0, -1]]), NEWLINE_ROW)
         return rows
     n_rows, n_cols = plan.grid
     tiles = torch.stack([asm.split_view(plan, 1 + k, feats[1 + k])[1] for k in range(n_rows * n_cols)])
@@ -161,12 +160,12 @@ def unpadded_tiles(asm, plan, feats) -> Rows:
     pos = torch.stack(
         [view, (src_r % side)[:, None].expand(-1, out_w), (src_c % side)[None, :].expand(out_h, -1)], dim=-1
     )
-    kind = torch.full((out_h, out_w + 1), VISUAL, dtype=torch.int8)
+    kind = torch.full((out_h, out_w + 1), VISUAL_ROW, dtype=torch.int8)
     if newline is not None:
         nl_pos = torch.stack([torch.full((out_h,), -1), torch.arange(out_h), torch.full((out_h,), -1)], dim=-1)
         fmap = torch.cat([fmap, newline.to(fmap)[None, None].expand(out_h, 1, -1)], dim=1)
         pos = torch.cat([pos, nl_pos[:, None]], dim=1)
-        kind[:, -1] = NEWLINE
+        kind[:, -1] = NEWLINE_ROW
     else:
         kind = kind[:, :-1]
     rows.add(_flat(fmap), pos.reshape(-1, 3), kind.flatten())

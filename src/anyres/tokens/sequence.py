@@ -6,7 +6,7 @@ the cell of that view's final token grid (``plan.views[view].token_grid``) the t
 for. Special rows:
 
 - a kept CLS token: ``(view, -1, -1)``;
-- a learned newline embedding (``kind == NEWLINE``): ``(-1, r, -1)`` where ``r`` is the
+- a learned newline embedding (``kind == NEWLINE_ROW``): ``(-1, r, -1)`` where ``r`` is the
   row of the image feature map it terminates;
 - a pruning summary token that stands for many places at once (PruMerge's extra token):
   ``(view, -1, -1)`` when its sources share one view, else ``(-1, -1, -1)``.
@@ -22,8 +22,8 @@ import torch
 from ..errors import ShapeError
 from ..plan.connector import query_grid
 
-VISUAL = 0  # an encoder feature after compression (or a resampler query output)
-NEWLINE = 1  # a learned layout embedding (LLaVA-NeXT image_newline)
+VISUAL_ROW = 0  # an encoder feature after compression (or a resampler query output)
+NEWLINE_ROW = 1  # a learned layout embedding (LLaVA-NeXT image_newline)
 KIND_NAMES = ("visual", "newline")
 
 
@@ -48,7 +48,7 @@ class VisualSequence:
 
     - ``embeddings``: (T, d) float
     - ``positions``: (T, 3) int64, ``(view, row, col)`` (module docstring)
-    - ``kind``: (T,) int8, ``VISUAL`` (0) or ``NEWLINE`` (1)
+    - ``kind``: (T,) int8, ``VISUAL_ROW`` (0) or ``NEWLINE_ROW`` (1)
     """
 
     embeddings: torch.Tensor

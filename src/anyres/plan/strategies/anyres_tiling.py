@@ -87,7 +87,8 @@ def plan_anyres(image: Size, p: dict[str, Any]) -> PlanParts:
         # mean-colour square and resized to one base view, plus one newline embedding
         canvases = [square_pad_canvas(image)]
         side_px = canvases[0].padded.width
-        view = make_view(canvases, 0, Box(0, 0, side_px, side_px), Size(base, base), "base", side * side + cls)
+        view = make_view(canvases, 0, Box(0, 0, side_px, side_px), Size(base, base), "base", side * side + cls,
+                         grids=((side, side), (side, side)))
         return PlanParts(tuple(canvases), (view,), None, 1 if p["image_newline"] else 0)
     best_h, best_w = select_best_resolution(image, p["image_grid_pinpoints"])
     target = Size(best_w, best_h)
@@ -120,8 +121,9 @@ def plan_anyres(image: Size, p: dict[str, Any]) -> PlanParts:
 
     square = Size(base, base)
     canvases = [resize_canvas(image, square), Canvas(whole(image), (resized,), target, offset)]
-    views = [make_view(canvases, 0, Box(0, 0, base, base), square, "base", side * side + cls)]
-    views += grid_views(canvases, 1, rows, cols, square, tile_tokens)
+    grids = ((side, side), (side, side))  # features and token cells of every view (as connector_anyres says)
+    views = [make_view(canvases, 0, Box(0, 0, base, base), square, "base", side * side + cls, grids=grids)]
+    views += grid_views(canvases, 1, rows, cols, square, tile_tokens, grids=grids)
     newlines = out_h if p["image_newline"] else 0
     warnings = ()
     if out_h * out_w == 0:

@@ -80,14 +80,14 @@ def axis_span(
     )
 
 
-def _view(role, canvas, crop, size, xs, ys, c: Canvas, grid, tokens, level) -> View:
+def _view(role, canvas, crop, size, xs, ys, c: Canvas, grid, tokens, level, grids=(None, None)) -> View:
     if xs is None or ys is None:  # a view of padding only
         padding = (0.0, 0.0, float(size.width), 0.0)
         source = Box(c.source.left, c.source.top, c.source.left, c.source.top)
     else:
         padding = (xs[2], ys[2], xs[3], ys[3])
         source = Box(xs[0], ys[0], xs[1], ys[1])
-    return View(role, canvas, crop, size, source, padding, grid, tokens, level)
+    return View(role, canvas, crop, size, source, padding, grid, tokens, level, *grids)
 
 
 def make_view(
@@ -99,8 +99,11 @@ def make_view(
     tokens: int,
     grid: tuple[int, int] | None = None,
     level: int = 0,
+    grids: tuple = (None, None),
 ) -> View:
-    """A view cut from a canvas: padding and source box follow from the geometry."""
+    """A view cut from a canvas: padding and source box follow from the geometry.
+    ``grids`` (optional): the view's (features, token_grid) when the strategy knows them
+    (else ``plan()`` derives them from the connector)."""
     c = canvases[canvas]
     cl, ct, cr, cb = crop
     if size is None:
@@ -110,7 +113,7 @@ def make_view(
     (x0, y0), (rw, rh), src = c.offset, c.resized, c.source
     xs = axis_span(cl, cr, x0, rw, src.left, src.right - src.left, size.width / (cr - cl))
     ys = axis_span(ct, cb, y0, rh, src.top, src.bottom - src.top, size.height / (cb - ct))
-    return _view(role, canvas, crop, size, xs, ys, c, grid, tokens, level)
+    return _view(role, canvas, crop, size, xs, ys, c, grid, tokens, level, grids)
 
 
 def grid_views(
@@ -122,6 +125,7 @@ def grid_views(
     tokens: int | Callable[[int, int], int],
     role: str = "tile",
     level: int = 1,
+    grids: tuple = (None, None),
 ) -> list[View]:
     """Row-major tiles of ``tile`` size cut from the top-left of a canvas.
 
@@ -144,7 +148,8 @@ def grid_views(
         for k in range(cols):
             crop = Box(k * tw, r * th, (k + 1) * tw, (r + 1) * th)
             n = tokens(r, k) if fixed is None else fixed
-            out.append(_view(role, canvas, crop, tile, xspans[k], ys, c, (r, k), n, level))
+            g = grids if n or grids[0] is None else (grids[0], (0, 0))  # no tokens: no token grid
+            out.append(_view(role, canvas, crop, tile, xspans[k], ys, c, (r, k), n, level, g))
     return out
 
 

@@ -29,6 +29,12 @@ def view_tokens(size: Size, p: dict[str, Any]) -> int:
     return (size.width // patch) * (size.height // patch) + (1 if p.get("keep_cls") else 0)
 
 
+def view_grids_of(size: Size, p: dict[str, Any]) -> tuple:
+    """(features, token_grid) of a fixed view: one token a patch (as plain_connector says)."""
+    g = (size.height // p["patch_size"], size.width // p["patch_size"])
+    return (g, g)
+
+
 def _check_fixed(p: dict[str, Any]) -> None:
     positive_int(p, "patch_size")
     s = target_size(p["size"])
@@ -39,7 +45,8 @@ def _check_fixed(p: dict[str, Any]) -> None:
 def plan_fixed(image: Size, p: dict[str, Any]) -> PlanParts:
     size = target_size(p["size"])
     canvases = [resize_canvas(image, size)]
-    view = make_view(canvases, 0, whole(Size(*size)), None, "base", view_tokens(size, p))
+    view = make_view(canvases, 0, whole(Size(*size)), None, "base", view_tokens(size, p),
+                     grids=view_grids_of(size, p))
     return PlanParts(tuple(canvases), (view,), None)
 
 
@@ -48,7 +55,8 @@ def plan_fixed_pad(image: Size, p: dict[str, Any]) -> PlanParts:
     size = target_size(p["size"])
     side = max(image.width, image.height)
     canvases = [square_pad_canvas(image)]
-    view = make_view(canvases, 0, Box(0, 0, side, side), size, "base", view_tokens(size, p))
+    view = make_view(canvases, 0, Box(0, 0, side, side), size, "base", view_tokens(size, p),
+                     grids=view_grids_of(size, p))
     return PlanParts(tuple(canvases), (view,), None)
 
 
@@ -78,7 +86,8 @@ def plan_fixed_crop(image: Size, p: dict[str, Any]) -> PlanParts:
     top = int((resized.height - crop.height) / 2.0)
     left = int((resized.width - crop.width) / 2.0)
     box = Box(left, top, left + crop.width, top + crop.height)
-    view = make_view(canvases, 0, box, None, "base", view_tokens(crop, p))
+    view = make_view(canvases, 0, box, None, "base", view_tokens(crop, p),
+                     grids=view_grids_of(crop, p))
     return PlanParts(tuple(canvases), (view,), None)
 
 
@@ -110,7 +119,8 @@ def _check_dynamic(p: dict[str, Any]) -> None:
 def plan_dynamic(image: Size, p: dict[str, Any]) -> PlanParts:
     chosen = nearest_resolution(image, [target_size(r, "resolutions") for r in p["resolutions"]])
     canvases = [resize_canvas(image, chosen)]
-    view = make_view(canvases, 0, whole(chosen), None, "base", view_tokens(chosen, p))
+    view = make_view(canvases, 0, whole(chosen), None, "base", view_tokens(chosen, p),
+                     grids=view_grids_of(chosen, p))
     return PlanParts(tuple(canvases), (view,), None, info={"resolution": chosen})
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from ...errors import SpecError
 from ..plan import PlanParts
 from ..types import Box, Canvas, Size
-from ..connector import Connector
+from ..connector import Connector, query_grid
 from .common import Strategy, image_token_layout, make_view, positive_int, resize_canvas, whole
 
 
@@ -52,7 +52,9 @@ def plan_gpt4v(image: Size, p: dict[str, Any]) -> PlanParts:
     t = p["tile_size"]
     low = Size(t, t)
     canvases = [resize_canvas(image, low)]
-    views = [make_view(canvases, 0, whole(low), None, "base", p["base_tokens"])]
+    side = t // p["patch_size"]
+    views = [make_view(canvases, 0, whole(low), None, "base", p["base_tokens"],
+                       grids=((side, side), query_grid(p["base_tokens"])))]  # as connector_gpt4v says
     if p["detail"] == "low":
         return PlanParts(tuple(canvases), tuple(views), None)
     size = high_detail_size(image, p)
@@ -61,10 +63,11 @@ def plan_gpt4v(image: Size, p: dict[str, Any]) -> PlanParts:
     ys = tile_starts(size.height, t, rows, p["tiling"])
     padded = Size(max(size.width, xs[-1][0] + t), max(size.height, ys[-1][0] + t))
     canvases.append(Canvas(whole(image), (size,), padded))
+    tile_grids = ((side, side), query_grid(p["tile_tokens"]))
     for r, (y0, y1) in enumerate(ys):
         for c, (x0, x1) in enumerate(xs):
             crop = Box(x0, y0, x0 + t, y0 + t)
-            view = make_view(canvases, 1, crop, None, "tile", p["tile_tokens"], (r, c), 1)
+            view = make_view(canvases, 1, crop, None, "tile", p["tile_tokens"], (r, c), 1, tile_grids)
             views.append(view)
     return PlanParts(tuple(canvases), tuple(views), (rows, cols), info={"resized": size})
 

@@ -82,12 +82,14 @@ def _check(p: dict[str, Any]) -> None:
 def plan_idefics3(image: Size, p: dict[str, Any]) -> PlanParts:
     t = p["tile_size"]
     n_tok = tokens_per_view(p)
+    side, f = t // p["patch_size"], p["scale_factor"]
+    grids = ((side, side), (side // f, side // f))  # every view's (as connector_idefics3 says)
     h1, w1 = rescale_to_max_len(image.height, image.width, p["longest_edge"])
     h1, w1 = scale_below_upper_bound(h1, w1, p["max_image_size"])
     first = Size(w1, h1)
     if not p["do_image_splitting"]:
         canvases = [resize_canvas(image, first, Size(t, t))]
-        view = make_view(canvases, 0, whole(Size(t, t)), None, "base", n_tok)
+        view = make_view(canvases, 0, whole(Size(t, t)), None, "base", n_tok, grids=grids)
         return PlanParts(tuple(canvases), (view,), None, info={"rows": 0, "cols": 0})
     h2, w2 = resize_for_encoder(h1, w1, t)
     if h2 < 1 or w2 < 1:
@@ -97,12 +99,12 @@ def plan_idefics3(image: Size, p: dict[str, Any]) -> PlanParts:
     info: dict[str, Any] = {"resized": second}
     if h2 > t or w2 > t:
         rows, cols = (h2 - t) // t + 1, (w2 - t) // t + 1
-        views = grid_views(canvases, 0, rows, cols, Size(t, t), n_tok)
-        views.append(make_view(canvases, 0, whole(second), Size(t, t), "thumbnail", n_tok))
+        views = grid_views(canvases, 0, rows, cols, Size(t, t), n_tok, grids=grids)
+        views.append(make_view(canvases, 0, whole(second), Size(t, t), "thumbnail", n_tok, grids=grids))
         grid: tuple[int, int] | None = (rows, cols)
     else:
         rows = cols = 0
-        views = [make_view(canvases, 0, whole(second), None, "base", n_tok)]
+        views = [make_view(canvases, 0, whole(second), None, "base", n_tok, grids=grids)]
         grid = None
     info.update(rows=rows, cols=cols)
     if count_path_grid(h1, w1, t) != (rows, cols):

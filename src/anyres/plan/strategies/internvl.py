@@ -61,15 +61,17 @@ def plan_internvl(image: Size, p: dict[str, Any]) -> PlanParts:
     t = p["tile_size"]
     tile = Size(t, t)
     n_tok = tokens_per_tile(p)
+    side, f = t // p["patch_size"], shuffle_factor(p)
+    grids = ((side, side), (side // f, side // f))  # every tile's (as connector_internvl says)
     if p["max_tiles"] <= 1:  # the reference skips tiling entirely
         canvases = [resize_canvas(image, tile)]
-        return PlanParts(tuple(canvases), (make_view(canvases, 0, whole(tile), None, "base", n_tok),), None)
+        return PlanParts(tuple(canvases), (make_view(canvases, 0, whole(tile), None, "base", n_tok, grids=grids),), None)
     cols, rows = best_grid(image, tile, p["min_tiles"], p["max_tiles"])
     canvases = [resize_canvas(image, Size(t * cols, t * rows))]
-    views = grid_views(canvases, 0, rows, cols, tile, n_tok)
+    views = grid_views(canvases, 0, rows, cols, tile, n_tok, grids=grids)
     if p["use_thumbnail"] and len(views) != 1:
         canvases.append(resize_canvas(image, tile))
-        views.append(make_view(canvases, 1, whole(tile), None, "thumbnail", n_tok))
+        views.append(make_view(canvases, 1, whole(tile), None, "thumbnail", n_tok, grids=grids))
     return PlanParts(tuple(canvases), tuple(views), (rows, cols))
 
 

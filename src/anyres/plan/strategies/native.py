@@ -51,7 +51,9 @@ def plan_native(image: Size, p: dict[str, Any]) -> PlanParts:
     grid_h, grid_w = size.height // p["patch_size"], size.width // p["patch_size"]
     tokens = (grid_h // p["merge_size"]) * (grid_w // p["merge_size"])
     canvases = [resize_canvas(image, size)]
-    view = make_view(canvases, 0, whole(size), None, "base", tokens)
+    m = p["merge_size"]
+    view = make_view(canvases, 0, whole(size), None, "base", tokens,
+                     grids=((grid_h, grid_w), (grid_h // m, grid_w // m)))  # as connector_native says
     return PlanParts(tuple(canvases), (view,), None, info={"grid_thw": (1, grid_h, grid_w), "resized": size})
 
 

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from .compare import compare, format_table
-from .plan import get_preset, plan, presets
+from ..plan import get_preset, plan, presets
 
 SIZES = ((1000, 600), (1240, 1754))
 

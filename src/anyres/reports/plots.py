@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .errors import AnyresError
-from .plan import Size, plan, presets
+from ..errors import AnyresError
+from ..plan import Size, plan, presets
 
 
 def plot_tokens_vs_size(specs: Sequence[str] | None, like: Size, path: str, steps: int = 60) -> None:

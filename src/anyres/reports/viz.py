@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .plan import Plan
-from .plan.types import Box
+from ..plan import Plan
+from ..plan.types import Box
 
 _LEVEL_COLOURS = [(0, 160, 255), (255, 140, 0), (0, 200, 120), (200, 60, 255), (255, 60, 120)]
 

@@ -17,9 +17,9 @@ LEGIBILITY_BUDGETS = (576, 2304)
 def run_legibility_demo(out: Path) -> dict | None:
     """OCR word recall of what the encoder sees, per preset and budget; None (with a
     message) when the OCR reader is not installed."""
-    from .eval.documents import generated
-    from .eval.legibility import run_legibility
-    from .eval.readers import ReaderError, _rapidocr
+    from ..eval.documents import generated
+    from ..eval.legibility import run_legibility
+    from ..eval.readers import ReaderError, _rapidocr
 
     try:
         _rapidocr()
@@ -34,7 +34,7 @@ def run_legibility_demo(out: Path) -> dict | None:
 
 def run_demo(out: Path, legibility: bool = True) -> dict:
     from .compare import compare, format_table
-    from .plan import plan, presets
+    from ..plan import plan, presets
     from .plots import plot_tokens_vs_size
     from .samples import SAMPLES, render_sample
     from .viz import render_plan
@@ -58,7 +58,7 @@ def run_demo(out: Path, legibility: bool = True) -> dict:
         report.append(" ".join(f"![{s}](show_{sample.name}_{s}.png)" for s in SHOW_PRESETS))
         report.append("")
     page = SAMPLES[1]
-    from .plan import Size
+    from ..plan import Size
 
     plot_tokens_vs_size(None, Size(page.width, page.height), str(out / "tokens_vs_size.png"))
     report += ["## Tokens against image size (A4 aspect ratio)", "", "![tokens](tokens_vs_size.png)", ""]

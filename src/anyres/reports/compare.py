@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-from .errors import AnyresError
-from .plan import Plan, image_size, plan, presets
+from ..errors import AnyresError
+from ..plan import Plan, image_size, plan, presets
 
 COLUMNS = (
     ("preset", "preset"),
