@@ -23,7 +23,7 @@ SCRIPT = r"""
 import json, torch
 import anyres
 from anyres.encode import ClipEncoder, Qwen2VLConfig, Qwen2VLEncoder, ViTConfig, packed_attention, patchify
-from anyres.encode.rope import apply_rope, grid_positions, rope_2d
+from anyres.encode.rope import apply_rope, block_positions, rope_2d
 from anyres.encode.posembed import resample_abs_pos_embed
 from anyres.tokens import pixel_shuffle, space_to_depth, avg_pool
 from anyres.tokens.sequence import VisualSequence
@@ -55,7 +55,7 @@ cases = {
     "rope_head_dim": lambda: rope_2d(torch.zeros(4, 2), 6),
     "rope_positions": lambda: rope_2d(torch.zeros(4, 3), 8),
     "rope_apply": lambda: apply_rope(torch.zeros(1, 5, 8), torch.zeros(4, 8), torch.zeros(4, 8)),
-    "rope_merge": lambda: grid_positions(1, 3, 4, 2),
+    "rope_merge": lambda: block_positions(1, 3, 4, 2),
     "posembed_grid": lambda: resample_abs_pos_embed(torch.zeros(10, 4), (2, 2), (3, 3)),
     "shuffle_zero": lambda: pixel_shuffle(torch.zeros(1, 4, 4, 2), 0),
     "shuffle_nan": lambda: pixel_shuffle(torch.zeros(1, 4, 4, 2), float("nan")),

@@ -11,7 +11,7 @@ from anyres.errors import SpecError  # noqa: E402
 
 from anyres.encode import (  # noqa: E402
     block_diagonal_mask,
-    grid_positions,
+    block_positions,
     load_encoder,
     packed_attention,
     patchify,
@@ -108,7 +108,7 @@ def test_rope_matches_transformers():
     from transformers.vision_utils import get_vision_position_ids
 
     grid = torch.tensor([[1, 4, 6], [2, 2, 4]])
-    ours = torch.cat([grid_positions(t, h, w, 2) for t, h, w in grid.tolist()])
+    ours = torch.cat([block_positions(t, h, w, 2) for t, h, w in grid.tolist()])
     assert torch.equal(ours, get_vision_position_ids(grid, 2))
     rotary = Qwen2VLVisionRotaryEmbedding(Qwen2VLVisionConfig(embed_dim=64, num_heads=4))
     cos, sin = rotary(torch.zeros(1), ours)

@@ -22,7 +22,7 @@ from .posembed import resample_abs_pos_embed
 from .qwen2_5_vl import Qwen2_5VLConfig, Qwen2_5VLEncoder, window_order
 from .qwen2_vl import Qwen2VLConfig, Qwen2VLEncoder, qwen2_vl_state_dict
 from .qwen3_vl import Qwen3VLConfig, Qwen3VLEncoder, interpolated_positions
-from .rope import apply_rope, grid_positions, packed_positions, rope_2d
+from .rope import apply_rope, block_positions, packed_positions, rope_2d
 
 __all__ = [
     "CheckpointError",
@@ -41,7 +41,7 @@ __all__ = [
     "apply_rope",
     "block_diagonal_mask",
     "clip_state_dict",
-    "grid_positions",
+    "block_positions",
     "interpolated_positions",
     "load_encoder",
     "packed_attention",

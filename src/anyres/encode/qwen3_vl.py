@@ -28,7 +28,7 @@ from ..errors import SpecError
 from .config import DEFAULT_LIMITS, ConfigLimits, FieldReader, check_parameters, check_rope_heads, layer_indexes, rope_theta
 from .layers import ACTIVATIONS, Probe
 from .qwen2_vl import PatchMerger, Qwen2VLConfig, Qwen2VLEncoder
-from .rope import grid_positions
+from .rope import block_positions
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def interpolated_positions(table: torch.Tensor, height: int, width: int, merge_s
     transformers' ``get_vision_interpolation_indices_and_weights`` + weighted embedding sum,
     bilinear, align_corners=True)."""
     side = math.isqrt(table.shape[0])
-    rows, cols = grid_positions(1, height, width, merge_size).to(table.device).unbind(-1)
+    rows, cols = block_positions(1, height, width, merge_size).to(table.device).unbind(-1)
     row_taps, row_weights = bilinear_taps(rows, height, side)
     col_taps, col_weights = bilinear_taps(cols, width, side)
     index = (row_taps[:, :, None] * side + col_taps[:, None, :]).reshape(-1, 4)

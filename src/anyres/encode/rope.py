@@ -20,7 +20,7 @@ import torch
 from ..errors import ShapeError, SpecError
 
 
-def grid_positions(t: int, h: int, w: int, merge_size: int = 1) -> torch.Tensor:
+def block_positions(t: int, h: int, w: int, merge_size: int = 1) -> torch.Tensor:
     """(t*h*w, 2) long (row, col) of each patch in packed, merge-block-major order."""
     if merge_size < 1 or h % merge_size or w % merge_size:
         raise ShapeError(f"patch grid {h}x{w} is not a whole number of {merge_size}x{merge_size} merge blocks")
@@ -35,7 +35,7 @@ def grid_positions(t: int, h: int, w: int, merge_size: int = 1) -> torch.Tensor:
 
 def packed_positions(grid_thw: list[tuple[int, int, int]], merge_size: int = 1) -> torch.Tensor:
     """(sum t*h*w, 2) positions of every image of a packed sequence, concatenated."""
-    return torch.cat([grid_positions(t, h, w, merge_size) for t, h, w in grid_thw], dim=0)
+    return torch.cat([block_positions(t, h, w, merge_size) for t, h, w in grid_thw], dim=0)
 
 
 def rope_2d(positions: torch.Tensor, head_dim: int, theta: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
