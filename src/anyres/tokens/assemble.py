@@ -53,7 +53,7 @@ class Assembler(nn.Module):
 
     ``strategy`` names the assembly rule; ``connector`` (the plan's) says which parts
     there are. ``width``: the encoder's feature width. ``out_width``: the width of the
-    emitted embeddings (default: the compressed width, ``connector.channels * width``).
+    emitted embeddings (default: ``width``; ``factor * width`` for S2's channel concatenation).
     ``projector``: ``"auto"`` (the connector's own: InternVL's LayerNorm-MLP, Idefics3's
     bias-free Linear, else none unless the widths differ, then ``mlp2x_gelu``) or a name
     of ``project.PROJECTORS``. ``num_heads``: resampler heads (default out_width // 128,
@@ -88,7 +88,9 @@ class Assembler(nn.Module):
         self.projector: nn.Module | None = None
         self.resamplers: nn.ModuleDict | None = None
         in_width = width * connector.channels
-        self.out_width = out_width or in_width
+        # by default the tokens keep the encoder's width (a projector maps a pixel shuffle
+        # back to it); S2's channel concatenation has no projector to do so
+        self.out_width = out_width or (in_width if connector.kind == "scale-concat" else width)
         if connector.kind == "resampler":
             if projector not in ("auto", "none"):
                 raise SpecError(f"{strategy}: the resampler is the projector; got projector={projector!r}")
