@@ -18,13 +18,14 @@ the merger runs on the feature layer's output (-1 is what Qwen2-VL itself uses).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ShapeError
+from ..errors import CheckpointError, ShapeError
 from .base import DeepstackOutput, EncoderOutput, VisionEncoder, check_feature_layer, check_packed, grid_rows, patchify
 from .layers import NORMS, Block, Probe, run_blocks
 from .rope import packed_positions, rope_2d
@@ -60,16 +61,31 @@ class PatchMerger(nn.Module):
     ``postshuffle`` normalises the grouped vector (width dim * merge^2) instead of each
     patch (Qwen3-VL's DeepStack mergers)."""
 
-    def __init__(self, dim: int, out_dim: int, merge_size: int, norm: str = "layer", postshuffle: bool = False):
+    def __init__(self, dim: int, out_dim: int, merge_size: int = 2, norm: str = "layer", postshuffle: bool = False):
         super().__init__()
+        self.merge_size = merge_size
         self.group = merge_size**2
         self.postshuffle = postshuffle
         self.norm = NORMS[norm](dim * self.group if postshuffle else dim, eps=1e-6)
         self.fc1 = nn.Linear(dim * self.group, dim * self.group)
         self.fc2 = nn.Linear(dim * self.group, out_dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(..., n, dim) -> (..., n / merge^2, out_dim)."""
+    def forward(self, x: torch.Tensor, grid: tuple[int, int] | None = None) -> torch.Tensor:
+        """(..., n, dim) -> (..., n / merge^2, out_dim).
+
+        Without ``grid`` the rows are in Qwen2-VL's merge-block order (each m x m block
+        contiguous, as its processor emits patches). With ``grid=(rows, cols)`` they are
+        one image's (n, dim) patches in plain row-major order, gathered into blocks here;
+        the output is then in block-row-major order, the same as Qwen2-VL's.
+        """
+        if grid is not None:
+            rows, cols = grid
+            if x.dim() != 2 or rows * cols != x.shape[0]:
+                raise ShapeError(f"grid {rows}x{cols} does not hold the {tuple(x.shape)} patches")
+            if rows % self.merge_size or cols % self.merge_size:
+                raise ShapeError(f"a {rows}x{cols} patch grid does not split into {self.merge_size}-blocks")
+            m = self.merge_size
+            x = x.reshape(rows // m, m, cols // m, m, -1).transpose(1, 2).reshape(rows * cols, -1)
         *lead, n, dim = x.shape
         if n % self.group:
             raise ShapeError(f"{n} patches do not form whole merge groups of {self.group}")
@@ -78,6 +94,20 @@ class PatchMerger(nn.Module):
         else:
             x = self.norm(x).reshape(*lead, n // self.group, dim * self.group)
         return self.fc2(F.gelu(self.fc1(x)))
+
+    def load_reference(self, state_dict: Mapping[str, torch.Tensor]) -> "PatchMerger":
+        """Weights from a Qwen2-VL state dict (``visual.merger.*`` or a bare merger's, in
+        transformers' names ``ln_q``, ``mlp.0``, ``mlp.2``)."""
+        from ..tokens.weights import find_module, load_renamed
+
+        try:
+            _, tensors = find_module(state_dict, ["merger"])
+        except CheckpointError:  # the merger's own state dict
+            tensors = dict(state_dict)
+        renames = {"ln_q.weight": "norm.weight", "ln_q.bias": "norm.bias", "mlp.0.weight": "fc1.weight",
+                   "mlp.0.bias": "fc1.bias", "mlp.2.weight": "fc2.weight", "mlp.2.bias": "fc2.bias"}
+        load_renamed(self, tensors, renames)
+        return self
 
 
 class Qwen2VLEncoder(VisionEncoder):
