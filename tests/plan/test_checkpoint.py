@@ -85,7 +85,8 @@ def test_model_type_wins_over_image_processor_type(tmp_path):
 def test_processor_config_nests_the_image_processor(tmp_path):
     folder = tmp_path / "nested"
     folder.mkdir()
-    image = {"image_processor_type": "Qwen2VLImageProcessorFast", "size": {"shortest_edge": 3136, "longest_edge": 50176}}
+    image = {"image_processor_type": "Qwen2VLImageProcessorFast",
+             "size": {"shortest_edge": 3136, "longest_edge": 50176}}
     (folder / "processor_config.json").write_text(json.dumps({"image_processor": image, "processor_class": "X"}))
     assert anyres.plan((1000, 600), str(folder)).params["max_pixels"] == 50176
 
@@ -99,8 +100,9 @@ def test_existing_families(tmp_path):
     )
 
     pins = [[336, 672], [672, 336], [672, 672]]
-    nxt = _folder(tmp_path, LlavaNextImageProcessorPil(image_grid_pinpoints=pins, crop_size={"height": 336, "width": 336}),
-                  "llava_next", name="next", vision_feature_select_strategy="full", vision_config={"patch_size": 14})
+    nxt_ip = LlavaNextImageProcessorPil(image_grid_pinpoints=pins, crop_size={"height": 336, "width": 336})
+    nxt = _folder(tmp_path, nxt_ip, "llava_next", name="next", vision_feature_select_strategy="full",
+                  vision_config={"patch_size": 14})
     p = anyres.plan((1000, 600), nxt)
     assert p.preset == "llava-next" and p.params["image_grid_pinpoints"] == ((336, 672), (672, 336), (672, 672))
     assert p.params["feature_select_strategy"] == "full"
@@ -162,3 +164,14 @@ def test_every_api_takes_a_folder(tmp_path):
                           ref["pixel_values"])
     batch = preprocess(images, folder)  # output="anyres"
     assert batch.plans[0].info["image_grid_thw"] == tuple(ref["image_grid_thw"][0])
+
+
+def test_cli_plans_a_folder(tmp_path, capsys):
+    from anyres.cli import main
+
+    folder = _folder(tmp_path, _qwen2_vl(max_pixels=200704), "qwen2_vl")
+    assert main(["plan", "--size", "1000x600", "--preset", folder, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["spec"] == "qwen2-vl(max_pixels=200704)"
+    assert out["info"]["image_grid_thw"] == list(oracles.qwen2_vl_oracle(1000, 600, max_pixels=200704)["grid_thw"])
+    assert main(["plan", "--size", "10x10", "--preset", str(tmp_path / "missing")]) != 0

@@ -67,7 +67,9 @@ def size_alias(value: Any) -> dict[str, Any]:
     """The reference's ``size={"shortest_edge": min_pixels, "longest_edge": max_pixels}``
     (its preprocessor_config.json shape) as the strategy's two parameters."""
     if not isinstance(value, Mapping):
-        raise SpecError(f"size must be a dict such as {{'shortest_edge': 3136, 'longest_edge': 1003520}}, got {value!r}")
+        raise SpecError(
+            f"size must be a dict such as {{'shortest_edge': 3136, 'longest_edge': 1003520}}, got {value!r}"
+        )
     unknown = sorted(set(value) - {"shortest_edge", "longest_edge", "min_pixels", "max_pixels"})
     if unknown:
         raise SpecError(f"size has keys {', '.join(map(str, unknown))}; a native preset's size takes shortest_edge "
