@@ -56,9 +56,13 @@ class VisualTokens:
         n = len(self.plan.layout)
         if self.plan.connector.position_ids != "mrope":
             return torch.arange(start, start + n).unsqueeze(0)
+        from .plan.types import VISUAL
         from .tokens.mrope import mrope_position_ids
 
-        ids, _ = mrope_position_ids([tuple(self.plan.info["grid_thw"])], self.plan.connector.factor)
+        # the layout's text segments (a preset's vision wrappers) count up on all three axes
+        grid = tuple(self.plan.info["grid_thw"])
+        spans = [grid if seg.kind == VISUAL else seg.count for seg in self.plan.layout.segments]
+        ids, _ = mrope_position_ids(spans, self.plan.connector.factor)
         return ids + start
 
 
