@@ -70,3 +70,13 @@ def test_reference_shaped_call_arguments():
     ref = native_oracles.image_processor("qwen2.5-vl", size=size)(IMAGES, return_tensors="np")
     assert ours["image_grid_thw"].tolist() == ref["image_grid_thw"].tolist()
     assert (ours["pixel_values"] == ref["pixel_values"]).all()
+
+
+def test_number_of_image_patches_follows_the_processing_path_for_size():
+    """The reference's count path ignores a per-call size (README: where the references
+    disagree); anyres counts what its processing path produces."""
+    size = {"shortest_edge": 3136, "longest_edge": 200704}
+    ref = native_oracles.image_processor("qwen2.5-vl")
+    processed = int(ref(IMAGES[3:], size=size, return_tensors="np")["image_grid_thw"].prod())
+    assert ref.get_number_of_image_patches(700, 1400, {"size": size}) != processed  # the reference's own disagreement
+    assert AnyresImageProcessor("qwen2.5-vl").get_number_of_image_patches(700, 1400, {"size": size}) == processed
