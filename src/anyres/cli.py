@@ -362,7 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("image", nargs="?", help="an image file (only its header is read for planning)")
         p.add_argument("--size", type=_size, help="plan for a size instead of a file, e.g. 1000x600")
         if preset_required:
-            p.add_argument("--preset", required=True, help='preset name or spec, e.g. "internvl(max_tiles=6)"')
+            p.add_argument("--preset", required=True,
+                           help='preset name, spec (e.g. "internvl(max_tiles=6)") or checkpoint folder')
 
     p = sub.add_parser("plan", help="print the plan of one image")
     image_args(p)
@@ -385,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("encode", help="encode a handful of images to visual tokens (safetensors)")
     p.add_argument("images", nargs="+", help="image files")
-    p.add_argument("--preset", required=True, help="preset name or spec")
+    p.add_argument("--preset", required=True, help="preset name, spec or checkpoint folder")
     p.add_argument("--encoder", required=True, help="a model folder: config.json + model.safetensors")
     p.add_argument("--projector", help="projector kind (default: the preset's own / the checkpoint's)")
     p.add_argument("--out-width", type=int, help="width of the emitted embeddings (default: the checkpoint's)")
@@ -396,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("encode-dataset", help="encode a corpus to safetensors shards + a Parquet manifest (resumable)")
     p.add_argument("src", help="a folder (recursive), a .txt file of paths or a .parquet file")
     p.add_argument("--out", required=True, help="output folder (rerun the same command to resume)")
-    p.add_argument("--preset", required=True, help="preset name or spec")
+    p.add_argument("--preset", required=True, help="preset name, spec or checkpoint folder")
     p.add_argument("--encoder", required=True, help="a model folder: config.json + model.safetensors")
     p.add_argument("--engine", choices=("local", "ray"), default="local")
     p.add_argument("--workers", type=int, default=0,

@@ -112,13 +112,19 @@ class AnyresImageProcessor(BaseImageProcessor):
         return BatchFeature(data=data, tensor_type=tensor_type, skip_tensor_conversion=list(glue.on_request))
 
     def _overrides(self, kwargs: dict) -> dict:
-        _, params, _ = resolve(self.preset)
+        from .plan import STRATEGIES
+        from .plan.pixel_keys import PIXEL_KEYS
+
+        chosen, params, _ = resolve(self.preset)
+        shaped = set(STRATEGIES[chosen.strategy].aliases) | (set(PIXEL_KEYS) - {"do_resize", "do_convert_rgb"})
         overrides = {}
         for key, value in kwargs.items():
             if key in params:
                 overrides[key] = value
             elif key in _ACCEPTED and (_ACCEPTED[key] is None or value in (None, _ACCEPTED[key])):
                 continue
+            elif key in shaped and value is not None:  # the reference's own shape: size={...}, image_mean, ...
+                overrides[key] = value
             else:
                 raise SpecError(
                     f"AnyresImageProcessor({self.preset!r}) cannot honour {key}={value!r}: it is not a parameter of "

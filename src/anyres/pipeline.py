@@ -5,6 +5,7 @@
     tokens.embeddings      # (plan.num_tokens, width), in plan.layout order
     tokens.positions       # (plan.num_tokens, 3): (view, row, col); newline rows (-1, r, -1)
     tokens.prompt()        # the placeholder text to splice into the prompt
+    tokens.deepstack       # Qwen3-VL: one (num_tokens, width) tensor per DeepStack level
 
 The stages: ``anyres.preprocess`` (plan, render, normalise) -> the encoder over the
 views (equal shapes in batches, or every view in one packed sequence with attention
@@ -21,7 +22,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from .errors import SpecError
+from .errors import ShapeError, SpecError
 from .layers import LayerRegistry
 from .plan import Layout, Plan, resolve
 from .tokens import Assembler, VisualSequence
@@ -38,6 +39,10 @@ class VisualTokens:
     positions: torch.Tensor  # (num_tokens, 3) int64: (view, row, col), see anyres.tokens.sequence
     kind: torch.Tensor  # (num_tokens,) int8: 0 visual, 1 newline embedding
     plan: Plan
+    # one tensor per DeepStack level of the tower (Qwen3-VL), same rows as embeddings, in
+    # the same order: what the language model adds to its early layers' hidden states at
+    # the image's positions; empty for towers without DeepStack
+    deepstack: tuple[torch.Tensor, ...] = ()
 
     def __len__(self) -> int:
         return self.embeddings.shape[0]
@@ -56,9 +61,13 @@ class VisualTokens:
         n = len(self.plan.layout)
         if self.plan.connector.position_ids != "mrope":
             return torch.arange(start, start + n).unsqueeze(0)
+        from .plan.types import VISUAL
         from .tokens.mrope import mrope_position_ids
 
-        ids, _ = mrope_position_ids([tuple(self.plan.info["grid_thw"])], self.plan.connector.factor)
+        # the layout's text segments (a preset's vision wrappers) count up on all three axes
+        grid = tuple(self.plan.info["grid_thw"])
+        spans = [grid if seg.kind == VISUAL else seg.count for seg in self.plan.layout.segments]
+        ids, _ = mrope_position_ids(spans, self.plan.connector.factor)
         return ids + start
 
 
@@ -151,12 +160,26 @@ class VisionPipeline:
             feats = self._group_features(stacked)
         return self._assemble(plans, feats)
 
-    def _assemble(self, plans: Sequence[Plan], feats: dict[tuple[int, int], torch.Tensor]) -> list[VisualTokens]:
+    def _assemble(self, plans: Sequence[Plan], feats: dict[tuple[int, int], Any]) -> list[VisualTokens]:
+        """``feats[i, j]``: view j of plan i's features, or a ``DeepstackOutput``
+        (features, levels) from a DeepStack tower."""
         out = []
         for i, p in enumerate(plans):
-            seq: VisualSequence = self.assembler(p, [feats[i, j] for j in range(len(p.views))])
-            out.append(VisualTokens(seq.embeddings, seq.positions, seq.kind, p))
+            per_view = [feats[i, j] for j in range(len(p.views))]
+            levels: tuple[torch.Tensor, ...] = ()
+            if per_view and hasattr(per_view[0], "deepstack"):
+                levels = _deepstack_rows(p, per_view)
+                per_view = [f.features for f in per_view]
+            seq: VisualSequence = self.assembler(p, per_view)
+            if levels and levels[0].shape[0] != seq.embeddings.shape[0]:
+                raise ShapeError(f"{p.spec}: the DeepStack levels have {levels[0].shape[0]} rows, the tokens "
+                                 f"{seq.embeddings.shape[0]}: the token stage changed the rows of a DeepStack tower")
+            out.append(VisualTokens(seq.embeddings, seq.positions, seq.kind, p, levels))
         return out
+
+    def _deepstack(self) -> dict[str, bool]:
+        """``deepstack=True`` for the encoder calls of a tower with DeepStack levels."""
+        return {"deepstack": True} if getattr(self.encoder, "deepstack_levels", 0) else {}
 
     def _mode(self, n_views: int, n_shapes: int) -> str:
         if self.packing != "auto":
@@ -174,7 +197,10 @@ class VisionPipeline:
             patches = (pixels.shape[-2] // enc.patch_size) * (pixels.shape[-1] // enc.patch_size)
             per = 1 if self.packing == "single" else max(1, self.max_patches // max(1, patches))
             for s in range(0, len(keys), per):
-                res = enc.forward_features(pixels[s : s + per].to(weight.device, weight.dtype), keep_cls=bool(enc.has_cls))
+                res = enc.forward_features(pixels[s : s + per].to(weight.device, weight.dtype),
+                                           keep_cls=bool(enc.has_cls), **self._deepstack())
+                if hasattr(res, "deepstack"):  # DeepstackOutput over the batch: one per view
+                    res = [type(res)(f, tuple(level[k] for level in res.deepstack)) for k, f in enumerate(res.features)]
                 out.update(zip(keys[s : s + per], res))
         return out
 
@@ -192,9 +218,19 @@ class VisionPipeline:
                     break
                 patches, end = patches + n, end + 1
             out += enc.forward_views([v.to(weight.device, weight.dtype) for v in views[start:end]],
-                                     keep_cls=bool(enc.has_cls))
+                                     keep_cls=bool(enc.has_cls), **self._deepstack())
             start = end
         return out
+
+
+def _deepstack_rows(plan: Plan, per_view: Sequence[Any]) -> tuple[torch.Tensor, ...]:
+    """Each DeepStack level of a plan's views, in view order (a DeepStack tower merges
+    inside itself, so its presets' token stage keeps each view's rows as they are)."""
+    counts = {len(f.deepstack) for f in per_view}
+    if len(counts) != 1:
+        raise ShapeError(f"{plan.spec}: the views came back with different numbers of DeepStack levels {sorted(counts)}")
+    n = counts.pop()
+    return tuple(torch.cat([f.deepstack[k] for f in per_view]) for k in range(n))
 
 
 def save_tokens(path: str | Path, names: Sequence[str], tokens: Sequence[VisualTokens]) -> None:

@@ -73,12 +73,12 @@ def _make(preset):
         if p is not None:
             check_plan(p)
 
-    test.__name__ = f"test_properties_{preset.replace('-', '_')}"
+    test.__name__ = f"test_properties_{preset.replace('-', '_').replace('.', '_')}"
     return test
 
 
 for _preset in PRESETS:
-    globals()[f"test_properties_{_preset.replace('-', '_')}"] = _make(_preset)
+    globals()[f"test_properties_{_preset.replace('-', '_').replace('.', '_')}"] = _make(_preset)
 
 
 @given(w=st.integers(-5, 0) | st.integers(1, 10), h=st.integers(-5, 0))

@@ -72,7 +72,8 @@ def internvl(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
 
 
 def native(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
-    """Qwen2-VL: one patch matrix of (C * T * p * p) rows, ``image_grid_thw``."""
+    """Qwen2-VL and the native family: one patch matrix of (C * T * p * p) rows (patches
+    as (C * T, p, p) for PaddleOCR-VL), ``image_grid_thw``."""
     import numpy as np
 
     c = plans[0].connector
@@ -81,11 +82,13 @@ def native(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
     if len(grids) != len(plans):
         raise SpecError(f"output='hf' for {plans[0].preset} expects one view an image")
     starts = np.concatenate([[0], np.cumsum([gh * gw for gh, gw in grids])])
-    out = np.empty((int(starts[-1]), 3 * temporal * patch * patch), dtype=np.float32)
+    flat = np.empty((int(starts[-1]), 3 * temporal * patch * patch), dtype=np.float32)
+    # PaddleOCR-VL (patches in raster order, packing_merge 1) keeps each patch as (C * T, p, p)
+    out = flat if plans[0].params.get("packed_merge_blocks", True) else flat.reshape(-1, 3 * temporal, patch, patch)
     result = {"pixel_values": out, "image_grid_thw": np.array([[1, gh, gw] for gh, gw in grids], dtype=np.int64)}
 
     def fill(i: int, j: int, v: Any) -> None:
-        normalised_patches(v, patch, merge, temporal, px.mean, px.std, px.rescale, out=out[starts[i] : starts[i + 1]])
+        normalised_patches(v, patch, merge, temporal, px.mean, px.std, px.rescale, out=flat[starts[i] : starts[i + 1]])
 
     return result, fill
 

@@ -118,3 +118,60 @@ register_preset(
     "inked content, ViT/14 + 2x2..4x4 merge, no padding, no cuts through text.",
     reference="anyres (searches merge level, scale and content regions; see plan/strategies/budget.py)",
 )
+
+# ---------------------------------------------------------------- native-resolution families
+_VISION_WRAPPERS = {"vision_start_token": "<|vision_start|>", "vision_end_token": "<|vision_end|>"}
+register_preset(
+    "qwen2.5-vl",
+    "native",
+    min_pixels=3136,
+    max_pixels=12845056,
+    **_VISION_WRAPPERS,
+    pixels=CLIP,
+    description="Qwen2.5-VL: smart_resize to multiples of 28 within [3136, 12845056] px (its checkpoints' values), "
+    "one token a 2x2 merge, inside <|vision_start|>/<|vision_end|>.",
+    reference="transformers Qwen2VLImageProcessorPil + Qwen2_5_VLProcessor",
+)
+register_preset(
+    "qwen3-vl",
+    "native",
+    patch_size=16,
+    min_pixels=65536,
+    max_pixels=16777216,
+    **_VISION_WRAPPERS,
+    pixels=SIGLIP,
+    description="Qwen3-VL: patch 16, smart_resize to multiples of 32 within [65536, 16777216] px, mean/std 0.5, "
+    "one token a 2x2 merge, inside <|vision_start|>/<|vision_end|>.",
+    reference="transformers Qwen2VLImageProcessorPil (Qwen3-VL's preprocessor_config) + Qwen3VLProcessor",
+)
+register_preset(
+    "glm4v",
+    "native",
+    min_pixels=112 * 112,
+    max_pixels=28 * 28 * 15000,
+    small_sides="scale",
+    temporal_area=True,
+    image_token="<|image|>",
+    vision_start_token="<|begin_of_image|>",
+    vision_end_token="<|end_of_image|>",
+    pixels=CLIP,
+    description="GLM-4.1V: smart_resize counting 2 frames within [112*112, 28*28*15000] px, small sides scaled up "
+    "to 28 first; one token a 2x2 merge.",
+    reference="transformers Glm4vImageProcessorPil + Glm4vProcessor",
+)
+register_preset(
+    "paddleocr-vl",
+    "native",
+    temporal_patch_size=1,
+    min_pixels=384 * 384,
+    max_pixels=1536 * 1536,
+    small_sides="clamp",
+    packed_merge_blocks=False,
+    image_token="<|IMAGE_PLACEHOLDER|>",
+    vision_start_token="<|IMAGE_START|>",
+    vision_end_token="<|IMAGE_END|>",
+    pixels=CLIP,
+    description="PaddleOCR-VL: smart_resize to multiples of 28 within [384^2, 1536^2] px, short sides clamped to 28 "
+    "first; patches in raster order, one token a 2x2 merge.",
+    reference="transformers PaddleOCRVLImageProcessorPil + PaddleOCRVLProcessor",
+)

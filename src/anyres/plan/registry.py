@@ -2,7 +2,11 @@
 
 A preset is data. ``register_preset`` adds one (built on any registered strategy, or on
 another preset); a spec string ``"name(key=literal, ...)"`` overrides parameters
-wherever a preset name is accepted.
+wherever a preset name is accepted. Overrides may also use the reference's own shapes:
+a strategy's ``aliases`` (``size={...}``) and the image processor's pixel keywords
+(``image_mean``, ``image_std``, ``rescale_factor``, ``resample``; ``pixel_keys.py``).
+A checkpoint folder stands for its family's preset with the checkpoint's values as
+overrides (``checkpoint.py``), with or without ``(key=...)`` of its own.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ from functools import lru_cache
 from typing import Any
 
 from ..errors import SpecError
+from . import checkpoint
 from .frozen import FrozenDict
+from .pixel_keys import PIXEL_KEYS, with_pixel_keys
 from .spec import parse_spec
 from .strategies import STRATEGIES
 
@@ -55,11 +61,12 @@ _PRESETS: dict[str, Preset] = {}
 
 
 def _normalise(value: Any) -> Any:
-    """Lists become tuples so that parameters are hashable and compare equal."""
-    if isinstance(value, list):
+    """Lists become tuples and dicts FrozenDicts, so that parameters are hashable and
+    compare equal."""
+    if isinstance(value, (list, tuple)):
         return tuple(_normalise(v) for v in value)
-    if isinstance(value, tuple):
-        return tuple(_normalise(v) for v in value)
+    if isinstance(value, dict):
+        return FrozenDict({k: _normalise(v) for k, v in value.items()})
     return value
 
 
@@ -110,7 +117,8 @@ def get_preset(name: str) -> Preset:
     try:
         return _PRESETS[name]
     except KeyError:
-        raise SpecError(f"unknown preset {name!r}; known presets: {', '.join(_PRESETS)}") from None
+        raise SpecError(f"unknown preset {name!r} (and no checkpoint folder of that name); "
+                        f"known presets: {', '.join(_PRESETS)}") from None
 
 
 def presets() -> list[str]:
@@ -131,29 +139,67 @@ def _validated(preset: Preset, overrides: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+def _expand_aliases(preset: Preset, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Reference-shaped keywords (``size={...}``) as the strategy's parameters; a
+    parameter also given by its own name wins (as min_pixels wins over size in Qwen2-VL's
+    processor)."""
+    aliases = STRATEGIES[preset.strategy].aliases
+    if not aliases or not any(k in aliases for k in kwargs):
+        return kwargs
+    out: dict[str, Any] = {}
+    for key, value in kwargs.items():
+        if key in aliases:
+            out.update({k: _normalise(v) for k, v in aliases[key](value).items() if k not in kwargs})
+    out.update({k: v for k, v in kwargs.items() if k not in aliases})
+    return out
+
+
 @lru_cache(maxsize=4096)
-def _resolve_cached(spec: str, overrides: tuple) -> tuple[Preset, FrozenDict, FrozenDict]:
+def _resolve_cached(spec: str, overrides: tuple, folder: tuple | None = None) -> tuple[Preset, FrozenDict, FrozenDict]:
     name, kwargs = parse_spec(spec)
-    preset = get_preset(name)
     kwargs.update(dict(overrides))
     kwargs = {k: _normalise(v) for k, v in kwargs.items()}
-    params = _validated(preset, kwargs)
-    return preset, FrozenDict(params), FrozenDict(kwargs)
+    from_checkpoint: dict[str, Any] = {}
+    if folder is not None:  # the checkpoint's values, then the spec's and the caller's on top
+        name, from_checkpoint = checkpoint.checkpoint_overrides(folder[0])
+        from_checkpoint = {k: _normalise(v) for k, v in from_checkpoint.items() if k not in kwargs}
+    preset = get_preset(name)
+    pixel = {k: v for k, v in {**from_checkpoint, **kwargs}.items() if k in PIXEL_KEYS}
+    if pixel:
+        preset = replace(preset, pixels=with_pixel_keys(preset.pixels, pixel))
+    merged = _expand_aliases(preset, {k: v for k, v in {**from_checkpoint, **kwargs}.items() if k not in PIXEL_KEYS})
+    params = _validated(preset, merged)
+    base = get_preset(name)
+    defaults = base.resolved()
+    given = {k: v for k, v in merged.items() if k in kwargs or defaults.get(k, _UNSET) != v}
+    if preset.pixels != base.pixels:  # pixel keywords that changed something stay in the spec
+        given.update(pixel)
+    return preset, FrozenDict(params), FrozenDict(given)
+
+
+_UNSET = object()
 
 
 def resolve(spec: str, **overrides: Any) -> tuple[Preset, FrozenDict, FrozenDict]:
     """(preset, every effective parameter, the parameters given on top of the preset).
 
-    The two dicts are cached and shared by every plan of the spec, so they are
-    read-only (``FrozenDict``); ``dict(params)`` is a copy to change."""
-    if not overrides:
-        return _resolve_cached(spec, ())
-    try:
-        key = tuple(sorted((k, _normalise(v)) for k, v in overrides.items()))
-        hash(key)
-    except TypeError:
-        raise SpecError(f"override values must be literals, got {overrides!r}") from None
-    return _resolve_cached(spec, key)
+    ``spec`` is a preset name, a spec string, or a checkpoint folder (optionally with
+    ``(key=...)``). The two dicts are cached and shared by every plan of the spec, so
+    they are read-only (``FrozenDict``); ``dict(params)`` is a copy to change. A
+    folder's configs are read again when their modification times change."""
+    key: tuple = ()
+    if overrides:
+        try:
+            key = tuple(sorted((k, _normalise(v)) for k, v in overrides.items()))
+            hash(key)
+        except TypeError:
+            raise SpecError(f"override values must be literals, got {overrides!r}") from None
+    folder = None
+    if isinstance(spec, str):
+        head = spec.partition("(")[0].strip()
+        if head not in _PRESETS:
+            folder = checkpoint.stamp(head)  # None: get_preset says the name is unknown
+    return _resolve_cached(spec, key, folder)
 
 
 resolve.cache_clear = _resolve_cached.cache_clear  # type: ignore[attr-defined]

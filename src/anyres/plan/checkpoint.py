@@ -1,0 +1,234 @@
+"""A checkpoint folder as a preset spec: the family from its configs, its values as overrides.
+
+``anyres.plan(image, "path/to/model")`` reads the folder's ``preprocessor_config.json``
+(the image processor), ``processor_config.json`` (the processor; transformers 5 may
+nest the image processor under ``"image_processor"``) and ``config.json`` (the model),
+picks the preset from ``model_type`` (the more specific: Qwen3-VL checkpoints ship a
+``Qwen2VLImageProcessor``) or else ``image_processor_type``, and turns the values the
+preset's family reads into overrides in the reference's own names (``size={...}``,
+``min_pixels``, ``image_mean``, ...). Unknown families raise ``SpecError`` naming what
+was found. Standard library only.
+
+``register_checkpoint_family`` adds a family: the transformers names that select it and
+``Rule``s from config keys to overrides.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple
+
+from ..errors import SpecError
+from .pixel_keys import PIXEL_KEYS
+
+FILES = ("preprocessor_config.json", "processor_config.json", "config.json")
+MAX_CONFIG_BYTES = 4 * 1024 * 1024  # a config larger than this is not a config
+
+
+class Rule(NamedTuple):
+    """Override ``param`` with the value at ``key`` (dotted for nested dicts) of
+    ``source``: ``"image"`` (the image processor's config), ``"processor"`` or
+    ``"model"`` (config.json); ``convert`` maps the stored value first."""
+
+    source: str
+    key: str
+    param: str
+    convert: Callable[[Any], Any] | None = None
+
+
+@dataclass(frozen=True)
+class Family:
+    preset: str
+    model_types: tuple[str, ...]
+    image_processor_types: tuple[str, ...]
+    rules: tuple[Rule, ...]
+
+
+_FAMILIES: list[Family] = []
+
+
+def register_checkpoint_family(preset: str, *, model_types: tuple[str, ...] = (),
+                               image_processor_types: tuple[str, ...] = (), rules: tuple[Rule, ...] = (),
+                               pixel_keys: bool = True) -> Family:
+    """Let checkpoint folders of these transformers ``model_type`` / image processor
+    class names (without a ``Fast`` or ``Pil`` suffix) plan as ``preset``. With
+    ``pixel_keys`` the image processor's mean, std, rescale factor and filter apply too."""
+    pixel = tuple(Rule("image", k, k) for k in PIXEL_KEYS) if pixel_keys else ()
+    family = Family(preset, tuple(model_types), tuple(image_processor_types), tuple(rules) + pixel)
+    _FAMILIES.insert(0, family)  # a later registration wins
+    return family
+
+
+def stamp(folder: str) -> tuple | None:
+    """What identifies the folder's configs now (path, and each file's mtime and size),
+    or None when ``folder`` is not a directory."""
+    if not folder or not os.path.isdir(folder):
+        return None
+    path = os.path.realpath(folder)
+    out = []
+    for name in FILES:
+        try:
+            st = os.stat(os.path.join(path, name))
+        except OSError:
+            continue
+        out.append((name, st.st_mtime_ns, st.st_size))
+    return (path, tuple(out))
+
+
+def _load(path: str) -> dict:
+    try:
+        if os.path.getsize(path) > MAX_CONFIG_BYTES:
+            raise SpecError(f"{path} is larger than {MAX_CONFIG_BYTES} bytes: not a config file")
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise SpecError(f"cannot read {path} as JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{path} must hold a JSON object, got {type(data).__name__}")
+    return data
+
+
+def read_configs(folder: str) -> dict[str, dict]:
+    """{"image": image processor values, "processor": processor values, "model": config.json}."""
+    image = _load(os.path.join(folder, "preprocessor_config.json"))
+    processor = _load(os.path.join(folder, "processor_config.json"))
+    nested = processor.get("image_processor")
+    if isinstance(nested, dict):
+        image = {**image, **nested}
+    processor = {k: v for k, v in processor.items() if not isinstance(v, dict)}
+    return {"image": image, "processor": processor, "model": _load(os.path.join(folder, "config.json"))}
+
+
+def _processor_type(image: dict) -> str | None:
+    name = image.get("image_processor_type")
+    if not isinstance(name, str):
+        return None
+    for suffix in ("Fast", "Pil"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def family_of(configs: dict[str, dict], folder: str) -> Family:
+    model_type = configs["model"].get("model_type")
+    processor_type = _processor_type(configs["image"])
+    for f in _FAMILIES:
+        if model_type in f.model_types:
+            return f
+    for f in _FAMILIES:
+        if processor_type in f.image_processor_types:
+            return f
+    found = [f"{name}={value!r}" for name, value in (("model_type", model_type), ("image_processor_type",
+             configs["image"].get("image_processor_type"))) if value is not None]
+    read = [n for n in FILES if os.path.exists(os.path.join(folder, n))]
+    raise SpecError(
+        f"checkpoint folder {folder!r}: no anyres preset for "
+        f"{', '.join(found) if found else 'an unnamed family (no model_type, no image_processor_type)'} "
+        f"(read: {', '.join(read) or 'none of ' + ', '.join(FILES)}); known model types: "
+        f"{', '.join(sorted({t for f in _FAMILIES for t in f.model_types}))}"
+    )
+
+
+_MISSING = object()
+
+
+def _lookup(data: dict, key: str) -> Any:
+    for part in key.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return _MISSING
+        data = data[part]
+    return data
+
+
+def checkpoint_overrides(folder: str) -> tuple[str, dict[str, Any]]:
+    """(preset name, overrides) for the checkpoint in ``folder``."""
+    configs = read_configs(folder)
+    family = family_of(configs, folder)
+    out: dict[str, Any] = {}
+    for rule in family.rules:
+        value = _lookup(configs[rule.source], rule.key)
+        if value is _MISSING or value is None:
+            continue
+        out[rule.param] = rule.convert(value) if rule.convert is not None else value
+    return family.preset, out
+
+
+# ------------------------------------------------------------------ converters
+def first(value: Any) -> Any:
+    """A ``[14, 14]`` patch or image size as one side (they are square in these towers)."""
+    if isinstance(value, (list, tuple)) and value:
+        return value[0]
+    return value
+
+
+def views_from_aspect_ratio(value: Any) -> Any:
+    """LLaVA-OneVision's ``vision_aspect_ratio="anyres_max_9"`` -> 9."""
+    if isinstance(value, str) and value.startswith("anyres_max_"):
+        try:
+            return int(value[len("anyres_max_"):])
+        except ValueError:
+            pass
+    raise SpecError(f"vision_aspect_ratio {value!r} is not of the form 'anyres_max_N'")
+
+
+# ------------------------------------------------------------------ the built-in families
+_NATIVE = (
+    Rule("image", "size", "size"),
+    Rule("image", "min_pixels", "min_pixels"),
+    Rule("image", "max_pixels", "max_pixels"),
+    Rule("image", "patch_size", "patch_size"),
+    Rule("image", "merge_size", "merge_size"),
+    Rule("image", "temporal_patch_size", "temporal_patch_size"),
+)
+register_checkpoint_family("qwen2-vl", model_types=("qwen2_vl",), image_processor_types=("Qwen2VLImageProcessor",),
+                           rules=_NATIVE)
+register_checkpoint_family("qwen2.5-vl", model_types=("qwen2_5_vl",),
+                           image_processor_types=("Qwen2_5_VLImageProcessor",), rules=_NATIVE)
+register_checkpoint_family("qwen3-vl", model_types=("qwen3_vl", "qwen3_vl_moe"), rules=_NATIVE)
+register_checkpoint_family("glm4v", model_types=("glm4v", "glm4v_moe"), image_processor_types=("Glm4vImageProcessor",),
+                           rules=_NATIVE)
+register_checkpoint_family("paddleocr-vl", model_types=("paddleocr_vl",),
+                           image_processor_types=("PaddleOCRVLImageProcessor",), rules=_NATIVE)
+_LLAVA_NEXT = (
+    Rule("image", "image_grid_pinpoints", "image_grid_pinpoints"),
+    Rule("model", "image_grid_pinpoints", "image_grid_pinpoints"),
+    Rule("image", "crop_size.height", "base_size"),
+    Rule("model", "vision_config.patch_size", "patch_size", first),
+    Rule("processor", "patch_size", "patch_size"),
+    Rule("model", "vision_feature_select_strategy", "feature_select_strategy"),
+    Rule("processor", "vision_feature_select_strategy", "feature_select_strategy"),
+)
+register_checkpoint_family("llava-next", model_types=("llava_next",),
+                           image_processor_types=("LlavaNextImageProcessor",), rules=_LLAVA_NEXT)
+register_checkpoint_family(
+    "llava-onevision", model_types=("llava_onevision",), image_processor_types=("LlavaOnevisionImageProcessor",),
+    rules=_LLAVA_NEXT[:1] + (Rule("image", "size.height", "base_size"),) + _LLAVA_NEXT[1:]
+    + (Rule("model", "vision_aspect_ratio", "max_views", views_from_aspect_ratio),
+       Rule("processor", "vision_aspect_ratio", "max_views", views_from_aspect_ratio)),
+)
+register_checkpoint_family(
+    "internvl", model_types=("internvl",), image_processor_types=("GotOcr2ImageProcessor",),
+    rules=(
+        Rule("image", "size.height", "tile_size"),
+        Rule("image", "min_patches", "min_tiles"),
+        Rule("image", "max_patches", "max_tiles"),
+        Rule("model", "vision_config.patch_size", "patch_size", first),
+        Rule("model", "downsample_ratio", "downsample_ratio"),
+    ),
+)
+register_checkpoint_family(
+    "idefics3", model_types=("idefics3",), image_processor_types=("Idefics3ImageProcessor",),
+    rules=(
+        Rule("image", "size.longest_edge", "longest_edge"),
+        Rule("image", "max_image_size.longest_edge", "tile_size"),
+        Rule("image", "do_image_splitting", "do_image_splitting"),
+        Rule("model", "vision_config.patch_size", "patch_size", first),
+        Rule("model", "scale_factor", "scale_factor"),
+    ),
+)
+
+__all__ = ["Family", "Rule", "checkpoint_overrides", "read_configs", "register_checkpoint_family", "stamp"]
