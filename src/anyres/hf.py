@@ -264,3 +264,24 @@ for _name in ("slicing", "gpt4v", "s2", "budget"):
     PROCESSOR_GLUE.unsupported(_name, "it has no transformers image processor to stand in for")
 
 __all__ = ["PROCESSOR_GLUE", "AnyresImageProcessor", "ProcessorGlue", "register_processor_glue"]
+
+
+# Gemma 3 and Pixtral / Mistral3 ------------------------------------------------------
+
+
+def _gemma3_attributes(p: Any, px: Any) -> dict[str, Any]:
+    return dict(size=dict(p["size"]), do_pan_and_scan=p["do_pan_and_scan"],
+                pan_and_scan_min_crop_size=p["pan_and_scan_min_crop_size"],
+                pan_and_scan_max_num_crops=p["pan_and_scan_max_num_crops"],
+                pan_and_scan_min_ratio_to_activate=p["pan_and_scan_min_ratio_to_activate"])
+
+
+def _pixtral_attributes(p: Any, px: Any) -> dict[str, Any]:
+    from .plan.strategies.pixtral import unit
+
+    side = unit(p)  # what PixtralProcessor passes to its image processor
+    return dict(size=dict(p["size"]), patch_size={"height": side, "width": side})
+
+
+register_processor_glue("pan-and-scan", ProcessorGlue(lambda p: ["pixel_values", "num_crops"], _gemma3_attributes))
+register_processor_glue("pixtral", ProcessorGlue(lambda p: ["pixel_values", "image_sizes"], _pixtral_attributes))

@@ -286,3 +286,8 @@ def _language_width(folder: Path) -> int | None:
 
 
 __all__ = ["ENCODER_CHECKS", "VisionPipeline", "VisualTokens", "check_compatible", "check_tower", "save_tokens"]
+
+# Gemma 3 and Pixtral / Mistral3: the tower cuts the connector's patch (Mistral3's needs a
+# tower that applies its 2x2 patch merger, as the connector's tower_merges says)
+ENCODER_CHECKS.register("pan-and-scan", check_tower)
+ENCODER_CHECKS.register("pixtral", check_tower)

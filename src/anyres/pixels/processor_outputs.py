@@ -152,3 +152,35 @@ register_hf_output("native", native)
 register_hf_output("idefics3", idefics3)
 for _name in ("slicing", "gpt4v", "s2", "budget"):
     HF_OUTPUTS.unsupported(_name, "it has no transformers processor to imitate; use output='anyres' or 'packed'")
+
+
+# Gemma 3 and Pixtral / Mistral3 ------------------------------------------------------
+
+
+def gemma3(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
+    """Gemma3: every view of every image stacked (the image, then its pan-and-scan
+    crops), ``num_crops`` an image."""
+    import numpy as np
+
+    first = _offsets(plans)
+    w, h = plans[0].views[0].size
+    out = np.empty((sum(len(p.views) for p in plans), 3, h, w), dtype=np.float32)
+    result = {"pixel_values": out, "num_crops": np.array([p.info["num_crops"] for p in plans], dtype=np.int64)}
+    return result, lambda i, j, v: _normalise_into(out[first[i] + j], v, px)
+
+
+def pixtral(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
+    """Pixtral: (images, 3, H, W) zero-padded bottom and right to the batch's largest
+    sides (after normalisation, as ``_pad_for_batching`` pads), ``image_sizes`` (h, w)."""
+    import numpy as np
+
+    sizes = [p.views[0].size for p in plans]
+    h = max(s.height for s in sizes)
+    w = max(s.width for s in sizes)
+    out = np.zeros((len(plans), 3, h, w), dtype=np.float32)
+    result = {"pixel_values": out, "image_sizes": np.array([[s.height, s.width] for s in sizes], dtype=np.int64)}
+    return result, lambda i, j, v: _normalise_into(out[i], v, px)
+
+
+register_hf_output("pan-and-scan", gemma3)
+register_hf_output("pixtral", pixtral)

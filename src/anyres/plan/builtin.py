@@ -118,3 +118,35 @@ register_preset(
     "inked content, ViT/14 + 2x2..4x4 merge, no padding, no cuts through text.",
     reference="anyres (searches merge level, scale and content regions; see plan/strategies/budget.py)",
 )
+
+# Gemma 3, Pixtral, Mistral Small 3.x (transformers 5.23's image processor defaults,
+# except where a comment says otherwise)
+register_preset(
+    "gemma3",
+    "pan-and-scan",
+    # Gemma3ImageProcessor's class default is 224x224, which no Gemma 3 checkpoint uses: every
+    # released one (and the 256-token projector) is 896x896
+    pixels=PixelSettings("bilinear", HALF, HALF),
+    description="Gemma 3: 896x896 resize, SigLIP 896/14 pooled 4x4 to 256 tokens; do_pan_and_scan=True adds "
+    "up to 4 strips of a long image.",
+    reference="transformers Gemma3ImageProcessorPil + Gemma3Processor",
+)
+register_preset(
+    "pixtral",
+    "pixtral",
+    pixels=CLIP,
+    description="Pixtral-12B: longest edge within 1024, sides up to multiples of 16, a token a patch, "
+    "[IMG_BREAK] after each row, [IMG_END].",
+    reference="transformers PixtralImageProcessorPil + PixtralProcessor",
+)
+register_preset(
+    "mistral3",
+    "pixtral",
+    size={"longest_edge": 1540},
+    patch_size=14,
+    spatial_merge_size=2,
+    pixels=CLIP,
+    description="Mistral Small 3.x: longest edge within 1540, sides up to multiples of 28, 2x2 learned "
+    "patch merge, [IMG_BREAK] after each row, [IMG_END].",
+    reference="transformers PixtralImageProcessorPil + PixtralProcessor (Mistral3)",
+)

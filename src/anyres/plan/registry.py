@@ -55,7 +55,10 @@ _PRESETS: dict[str, Preset] = {}
 
 
 def _normalise(value: Any) -> Any:
-    """Lists become tuples so that parameters are hashable and compare equal."""
+    """Lists become tuples and dicts read-only ``FrozenDict`` (a transformers-shaped
+    ``size={"longest_edge": 1540}``) so that parameters are hashable and compare equal."""
+    if isinstance(value, dict):
+        return FrozenDict({k: _normalise(v) for k, v in value.items()})
     if isinstance(value, list):
         return tuple(_normalise(v) for v in value)
     if isinstance(value, tuple):

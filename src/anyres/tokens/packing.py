@@ -228,3 +228,8 @@ register_assembly("anyres", unpadded_tiles)
 register_assembly("slicing", resampled)
 register_assembly("gpt4v", resampled)
 register_assembly("s2", scale_concat)
+
+# Gemma 3 (pooled per view) and Pixtral / Mistral3 (a token a patch, or a tower that
+# applies Mistral3's 2x2 patch merger itself)
+register_assembly("pan-and-scan", per_view)
+register_assembly("pixtral", per_view)
