@@ -285,3 +285,20 @@ def _pixtral_attributes(p: Any, px: Any) -> dict[str, Any]:
 
 register_processor_glue("pan-and-scan", ProcessorGlue(lambda p: ["pixel_values", "num_crops"], _gemma3_attributes))
 register_processor_glue("pixtral", ProcessorGlue(lambda p: ["pixel_values", "image_sizes"], _pixtral_attributes))
+
+
+# Mllama and Llama 4 --------------------------------------------------------------------
+
+
+def _mllama_attributes(p: Any, px: Any) -> dict[str, Any]:
+    return dict(size=dict(p["size"]), max_image_tiles=p["max_image_tiles"], do_pad=True)
+
+
+register_processor_glue("mllama", ProcessorGlue(
+    lambda p: ["pixel_values", "num_tiles", "aspect_ratio_ids", "aspect_ratio_mask"], _mllama_attributes,
+    image_patches=lambda plan: plan.info["num_tiles"]))
+PROCESSOR_GLUE.unsupported(
+    "llama4",
+    "AnyresImageProcessor returns the transformers PIL processor's output, and Llama 4 has only a "
+    "torchvision one in transformers 5.23",
+)

@@ -184,3 +184,37 @@ def pixtral(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
 
 register_hf_output("pan-and-scan", gemma3)
 register_hf_output("pixtral", pixtral)
+
+
+# Mllama and Llama 4 --------------------------------------------------------------------
+
+
+def mllama(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
+    """Mllama: one sample holding every image, as transformers treats a flat list:
+    (1, images, max_image_tiles, 3, tile, tile) zero past each image's tiles,
+    ``aspect_ratio_ids`` (1-based index of the grid), ``aspect_ratio_mask`` (tile 0
+    always on), ``num_tiles`` a nested list."""
+    import numpy as np
+
+    max_tiles = plans[0].params["max_image_tiles"]
+    w, h = plans[0].views[0].size
+    out = np.zeros((1, len(plans), max_tiles, 3, h, w), dtype=np.float32)
+    mask = np.zeros((1, len(plans), max_tiles), dtype=np.int64)
+    mask[:, :, 0] = 1
+    for i, p in enumerate(plans):
+        mask[0, i, : p.info["num_tiles"]] = 1
+    result = {
+        "pixel_values": out,
+        "aspect_ratio_ids": np.array([[p.info["aspect_ratio_id"] for p in plans]], dtype=np.int64),
+        "aspect_ratio_mask": mask,
+        "num_tiles": [[p.info["num_tiles"] for p in plans]],
+    }
+    return result, lambda i, j, v: _normalise_into(out[0, i, j], v, px)
+
+
+register_hf_output("mllama", mllama)
+HF_OUTPUTS.unsupported(
+    "llama4",
+    "transformers 5.23 has only the torchvision Llama4ImageProcessor (antialiased tensor resize, bfloat16 "
+    "normalisation), no PIL processor to match exactly; use output='anyres' or 'packed'",
+)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .registry import HALF, IMAGENET_MEAN, IMAGENET_STD, PixelSettings, register_preset
+from .registry import CLIP_MEAN, CLIP_STD, HALF, IMAGENET_MEAN, IMAGENET_STD, PixelSettings, register_preset
 from .strategies.anyres_tiling import ONEVISION_PINPOINTS
 
 CLIP = PixelSettings("bicubic")
@@ -149,4 +149,22 @@ register_preset(
     description="Mistral Small 3.x: longest edge within 1540, sides up to multiples of 28, 2x2 learned "
     "patch merge, [IMG_BREAK] after each row, [IMG_END].",
     reference="transformers PixtralImageProcessorPil + PixtralProcessor (Mistral3)",
+)
+register_preset(
+    "mllama",
+    "mllama",
+    # MllamaImageProcessor's class default is 224x224; every Llama 3.2 Vision checkpoint uses 560x560
+    size={"height": 560, "width": 560},
+    pixels=PixelSettings("bilinear", CLIP_MEAN, CLIP_STD),
+    description="Llama 3.2 Vision: up to 4 tiles of 560 on the least-scaling canvas, zero padding; "
+    "cross-attention to tiles x 1601 states, one <|image|> prompt token.",
+    reference="transformers MllamaImageProcessorPil + MllamaProcessor",
+)
+register_preset(
+    "llama4",
+    "llama4",
+    pixels=PixelSettings("bilinear", HALF, HALF),
+    description="Llama 4: up to 16 tiles of 336 on the least-scaling canvas + global view, pixel shuffle "
+    "to 144 tokens a view, tile separators.",
+    reference="transformers Llama4ImageProcessor (torchvision only; geometry restated) + Llama4Processor",
 )

@@ -233,3 +233,12 @@ register_assembly("s2", scale_concat)
 # applies Mistral3's 2x2 patch merger itself)
 register_assembly("pan-and-scan", per_view)
 register_assembly("pixtral", per_view)
+
+# Mllama: the language model cross-attends to every tile's states; the prompt holds one
+# <|image|> token, so there is no visual sequence to assemble. Llama 4: pixel shuffle a view.
+ASSEMBLY.unsupported(
+    "mllama",
+    "Mllama's language model cross-attends to the tiles' states (tiles x (patches + 1)); its prompt holds "
+    "one <|image|> token and no visual rows to assemble",
+)
+register_assembly("llama4", per_view)
