@@ -66,3 +66,22 @@ def test_pixtral_hf_output_matches_transformers(preset, size, unit):
         ref = ref_proc(chunk, return_tensors="np", patch_size=unit)
         worst = max(worst, _assert_equal(preprocess(chunk, preset, output="hf"), ref, preset))
     assert worst == 0.0, worst
+
+
+def test_mllama_hf_output_matches_transformers():
+    from transformers.models.mllama.image_processing_pil_mllama import MllamaImageProcessorPil
+
+    import anyres
+
+    px = anyres.get_preset("mllama").pixels  # meta-llama/Llama-3.2-11B-Vision preprocessor_config: CLIP mean/std
+    ref_proc = MllamaImageProcessorPil(size={"height": 560, "width": 560}, max_image_tiles=4,
+                                       image_mean=list(px.mean), image_std=list(px.std))
+    images = _images("mllama")
+    worst = 0.0
+    for start in range(0, len(images), 4):
+        chunk = images[start : start + 4]
+        ref = ref_proc(chunk, return_tensors="np")
+        ours = preprocess(chunk, "mllama", output="hf")
+        assert ours["num_tiles"] == ref["num_tiles"]
+        worst = max(worst, _assert_equal(ours, {k: v for k, v in ref.items() if k != "num_tiles"}, "mllama"))
+    assert worst == 0.0, worst
