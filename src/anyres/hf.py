@@ -325,3 +325,12 @@ PROCESSOR_GLUE.unsupported(
     "AnyresImageProcessor returns the transformers PIL processor's output, and Llama 4 has only a "
     "torchvision one in transformers 5.23",
 )
+
+
+def _gemma4_attributes(p: Any, px: Any) -> dict[str, Any]:
+    return dict(patch_size=p["patch_size"], max_soft_tokens=p["max_soft_tokens"],
+                pooling_kernel_size=p["pooling_kernel_size"], do_normalize=False)
+
+
+register_processor_glue("gemma4", ProcessorGlue(
+    lambda p: ["pixel_values", "image_position_ids", "num_soft_tokens_per_image"], _gemma4_attributes))

@@ -300,3 +300,4 @@ ENCODER_CHECKS.unsupported(
     "VisionPipeline emits prompt embeddings",
 )
 ENCODER_CHECKS.register("llama4", check_tower)
+ENCODER_CHECKS.register("gemma4", check_tower)  # Gemma 4: a tower that cuts 16 px patches

@@ -85,3 +85,16 @@ def test_mllama_hf_output_matches_transformers():
         assert ours["num_tiles"] == ref["num_tiles"]
         worst = max(worst, _assert_equal(ours, {k: v for k, v in ref.items() if k != "num_tiles"}, "mllama"))
     assert worst == 0.0, worst
+
+
+def test_gemma4_hf_output_matches_transformers():
+    from transformers.models.gemma4.image_processing_pil_gemma4 import Gemma4ImageProcessorPil
+
+    ref_proc = Gemma4ImageProcessorPil()
+    images = _images("gemma4")
+    worst = 0.0
+    for start in range(0, len(images), 4):
+        chunk = images[start : start + 4]
+        worst = max(worst, _assert_equal(preprocess(chunk, "gemma4", output="hf"), ref_proc(chunk, return_tensors="np"),
+                                         "gemma4"))
+    assert worst == 0.0, worst

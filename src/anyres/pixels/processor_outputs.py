@@ -218,3 +218,40 @@ HF_OUTPUTS.unsupported(
     "transformers 5.23 has only the torchvision Llama4ImageProcessor (antialiased tensor resize, bfloat16 "
     "normalisation), no PIL processor to match exactly; use output='anyres' or 'packed'",
 )
+
+
+# Gemma 4 -------------------------------------------------------------------------------
+
+
+def gemma4(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
+    """Gemma4: (images, max_patches, patch * patch * 3) patch rows in (row, col) order,
+    each patch's pixels row-major with channels last, zero past the image's patches;
+    ``image_position_ids`` (x, y) a patch, -1 past them; ``num_soft_tokens_per_image``."""
+    import numpy as np
+
+    params = plans[0].params
+    patch = params["patch_size"]
+    rows = params["max_soft_tokens"] * params["pooling_kernel_size"] ** 2
+    out = np.zeros((len(plans), rows, patch * patch * 3), dtype=np.float32)
+    pos = np.full((len(plans), rows, 2), -1, dtype=np.int64)
+    for i, p in enumerate(plans):
+        gh, gw = p.info["patches"]
+        xs, ys = np.meshgrid(np.arange(gw), np.arange(gh), indexing="xy")
+        pos[i, : gh * gw] = np.stack([xs, ys], axis=-1).reshape(-1, 2)
+    result = {
+        "pixel_values": out,
+        "image_position_ids": pos,
+        "num_soft_tokens_per_image": np.array([p.info["num_soft_tokens"] for p in plans], dtype=np.int64),
+    }
+
+    def fill(i: int, j: int, v: Any) -> None:
+        c, h, w = v.shape
+        img = np.empty((c, h, w), dtype=np.float32)
+        normalise_view(v, px.mean, px.std, px.rescale, out=img)
+        gh, gw = h // patch, w // patch
+        out[i, : gh * gw] = img.reshape(c, gh, patch, gw, patch).transpose(1, 3, 2, 4, 0).reshape(gh * gw, -1)
+
+    return result, fill
+
+
+register_hf_output("gemma4", gemma4)

@@ -168,3 +168,11 @@ register_preset(
     "to 144 tokens a view, tile separators.",
     reference="transformers Llama4ImageProcessor (torchvision only; geometry restated) + Llama4Processor",
 )
+register_preset(
+    "gemma4",
+    "gemma4",
+    pixels=PixelSettings("bicubic", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),  # do_normalize=False: rescale only
+    description="Gemma 4: up to 280 soft tokens (2520 patches of 16 px) at the image's aspect ratio, "
+    "sides multiples of 48, 3x3 pooled.",
+    reference="transformers Gemma4ImageProcessorPil + Gemma4Processor",
+)

@@ -242,3 +242,4 @@ ASSEMBLY.unsupported(
     "one <|image|> token and no visual rows to assemble",
 )
 register_assembly("llama4", per_view)
+register_assembly("gemma4", per_view)  # Gemma 4: k x k average pooling a view
