@@ -73,6 +73,10 @@ def test_gemma3_pan_and_scan_matches_reference(overrides):
         if (crops != ref or p.info["num_crops"] != len(ref) or p.num_tokens != 256 * (1 + len(ref))
                 or p.layout.text() != text or any(v.size != (896, 896) for v in p.views)):
             bad.append(((w, h), crops, ref))
+        if ref:  # the count path (always image_seq_length tokens, no crops) disagrees: recorded
+            assert p.info["reference_count_path"] == 256 and "pan-and-scan" in p.diagnostics.warnings[0]
+        else:
+            assert not p.warnings
     assert not bad, f"{len(bad)} of {len(SIZES)} sizes differ, first: {bad[:3]}"
 
 

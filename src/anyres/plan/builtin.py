@@ -157,7 +157,7 @@ register_preset(
     size={"height": 560, "width": 560},
     pixels=PixelSettings("bilinear", CLIP_MEAN, CLIP_STD),
     description="Llama 3.2 Vision: up to 4 tiles of 560 on the least-scaling canvas, zero padding; "
-    "cross-attention to tiles x 1601 states, one <|image|> prompt token.",
+    "cross-attention to tiles x 1601 states, one image token in the prompt.",
     reference="transformers MllamaImageProcessorPil + MllamaProcessor",
 )
 register_preset(

@@ -122,8 +122,16 @@ def plan_pan_and_scan(image: Size, p: dict[str, Any]) -> PlanParts:
         canvases.append(Canvas(box, (target,), target))
         view = make_view(canvases, k + 1, whole(target), None, "crop", n, grid=(k // cols, k % cols), level=1)
         views.append(view)
-    info = {"num_crops": len(crops)}
-    return PlanParts(tuple(canvases), tuple(views), (rows, cols) if crops else None, info=info)
+    info: dict[str, Any] = {"num_crops": len(crops)}
+    warnings: tuple[str, ...] = ()
+    if crops:  # Gemma3Processor._get_num_multimodal_tokens does not know pan-and-scan
+        info["reference_count_path"] = n
+        warnings = (
+            f"Gemma3Processor._get_num_multimodal_tokens counts {n} image tokens and 1 patch for {image}; its "
+            f"processing path adds {len(crops)} pan-and-scan crops ({n * (1 + len(crops))} image tokens); this "
+            f"plan follows the processing path",
+        )
+    return PlanParts(tuple(canvases), tuple(views), (rows, cols) if crops else None, info=info, warnings=warnings)
 
 
 def image_sequence(p: dict[str, Any], view: int) -> list[Segment]:
