@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import struct
+from functools import lru_cache
 from typing import Any
 
 from ...errors import SpecError
@@ -46,9 +47,12 @@ def best_canvas(image: Size, canvases: list[tuple[int, int]], scale, largest_ups
     area (first in order on a tie). ``scale(target, side)`` is the reference's division
     (float64 for Mllama, float32 for Llama 4); ``largest_upscale``: the most upscale
     instead (Llama 4's ``resize_to_max_canvas``)."""
+    # a side's scale depends on that side alone: one division a distinct canvas side
+    by_h = {th: scale(th, image.height) for th in {c[0] for c in canvases}}
+    by_w = {tw: scale(tw, image.width) for tw in {c[1] for c in canvases}}
     scales = []
     for th, tw in canvases:
-        sh, sw = scale(th, image.height), scale(tw, image.width)
+        sh, sw = by_h[th], by_w[tw]
         scales.append(sw if sh > sw else sh)
     up = [s for s in scales if s >= 1]
     if up:
@@ -80,10 +84,11 @@ def _square_tile(p: dict[str, Any]) -> int:
 # ---------------------------------------------------------------- Mllama
 
 
-def mllama_grids(max_tiles: int) -> list[tuple[int, int]]:
+@lru_cache(maxsize=64)
+def mllama_grids(max_tiles: int) -> tuple[tuple[int, int], ...]:
     """``get_all_supported_aspect_ratios``: (rows, cols), rows outer, as the canvas
     search reads them (first element the height)."""
-    return [(a, b) for a in range(1, max_tiles + 1) for b in range(1, max_tiles + 1) if a * b <= max_tiles]
+    return tuple((a, b) for a in range(1, max_tiles + 1) for b in range(1, max_tiles + 1) if a * b <= max_tiles)
 
 
 def mllama_fit(image: Size, canvas_h: int, canvas_w: int, tile: int) -> Size:
@@ -138,12 +143,17 @@ MLLAMA = Strategy(
 # ---------------------------------------------------------------- Llama 4
 
 
+_F32 = struct.Struct("f")
+
+
 def f32(x: float) -> float:
-    """``x`` rounded to float32 (torch's default float dtype)."""
-    return struct.unpack("f", struct.pack("f", x))[0]
+    """``x`` rounded to float32 (torch's default float dtype; a float64 quotient or
+    product of integers below 2^24 rounded once more to float32 is the float32 result)."""
+    return _F32.unpack(_F32.pack(x))[0]
 
 
-def llama4_grids(max_chunks: int) -> list[tuple[int, int]]:
+@lru_cache(maxsize=64)
+def llama4_grids(max_chunks: int) -> tuple[tuple[int, int], ...]:
     """``find_supported_resolutions`` in tiles: (rows, cols) for each chunk count from
     ``max_chunks`` down to 1, factor pairs ascending, grouped by aspect ratio in the
     order each ratio is first seen."""
@@ -152,7 +162,7 @@ def llama4_grids(max_chunks: int) -> list[tuple[int, int]]:
         factors = sorted({d for i in range(1, math.isqrt(n) + 1) if n % i == 0 for d in (i, n // i)})
         for f in factors:
             by_ratio.setdefault(f / (n // f), []).append((f, n // f))
-    return [g for group in by_ratio.values() for g in group]
+    return tuple(g for group in by_ratio.values() for g in group)
 
 
 def llama4_resize(image: Size, th: int, tw: int, tile: int, to_max: bool) -> Size:
