@@ -56,6 +56,19 @@ def peers():
     out["internvl"] = lambda s: ip.get_number_of_image_patches(s[1], s[0])
     idf = oracles.idefics3_image_processor()
     out["idefics3"] = lambda s: idf.get_number_of_image_patches(s[1], s[0])
+    from transformers.models.gemma4.image_processing_pil_gemma4 import get_aspect_ratio_preserving_size
+    from transformers.models.pixtral.image_processing_pil_pixtral import get_resize_output_image_size
+
+    def pixtral_count(longest, unit):  # PixtralProcessor._get_num_multimodal_tokens for one size
+        def count(s):
+            h, w = get_resize_output_image_size(oracles.fake_image(s[0], s[1]), (longest, longest), (unit, unit),
+                                                input_data_format="channels_first")
+            return (w // unit + 1) * (h // unit)
+        return count
+
+    out["pixtral"] = pixtral_count(1024, 16)
+    out["mistral3"] = pixtral_count(1540, 28)
+    out["gemma4"] = lambda s: get_aspect_ratio_preserving_size(s[1], s[0], 16, 2520, 3)
     return out
 
 

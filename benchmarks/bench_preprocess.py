@@ -71,6 +71,23 @@ def image_mix(folder: Path) -> list[Path]:
 
 
 def reference(preset: str):
+    """The transformers PIL image processor as the model's processor calls it."""
+    if preset in ("gemma3", "pixtral", "mistral3", "mllama", "gemma4"):
+        from transformers.models.gemma3.image_processing_pil_gemma3 import Gemma3ImageProcessorPil
+        from transformers.models.gemma4.image_processing_pil_gemma4 import Gemma4ImageProcessorPil
+        from transformers.models.mllama.image_processing_pil_mllama import MllamaImageProcessorPil
+        from transformers.models.pixtral.image_processing_pil_pixtral import PixtralImageProcessorPil
+
+        px = anyres.get_preset(preset).pixels
+        return {
+            "gemma3": lambda: Gemma3ImageProcessorPil(size={"height": 896, "width": 896}),
+            "pixtral": lambda: PixtralImageProcessorPil(),
+            # PixtralProcessor passes patch_size * spatial_merge_size = 28
+            "mistral3": lambda: PixtralImageProcessorPil(size={"longest_edge": 1540}, patch_size={"height": 28, "width": 28}),
+            "mllama": lambda: MllamaImageProcessorPil(size={"height": 560, "width": 560}, image_mean=list(px.mean),
+                                                      image_std=list(px.std)),
+            "gemma4": lambda: Gemma4ImageProcessorPil(),
+        }[preset]()
     from tests.pixels.test_hf_parity import _reference
 
     return _reference(preset)

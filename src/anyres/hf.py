@@ -47,7 +47,11 @@ class ProcessorGlue:
       returns for an image of the plan's size;
     - ``nested(images, per_sample, processor, overrides, tensors)``: the output for a
       nested batch (a list of samples), or None to treat it as one flat list;
-    - ``on_request``: output keys given only with ``return_row_col_info=True``.
+    - ``on_request``: output keys given only with ``return_row_col_info=True``;
+    - ``translate(params, kwargs)``: call arguments in the preset's terms, where the
+      host processor passes one under a name the preset uses for something else
+      (PixtralProcessor passes ``patch_size * spatial_merge_size`` as ``patch_size``);
+    - ``lists``: output keys the reference returns as Python lists whatever the tensor type.
     """
 
     input_names: Callable[[Any], list[str]]
@@ -55,6 +59,8 @@ class ProcessorGlue:
     image_patches: Callable[[Any], Any] = lambda plan: len(plan.views)
     nested: Callable[..., dict] | None = None
     on_request: tuple[str, ...] = ()
+    translate: Callable[[Any, dict], dict] | None = None
+    lists: tuple[str, ...] = ()  # output keys the reference leaves as Python lists (Mllama's num_tiles)
 
 
 PROCESSOR_GLUE: LayerRegistry[ProcessorGlue] = LayerRegistry(
@@ -109,13 +115,15 @@ class AnyresImageProcessor(BaseImageProcessor):
         if glue.on_request and not row_col_info:  # as the reference: only when asked
             data = {k: v for k, v in data.items() if k not in glue.on_request}
         tensor_type = None if return_tensors is None else tensors
-        return BatchFeature(data=data, tensor_type=tensor_type, skip_tensor_conversion=list(glue.on_request))
+        return BatchFeature(data=data, tensor_type=tensor_type, skip_tensor_conversion=[*glue.on_request, *glue.lists])
 
     def _overrides(self, kwargs: dict) -> dict:
         from .plan import STRATEGIES
         from .plan.pixel_keys import PIXEL_KEYS
 
         chosen, params, _ = resolve(self.preset)
+        if self._glue.translate is not None:
+            kwargs = self._glue.translate(params, kwargs)
         shaped = set(STRATEGIES[chosen.strategy].aliases) | (set(PIXEL_KEYS) - {"do_resize", "do_convert_rgb"})
         overrides = {}
         for key, value in kwargs.items():
@@ -270,3 +278,65 @@ for _name in ("slicing", "gpt4v", "s2", "budget"):
     PROCESSOR_GLUE.unsupported(_name, "it has no transformers image processor to stand in for")
 
 __all__ = ["PROCESSOR_GLUE", "AnyresImageProcessor", "ProcessorGlue", "register_processor_glue"]
+
+
+# Gemma 3 and Pixtral / Mistral3 ------------------------------------------------------
+
+
+def _gemma3_attributes(p: Any, px: Any) -> dict[str, Any]:
+    return dict(size=dict(p["size"]), do_pan_and_scan=p["do_pan_and_scan"],
+                pan_and_scan_min_crop_size=p["pan_and_scan_min_crop_size"],
+                pan_and_scan_max_num_crops=p["pan_and_scan_max_num_crops"],
+                pan_and_scan_min_ratio_to_activate=p["pan_and_scan_min_ratio_to_activate"])
+
+
+def _pixtral_attributes(p: Any, px: Any) -> dict[str, Any]:
+    from .plan.strategies.pixtral import unit
+
+    side = unit(p)  # what PixtralProcessor passes to its image processor
+    return dict(size=dict(p["size"]), patch_size={"height": side, "width": side})
+
+
+register_processor_glue("pan-and-scan", ProcessorGlue(lambda p: ["pixel_values", "num_crops"], _gemma3_attributes))
+def _pixtral_kwargs(p: Any, kwargs: dict) -> dict:
+    """PixtralProcessor calls its image processor with ``patch_size`` = patch x merge (the
+    resize unit): read back as the preset's encoder patch."""
+    if "patch_size" not in kwargs:
+        return kwargs
+    from .plan.strategies.hf_values import square_side
+
+    unit = square_side(kwargs["patch_size"], "patch_size")
+    merge = p["spatial_merge_size"]
+    if unit % merge:
+        raise SpecError(f"patch_size {unit} is not a multiple of the preset's spatial_merge_size {merge}")
+    return {**kwargs, "patch_size": unit // merge}
+
+
+register_processor_glue("pixtral", ProcessorGlue(lambda p: ["pixel_values", "image_sizes"], _pixtral_attributes,
+                                                 translate=_pixtral_kwargs))
+
+
+# Mllama and Llama 4 --------------------------------------------------------------------
+
+
+def _mllama_attributes(p: Any, px: Any) -> dict[str, Any]:
+    return dict(size=dict(p["size"]), max_image_tiles=p["max_image_tiles"], do_pad=True)
+
+
+register_processor_glue("mllama", ProcessorGlue(
+    lambda p: ["pixel_values", "num_tiles", "aspect_ratio_ids", "aspect_ratio_mask"], _mllama_attributes,
+    image_patches=lambda plan: plan.info["num_tiles"], lists=("num_tiles",)))
+PROCESSOR_GLUE.unsupported(
+    "llama4",
+    "AnyresImageProcessor returns the transformers PIL processor's output, and Llama 4 has only a "
+    "torchvision one in transformers 5.23",
+)
+
+
+def _gemma4_attributes(p: Any, px: Any) -> dict[str, Any]:
+    return dict(patch_size=p["patch_size"], max_soft_tokens=p["max_soft_tokens"],
+                pooling_kernel_size=p["pooling_kernel_size"], do_normalize=False)
+
+
+register_processor_glue("gemma4", ProcessorGlue(
+    lambda p: ["pixel_values", "image_position_ids", "num_soft_tokens_per_image"], _gemma4_attributes))

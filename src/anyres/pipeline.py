@@ -322,3 +322,18 @@ def _language_width(folder: Path) -> int | None:
 
 
 __all__ = ["ENCODER_CHECKS", "VisionPipeline", "VisualTokens", "check_compatible", "check_tower", "save_tokens"]
+
+# Gemma 3 and Pixtral / Mistral3: the tower cuts the connector's patch (Mistral3's needs a
+# tower that applies its 2x2 patch merger, as the connector's tower_merges says)
+ENCODER_CHECKS.register("pan-and-scan", check_tower)
+ENCODER_CHECKS.register("pixtral", check_tower)
+
+# Mllama feeds cross-attention layers, not prompt positions; Llama 4 runs any tower that
+# cuts its 14 px patches (the pixel shuffle is the token stage's)
+ENCODER_CHECKS.unsupported(
+    "mllama",
+    "Mllama's tokens are cross-attention states (tiles x (patches + 1)), not prompt embeddings; "
+    "VisionPipeline emits prompt embeddings",
+)
+ENCODER_CHECKS.register("llama4", check_tower)
+ENCODER_CHECKS.register("gemma4", check_tower)  # Gemma 4: a tower that cuts 16 px patches

@@ -25,10 +25,23 @@ sizes = st.one_of(st.tuples(side, side), thin)
 _PIPES: dict = {}
 
 
+# presets whose encoder cuts 16 px patches run on the tiny 14 px CLIP with patch_size=14
+# (their geometry rule is the same; only the unit changes)
+_ON_TINY_CLIP = {"pixtral": "pixtral(patch_size=14)", "gemma4": "gemma4(patch_size=14)"}
+# presets no tiny tower here serves, and why
+_NO_TOWER = {
+    "mistral3": "needs a tower that applies Mistral3's learned 2x2 patch merger (no Pixtral tower in anyres.encode yet)",
+    "mllama": "its tokens are cross-attention states, which VisionPipeline does not emit (refused by the layer)",
+}
+
+
 def _pipes(preset, tiny_clip, tiny_qwen):
+    if preset in _NO_TOWER:
+        pytest.skip(_NO_TOWER[preset])
     if preset not in _PIPES:
         folder = tiny_qwen if anyres.get_preset(preset).strategy == "native" else tiny_clip
-        _PIPES[preset] = tuple(VisionPipeline.from_preset(preset, folder, packing=m) for m in ("packed", "single"))
+        spec = _ON_TINY_CLIP.get(preset, preset)
+        _PIPES[preset] = tuple(VisionPipeline.from_preset(spec, folder, packing=m) for m in ("packed", "single"))
     return _PIPES[preset]
 
 
@@ -49,7 +62,7 @@ def test_tokens_equal_the_plan_and_packing_equals_per_view(preset, tiny_clip, ti
     @given(size=sizes)
     def check(size):
         try:
-            plan = anyres.plan(size, preset)
+            plan = anyres.plan(size, _ON_TINY_CLIP.get(preset, preset))
         except anyres.PlanError:
             return
         views = [torch.randn(3, v.size.height, v.size.width, generator=gen) for v in plan.views]

@@ -26,8 +26,11 @@ def check_plan(p: anyres.Plan) -> None:
     assert p.views, "a plan has at least one view"
     assert p.num_tokens > 0
     assert p.num_tokens == sum(v.tokens for v in p.views) + p.newline_tokens
-    assert p.layout.num_visual == p.num_tokens
-    assert len(p.layout) >= p.num_tokens
+    if p.info.get("cross_attention"):  # Mllama: the model cross-attends to the tiles; one prompt token
+        assert p.layout.num_visual == 0 and len(p.layout) == 1
+    else:
+        assert p.layout.num_visual == p.num_tokens
+        assert len(p.layout) >= p.num_tokens
     for v in p.views:
         assert v.size.width >= 1 and v.size.height >= 1, v
         assert v.crop.width >= 1 and v.crop.height >= 1, v

@@ -17,7 +17,7 @@ def kept_cls(plan: anyres.Plan, i: int) -> int:
 
 def feature_rows(plan: anyres.Plan, i: int, patch: int, with_prefix: bool = False) -> int:
     v = plan.views[i]
-    if plan.strategy == "native":
+    if plan.connector.kind == "patch-merger":  # the tower merges (Qwen2-VL, Mistral3): its tokens
         return v.tokens
     grid = (v.size.height // patch) * (v.size.width // patch)
     cls = kept_cls(plan, i)

@@ -155,3 +155,106 @@ register_hf_output("native", native)
 register_hf_output("idefics3", idefics3)
 for _name in ("slicing", "gpt4v", "s2", "budget"):
     HF_OUTPUTS.unsupported(_name, "it has no transformers processor to imitate; use output='anyres' or 'packed'")
+
+
+# Gemma 3 and Pixtral / Mistral3 ------------------------------------------------------
+
+
+def gemma3(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
+    """Gemma3: every view of every image stacked (the image, then its pan-and-scan
+    crops), ``num_crops`` an image."""
+    import numpy as np
+
+    first = _offsets(plans)
+    w, h = plans[0].views[0].size
+    out = np.empty((sum(len(p.views) for p in plans), 3, h, w), dtype=np.float32)
+    result = {"pixel_values": out, "num_crops": np.array([p.info["num_crops"] for p in plans], dtype=np.int64)}
+    return result, lambda i, j, v: _normalise_into(out[first[i] + j], v, px)
+
+
+def pixtral(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
+    """Pixtral: (images, 3, H, W) zero-padded bottom and right to the batch's largest
+    sides (after normalisation, as ``_pad_for_batching`` pads), ``image_sizes`` (h, w)."""
+    import numpy as np
+
+    sizes = [p.views[0].size for p in plans]
+    h = max(s.height for s in sizes)
+    w = max(s.width for s in sizes)
+    out = np.zeros((len(plans), 3, h, w), dtype=np.float32)
+    result = {"pixel_values": out, "image_sizes": np.array([[s.height, s.width] for s in sizes], dtype=np.int64)}
+    return result, lambda i, j, v: _normalise_into(out[i], v, px)
+
+
+register_hf_output("pan-and-scan", gemma3)
+register_hf_output("pixtral", pixtral)
+
+
+# Mllama and Llama 4 --------------------------------------------------------------------
+
+
+def mllama(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
+    """Mllama: one sample holding every image, as transformers treats a flat list:
+    (1, images, max_image_tiles, 3, tile, tile) zero past each image's tiles,
+    ``aspect_ratio_ids`` (1-based index of the grid), ``aspect_ratio_mask`` (tile 0
+    always on), ``num_tiles`` a nested list."""
+    import numpy as np
+
+    max_tiles = plans[0].params["max_image_tiles"]
+    w, h = plans[0].views[0].size
+    out = np.zeros((1, len(plans), max_tiles, 3, h, w), dtype=np.float32)
+    mask = np.zeros((1, len(plans), max_tiles), dtype=np.int64)
+    mask[:, :, 0] = 1
+    for i, p in enumerate(plans):
+        mask[0, i, : p.info["num_tiles"]] = 1
+    result = {
+        "pixel_values": out,
+        "aspect_ratio_ids": np.array([[p.info["aspect_ratio_id"] for p in plans]], dtype=np.int64),
+        "aspect_ratio_mask": mask,
+        "num_tiles": [[p.info["num_tiles"] for p in plans]],
+    }
+    return result, lambda i, j, v: _normalise_into(out[0, i, j], v, px)
+
+
+register_hf_output("mllama", mllama)
+HF_OUTPUTS.unsupported(
+    "llama4",
+    "transformers 5.23 has only the torchvision Llama4ImageProcessor (antialiased tensor resize, bfloat16 "
+    "normalisation), no PIL processor to match exactly; use output='anyres' or 'packed'",
+)
+
+
+# Gemma 4 -------------------------------------------------------------------------------
+
+
+def gemma4(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
+    """Gemma4: (images, max_patches, patch * patch * 3) patch rows in (row, col) order,
+    each patch's pixels row-major with channels last, zero past the image's patches;
+    ``image_position_ids`` (x, y) a patch, -1 past them; ``num_soft_tokens_per_image``."""
+    import numpy as np
+
+    params = plans[0].params
+    patch = params["patch_size"]
+    rows = params["max_soft_tokens"] * params["pooling_kernel_size"] ** 2
+    out = np.zeros((len(plans), rows, patch * patch * 3), dtype=np.float32)
+    pos = np.full((len(plans), rows, 2), -1, dtype=np.int64)
+    for i, p in enumerate(plans):
+        gh, gw = p.info["patches"]
+        xs, ys = np.meshgrid(np.arange(gw), np.arange(gh), indexing="xy")
+        pos[i, : gh * gw] = np.stack([xs, ys], axis=-1).reshape(-1, 2)
+    result = {
+        "pixel_values": out,
+        "image_position_ids": pos,
+        "num_soft_tokens_per_image": np.array([p.info["num_soft_tokens"] for p in plans], dtype=np.int64),
+    }
+
+    def fill(i: int, j: int, v: Any) -> None:
+        c, h, w = v.shape
+        img = np.empty((c, h, w), dtype=np.float32)
+        normalise_view(v, px.mean, px.std, px.rescale, out=img)
+        gh, gw = h // patch, w // patch
+        out[i, : gh * gw] = img.reshape(c, gh, patch, gw, patch).transpose(1, 3, 2, 4, 0).reshape(gh * gw, -1)
+
+    return result, fill
+
+
+register_hf_output("gemma4", gemma4)

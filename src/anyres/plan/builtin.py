@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .registry import HALF, IMAGENET_MEAN, IMAGENET_STD, PixelSettings, register_preset
+from .registry import CLIP_MEAN, CLIP_STD, HALF, IMAGENET_MEAN, IMAGENET_STD, PixelSettings, register_preset
 from .strategies.anyres_tiling import ONEVISION_PINPOINTS
 
 CLIP = PixelSettings("bicubic")
@@ -174,4 +174,61 @@ register_preset(
     description="PaddleOCR-VL: smart_resize to multiples of 28 within [384^2, 1536^2] px, short sides clamped to 28 "
     "first; patches in raster order, one token a 2x2 merge.",
     reference="transformers PaddleOCRVLImageProcessorPil + PaddleOCRVLProcessor",
+)
+# Gemma 3, Pixtral, Mistral Small 3.x (transformers 5.23's image processor defaults,
+# except where a comment says otherwise)
+register_preset(
+    "gemma3",
+    "pan-and-scan",
+    # Gemma3ImageProcessor's class default is 224x224, which no Gemma 3 checkpoint uses: every
+    # released one (and the 256-token projector) is 896x896
+    pixels=PixelSettings("bilinear", HALF, HALF),
+    description="Gemma 3: 896x896 resize, SigLIP 896/14 pooled 4x4 to 256 tokens; do_pan_and_scan=True adds "
+    "up to 4 strips of a long image.",
+    reference="transformers Gemma3ImageProcessorPil + Gemma3Processor",
+)
+register_preset(
+    "pixtral",
+    "pixtral",
+    pixels=CLIP,
+    description="Pixtral-12B: longest edge within 1024, sides up to multiples of 16, a token a patch, "
+    "[IMG_BREAK] after each row, [IMG_END].",
+    reference="transformers PixtralImageProcessorPil + PixtralProcessor",
+)
+register_preset(
+    "mistral3",
+    "pixtral",
+    size={"longest_edge": 1540},
+    patch_size=14,
+    spatial_merge_size=2,
+    pixels=CLIP,
+    description="Mistral Small 3.x: longest edge within 1540, sides up to multiples of 28, 2x2 learned "
+    "patch merge, [IMG_BREAK] after each row, [IMG_END].",
+    reference="transformers PixtralImageProcessorPil + PixtralProcessor (Mistral3)",
+)
+register_preset(
+    "mllama",
+    "mllama",
+    # MllamaImageProcessor's class default is 224x224; every Llama 3.2 Vision checkpoint uses 560x560
+    size={"height": 560, "width": 560},
+    pixels=PixelSettings("bilinear", CLIP_MEAN, CLIP_STD),
+    description="Llama 3.2 Vision: up to 4 tiles of 560 on the least-scaling canvas, zero padding; "
+    "cross-attention to tiles x 1601 states, one image token in the prompt.",
+    reference="transformers MllamaImageProcessorPil + MllamaProcessor",
+)
+register_preset(
+    "llama4",
+    "llama4",
+    pixels=PixelSettings("bilinear", HALF, HALF),
+    description="Llama 4: up to 16 tiles of 336 on the least-scaling canvas + global view, pixel shuffle "
+    "to 144 tokens a view, tile separators.",
+    reference="transformers Llama4ImageProcessor (torchvision only; geometry restated) + Llama4Processor",
+)
+register_preset(
+    "gemma4",
+    "gemma4",
+    pixels=PixelSettings("bicubic", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),  # do_normalize=False: rescale only
+    description="Gemma 4: up to 280 soft tokens (2520 patches of 16 px) at the image's aspect ratio, "
+    "sides multiples of 48, 3x3 pooled.",
+    reference="transformers Gemma4ImageProcessorPil + Gemma4Processor",
 )

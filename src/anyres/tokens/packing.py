@@ -227,3 +227,18 @@ register_assembly("anyres", unpadded_tiles)
 register_assembly("slicing", resampled)
 register_assembly("gpt4v", resampled)
 register_assembly("s2", scale_concat)
+
+# Gemma 3 (pooled per view) and Pixtral / Mistral3 (a token a patch, or a tower that
+# applies Mistral3's 2x2 patch merger itself)
+register_assembly("pan-and-scan", per_view)
+register_assembly("pixtral", per_view)
+
+# Mllama: the language model cross-attends to every tile's states; the prompt holds one
+# <|image|> token, so there is no visual sequence to assemble. Llama 4: pixel shuffle a view.
+ASSEMBLY.unsupported(
+    "mllama",
+    "Mllama's language model cross-attends to the tiles' states (tiles x (patches + 1)); its prompt holds "
+    "one <|image|> token and no visual rows to assemble",
+)
+register_assembly("llama4", per_view)
+register_assembly("gemma4", per_view)  # Gemma 4: k x k average pooling a view

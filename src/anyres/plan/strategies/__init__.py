@@ -10,6 +10,10 @@ from .gpt4v import GPT4V
 from .idefics3 import IDEFICS3
 from .internvl import INTERNVL
 from .native import QWEN2_VL
+from .fit_canvas import LLAMA4, MLLAMA
+from .gemma4 import GEMMA4
+from .pan_and_scan import PAN_AND_SCAN
+from .pixtral import PIXTRAL
 from .s2 import S2
 from .slicing import SLICING
 from ...errors import SpecError
@@ -18,6 +22,7 @@ STRATEGIES: dict[str, Strategy] = {
     s.name: s
     for s in (FIXED, FIXED_PAD, FIXED_CROP, DYNAMIC, LLAVA_NEXT, INTERNVL, QWEN2_VL, IDEFICS3, SLICING, GPT4V, S2, BUDGET)
 }
+STRATEGIES.update({s.name: s for s in (PAN_AND_SCAN, PIXTRAL, MLLAMA, LLAMA4, GEMMA4)})
 
 
 def register_strategy(strategy: Strategy, *, replace_existing: bool = False) -> Strategy:
