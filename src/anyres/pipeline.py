@@ -286,3 +286,7 @@ def _language_width(folder: Path) -> int | None:
 
 
 __all__ = ["ENCODER_CHECKS", "VisionPipeline", "VisualTokens", "check_compatible", "check_tower", "save_tokens"]
+
+# --- Idefics2 and SigLIP2 NaFlex (fam-idefics) ---
+for _name in ("idefics2", "naflex"):
+    ENCODER_CHECKS.register(_name, check_tower)

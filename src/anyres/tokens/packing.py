@@ -228,3 +228,9 @@ register_assembly("anyres", unpadded_tiles)
 register_assembly("slicing", resampled)
 register_assembly("gpt4v", resampled)
 register_assembly("s2", scale_concat)
+
+# --- Idefics2 and SigLIP2 NaFlex (fam-idefics) ---
+# Idefics2: image_seq_len resampler queries a view (anyres' perceiver stands in for Idefics2's
+# own until its tower and connector weights load); NaFlex: one token a valid patch.
+register_assembly("idefics2", resampled)
+register_assembly("naflex", per_view)

@@ -7,8 +7,10 @@ from .budget import BUDGET
 from .common import Strategy
 from .fixed import DYNAMIC, FIXED, FIXED_CROP, FIXED_PAD
 from .gpt4v import GPT4V
+from .idefics2 import IDEFICS2
 from .idefics3 import IDEFICS3
 from .internvl import INTERNVL
+from .naflex import SIGLIP2_NAFLEX
 from .native import QWEN2_VL
 from .s2 import S2
 from .slicing import SLICING
@@ -18,6 +20,7 @@ STRATEGIES: dict[str, Strategy] = {
     s.name: s
     for s in (FIXED, FIXED_PAD, FIXED_CROP, DYNAMIC, LLAVA_NEXT, INTERNVL, QWEN2_VL, IDEFICS3, SLICING, GPT4V, S2, BUDGET)
 }
+STRATEGIES.update({s.name: s for s in (IDEFICS2, SIGLIP2_NAFLEX)})
 
 
 def register_strategy(strategy: Strategy, *, replace_existing: bool = False) -> Strategy:
