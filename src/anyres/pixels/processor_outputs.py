@@ -158,9 +158,18 @@ for _name in ("slicing", "gpt4v", "s2", "budget"):
 def idefics2(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
     """Idefics2: as Idefics3 (one sample holding every view of every image, zero-padded to
     the largest, ``pixel_attention_mask``) without rows and cols."""
-    result, fill = idefics3(plans, px)
+    shim = [_WithRowsCols(p) for p in plans]
+    result, fill = idefics3(shim, px)  # type: ignore[arg-type]
     del result["rows"], result["cols"]
     return result, fill
+
+
+class _WithRowsCols:
+    """A plan seen with zero rows and cols (the only plan fields the Idefics3 builder
+    reads besides its views)."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.views, self.info = plan.views, {"rows": 0, "cols": 0}
 
 
 def naflex(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
