@@ -115,7 +115,7 @@ class AnyresImageProcessor(BaseImageProcessor):
         _, params, _ = resolve(self.preset)
         overrides = {}
         for key, value in kwargs.items():
-            if key in params:
+            if key in params or _reference_kwarg(self.preset, key, value):
                 overrides[key] = value
             elif key in _ACCEPTED and (_ACCEPTED[key] is None or value in (None, _ACCEPTED[key])):
                 continue
@@ -137,6 +137,16 @@ class AnyresImageProcessor(BaseImageProcessor):
         out = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
         out["image_processor_type"] = type(self).__name__
         return out
+
+
+def _reference_kwarg(preset: str, key: str, value: Any) -> bool:
+    """Whether ``key=value`` is one of the reference processor's keyword arguments that the
+    preset's strategy translates (``size={...}``, ``max_image_size={...}``, ``max_patches``)."""
+    try:
+        resolve(preset, **{key: value})
+    except SpecError:
+        return False
+    return True
 
 
 def _anyres_attributes(p: Any, px: Any) -> dict[str, Any]:
