@@ -56,6 +56,13 @@ def peers():
     out["internvl"] = lambda s: ip.get_number_of_image_patches(s[1], s[0])
     idf = oracles.idefics3_image_processor()
     out["idefics3"] = lambda s: idf.get_number_of_image_patches(s[1], s[0])
+    from transformers.models.siglip2.image_processing_pil_siglip2 import get_image_size_for_max_num_patches
+    from transformers.models.smolvlm.image_processing_pil_smolvlm import SmolVLMImageProcessorPil
+
+    smol = SmolVLMImageProcessorPil()
+    out["smolvlm"] = lambda s: smol.get_number_of_image_patches(s[1], s[0])
+    out["siglip2"] = lambda s: get_image_size_for_max_num_patches(s[1], s[0], 16, 256)
+    out["internvl3.5"] = out["internvl"]
     return out
 
 
