@@ -69,6 +69,13 @@ def peers():
     out["pixtral"] = pixtral_count(1024, 16)
     out["mistral3"] = pixtral_count(1540, 28)
     out["gemma4"] = lambda s: get_aspect_ratio_preserving_size(s[1], s[0], 16, 2520, 3)
+    from transformers.models.siglip2.image_processing_pil_siglip2 import get_image_size_for_max_num_patches
+    from transformers.models.smolvlm.image_processing_pil_smolvlm import SmolVLMImageProcessorPil
+
+    smol = SmolVLMImageProcessorPil()
+    out["smolvlm"] = lambda s: smol.get_number_of_image_patches(s[1], s[0])
+    out["siglip2"] = lambda s: get_image_size_for_max_num_patches(s[1], s[0], 16, 256)
+    out["internvl3.5"] = out["internvl"]
     return out
 
 

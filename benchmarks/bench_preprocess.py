@@ -44,7 +44,8 @@ from anyres.pixels import preprocess, render_views  # noqa: E402
 from anyres.pixels.fast import load_for_plan, render_views_fast  # noqa: E402
 from timing import best_time  # noqa: E402
 
-PRESETS = ["llava-next", "qwen2-vl", "internvl", "idefics3"]
+PRESETS = ["llava-next", "qwen2-vl", "internvl", "idefics3", "smolvlm", "idefics2", "siglip2", "internvl3.5"]
+ONE_SAMPLE = ("idefics3", "smolvlm", "idefics2")  # transformers batches these images as one sample
 
 
 def photo(w: int, h: int, seed: int = 0) -> Image.Image:
@@ -88,9 +89,12 @@ def reference(preset: str):
                                                       image_std=list(px.std)),
             "gemma4": lambda: Gemma4ImageProcessorPil(),
         }[preset]()
-    from tests.pixels.test_hf_parity import _reference
+    from tests.pixels import test_hf_parity, test_hf_parity_idefics_siglip
 
-    return _reference(preset)
+    try:
+        return test_hf_parity._reference(preset)
+    except KeyError:
+        return test_hf_parity_idefics_siglip._reference(preset)
 
 
 def deviation(sources, preset: str, from_files: bool) -> str:
@@ -137,8 +141,8 @@ def main() -> None:
         print(f"{'preset':<11} {'input':<7} {'transformers':>12} {'exact':>9} {'fast':>9} {'exact/tf':>9} {'fast/tf':>8}")
         for preset in args.presets.split(","):
             ref = reference(preset)
-            kw = {"return_row_col_info": True} if preset == "idefics3" else {}
-            per_image = preset == "idefics3"  # transformers batches Idefics3 images as one sample
+            kw = {"return_row_col_info": True} if preset in ("idefics3", "smolvlm") else {}
+            per_image = preset in ONE_SAMPLE
             check_parity(preset, images, ref, per_image, kw)
 
             def tf(batch):

@@ -127,7 +127,7 @@ class AnyresImageProcessor(BaseImageProcessor):
         shaped = set(STRATEGIES[chosen.strategy].aliases) | (set(PIXEL_KEYS) - {"do_resize", "do_convert_rgb"})
         overrides = {}
         for key, value in kwargs.items():
-            if key in params:
+            if key in params or _reference_kwarg(self.preset, key, value):
                 overrides[key] = value
             elif key in _ACCEPTED and (_ACCEPTED[key] is None or value in (None, _ACCEPTED[key])):
                 continue
@@ -151,6 +151,16 @@ class AnyresImageProcessor(BaseImageProcessor):
         out = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
         out["image_processor_type"] = type(self).__name__
         return out
+
+
+def _reference_kwarg(preset: str, key: str, value: Any) -> bool:
+    """Whether ``key=value`` is one of the reference processor's keyword arguments that the
+    preset's strategy translates (``size={...}``, ``max_image_size={...}``, ``max_patches``)."""
+    try:
+        resolve(preset, **{key: value})
+    except SpecError:
+        return False
+    return True
 
 
 def _anyres_attributes(p: Any, px: Any) -> dict[str, Any]:
@@ -250,8 +260,9 @@ def _split_idefics3_samples(flat, per_sample, proc, overrides, tensors) -> dict 
         pv, pm = part["pixel_values"][0], part["pixel_attention_mask"][0]
         pixel_values[i, : pv.shape[0], :, : pv.shape[2], : pv.shape[3]] = pv
         mask[i, : pm.shape[0], : pm.shape[1], : pm.shape[2]] = pm
-    data = {"pixel_values": pixel_values, "pixel_attention_mask": mask,
-            "rows": [part["rows"][0] for part in parts], "cols": [part["cols"][0] for part in parts]}
+    data = {"pixel_values": pixel_values, "pixel_attention_mask": mask}
+    if "rows" in parts[0]:  # Idefics3 / SmolVLM (Idefics2 has none)
+        data.update(rows=[part["rows"][0] for part in parts], cols=[part["cols"][0] for part in parts])
     if tensors == "pt":
         import torch
 
@@ -276,6 +287,23 @@ register_processor_glue("idefics3", ProcessorGlue(lambda p: ["pixel_values", "pi
                                                   nested=_split_idefics3_samples, on_request=("rows", "cols")))
 for _name in ("slicing", "gpt4v", "s2", "budget"):
     PROCESSOR_GLUE.unsupported(_name, "it has no transformers image processor to stand in for")
+
+
+# --- Idefics2 and SigLIP2 NaFlex (fam-idefics) ---
+def _idefics2_attributes(p: Any, px: Any) -> dict[str, Any]:
+    size = ({"height": p["height"], "width": p["width"]} if p["height"] is not None
+            else {"shortest_edge": p["shortest_edge"], "longest_edge": p["longest_edge"]})
+    return dict(size=size, do_image_splitting=p["do_image_splitting"], do_pad=True)
+
+
+def _naflex_attributes(p: Any, px: Any) -> dict[str, Any]:
+    return dict(patch_size=p["patch_size"], max_num_patches=p["max_num_patches"])
+
+
+register_processor_glue("idefics2", ProcessorGlue(lambda p: ["pixel_values", "pixel_attention_mask"],
+                                                  _idefics2_attributes, nested=_split_idefics3_samples))
+register_processor_glue("naflex", ProcessorGlue(lambda p: ["pixel_values", "pixel_attention_mask", "spatial_shapes"],
+                                                _naflex_attributes, image_patches=lambda plan: plan.num_tokens))
 
 __all__ = ["PROCESSOR_GLUE", "AnyresImageProcessor", "ProcessorGlue", "register_processor_glue"]
 

@@ -27,7 +27,6 @@ _PIPES: dict = {}
 
 # presets whose encoder cuts 16 px patches run on the tiny 14 px CLIP with patch_size=14
 # (their geometry rule is the same; only the unit changes)
-_ON_TINY_CLIP = {"pixtral": "pixtral(patch_size=14)", "gemma4": "gemma4(patch_size=14)"}
 # presets no tiny tower here serves, and why
 _NO_TOWER = {
     "mistral3": "needs a tower that applies Mistral3's learned 2x2 patch merger (no Pixtral tower in anyres.encode yet)",
@@ -40,7 +39,8 @@ def _pipes(preset, tiny_clip, tiny_qwen):
         pytest.skip(_NO_TOWER[preset])
     if preset not in _PIPES:
         folder = tiny_qwen if anyres.get_preset(preset).strategy == "native" else tiny_clip
-        spec = _ON_TINY_CLIP.get(preset, preset)
+        # the tiny towers cut 14 px patches: a preset counting other patches is run at 14
+        spec = preset if anyres.plan.preset_connector(preset).patch_size == 14 else f"{preset}(patch_size=14)"
         _PIPES[preset] = tuple(VisionPipeline.from_preset(spec, folder, packing=m) for m in ("packed", "single"))
     return _PIPES[preset]
 
@@ -62,7 +62,7 @@ def test_tokens_equal_the_plan_and_packing_equals_per_view(preset, tiny_clip, ti
     @given(size=sizes)
     def check(size):
         try:
-            plan = anyres.plan(size, _ON_TINY_CLIP.get(preset, preset))
+            plan = anyres.plan(size, packed.spec)
         except anyres.PlanError:
             return
         views = [torch.randn(3, v.size.height, v.size.width, generator=gen) for v in plan.views]

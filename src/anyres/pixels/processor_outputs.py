@@ -253,8 +253,52 @@ def gemma4(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
         normalise_view(v, px.mean, px.std, px.rescale, out=img)
         gh, gw = h // patch, w // patch
         out[i, : gh * gw] = img.reshape(c, gh, patch, gw, patch).transpose(1, 3, 2, 4, 0).reshape(gh * gw, -1)
+# --- Idefics2 and SigLIP2 NaFlex (fam-idefics) ---
+def idefics2(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
+    """Idefics2: as Idefics3 (one sample holding every view of every image, zero-padded to
+    the largest, ``pixel_attention_mask``) without rows and cols."""
+    shim = [_WithRowsCols(p) for p in plans]
+    result, fill = idefics3(shim, px)  # type: ignore[arg-type]
+    del result["rows"], result["cols"]
+    return result, fill
+
+
+class _WithRowsCols:
+    """A plan seen with zero rows and cols (the only plan fields the Idefics3 builder
+    reads besides its views)."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.views, self.info = plan.views, {"rows": 0, "cols": 0}
+
+
+def naflex(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
+    """SigLIP2: each image's patches as rows of (patch, patch, channel) values, padded to
+    ``max_num_patches`` rows; ``pixel_attention_mask`` (int32) marks the real rows,
+    ``spatial_shapes`` (int64) the patch grid (rows, cols)."""
+    import numpy as np
+
+    c = plans[0].connector
+    patch, rows_total = c.patch_size, plans[0].params["max_num_patches"]
+    shapes = [p.info["spatial_shapes"] for p in plans]
+    counts = [max(gh * gw, rows_total) for gh, gw in shapes]
+    if len(set(counts)) != 1:  # the reference cannot stack them either
+        raise SpecError(f"output='hf' for {plans[0].preset}: an image has more patches than max_num_patches")
+    out = np.zeros((len(plans), counts[0], patch * patch * 3), dtype=np.float32)
+    mask = np.zeros((len(plans), counts[0]), dtype=np.int32)
+    for i, (gh, gw) in enumerate(shapes):
+        mask[i, : gh * gw] = 1
+    result = {"pixel_values": out, "pixel_attention_mask": mask,
+              "spatial_shapes": np.array(shapes, dtype=np.int64).reshape(len(plans), 2)}
+
+    def fill(i: int, j: int, v: Any) -> None:
+        gh, gw = shapes[i]
+        chw = normalise_view(v, px.mean, px.std, px.rescale)
+        patches = chw.reshape(3, gh, patch, gw, patch).transpose(1, 3, 2, 4, 0)
+        out[i, : gh * gw] = patches.reshape(gh * gw, -1)
 
     return result, fill
 
 
 register_hf_output("gemma4", gemma4)
+register_hf_output("idefics2", idefics2)
+register_hf_output("naflex", naflex)

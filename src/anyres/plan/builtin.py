@@ -232,3 +232,34 @@ register_preset(
     "sides multiples of 48, 3x3 pooled.",
     reference="transformers Gemma4ImageProcessorPil + Gemma4Processor",
 )
+register_preset(
+    "smolvlm",
+    "idefics3",
+    pixels=PixelSettings("lanczos", HALF, HALF),
+    description="SmolVLM2: Idefics3's rule and prompt; class defaults longest edge 1456, 364 tiles + global "
+    "view, 169 tokens a view (SmolVLM2-2.2B ships size 1536, max_image_size 384, image_seq_len 81).",
+    reference="transformers SmolVLMImageProcessorPil + SmolVLMProcessor",
+)
+register_preset(
+    "idefics2",
+    "idefics2",
+    pixels=PixelSettings("bilinear", HALF, HALF),
+    description="Idefics2: each view clamped to [378, 980] px a side (do_image_splitting: 4 quarters + the "
+    "image), 64 perceiver-resampler tokens a view.",
+    reference="transformers Idefics2ImageProcessorPil + Idefics2Processor",
+)
+register_preset(
+    "siglip2",
+    "naflex",
+    pixels=PixelSettings("bilinear", HALF, HALF),
+    description="SigLIP2 NaFlex: the largest aspect-preserving grid of 16 px patches within max_num_patches=256, "
+    "padded to 256 with a mask; one token a valid patch.",
+    reference="transformers Siglip2ImageProcessorPil",
+)
+register_preset(
+    "internvl3.5",
+    base="internvl",
+    description="InternVL3.5: InternVL's 1-12 tiles of 448 + thumbnail, 256 tokens a tile (the -HF checkpoints' "
+    "GotOcr2 settings, same as InternVL3).",
+    reference="transformers GotOcr2ImageProcessorPil(crop_to_patches) + InternVLProcessor",
+)

@@ -65,9 +65,17 @@ def _normalise(value: Any) -> Any:
     compare equal."""
     if isinstance(value, (list, tuple)):
         return tuple(_normalise(v) for v in value)
-    if isinstance(value, dict):
+    if isinstance(value, dict):  # a reference-shaped override (size={...}): hashable, read-only
         return FrozenDict({k: _normalise(v) for k, v in value.items()})
     return value
+
+
+def _translated(preset: Preset, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Overrides in the reference processor's names and shapes, as the strategy's own."""
+    translate = STRATEGIES[preset.strategy].translate
+    if translate is None or not overrides:
+        return overrides
+    return {k: _normalise(v) for k, v in translate(dict(overrides), preset.resolved()).items()}
 
 
 def register_preset(
@@ -92,7 +100,7 @@ def register_preset(
     if base is not None:
         parent = get_preset(base)
         strategy = strategy or parent.strategy
-        merged = {**parent.params, **params}
+        merged = {**parent.params, **_translated(parent, {k: _normalise(v) for k, v in params.items()})}
         pixels = pixels or parent.pixels
         description = description or parent.description
         reference = reference or parent.reference
@@ -101,6 +109,8 @@ def register_preset(
     if strategy not in STRATEGIES:
         raise SpecError(f"unknown strategy {strategy!r}; known: {', '.join(sorted(STRATEGIES))}")
     preset = Preset(name, strategy, {}, pixels or PixelSettings(), description, reference)
+    if base is None:
+        merged = _translated(preset, {k: _normalise(v) for k, v in merged.items()})
     params_all = _validated(preset, merged)
     preset = replace(preset, params=FrozenDict({k: v for k, v in params_all.items() if k in merged}))
     _PRESETS[name] = preset
@@ -168,6 +178,7 @@ def _resolve_cached(spec: str, overrides: tuple, folder: tuple | None = None) ->
     if pixel:
         preset = replace(preset, pixels=with_pixel_keys(preset.pixels, pixel))
     merged = _expand_aliases(preset, {k: v for k, v in {**from_checkpoint, **kwargs}.items() if k not in PIXEL_KEYS})
+    merged = _translated(preset, merged)
     params = _validated(preset, merged)
     base = get_preset(name)
     defaults = base.resolved()

@@ -7,8 +7,10 @@ from .budget import BUDGET
 from .common import Strategy
 from .fixed import DYNAMIC, FIXED, FIXED_CROP, FIXED_PAD
 from .gpt4v import GPT4V
+from .idefics2 import IDEFICS2
 from .idefics3 import IDEFICS3
 from .internvl import INTERNVL
+from .naflex import SIGLIP2_NAFLEX
 from .native import QWEN2_VL
 from .fit_canvas import LLAMA4, MLLAMA
 from .gemma4 import GEMMA4
@@ -23,6 +25,7 @@ STRATEGIES: dict[str, Strategy] = {
     for s in (FIXED, FIXED_PAD, FIXED_CROP, DYNAMIC, LLAVA_NEXT, INTERNVL, QWEN2_VL, IDEFICS3, SLICING, GPT4V, S2, BUDGET)
 }
 STRATEGIES.update({s.name: s for s in (PAN_AND_SCAN, PIXTRAL, MLLAMA, LLAMA4, GEMMA4)})
+STRATEGIES.update({s.name: s for s in (IDEFICS2, SIGLIP2_NAFLEX)})
 
 
 def register_strategy(strategy: Strategy, *, replace_existing: bool = False) -> Strategy:

@@ -37,6 +37,10 @@ class Strategy:
     # keyword arguments in the reference's own shape (size={...}) -> the parameters they
     # set; a parameter given by name as well wins over the alias's
     aliases: dict[str, Callable[[Any], dict[str, Any]]] = field(default_factory=dict)
+    # ``translate(overrides, base) -> overrides``: rewrites overrides given as the reference
+    # processor's keyword arguments (``size={"longest_edge": 1540}``, ``image_seq_len``) into
+    # this strategy's parameters; ``base`` is the preset's resolved parameters
+    translate: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None
 
 
 def plain_connector(p: dict[str, Any]) -> Connector:
@@ -177,6 +181,18 @@ def aspect_limit(image: Size, limit: float, preset: str) -> None:
         raise PlanError(
             f"{preset}: image size {image} has aspect ratio {ratio:.1f}, above the reference's limit of {limit:g}"
         )
+
+
+def edge_value(kw: dict[str, Any], name: str, *keys: str) -> tuple[int, ...]:
+    """The ``keys`` of a reference size dict override (``size={"longest_edge": 980}``),
+    popped from ``kw``; a missing key or a non-dict is a ``SpecError`` naming the shape."""
+    from ...errors import SpecError
+
+    value = kw.pop(name)
+    if not isinstance(value, dict) or any(k not in value for k in keys) or set(value) - set(keys):
+        shape = ", ".join(f'"{k}": int' for k in keys)
+        raise SpecError(f"{name} must be a dict {{{shape}}} (as in preprocessor_config.json), got {value!r}")
+    return tuple(value[k] for k in keys)
 
 
 def positive_int(params: dict[str, Any], *names: str) -> None:

@@ -1,4 +1,9 @@
-"""Idefics3 / SmolVLM: longest edge to N*tile, sides up to multiples of the tile, split.
+"""Idefics3 / SmolVLM(2): longest edge to N*tile, sides up to multiples of the tile, split.
+
+SmolVLM's image processor and prompt are Idefics3's (transformers 5.23 ships the same
+rule and class defaults under both names); its checkpoints differ only in values
+(``size``, ``max_image_size``, patch size, pixel-shuffle factor, ``image_seq_len``), all
+parameters here, given in the reference's shapes (see ``translate_idefics3``).
 
 Mirrors the processing path of transformers' Idefics3 image processor, which is what
 fixes the prompt: resize the longest edge to ``longest_edge`` (upscaling too; the other
@@ -19,7 +24,7 @@ from ...errors import PlanError, SpecError
 from ..plan import PlanParts
 from ..types import TEXT, VISUAL, Layout, Segment, Size
 from ..connector import Connector
-from .common import Strategy, grid_views, make_view, positive_int, resize_canvas, whole
+from .common import Strategy, edge_value, grid_views, make_view, positive_int, resize_canvas, whole
 
 
 def rescale_to_max_len(h: int, w: int, max_len: int) -> tuple[int, int]:
@@ -77,6 +82,30 @@ def _check(p: dict[str, Any]) -> None:
     positive_int(p, "longest_edge", "tile_size", "patch_size", "scale_factor", "max_image_size")
     if tokens_per_view(p) < 1:
         raise SpecError("tile_size, patch_size and scale_factor leave no token per view")
+    seq = p["image_seq_len"]
+    if seq is not None and seq != tokens_per_view(p):
+        raise SpecError(
+            f"image_seq_len={seq!r} disagrees with tile_size={p['tile_size']}, patch_size={p['patch_size']} and "
+            f"scale_factor={p['scale_factor']}, which give (tile/patch)^2/scale^2 = {tokens_per_view(p)} tokens a view"
+        )
+
+
+def translate_idefics3(kw: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """The processor's names: ``size={"longest_edge"}``, ``max_image_size={"longest_edge"}``
+    (the tile side), and ``image_seq_len``, from which the pixel-shuffle factor follows
+    when ``scale_factor`` is not given (SmolVLM2-2.2B: 384 tiles, 14 px patches, 81 tokens
+    -> 3)."""
+    if "size" in kw:
+        (kw["longest_edge"],) = edge_value(kw, "size", "longest_edge")
+    if "max_image_size" in kw and isinstance(kw["max_image_size"], dict):
+        (kw["tile_size"],) = edge_value(kw, "max_image_size", "longest_edge")
+    seq = kw.get("image_seq_len")
+    if isinstance(seq, int) and not isinstance(seq, bool) and seq > 0 and "scale_factor" not in kw:
+        side = kw.get("tile_size", base["tile_size"]) // kw.get("patch_size", base["patch_size"])
+        factor = math.isqrt(side * side // seq) if side * side >= seq else 0
+        if factor >= 1 and side * side // (factor * factor) == seq:
+            kw["scale_factor"] = factor
+    return kw
 
 
 def plan_idefics3(image: Size, p: dict[str, Any]) -> PlanParts:
@@ -149,8 +178,9 @@ IDEFICS3 = Strategy(
         "tile_size": 364,
         "patch_size": 14,
         "scale_factor": 2,
-        "max_image_size": 4096,
+        "max_image_size": 4096,  # the module's MAX_IMAGE_SIZE cap; a dict max_image_size={...} is the tile
         "do_image_splitting": True,
+        "image_seq_len": None,  # the processor's tokens a view; None: (tile/patch)^2/scale^2
         "merge_double_newline": True,
         "image_token": "<image>",
         "fake_image_token": "<fake_token_around_image>",
@@ -159,4 +189,5 @@ IDEFICS3 = Strategy(
     "Idefics3/SmolVLM: longest edge to N tiles, sides up to tile multiples, row-major tiles + global view.",
     _check,
     connector=connector_idefics3,
+    translate=translate_idefics3,
 )

@@ -16,7 +16,7 @@ from ...errors import SpecError
 from ..plan import PlanParts
 from ..types import TEXT, VISUAL, Layout, Segment, Size
 from ..connector import Connector
-from .common import Strategy, grid_views, make_view, positive_int, resize_canvas, whole
+from .common import Strategy, edge_value, grid_views, make_view, positive_int, resize_canvas, whole
 
 
 @lru_cache(maxsize=64)
@@ -63,7 +63,7 @@ def plan_internvl(image: Size, p: dict[str, Any]) -> PlanParts:
     n_tok = tokens_per_tile(p)
     side, f = t // p["patch_size"], shuffle_factor(p)
     grids = ((side, side), (side // f, side // f))  # every tile's (as connector_internvl says)
-    if p["max_tiles"] <= 1:  # the reference skips tiling entirely
+    if p["max_tiles"] <= 1 or not p["crop_to_patches"]:  # the reference skips tiling entirely
         canvases = [resize_canvas(image, tile)]
         return PlanParts(tuple(canvases), (make_view(canvases, 0, whole(tile), None, "base", n_tok, grids=grids),), None)
     cols, rows = best_grid(image, tile, p["min_tiles"], p["max_tiles"])
@@ -94,6 +94,29 @@ def shuffle_factor(p: dict[str, Any]) -> int:
     return f
 
 
+def translate_internvl(kw: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """GotOcr2's names: ``size={"height", "width"}`` (square: the tile), ``min_patches``,
+    ``max_patches``; InternVLProcessor's ``image_seq_length`` (checked against the tile,
+    patch and downsample ratio it must equal)."""
+    if "size" in kw:
+        h, w = edge_value(kw, "size", "height", "width")
+        if h != w:
+            raise SpecError(f"internvl: tiles are square, got size height={h} width={w}")
+        kw["tile_size"] = h
+    for ours, theirs in (("min_tiles", "min_patches"), ("max_tiles", "max_patches")):
+        if theirs in kw:
+            kw[ours] = kw.pop(theirs)
+    if "image_seq_length" in kw:
+        seq = kw.pop("image_seq_length")
+        want = tokens_per_tile({**base, **kw})
+        if seq != want:
+            raise SpecError(
+                f"internvl: image_seq_length={seq!r}, but tile_size, patch_size and downsample_ratio give {want} "
+                "tokens a tile (change those instead)"
+            )
+    return kw
+
+
 def connector_internvl(p: dict[str, Any], info: dict[str, Any]) -> Connector:
     """Pixel shuffle by 1/downsample_ratio, then InternVL's LayerNorm-MLP (mlp1)."""
     return Connector("pixel-shuffle", shuffle_factor(p), patch_size=p["patch_size"], projector="norm_mlp")
@@ -109,6 +132,7 @@ INTERNVL = Strategy(
         "min_tiles": 1,
         "max_tiles": 12,
         "use_thumbnail": True,
+        "crop_to_patches": True,
         "start_token": "<img>",
         "end_token": "</img>",
         "context_token": "<IMG_CONTEXT>",
@@ -116,4 +140,5 @@ INTERNVL = Strategy(
     "InternVL/GotOcr2: nearest-aspect grid of min..max tiles, stretch, cut, + thumbnail if > 1 tile.",
     _check,
     connector=connector_internvl,
+    translate=translate_internvl,
 )
