@@ -13,6 +13,8 @@ import types as _types
 from typing import Any
 
 from ..errors import AnyresError, ImageError, PlanError, SpecError
+from .cost import Cost, EncoderFlops, worst_case
+from .sizes import ENCODERS, LLMS, EncoderSize, LLMSize
 from .connector import Connector, check_connector, query_grid, view_grids
 from .diagnostics import CutLine, Diagnostics
 from .plan import Plan, PlanParts
@@ -172,6 +174,13 @@ __all__ = [
     "Box",
     "Canvas",
     "Connector",
+    "Cost",
+    "ENCODERS",
+    "EncoderFlops",
+    "EncoderSize",
+    "LLMS",
+    "LLMSize",
+    "worst_case",
     "CutLine",
     "Diagnostics",
     "ImageError",

@@ -71,6 +71,16 @@ class Plan:
     def diagnostics(self) -> Diagnostics:
         return diagnose(self.views, self.image, self.warnings)
 
+    def cost(self, encoder: Any = None, llm: Any = None, context: int | None = None, dtype: Any = "bfloat16"):
+        """What this plan costs (``anyres.plan.cost.Cost``): encoder FLOPs (patch
+        embedding, projections, attention, MLP), connector FLOPs, language-model prefill
+        FLOPs and KV-cache bytes of the image's prompt positions, and their share of
+        ``context``. ``encoder`` / ``llm``: a named size (``anyres.plan.sizes``), a
+        transformers config or a model folder; every argument is optional."""
+        from .cost import cost
+
+        return cost(self, encoder, llm, context, dtype)
+
     @property
     def spec(self) -> str:
         """A spec string that reproduces this plan: ``name(key=value, ...)``."""
