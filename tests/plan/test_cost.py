@@ -155,3 +155,31 @@ def test_worst_case_llava_next():
     # the 2x2 pinpoint on a square image: 576 base + 48x48 tile features + 48 newlines
     assert tokens == 576 + 48 * 48 + 48
     assert anyres.plan(size, "llava-next").num_tokens == tokens
+
+
+def test_compare_rows_carry_costs():
+    from anyres.compare import compare
+
+    rows = compare((1344, 336), ["llava-next", "qwen2-vl"], encoder="auto", llm="auto", context=8192)
+    by = {r["preset"]: r for r in rows}
+    p = anyres.plan((1344, 336), "llava-next")
+    c = p.cost("clip-l/336", "llama-2-7b", 8192)
+    assert by["llava-next"]["encoder_gflops"] == round(c.encoder_flops.total / 1e9, 1)
+    assert by["llava-next"]["kv_mb"] == round(c.kv_cache_bytes / 2**20, 1)
+    assert by["llava-next"]["context"] == round(100 * p.num_tokens / 8192, 1)
+    assert "kv_mb" not in compare((1344, 336), ["fixed"])[0]
+
+
+def test_budget_totals_encoder_tflops_and_kv(monkeypatch):
+    import anyres.engine.budget as budget
+    from anyres.engine.sources import Item
+
+    sizes = [(1000, 600), (300, 900)]
+    monkeypatch.setattr(budget, "item_size", lambda item: anyres.Size(*map(int, item.key.split("x"))))
+    items = [Item(f"{w}x{h}", path="unused") for w, h in sizes]
+    result = budget.measure(items, ["internvl"], encoder="internvit-300m", llm="qwen2-7b", dtype="float16")
+    s = result.presets[0].summary()
+    plans = [anyres.plan(size, "internvl") for size in sizes]
+    assert s["encoder_tflops"] == sum(p.cost("internvit-300m").encoder_flops.total for p in plans) / 1e12
+    assert s["kv_gb"] == sum(p.cost(llm="qwen2-7b", dtype="float16").kv_cache_bytes for p in plans) / 1e9
+    assert "KV GB" in budget.format_budget(result)

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..errors import SpecError
-from .sizes import EncoderSize, LLMSize, encoder_size, llm_size
+from .sizes import EncoderSize, LLMSize, encoder_size, llm_size, preset_model
 
 DTYPE_BYTES = {"float32": 4, "fp32": 4, "bfloat16": 2, "bf16": 2, "float16": 2, "fp16": 2, "half": 2,
                "float8": 1, "fp8": 1, "int8": 1, "int4": 0.5}
@@ -185,8 +185,11 @@ def _bytes(dtype: Any) -> float:
 
 def cost(plan: Any, encoder: Any = None, llm: Any = None, context: int | None = None,
          dtype: str | int | float = "bfloat16") -> Cost:
-    """The ``Cost`` of ``plan``; ``encoder`` and ``llm`` are names (``anyres.plan.sizes``),
-    transformers configs or folders; each is optional, as is ``context``."""
+    """The ``Cost`` of ``plan``; ``encoder`` and ``llm`` are names (``anyres.plan.sizes``;
+    ``"auto"``: the preset's own, ``PRESET_MODELS``), transformers configs or folders;
+    each is optional, as is ``context``."""
+    encoder = preset_model(plan.preset, "encoder", encoder)
+    llm = preset_model(plan.preset, "llm", llm)
     if context is not None and (isinstance(context, bool) or not isinstance(context, int) or context < 1):
         raise SpecError(f"context must be a positive number of tokens, got {context!r}")
     prompt = len(plan.layout)

@@ -94,6 +94,34 @@ ALIASES = {"clip-l": "clip-l/336", "siglip": "siglip-so400m/384", "siglip-so400m
            "qwen2-vl": "qwen2-vl-vit", "qwen2.5-vl": "qwen2.5-vl-vit", "internvit": "internvit-300m",
            "vicuna-7b": "llama-2-7b", "vicuna-13b": "llama-2-13b", "llama3-8b": "llama-3-8b"}
 
+# the tower and language model each built-in preset's reference model ships with
+# (``encoder="auto"`` / ``llm="auto"``): LLaVA-NeXT-7B (Vicuna), LLaVA-OneVision-7B,
+# InternVL2.5-8B, Qwen2-VL-7B, Idefics3-8B, MiniCPM-V 2.6, LLaVA-UHD (Vicuna-13B)
+PRESET_MODELS: dict[str, tuple[str, str]] = {
+    "fixed": ("clip-l/336", "llama-2-7b"),
+    "fixed-pad": ("clip-l/336", "llama-2-7b"),
+    "fixed-crop": ("clip-l/336", "llama-2-7b"),
+    "llava-next": ("clip-l/336", "llama-2-7b"),
+    "llava-onevision": ("siglip-so400m/384", "qwen2-7b"),
+    "internvl": ("internvit-300m", "internlm2.5-7b"),
+    "qwen2-vl": ("qwen2-vl-vit", "qwen2-7b"),
+    "idefics3": ("siglip-so400m/384", "llama-3-8b"),
+    "minicpm-v": ("siglip-so400m/384", "qwen2-7b"),
+    "llava-uhd": ("clip-l/336", "llama-2-13b"),
+    "s2": ("clip-l/336", "llama-2-7b"),
+}
+
+
+def preset_model(preset: str, side: str, value: Any) -> Any:
+    """``value``, or for ``"auto"`` the preset's own tower (``side="encoder"``) or
+    language model (``side="llm"``) from ``PRESET_MODELS``."""
+    if not (isinstance(value, str) and value == "auto"):
+        return value
+    if preset not in PRESET_MODELS:
+        raise SpecError(f"no default {side} size for preset {preset!r}; name one ({', '.join(ENCODERS if side == 'encoder' else LLMS)})")
+    return PRESET_MODELS[preset][0 if side == "encoder" else 1]
+
+
 _UNGATED = {"gpt2", "opt", "phi", "gpt_neox", "bloom", "falcon"}
 
 
