@@ -136,7 +136,11 @@ def connector_flops(plan: Any, encoder: Any = None, llm: Any = None) -> int:
     out = llm_size(llm).width if llm is not None else 0
     c = plan.connector
     d = e.width
-    reduced = sum(r.flops(d) for r in getattr(plan, "reducer_steps", ()))
+    after = plan
+    plan = plan.unreduced or plan  # the connector runs before the reducers
+    from .reducers import reducer_flops
+
+    reduced = reducer_flops(after, out or d)
     if c.kind == "patch-merger":
         rows = sum(v.tokens for v in plan.views)
         wide = d * c.factor * c.factor

@@ -60,9 +60,17 @@ class Plan:
     warnings: tuple[str, ...] = ()
     connector: Connector = Connector()
     pixels: Any = None  # PixelSettings (registry.py imports this module)
+    # token reducers from the spec ("+pool(2)", anyres.plan.reducers) and the plan before
+    # them (what the encoder and the assembly run on); () and None without reducers
+    reducers: tuple = ()
+    unreduced: "Plan | None" = None
 
     @cached_property
     def layout(self) -> Layout:
+        if self.reducers:
+            from .reduced import reduced_layout
+
+            return reduced_layout(self)
         from .strategies import STRATEGIES
 
         return STRATEGIES[self.strategy].layout(self)
@@ -86,23 +94,26 @@ class Plan:
         """A spec string that reproduces this plan: ``name(key=value, ...)``."""
         from .spec import format_spec
 
-        return format_spec(self.preset, self.overrides)
+        return format_spec(self.preset, self.overrides) + "".join("+" + r.spec() for r in self.reducers)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Plan):
             return NotImplemented
-        return (self.preset, self.params, self.image, self.views, self.canvases) == (
+        return (self.preset, self.params, self.image, self.views, self.canvases, self.reducers) == (
             other.preset,
             other.params,
             other.image,
             other.views,
             other.canvases,
+            other.reducers,
         )
 
     __hash__ = None  # type: ignore[assignment]
 
     def __getstate__(self) -> dict:
         self.layout  # computed here, so the receiver needs no registered strategy
+        if self.unreduced is not None:
+            self.unreduced.layout
         return self.__dict__
 
     def __setstate__(self, state: dict) -> None:
