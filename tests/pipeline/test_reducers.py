@@ -46,6 +46,7 @@ def test_every_reducer_on_every_preset_keeps_the_token_invariant(preset, reducer
         assert plan.num_tokens <= plan.unreduced.num_tokens
         assert (out.kind == NEWLINE).sum().item() == plan.newline_tokens
         assert plan.num_tokens == sum(v.tokens for v in plan.views) + plan.newline_tokens
+        assert out.position_ids().shape[-1] == len(plan.layout)
         if reducers == "+pool(2)":  # every pooled row comes from the view the layout says
             order = [s.view for s in plan.layout.segments if s.kind == "visual" for _ in range(s.count)]
             assert out.positions[out.kind != NEWLINE][:, 0].tolist() == order
@@ -79,3 +80,14 @@ def test_pooled_newlines_follow_the_pooled_rows(tiny_clip):
     rows = base.info["unpadded_map"][0]
     assert plan.newline_tokens == -(-rows // 2)
     assert sum(1 for s in plan.layout.segments if s.kind == "newline") == plan.newline_tokens
+
+
+def test_mrope_ids_of_pooled_qwen_tokens_are_their_cells(tiny_qwen):
+    plan = anyres.plan((280, 196), "qwen2-vl+pool(2)")  # 7 x 10 merged tokens -> 4 x 5
+    views = [torch.randn(3, v.size.height, v.size.width) for v in plan.views]
+    [out] = VisionPipeline.from_preset("qwen2-vl+pool(2)", tiny_qwen).encode_views([plan], [views])
+    ids = out.position_ids(start=3)
+    assert ids.shape == (3, 20) and ids[0].eq(3).all()
+    assert plan.views[0].token_grid == (4, 5)
+    assert ids[1].tolist() == [3 + r for r in range(4) for _ in range(5)]
+    assert ids[2].tolist() == [3 + c for _ in range(4) for c in range(5)]
