@@ -35,6 +35,16 @@ def _size(text: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
+def cost_args(p, context: bool = True) -> None:
+    from .plan import ENCODERS, LLMS
+
+    p.add_argument("--encoder-size", help=f"vision tower for FLOPs: {', '.join(ENCODERS)}, a model folder, or auto (each preset's own)")
+    p.add_argument("--llm-size", help=f"language model for prefill FLOPs and KV cache: {', '.join(LLMS)}, a folder, or auto")
+    if context:
+        p.add_argument("--context", type=int, help="context length: show each image's share of it")
+    p.add_argument("--dtype", default="bfloat16", help="KV-cache dtype (default bfloat16)")
+
+
 def _specs(text: str | None) -> list[str] | None:
     """Split a comma-separated preset list, keeping commas inside parentheses."""
     if not text:
@@ -176,16 +186,18 @@ def cmd_show(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from .reports.compare import compare, format_table
+    from .reports.compare import COLUMNS, COST_COLUMNS, compare, format_table
 
     source = _source(args)
     if args.plot:
         output_file(args.plot, "--plot", plot_extensions())
-    rows = compare(source, _specs(args.presets))
+    costed = args.encoder_size is not None or args.llm_size is not None or args.context is not None
+    rows = compare(source, _specs(args.presets), encoder=args.encoder_size, llm=args.llm_size, context=args.context,
+                   dtype=args.dtype)
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        print(format_table(rows, markdown=args.markdown))
+        print(format_table(rows, COLUMNS + COST_COLUMNS if costed else COLUMNS, markdown=args.markdown))
     if args.plot:
         from .reports.plots import plot_tokens_vs_size
         from .plan import image_size
@@ -290,7 +302,8 @@ def cmd_budget(args) -> int:
     specs = _specs(args.presets) or presets()
     if args.plot:
         output_file(args.plot, "--plot", plot_extensions())
-    result = corpus_budget(args.src, specs, column=args.column, progress=not args.json and sys.stderr.isatty())
+    result = corpus_budget(args.src, specs, column=args.column, progress=not args.json and sys.stderr.isatty(),
+                           encoder=args.encoder_size, llm=args.llm_size, dtype=args.dtype)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -380,6 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     image_args(p, preset_required=False)
     p.add_argument("--presets", help="comma-separated presets or specs (default: all)")
     p.add_argument("--plot", help="also plot tokens against image size to this PNG")
+    cost_args(p)
     p.add_argument("--json", action="store_true")
     p.add_argument("--markdown", action="store_true")
     p.set_defaults(func=cmd_compare)
@@ -418,6 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--presets", help="comma-separated presets or specs (default: all)")
     p.add_argument("--column", help="the Parquet column holding paths or image bytes")
     p.add_argument("--plot", help="also draw the token distributions to this PNG")
+    cost_args(p, context=False)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_budget)
 

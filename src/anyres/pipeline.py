@@ -61,6 +61,10 @@ class VisualTokens:
         n = len(self.plan.layout)
         if self.plan.connector.position_ids != "mrope":
             return torch.arange(start, start + n).unsqueeze(0)
+        if self.plan.reducers:  # the kept tokens' own cells: (0, row, col), a summary row at the largest
+            cells = self.positions[:, 1:].clamp(min=0)
+            cells[self.positions[:, 1] < 0] = cells.max(dim=0).values
+            return torch.cat([torch.zeros(1, len(cells), dtype=torch.int64), cells.T]) + start
         from .plan.types import VISUAL
         from .tokens.mrope import mrope_position_ids
 

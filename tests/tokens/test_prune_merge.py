@@ -79,13 +79,14 @@ def test_visionzip_counts_and_dominant_choice():
     assert (kept.positions[:, 1] >= 0).all()  # the CLS row is never returned
 
 
-def test_visionzip_contextual_token_is_the_mean_of_its_group():
-    # two clusters of keys; targets 0 and 3 (step 6 // 2 = 3); members join by key
+def test_visionzip_contextual_token_is_its_target_plus_the_mean_of_its_members():
+    # two clusters of keys; targets 0 and 3 (step 6 // 2 = 3); members join by key;
+    # dvlab-research/VisionZip: target_hidden + sum(members) / clamp(count, min=1)
     keys = torch.tensor([[1.0, 0], [1, 0.1], [0, 1], [0, 1], [1, -0.1], [0.1, 1]])
     feats = torch.arange(6.0)[:, None]
     kept = visionzip(feats, torch.full((6, 6), 1 / 6), keys, dominant=0, contextual=2)
     assert kept.index.tolist() == [0, 3]
-    assert kept.embeddings[:, 0].tolist() == pytest.approx([(0 + 1 + 4) / 3, (3 + 2 + 5) / 3])
+    assert kept.embeddings[:, 0].tolist() == pytest.approx([0 + (1 + 4) / 2, 3 + (2 + 5) / 2])
     assert kept.sizes.tolist() == [3, 3]
 
 

@@ -4,7 +4,9 @@ Every image is measured from its header (no pixels decoded, no encoder) and plan
 under each preset; the result is, per preset, the total and the distribution of tokens
 (and of prompt positions, where the preset wraps its tokens in text), with the images
 each preset refuses (``PlanError``: e.g. qwen2-vl's aspect-ratio limit) counted apart,
-and the unreadable files listed once.
+and the unreadable files listed once. Given an encoder size and a language-model size
+(``anyres.plan.sizes``), each preset also totals the corpus's encoder TFLOPs and the KV
+cache its prompt positions take (GB).
 """
 
 from __future__ import annotations
@@ -25,9 +27,16 @@ class PresetBudget:
     tokens: list[int] = field(default_factory=list)
     layout: list[int] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)  # (key, reason)
+    encoder_flops: int | None = None  # summed over the corpus, when an encoder size is given
+    kv_bytes: float | None = None  # summed over the corpus, when a language-model size is given
 
     def summary(self) -> dict[str, Any]:
         t = sorted(self.tokens)
+        costs = {}
+        if self.encoder_flops is not None:
+            costs["encoder_tflops"] = self.encoder_flops / 1e12
+        if self.kv_bytes is not None:
+            costs["kv_gb"] = self.kv_bytes / 1e9
         return {
             "preset": self.preset,
             "images": len(t),
@@ -39,6 +48,7 @@ class PresetBudget:
             "p90": percentile(t, 90),
             "p99": percentile(t, 99),
             "max": t[-1] if t else 0,
+            **costs,
         }
 
 
@@ -73,8 +83,15 @@ def item_size(item: Item) -> Size:
     return probe(item.path if item.data is None else item.data).size
 
 
-def measure(items: Iterable[Item], presets: Sequence[str], progress: bool = False) -> CorpusBudget:
-    budgets = [PresetBudget(p) for p in presets]
+def measure(items: Iterable[Item], presets: Sequence[str], progress: bool = False, *, encoder: Any = None,
+            llm: Any = None, dtype: str = "bfloat16") -> CorpusBudget:
+    budgets = [PresetBudget(p, encoder_flops=None if encoder is None else 0, kv_bytes=None if llm is None else 0)
+               for p in presets]
+    if encoder is not None or llm is not None:  # read a folder's config once, not per image
+        from ..plan.sizes import encoder_size, llm_size
+
+        encoder = encoder if encoder in (None, "auto") else encoder_size(encoder)
+        llm = llm if llm in (None, "auto") else llm_size(llm)
     sizes, unreadable = [], []
     iterator: Iterable[Item] = items
     if progress:
@@ -102,21 +119,30 @@ def measure(items: Iterable[Item], presets: Sequence[str], progress: bool = Fals
                 continue
             b.tokens.append(p.num_tokens)
             b.layout.append(len(p.layout))
+            if encoder is not None or llm is not None:
+                c = p.cost(encoder, llm, dtype=dtype)
+                if encoder is not None:
+                    b.encoder_flops += c.encoder_flops.total
+                if llm is not None:
+                    b.kv_bytes += c.kv_cache_bytes
     return CorpusBudget(budgets, sizes, unreadable)
 
 
 def corpus_budget(src: str | os.PathLike, presets: Sequence[str], *, column: str | None = None,
-                  progress: bool = False) -> CorpusBudget:
-    return measure(iter_items(src, column=column), presets, progress)
+                  progress: bool = False, encoder: Any = None, llm: Any = None, dtype: str = "bfloat16") -> CorpusBudget:
+    return measure(iter_items(src, column=column), presets, progress, encoder=encoder, llm=llm, dtype=dtype)
 
 
 def format_budget(result: CorpusBudget) -> str:
     head = ("preset", "images", "refused", "total tokens", "mean", "p50", "p90", "p99", "max", "prompt positions")
+    extra = [k for k in ("encoder_tflops", "kv_gb") if result.presets and k in result.presets[0].summary()]
+    head += tuple({"encoder_tflops": "encoder TFLOPs", "kv_gb": "KV GB"}[k] for k in extra)
     rows = [head]
     for b in result.presets:
         s = b.summary()
         rows.append((s["preset"], str(s["images"]), str(s["refused"]), f"{s['total_tokens']:,}", f"{s['mean']:.0f}",
-                     str(s["p50"]), str(s["p90"]), str(s["p99"]), str(s["max"]), f"{s['total_prompt_positions']:,}"))
+                     str(s["p50"]), str(s["p90"]), str(s["p99"]), str(s["max"]), f"{s['total_prompt_positions']:,}")
+                    + tuple(f"{s[k]:,.2f}" for k in extra))
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -10,9 +10,13 @@ import operator
 import os
 import sys
 import types as _types
+from functools import lru_cache
 from typing import Any
 
 from ..errors import AnyresError, ImageError, PlanError, SpecError
+from .cost import Cost, EncoderFlops, worst_case
+from .reducers import REDUCERS, Reducer
+from .sizes import ENCODERS, LLMS, EncoderSize, LLMSize
 from .connector import Connector, check_connector, query_grid, view_grids
 from .diagnostics import CutLine, Diagnostics
 from .plan import Plan, PlanParts
@@ -84,6 +88,7 @@ def plan(image_or_size: Any, preset: str, **overrides: Any) -> Plan:
     """
     size = image_size(image_or_size)
     chosen, params, given = resolve(preset, **overrides)
+    steps = _reducers(preset)
     strategy = STRATEGIES[chosen.strategy]
     if strategy.content is None:
         parts = strategy.plan(size, params)
@@ -95,7 +100,7 @@ def plan(image_or_size: Any, preset: str, **overrides: Any) -> Plan:
     if views and (views[0].token_grid is None or views[-1].token_grid is None):  # left to the connector
         views = with_grids(views, connector)
     tokens = sum(v.tokens for v in views) + parts.newline_tokens
-    return Plan._assemble(dict(
+    made = Plan._assemble(dict(
         preset=chosen.name,
         strategy=chosen.strategy,
         params=params,
@@ -110,7 +115,25 @@ def plan(image_or_size: Any, preset: str, **overrides: Any) -> Plan:
         warnings=parts.warnings,
         connector=connector,
         pixels=chosen.pixels,
+        reducers=(),
+        unreduced=None,
     ))
+    if steps:
+        from .reduced import with_reducers
+
+        return with_reducers(made, steps, preset)
+    return made
+
+
+@lru_cache(maxsize=1024)
+def _reducers(spec: str) -> tuple:
+    """The token reducers after the preset in ``spec`` (``"llava-next+pool(2)"``)."""
+    if "+" not in spec:
+        return ()
+    from .reducers import make_reducer
+    from .spec import split_spec
+
+    return tuple(make_reducer(*r) for r in split_spec(spec)[1])
 
 
 _CONNECTORS: dict[int, tuple[Any, Connector]] = {}
@@ -175,6 +198,13 @@ __all__ = [
     "Box",
     "Canvas",
     "Connector",
+    "Cost",
+    "ENCODERS",
+    "EncoderFlops",
+    "EncoderSize",
+    "LLMS",
+    "LLMSize",
+    "worst_case",
     "CutLine",
     "Diagnostics",
     "ImageError",
@@ -183,6 +213,8 @@ __all__ = [
     "Plan",
     "PlanError",
     "PlanParts",
+    "REDUCERS",
+    "Reducer",
     "Preset",
     "STRATEGIES",
     "Segment",

@@ -60,9 +60,17 @@ class Plan:
     warnings: tuple[str, ...] = ()
     connector: Connector = Connector()
     pixels: Any = None  # PixelSettings (registry.py imports this module)
+    # token reducers from the spec ("+pool(2)", anyres.plan.reducers) and the plan before
+    # them (what the encoder and the assembly run on); () and None without reducers
+    reducers: tuple = ()
+    unreduced: "Plan | None" = None
 
     @cached_property
     def layout(self) -> Layout:
+        if self.reducers:
+            from .reduced import reduced_layout
+
+            return reduced_layout(self)
         from .strategies import STRATEGIES
 
         return STRATEGIES[self.strategy].layout(self)
@@ -71,22 +79,33 @@ class Plan:
     def diagnostics(self) -> Diagnostics:
         return diagnose(self.views, self.image, self.warnings)
 
+    def cost(self, encoder: Any = None, llm: Any = None, context: int | None = None, dtype: Any = "bfloat16"):
+        """What this plan costs (``anyres.plan.cost.Cost``): encoder FLOPs (patch
+        embedding, projections, attention, MLP), connector FLOPs, language-model prefill
+        FLOPs and KV-cache bytes of the image's prompt positions, and their share of
+        ``context``. ``encoder`` / ``llm``: a named size (``anyres.plan.sizes``), a
+        transformers config or a model folder; every argument is optional."""
+        from .cost import cost
+
+        return cost(self, encoder, llm, context, dtype)
+
     @property
     def spec(self) -> str:
         """A spec string that reproduces this plan: ``name(key=value, ...)``."""
         from .spec import format_spec
 
-        return format_spec(self.preset, self.overrides)
+        return format_spec(self.preset, self.overrides) + "".join("+" + r.spec() for r in self.reducers)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Plan):
             return NotImplemented
-        return (self.preset, self.params, self.image, self.views, self.canvases) == (
+        return (self.preset, self.params, self.image, self.views, self.canvases, self.reducers) == (
             other.preset,
             other.params,
             other.image,
             other.views,
             other.canvases,
+            other.reducers,
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -101,6 +120,8 @@ class Plan:
 
     def __getstate__(self) -> dict:
         self.layout  # computed here, so the receiver needs no registered strategy
+        if self.unreduced is not None:
+            self.unreduced.layout
         return self.__dict__
 
     def __setstate__(self, state: dict) -> None:

@@ -1,4 +1,5 @@
-"""Spec strings: a preset name with literal keyword arguments, ``"internvl(max_tiles=12)"``."""
+"""Spec strings: a preset name with literal keyword arguments, ``"internvl(max_tiles=12)"``,
+optionally followed by token reducers, ``"llava-next+pool(2)+visionzip(keep=64)"``."""
 
 from __future__ import annotations
 
@@ -8,19 +9,53 @@ from typing import Any
 from ..errors import SpecError
 
 
+def split_spec(spec: str) -> tuple[str, tuple[tuple[str, tuple, dict[str, Any]], ...]]:
+    """``"preset(...)+name(args)+..."`` -> (the preset part, ((name, positional args,
+    keyword args), ...) of each reducer in order). A ``+`` inside parentheses or quotes
+    belongs to an argument."""
+    if not isinstance(spec, str):
+        raise SpecError(f"a preset spec must be a string, got {type(spec).__name__}")
+    parts, depth, quote, cur = [], 0, "", ""
+    for ch in spec:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "+" and depth == 0:
+            parts.append(cur)
+            cur = ""
+            continue
+        cur += ch
+    parts.append(cur)
+    reducers = []
+    for part in parts[1:]:
+        name, args, kwargs = _call(part, spec, positional=True)
+        reducers.append((name, args, kwargs))
+    return parts[0], tuple(reducers)
+
+
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """Split ``"name(key=literal, ...)"`` into the name and the keyword arguments.
+    """Split ``"name(key=literal, ...)"`` into the name and the keyword arguments (of the
+    preset part: reducers after ``+`` are ``split_spec``'s).
 
     Only Python literals are accepted (numbers, strings, booleans, None, tuples,
     lists, dicts): a spec never executes code.
     """
-    if not isinstance(spec, str):
-        raise SpecError(f"a preset spec must be a string, got {type(spec).__name__}")
-    text = spec.strip()
+    base, _ = split_spec(spec)
+    name, _, kwargs = _call(base, spec, positional=False)
+    return name, kwargs
+
+
+def _call(part: str, spec: str, positional: bool) -> tuple[str, tuple, dict[str, Any]]:
+    text = part.strip()
     if "(" not in text:
         if not text:
-            raise SpecError("empty preset spec")
-        return text, {}
+            raise SpecError(f"empty {'reducer' if positional else 'preset'} in spec {spec!r}")
+        return text, (), {}
     name, _, rest = text.partition("(")
     name = name.strip()
     if not name or not rest.rstrip().endswith(")"):
@@ -29,8 +64,14 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
         call = ast.parse("f(" + rest, mode="eval").body
     except SyntaxError as exc:
         raise SpecError(f"malformed preset spec {spec!r}: {exc.msg}") from None
-    if not isinstance(call, ast.Call) or call.args:
+    if not isinstance(call, ast.Call) or (call.args and not positional):
         raise SpecError(f"preset spec {spec!r}: arguments must be given as key=value")
+    args = []
+    for a in call.args:
+        try:
+            args.append(ast.literal_eval(a))
+        except ValueError:
+            raise SpecError(f"spec {spec!r}: the arguments of {name!r} must be literals") from None
     kwargs: dict[str, Any] = {}
     for kw in call.keywords:
         if kw.arg is None:
@@ -43,7 +84,7 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
             raise SpecError(
                 f"preset spec {spec!r}: the value of {kw.arg!r} is not a literal"
             ) from None
-    return name, kwargs
+    return name, tuple(args), kwargs
 
 
 def format_spec(name: str, params: dict[str, Any]) -> str:

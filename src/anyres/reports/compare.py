@@ -19,11 +19,19 @@ COLUMNS = (
     ("coverage", "coverage %"),
     ("overlap", "overlap %"),
 )
+# added when the caller names an encoder size, a language-model size or a context
+COST_COLUMNS = (
+    ("encoder_gflops", "enc GFLOPs"),
+    ("gflops", "GFLOPs"),
+    ("kv_mb", "KV MB"),
+    ("context", "context %"),
+)
 
 
-def compare_row(p: Plan) -> dict[str, Any]:
+def compare_row(p: Plan, encoder: Any = None, llm: Any = None, context: int | None = None,
+                dtype: str = "bfloat16") -> dict[str, Any]:
     d = p.diagnostics
-    return {
+    row = {
         "preset": p.spec,
         "views": len(p.views),
         "grid": f"{p.grid[0]}x{p.grid[1]}" if p.grid else "-",
@@ -35,15 +43,27 @@ def compare_row(p: Plan) -> dict[str, Any]:
         "coverage": round(100 * d.coverage, 1),
         "overlap": round(100 * d.overlap, 1),
     }
+    if encoder is not None or llm is not None or context is not None:
+        c = p.cost(encoder, llm, context, dtype)
+        row["encoder_gflops"] = round(c.encoder_flops.total / 1e9, 1) if encoder is not None else "-"
+        row["gflops"] = round(c.total_flops / 1e9, 1) if encoder is not None or llm is not None else "-"
+        row["kv_mb"] = round(c.kv_cache_bytes / 2**20, 1) if llm is not None else "-"
+        row["context"] = round(100 * c.context_share, 1) if context is not None else "-"
+    return row
 
 
-def compare(image_or_size: Any, specs: Iterable[str] | None = None) -> list[dict[str, Any]]:
-    """One row per preset; a preset that cannot serve the size gets its error instead."""
+def compare(image_or_size: Any, specs: Iterable[str] | None = None, *, encoder: Any = None, llm: Any = None,
+            context: int | None = None, dtype: str = "bfloat16") -> list[dict[str, Any]]:
+    """One row per preset; a preset that cannot serve the size gets its error instead.
+    With an ``encoder`` / ``llm`` size (a name of ``anyres.plan.sizes``, a config or a
+    folder) or a ``context`` length, each row also has its cost (``COST_COLUMNS``:
+    encoder GFLOPs, encoder + connector + prefill GFLOPs, KV-cache MB at ``dtype``, the
+    share of ``context``)."""
     size = image_size(image_or_size)
     rows = []
     for spec in specs or presets():
         try:
-            rows.append(compare_row(plan(size, spec)))
+            rows.append(compare_row(plan(size, spec), encoder, llm, context, dtype))
         except AnyresError as exc:
             rows.append({"preset": spec, "error": str(exc)})
     return rows

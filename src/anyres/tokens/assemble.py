@@ -144,6 +144,13 @@ class Assembler(nn.Module):
         return x if self.projector is None else self.projector(x)
 
     def forward(self, plan, view_features: Sequence[torch.Tensor]) -> VisualSequence:
+        if plan.reducers:  # assemble what the encoder saw, then the spec's reducers
+            from .reduce import apply_reducers
+
+            seq = apply_reducers(plan, self(plan.unreduced, view_features))
+            if len(seq) != plan.num_tokens:
+                raise ShapeError(f"{plan.spec}: reduced to {len(seq)} tokens, the plan counts {plan.num_tokens}")
+            return seq
         if ASSEMBLY.get(plan.strategy) is not self.rule or not _same_parts(plan.connector, self.connector):
             raise SpecError(
                 f"an assembler built for {self.strategy} ({self.connector.kind}) cannot assemble a "

@@ -116,10 +116,12 @@ def visionzip(
     """VisionZip (dvlab-research): ``dominant`` tokens by CLS attention (or attention
     received), then the rest merged into ``contextual`` tokens.
 
-    Contextual merging as the reference: the remaining tokens, in input order, are
-    targets every ``step = max(1, R // contextual)``-th (the first ``contextual``); each
-    other token joins the target with the most similar L2-normalised key; a contextual
-    token is the plain mean of its target and members. Output: dominant tokens in input
+    Contextual merging as the reference (dvlab-research/VisionZip ``clip_encoder.py``):
+    the remaining tokens, in input order, are targets every ``step = max(1, R //
+    contextual)``-th (the first ``contextual``); each other token joins the target with
+    the most similar L2-normalised key; a contextual token is its target plus the mean
+    of its members, ``x_t + sum(x_m) / max(1, members)`` (not the mean of the whole
+    group, as some re-implementations write it). Output: dominant tokens in input
     order, then the contextual tokens in target order (the reference's concatenation;
     its CLS token, which LLaVA then drops, is not returned). A contextual token takes
     its target's position.
@@ -145,9 +147,10 @@ def visionzip(
     targets, members = rest[is_target], rest[~is_target]
     metric = F.normalize(keys.to(torch.float32), dim=-1)
     assign = (metric[members] @ metric[targets].T).argmax(dim=1) if len(members) else torch.zeros(0, dtype=torch.int64)
-    sums = features[targets].clone().index_add_(0, assign, features[members])
-    counts = torch.ones(contextual, dtype=features.dtype).index_add_(0, assign, torch.ones(len(members), dtype=features.dtype))
-    ctx = KeptTokens(sums / counts[:, None], positions[targets], targets.to(torch.int64), counts)
+    sums = torch.zeros(contextual, features.shape[1], dtype=features.dtype).index_add_(0, assign, features[members])
+    counts = torch.zeros(contextual, dtype=features.dtype).index_add_(0, assign, torch.ones(len(members), dtype=features.dtype))
+    merged = features[targets] + sums / counts.clamp(min=1)[:, None]
+    ctx = KeptTokens(merged, positions[targets], targets.to(torch.int64), counts + 1)
     return _concat(out, ctx)
 
 
@@ -178,6 +181,7 @@ def prumerge(
     neighbours: int = 32,
     plus: bool = False,
     summary: bool = True,
+    ratio: float | None = None,
     positions: torch.Tensor | None = None,
 ) -> KeptTokens:
     """PruMerge (LLaVA-PruMerge ``token_prune_merge_advanced``).
@@ -188,14 +192,21 @@ def prumerge(
     reference does not normalise the weights). ``summary`` appends the reference's extra
     token sum_j a_j x_j over all pruned tokens. ``plus`` (PruMerge+) also keeps a
     uniform sample of positions every max(1, int(int(1/ratio)/3)) patches (ratio = the
-    outlier fraction) that are not outliers already.
+    outlier fraction) that are not outliers already. ``ratio`` (the reference's
+    ``if_adaptive=False``): keep the ``int(P * ratio)`` tokens of largest attention instead
+    of the outliers, a count known before the pixels are.
     """
     n = _check(features, attention, keys)
     positions = default_positions(n, positions)
     patches = _patch_rows(n, cls_index)
     p = len(patches)
     attn = importance(attention, cls_index)[patches].to(features.dtype)
-    kept = iqr_outliers(attn)
+    if ratio is not None:
+        if not 0 < ratio <= 1:
+            raise SpecError(f"ratio must be in (0, 1], got {ratio}")
+        kept = torch.topk(attn, int(p * ratio)).indices  # largest first, as the reference's topk
+    else:
+        kept = iqr_outliers(attn)
     if plus and len(kept):
         step = max(1, int(int(p / len(kept)) / 3))
         sample = torch.arange(0, p - 1, step)
