@@ -31,6 +31,9 @@ def pooling(steps: tuple[Reducer, ...], spec: str) -> int:
 
 
 def with_reducers(plan: Any, steps: tuple[Reducer, ...], spec: str) -> Any:
+    if plan.num_tokens and not plan.layout.num_visual:  # Mllama: cross-attention states, no prompt rows
+        raise SpecError(f"{spec}: token reducers act on prompt tokens; {plan.preset}'s visual tokens are not in "
+                        "the prompt (its layout holds no visual positions)")
     k = pooling(steps, spec)
     views = list(plan.views)
     newlines = 0 if any(r.map for r in regions(plan)) else plan.newline_tokens
@@ -70,6 +73,8 @@ def _map_counts(plan: Any, region: Region, out: Region, k: int) -> dict[int, int
 def _map_rows(plan: Any, region: Region) -> list[list[tuple[int, int]]]:
     """The un-reduced map's rows, each as [(view, count), ...] across the tiles."""
     rows, cols = region.grid
+    if cols == 0:  # an unpadded map of no columns (a 1 px wide image): rows without tokens
+        return [[] for _ in range(rows)]
     segs = [s for s in plan.layout.segments if s.kind == VISUAL and s.view not in (None, 0)]
     out, cur, filled = [], [], 0
     for s in segs:
