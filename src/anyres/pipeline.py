@@ -290,3 +290,6 @@ __all__ = ["ENCODER_CHECKS", "VisionPipeline", "VisualTokens", "check_compatible
 # --- Idefics2 and SigLIP2 NaFlex (fam-idefics) ---
 for _name in ("idefics2", "naflex"):
     ENCODER_CHECKS.register(_name, check_tower)
+
+# --- Aria (fam-idefics) ---
+ENCODER_CHECKS.register("aria", check_tower)
