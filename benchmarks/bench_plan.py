@@ -76,6 +76,10 @@ def peers():
     out["smolvlm"] = lambda s: smol.get_number_of_image_patches(s[1], s[0])
     out["siglip2"] = lambda s: get_image_size_for_max_num_patches(s[1], s[0], 16, 256)
     out["internvl3.5"] = out["internvl"]
+    from transformers.models.aria.image_processing_pil_aria import AriaImageProcessorPil
+
+    aria = AriaImageProcessorPil()
+    out["aria"] = lambda s: aria.get_number_of_image_patches(s[1], s[0])
     return out
 
 

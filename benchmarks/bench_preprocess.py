@@ -44,7 +44,7 @@ from anyres.pixels import preprocess, render_views  # noqa: E402
 from anyres.pixels.fast import load_for_plan, render_views_fast  # noqa: E402
 from timing import best_time  # noqa: E402
 
-PRESETS = ["llava-next", "qwen2-vl", "internvl", "idefics3", "smolvlm", "idefics2", "siglip2", "internvl3.5"]
+PRESETS = ["llava-next", "qwen2-vl", "internvl", "idefics3", "smolvlm", "idefics2", "siglip2", "internvl3.5", "aria"]
 ONE_SAMPLE = ("idefics3", "smolvlm", "idefics2")  # transformers batches these images as one sample
 
 

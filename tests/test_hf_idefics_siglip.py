@@ -1,4 +1,4 @@
-"""AnyresImageProcessor for idefics2, smolvlm and siglip2: the reference's outputs, nested
+"""AnyresImageProcessor for idefics2, smolvlm, siglip2 and aria: the reference's outputs, nested
 batches and keyword arguments in the reference's names and shapes (size={...})."""
 
 from __future__ import annotations
@@ -47,3 +47,12 @@ def test_smolvlm_reference_shaped_call_kwargs():
     with pytest.raises(SpecError, match="cannot honour"):
         AnyresImageProcessor("smolvlm")(images, size={"height": 3})
     assert np.asarray(out["pixel_values"]).shape[1] == 5  # 768x512 -> 2x2 tiles of 384 + the global view
+
+
+def test_aria_processor_outputs():
+    from transformers.models.aria.image_processing_pil_aria import AriaImageProcessorPil
+
+    images = [make_image(w, h, k) for k, (w, h) in enumerate(SIZES)]
+    ours = AnyresImageProcessor("aria")
+    _compare(dict(ours(images, return_tensors="np")), AriaImageProcessorPil()(images, return_tensors="np"), "aria")
+    assert ours.model_input_names == ["pixel_values", "pixel_mask", "num_crops"]

@@ -305,6 +305,14 @@ register_processor_glue("idefics2", ProcessorGlue(lambda p: ["pixel_values", "pi
 register_processor_glue("naflex", ProcessorGlue(lambda p: ["pixel_values", "pixel_attention_mask", "spatial_shapes"],
                                                 _naflex_attributes, image_patches=lambda plan: plan.num_tokens))
 
+
+# --- Aria (fam-idefics) ---
+def _aria_attributes(p: Any, px: Any) -> dict[str, Any]:
+    return dict(max_image_size=p["max_image_size"], min_image_size=p["min_image_size"], split_image=False)
+
+
+register_processor_glue("aria", ProcessorGlue(lambda p: ["pixel_values", "pixel_mask", "num_crops"], _aria_attributes))
+
 __all__ = ["PROCESSOR_GLUE", "AnyresImageProcessor", "ProcessorGlue", "register_processor_glue"]
 
 

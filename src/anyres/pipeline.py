@@ -344,3 +344,6 @@ ENCODER_CHECKS.register("gemma4", check_tower)  # Gemma 4: a tower that cuts 16 
 # --- Idefics2 and SigLIP2 NaFlex (fam-idefics) ---
 for _name in ("idefics2", "naflex"):
     ENCODER_CHECKS.register(_name, check_tower)
+
+# --- Aria (fam-idefics) ---
+ENCODER_CHECKS.register("aria", check_tower)

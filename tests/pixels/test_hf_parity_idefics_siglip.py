@@ -1,4 +1,4 @@
-"""output="hf" equals the transformers PIL processors for SmolVLM, Idefics2, SigLIP2 and
+"""output="hf" equals the transformers PIL processors for SmolVLM, Idefics2, SigLIP2, Aria and
 InternVL3.5 (keys, shapes, dtypes; values within the float32 roundings _compare allows)."""
 
 from __future__ import annotations
@@ -38,6 +38,10 @@ def _reference(preset: str):
         from transformers.models.siglip2.image_processing_pil_siglip2 import Siglip2ImageProcessorPil
 
         return Siglip2ImageProcessorPil()
+    if preset == "aria":
+        from transformers.models.aria.image_processing_pil_aria import AriaImageProcessorPil
+
+        return AriaImageProcessorPil()
     if preset == "internvl3.5":  # the -HF checkpoints: 448 tiles, ImageNet normalisation
         ip = oracles.internvl_image_processor()
         px = anyres.get_preset(preset).pixels
@@ -48,7 +52,7 @@ def _reference(preset: str):
 
 @pytest.mark.parametrize(
     "preset,batch", [("smolvlm", 1), ("idefics2", 3), ("idefics2(do_image_splitting=True)", 1), ("siglip2", 4),
-                     ("internvl3.5", 2)],
+                     ("internvl3.5", 2), ("aria", 3)],
 )
 def test_hf_output_matches_transformers(preset, batch):
     ref_proc = _reference(preset)

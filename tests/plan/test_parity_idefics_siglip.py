@@ -153,3 +153,29 @@ def test_internvl_reference_shaped_overrides():
     assert len(anyres.plan((1000, 600), "internvl3.5(crop_to_patches=False)").views) == 1
     with pytest.raises(SpecError, match="image_seq_length"):
         anyres.plan((10, 10), "internvl3.5(image_seq_length=64)")
+
+
+# ---------------------------------------------------------------- Aria
+@pytest.mark.parametrize("max_size,n", [(980, 2000), (490, 300)])
+def test_aria_matches_processor(max_size, n):
+    """The reference's own _preprocess (resize stubbed to shapes, no rescale or normalise):
+    the mask of the resized content gives its size; the processor reserves
+    size_conversion[max_image_size] tokens a crop."""
+    from transformers.models.aria.image_processing_pil_aria import AriaImageProcessorPil
+
+    ip = AriaImageProcessorPil()
+    tokens = {490: 128, 980: 256}[max_size]
+    bad = []
+    for w, h in SIZES[:n]:
+        with shape_only_resize():
+            out = ip._preprocess([fake_image(w, h)], do_rescale=False, rescale_factor=1 / 255, do_normalize=False,
+                                 image_mean=None, image_std=None, return_tensors=None, max_image_size=max_size)
+        mask = out["pixel_mask"][0]
+        ref = ((int(mask.any(axis=0).sum()), int(mask.any(axis=1).sum())), out["num_crops"] * tokens)
+        p = anyres.plan((w, h), f"aria(max_image_size={max_size})")
+        got = (tuple(p.info["resized"]), p.num_tokens)
+        if got != ref or len(p.layout) != ref[1] or tuple(p.views[0].size) != (max_size, max_size):
+            bad.append(((w, h), got, ref))
+    _no_mismatch(bad, f"aria({max_size})")
+    with pytest.raises(SpecError, match="490 or 980"):
+        anyres.plan((10, 10), "aria(max_image_size=700)")

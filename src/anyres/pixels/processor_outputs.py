@@ -302,3 +302,26 @@ def naflex(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
 register_hf_output("gemma4", gemma4)
 register_hf_output("idefics2", idefics2)
 register_hf_output("naflex", naflex)
+
+
+# --- Aria (fam-idefics) ---
+def aria(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
+    """Aria: (crops, 3, M, M) with the zero padding normalised, a bool ``pixel_mask`` of
+    the resized content, and ``num_crops`` (the most crops of an image: 1 without splitting)."""
+    import numpy as np
+
+    first = _offsets(plans)
+    m = plans[0].params["max_image_size"]
+    n = sum(len(p.views) for p in plans)
+    out = np.empty((n, 3, m, m), dtype=np.float32)
+    mask = np.zeros((n, m, m), dtype=bool)
+    for i, p in enumerate(plans):
+        for j, _ in enumerate(p.views):
+            r = p.canvases[p.views[j].canvas].resized
+            mask[first[i] + j, : r.height, : r.width] = True
+    result = {"pixel_values": out, "pixel_mask": mask,
+              "num_crops": np.array(max(len(p.views) for p in plans), dtype=np.int64)}
+    return result, lambda i, j, v: _normalise_into(out[first[i] + j], v, px)
+
+
+register_hf_output("aria", aria)

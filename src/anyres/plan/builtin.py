@@ -263,3 +263,11 @@ register_preset(
     "GotOcr2 settings, same as InternVL3).",
     reference="transformers GotOcr2ImageProcessorPil(crop_to_patches) + InternVLProcessor",
 )
+register_preset(
+    "aria",
+    "aria",
+    pixels=PixelSettings("bicubic", HALF, HALF),
+    description="Aria (split_image=False): longest side to 980, short side >= 336, zero-padded to 980x980 with "
+    "a pixel mask; 256 projector tokens.",
+    reference="transformers AriaImageProcessorPil + AriaProcessor",
+)

@@ -247,3 +247,8 @@ register_assembly("gemma4", per_view)  # Gemma 4: k x k average pooling a view
 # own until its tower and connector weights load); NaFlex: one token a valid patch.
 register_assembly("idefics2", resampled)
 register_assembly("naflex", per_view)
+
+# --- Aria (fam-idefics) ---
+# size_conversion[max_image_size] queries a crop (anyres' perceiver stands in for Aria's
+# cross-attention projector until its weights load)
+register_assembly("aria", resampled)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .anyres_tiling import LLAVA_NEXT
+from .aria import ARIA
 from .budget import BUDGET
 from .common import Strategy
 from .fixed import DYNAMIC, FIXED, FIXED_CROP, FIXED_PAD
@@ -25,7 +26,7 @@ STRATEGIES: dict[str, Strategy] = {
     for s in (FIXED, FIXED_PAD, FIXED_CROP, DYNAMIC, LLAVA_NEXT, INTERNVL, QWEN2_VL, IDEFICS3, SLICING, GPT4V, S2, BUDGET)
 }
 STRATEGIES.update({s.name: s for s in (PAN_AND_SCAN, PIXTRAL, MLLAMA, LLAMA4, GEMMA4)})
-STRATEGIES.update({s.name: s for s in (IDEFICS2, SIGLIP2_NAFLEX)})
+STRATEGIES.update({s.name: s for s in (IDEFICS2, SIGLIP2_NAFLEX, ARIA)})
 
 
 def register_strategy(strategy: Strategy, *, replace_existing: bool = False) -> Strategy:
