@@ -13,6 +13,8 @@ from typing import Any
 
 from ..errors import SpecError
 from .frozen import FrozenDict
+from .limits import Limits, current_limits
+from .schema import check_params
 from .spec import parse_spec
 from .strategies import STRATEGIES
 
@@ -118,7 +120,7 @@ def presets() -> list[str]:
     return list(_PRESETS)
 
 
-def _validated(preset: Preset, overrides: dict[str, Any]) -> dict[str, Any]:
+def _validated(preset: Preset, overrides: dict[str, Any], limits: Limits | None = None) -> dict[str, Any]:
     strategy = STRATEGIES[preset.strategy]
     unknown = sorted(set(overrides) - set(strategy.defaults))
     if unknown:
@@ -127,17 +129,17 @@ def _validated(preset: Preset, overrides: dict[str, Any]) -> dict[str, Any]:
             f"its parameters: {', '.join(strategy.defaults)}"
         )
     params = {**preset.resolved(), **{k: _normalise(v) for k, v in overrides.items()}}
-    strategy.check(params)
+    check_params(strategy, preset.name, params, current_limits() if limits is None else limits)
     return params
 
 
 @lru_cache(maxsize=4096)
-def _resolve_cached(spec: str, overrides: tuple) -> tuple[Preset, FrozenDict, FrozenDict]:
+def _resolve_cached(spec: str, overrides: tuple, limits: Limits) -> tuple[Preset, FrozenDict, FrozenDict]:
     name, kwargs = parse_spec(spec)
     preset = get_preset(name)
     kwargs.update(dict(overrides))
     kwargs = {k: _normalise(v) for k, v in kwargs.items()}
-    params = _validated(preset, kwargs)
+    params = _validated(preset, kwargs, limits)
     return preset, FrozenDict(params), FrozenDict(kwargs)
 
 
@@ -145,15 +147,22 @@ def resolve(spec: str, **overrides: Any) -> tuple[Preset, FrozenDict, FrozenDict
     """(preset, every effective parameter, the parameters given on top of the preset).
 
     The two dicts are cached and shared by every plan of the spec, so they are
-    read-only (``FrozenDict``); ``dict(params)`` is a copy to change."""
+    read-only (``FrozenDict``); ``dict(params)`` is a copy to change.
+
+    Every parameter is checked here, once per spec: its type and range, then the worst
+    case the parameters imply against ``anyres.plan.limits`` (``SpecError`` naming the
+    parameter, the value and the limit)."""
+    if not isinstance(spec, str):
+        raise SpecError(f"a preset spec is a string, got {type(spec).__name__}")
+    limits = current_limits()
     if not overrides:
-        return _resolve_cached(spec, ())
+        return _resolve_cached(spec, (), limits)
     try:
         key = tuple(sorted((k, _normalise(v)) for k, v in overrides.items()))
         hash(key)
     except TypeError:
         raise SpecError(f"override values must be literals, got {overrides!r}") from None
-    return _resolve_cached(spec, key)
+    return _resolve_cached(spec, key, limits)
 
 
 resolve.cache_clear = _resolve_cached.cache_clear  # type: ignore[attr-defined]

@@ -34,6 +34,10 @@ class Strategy:
     content: Callable[[Any, Size], Any] | None = None
     connector: Callable[[dict[str, Any], dict[str, Any]], Connector] = field(default=lambda p, info: plain_connector(p))
     connector_reads_info: bool = False  # True when connector() depends on the plan's info
+    # bounds (anyres.plan.schema): a validator a parameter (type and range; undeclared
+    # ones are inferred from the default) and the worst case the parameters imply
+    schema: dict[str, Any] | None = None
+    cost: Callable[[dict[str, Any]], Any] | None = None
 
 
 def plain_connector(p: dict[str, Any]) -> Connector:

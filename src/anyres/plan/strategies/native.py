@@ -10,6 +10,7 @@ from ..plan import PlanParts
 from ..types import Size
 from ..connector import Connector
 from .common import Strategy, aspect_limit, image_token_layout, make_view, positive_int, resize_canvas, whole
+from ..schema import Cost, Int, Number, Text
 
 
 def smart_resize(image: Size, factor: int, min_pixels: int, max_pixels: int) -> Size:
@@ -37,6 +38,26 @@ def _check(p: dict[str, Any]) -> None:
         raise SpecError(f"min_pixels must be a non-negative integer, got {p['min_pixels']!r}")
     if p["min_pixels"] > p["max_pixels"]:
         raise SpecError(f"min_pixels={p['min_pixels']} exceeds max_pixels={p['max_pixels']}")
+
+
+SCHEMA = {
+    "patch_size": Int(1, 1024),
+    "merge_size": Int(1, 64),
+    "temporal_patch_size": Int(1, 64),
+    "min_pixels": Int(0, 2**40),
+    "max_pixels": Int(1, 2**40),
+    "max_aspect_ratio": Number(1, 1e6),
+    "image_token": Text(),
+}
+
+
+def cost_native(p: dict[str, Any]) -> Cost:
+    """One view of about max(min_pixels, max_pixels); rounding to whole merge blocks
+    adds at most a block along each side of the longest allowed aspect ratio."""
+    factor = p["patch_size"] * p["merge_size"]
+    area = max(p["min_pixels"], p["max_pixels"], factor * factor)
+    bound = area + 2 * factor * math.isqrt(int(area * p["max_aspect_ratio"]) + 1) + factor * factor
+    return Cost(1, bound, bound, bound, drivers=("max_pixels", "min_pixels"))
 
 
 def plan_native(image: Size, p: dict[str, Any]) -> PlanParts:
@@ -78,4 +99,6 @@ QWEN2_VL = Strategy(
     "[min_pixels, max_pixels]; one token per merge block.",
     _check,
     connector=connector_native,
+    schema=SCHEMA,
+    cost=cost_native,
 )
