@@ -66,6 +66,11 @@ def render_views_fast(image: Any, plan: Plan) -> list[Any]:
         from .execute import render_views
 
         return [planar(v) for v in render_views(image, plan, reducing_gap=REDUCING_GAP)]
+    if _has_direct(plan) and (image.width, image.height) == tuple(plan.image):
+        from ..image.memory import planar
+        from .execute import render_views
+
+        return [planar(v) for v in render_views(image, plan)]  # no canvas materialised
     sx, sy = image.width / plan.image.width, image.height / plan.image.height
     full = _rgbx(image)
     canvases = [_canvas(image, full, c, sx, sy, mode, px) for c in plan.canvases]
@@ -101,11 +106,17 @@ def _canvas(image: Any, full, c: Canvas, sx: float, sy: float, mode: str, px) ->
     return x
 
 
+def _has_direct(plan: Plan) -> bool:
+    from ..plan.schema import direct_views
+
+    return any(direct_views(c, [v for v in plan.views if v.canvas == i]) for i, c in enumerate(plan.canvases))
+
+
 def dct_scale(p: Plan) -> float:
     """The smallest decode scale (of 1, 1/2, 1/4, 1/8) at which every canvas of ``p``
     still shrinks the decoded image by ``DCT_MARGIN`` or more; 1 when any canvas keeps
     source resolution (no resize step) or the preset resizes with Lanczos."""
-    if p.pixels.resample not in TORCH_MODES:
+    if p.pixels.resample not in TORCH_MODES or _has_direct(p):
         return 1.0
     need = 0.0
     for c in p.canvases:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from ..errors import PlanError, SpecError
-from .limits import Limits, how_to_raise
+from .limits import Limits, current_limits, how_to_raise
 
 MAX_SIDE = 65536  # no model's encoder, tile or canvas side comes near this
 MAX_ITEMS = 1024  # list parameters (pinpoints, scales, resolutions, merges)
@@ -288,7 +288,7 @@ def check_canvases(preset: str, image: Any, canvases: Iterable[Any], views: Iter
     allowed = canvas_limit(image.width * image.height, limits)
     for i, c in enumerate(canvases):
         mine = [v for v in views if v.canvas == i]
-        cost = materialised_pixels(c, mine)
+        cost = materialised_pixels(c, mine, limits)
         if cost > allowed:
             raise PlanError(
                 f"{preset}: image size {image} needs an intermediate canvas of {c.padded.width}x{c.padded.height} "
@@ -297,21 +297,24 @@ def check_canvases(preset: str, image: Any, canvases: Iterable[Any], views: Iter
             )
 
 
-def direct_views(canvas: Any, views: Iterable[Any]) -> bool:
+def direct_views(canvas: Any, views: Iterable[Any], limits: Limits | None = None) -> bool:
     """Whether execution resamples each view straight from the source instead of
-    building ``canvas``: no padding, at most one resize step, and the canvas more than
-    four times its views' pixels and above 16 Mpx (exact either way: Pillow's resampling
-    of a box is the full resize restricted to it)."""
+    building ``canvas``: a canvas without padding and with at most one resize step that
+    is above ``max_canvas_pixels`` and more than four times its views' pixels (a thin
+    image's CLIP canvas). Pillow's box resampling is not bit-identical to the full
+    resize (rows shift by float rounding of the box: up to ~23 uint8 levels on noise,
+    none on smooth content), so smaller canvases keep the reference's exact order."""
     if canvas.padded != canvas.resized or tuple(canvas.offset) != (0, 0) or len(canvas.steps) > 1:
         return False
+    limit = (current_limits() if limits is None else limits).max_canvas_pixels
     area = canvas.padded.width * canvas.padded.height
     crops = sum(int(v.crop.right - v.crop.left) * int(v.crop.bottom - v.crop.top) for v in views)
-    return area > 4 * crops and area > 2**24
+    return area > 4 * crops and area > limit
 
 
-def materialised_pixels(canvas: Any, views: Iterable[Any]) -> int:
+def materialised_pixels(canvas: Any, views: Iterable[Any], limits: Limits | None = None) -> int:
     views = tuple(views)
-    if direct_views(canvas, views):
+    if direct_views(canvas, views, limits):
         return sum(int(v.crop.right - v.crop.left) * int(v.crop.bottom - v.crop.top) for v in views)
     return canvas.padded.width * canvas.padded.height
 
