@@ -36,6 +36,9 @@ _SIXTEEN_BIT = {"I;16", "I;16L", "I;16B", "I;16N"}
 def to_rgb(image: Any, background: Colour = (255, 255, 255), name: str = "image") -> Any:
     """An 8-bit RGB copy of ``image`` (a loaded PIL image of any mode)."""
     mode = image.mode
+    if mode == "La":  # luminance premultiplied by alpha: undo it, then composite as LA
+        image = _unpremultiply_la(image)
+        mode = "LA"
     if mode == "RGB":
         if "transparency" in image.info:  # a tRNS colour key in an RGB PNG
             return _composite(image.convert("RGBA"), background)
@@ -61,6 +64,18 @@ def to_rgb(image: Any, background: Colour = (255, 255, 255), name: str = "image"
     if mode in ("YCbCr", "HSV", "RGBX"):
         return image.convert("RGB")
     raise ImageError(f"{name}: unsupported image mode {mode!r}")
+
+
+def _unpremultiply_la(image: Any) -> Any:
+    import numpy as np
+    from PIL import Image
+
+    la = np.frombuffer(image.tobytes(), np.uint8)
+    la = la.reshape(image.height, image.width, 2)
+    alpha = la[..., 1].astype(np.uint16)
+    lum = np.where(alpha > 0, np.minimum(255, (la[..., 0].astype(np.uint16) * 255 + alpha // 2) // np.maximum(alpha, 1)), 0)
+    out = np.stack([lum.astype(np.uint8), la[..., 1]], axis=-1)
+    return Image.fromarray(out, "LA")
 
 
 def _composite(rgba: Any, background: Colour) -> Any:
