@@ -39,6 +39,7 @@ def _within_limits(p) -> None:
 
 
 SLOW: list[tuple[float, str]] = []
+OUTCOMES = {"planned": 0, "refused": 0}
 
 
 def _attempt(spec: str, image_size, overrides: dict | None = None) -> str:
@@ -54,7 +55,8 @@ def _attempt(spec: str, image_size, overrides: dict | None = None) -> str:
         outcome = "planned"
     elapsed = time.perf_counter() - start
     if elapsed > 0.1:
-        SLOW.append((elapsed, f"{spec} {overrides} {size}"))
+        SLOW.append((round(elapsed, 3), f"{spec} {overrides} {size}"))
+    OUTCOMES[outcome] += 1
     return outcome
 
 
@@ -71,24 +73,27 @@ def test_hostile_override_values_end_in_a_plan_or_a_typed_error(data):
     _attempt(spec, size)
 
 
-def test_no_example_was_slow():
-    """Run after the fuzz test (file order): counts examples above 100 ms (the CPU is
-    shared, so one outlier is tolerated; a quadratic search would make many)."""
-    assert len(SLOW) <= 2, sorted(SLOW, reverse=True)[:5]
+def test_fuzz_report():
+    """Runs after the fuzz test (file order). Time is reported, not asserted (the CPU is
+    shared); the counts are: both outcomes occurred, and every plan stayed within the
+    limits (checked per example). Slowest examples: ``pytest -s`` prints them."""
+    print(f"\nfuzz outcomes {OUTCOMES}; examples above 100 ms: {len(SLOW)}; slowest {sorted(SLOW, reverse=True)[:3]}")
+    assert OUTCOMES["planned"] > 0 and OUTCOMES["refused"] > 0
 
 
 @pytest.mark.parametrize("preset", PRESETS)
-def test_every_parameter_has_a_validator_refusing_wrong_types(preset):
+def test_every_parameter_refuses_values_its_validator_refuses(preset):
+    """Declared or inferred, each parameter's validator is what resolve applies: a value
+    it refuses is a SpecError naming the parameter."""
     strategy = STRATEGIES[anyres.plan.get_preset(preset).strategy]
     for name, validator in schema_of(strategy).items():
-        default = strategy.defaults[name]
-        if default is None:
-            continue
-        for wrong in ({"a": 1}, math.nan, "x" if not isinstance(default, str) else 5):
+        for wrong in (math.nan, "x", 5, -1, (1, 2, 3), True, 10**15):
             if validator.ok(wrong):
-                continue  # a parameter that accepts anything of this type
-            with pytest.raises(SpecError, match=name):
-                resolve(preset, **{name: wrong}) if not isinstance(wrong, dict) else resolve(f"{preset}({name}=1.5e999)")
+                continue
+            with pytest.raises(SpecError, match=f"{name}="):
+                resolve(preset, **{name: wrong})
+    with pytest.raises(SpecError, match="literals"):
+        resolve(preset, **{next(iter(strategy.defaults)): {"a": 1}})
 
 
 @pytest.mark.parametrize(

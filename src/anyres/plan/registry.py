@@ -134,13 +134,19 @@ def _validated(preset: Preset, overrides: dict[str, Any], limits: Limits | None 
 
 
 @lru_cache(maxsize=4096)
-def _resolve_cached(spec: str, overrides: tuple, limits: Limits) -> tuple[Preset, FrozenDict, FrozenDict]:
+def _resolve_cached(spec: str, overrides: tuple, limits: Limits, types: tuple = ()) -> tuple[Preset, FrozenDict, FrozenDict]:
     name, kwargs = parse_spec(spec)
     preset = get_preset(name)
     kwargs.update(dict(overrides))
     kwargs = {k: _normalise(v) for k, v in kwargs.items()}
     params = _validated(preset, kwargs, limits)
     return preset, FrozenDict(params), FrozenDict(kwargs)
+
+
+def _types(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return tuple(_types(v) for v in value)
+    return type(value).__name__
 
 
 def resolve(spec: str, **overrides: Any) -> tuple[Preset, FrozenDict, FrozenDict]:
@@ -159,10 +165,12 @@ def resolve(spec: str, **overrides: Any) -> tuple[Preset, FrozenDict, FrozenDict
         return _resolve_cached(spec, (), limits)
     try:
         key = tuple(sorted((k, _normalise(v)) for k, v in overrides.items()))
-        hash(key)
+        hash((key, _types(key)))
     except TypeError:
         raise SpecError(f"override values must be literals, got {overrides!r}") from None
-    return _resolve_cached(spec, key, limits)
+    # the types are part of the key: True == 1 == 1.0 would otherwise share one entry,
+    # and a value the schema refuses would be served the plan of one it accepts
+    return _resolve_cached(spec, key, limits, _types(key))
 
 
 resolve.cache_clear = _resolve_cached.cache_clear  # type: ignore[attr-defined]
