@@ -75,7 +75,8 @@ def load_image(
             source.load()
         except Exception as exc:
             raise ImageError(f"{name}: cannot read its pixels ({_reason(exc)})") from None
-        return to_rgb(_oriented(source), background, name)
+        with _quiet():
+            return to_rgb(_oriented(source), background, name)
     if hasattr(source, "__array__") or hasattr(source, "__array_interface__"):
         if hasattr(source, "detach"):  # a torch tensor
             source = tensor_to_numpy(source, name)
@@ -157,15 +158,17 @@ def _decode(fp: Any, max_pixels: int, background: Colour, name: str, allow_trunc
     from .integrity import check_complete, check_pnm_header
 
     check_pnm_header(fp, name)
-    with open_header(fp, max_pixels, name) as im:
+    with _quiet(), open_header(fp, max_pixels, name) as im:
         if not allow_truncated:
-            check_complete(fp, im, name)
+            check_complete(fp, im, name, before_decode=True)
         try:
             im.seek(0)
             with _quiet(), _truncation(allow_truncated):
                 im.load()
         except Exception as exc:
             raise ImageError(f"{name}: corrupt or truncated {im.format or 'image'} data ({_reason(exc)})") from None
+        if not allow_truncated:
+            check_complete(fp, im, name, before_decode=False)
         with _quiet():
             return to_rgb(_oriented(im), background, name)
 
