@@ -206,7 +206,7 @@ def test_max_pixels_is_the_callers_and_can_be_raised():
         load_image(data, max_pixels=5000)
     assert load_image(data, max_pixels=10_000).size == (100, 100)
     # above Pillow's own bomb limit, when the caller asks for it (header only: the body is tiny)
-    with pytest.raises(ImageError, match="corrupt or truncated"):
+    with pytest.raises(ImageError, match="truncated"):
         load_image(_bomb_png(20000, 10000), max_pixels=250_000_000)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,7 @@ from anyres import SpecError
 from anyres.pixels import preprocess, render_views
 from anyres.image.memory import planar
 from anyres.pixels.fast import render_views_fast
+from anyres.pixels.render import Job, render_one
 
 from .test_hf_parity import make_image
 from ..tolerance import assert_close_rel
@@ -98,10 +101,12 @@ def test_fast_path_jpeg_dct_scaling(tmp_path):
     Image.fromarray(small).resize((4000, 3000), Image.BICUBIC).save(tmp_path / "big.jpg", quality=92)
     from anyres.pixels.fast import dct_scale, load_for_plan
 
-    decoded, plan = load_for_plan(str(tmp_path / "big.jpg"), "llava-next", {})
+    SPEC = "fixed(size=224)"  # 224 of 3000: shrinks the half-scale decode > DCT_MARGIN (6) times
+
+    decoded, plan = load_for_plan(str(tmp_path / "big.jpg"), SPEC, {})
     assert dct_scale(plan) < 1 and decoded.width < 4000  # the reduced decode did happen
-    exact = preprocess([str(tmp_path / "big.jpg")], "llava-next")
-    fast = preprocess([str(tmp_path / "big.jpg")], "llava-next", exact=False)
+    exact = preprocess([str(tmp_path / "big.jpg")], SPEC)
+    fast = preprocess([str(tmp_path / "big.jpg")], SPEC, exact=False)
     assert exact.plans[0] == fast.plans[0]
     for a, b in zip(exact.views[0], fast.views[0]):
         assert a.shape == b.shape
@@ -301,3 +306,21 @@ def test_workers_fill_the_output_as_images_arrive(tmp_path, output, monkeypatch)
         one, two, streamed = both(sources + [truncated], on_error="skip")
         assert not streamed and [i for i, _ in two.errors] == [len(sources)]
         same(one, two)
+
+
+def test_fast_path_jpeg_text_keeps_the_documented_bound():
+    """A JPEG text page (issue 14): DCT-scaled decoding is used only where the text
+    edges stay within 2 levels, more than one level on at most 0.01% of values."""
+    from PIL import Image, ImageDraw
+
+    page = Image.new("RGB", (3000, 2000), "white")
+    draw = ImageDraw.Draw(page)
+    for y in range(20, 1980, 22):
+        draw.text((30, y), "lorem ipsum dolor sit amet consectetur adipiscing " * 8, fill="black")
+    buf = io.BytesIO()
+    page.save(buf, "JPEG", quality=90)
+    for spec in ["llava-next", "fixed"]:
+        exact = render_one(Job(buf.getvalue(), spec, {}, True, 10**8))
+        fast = render_one(Job(buf.getvalue(), spec, {}, False, 10**8))
+        d = np.concatenate([np.abs(a.astype(int) - b.astype(int)).ravel() for a, b in zip(exact[1], fast[1])])
+        assert d.max() <= 2 and (d > 1).mean() <= 1e-4, (spec, d.max(), (d > 1).mean())

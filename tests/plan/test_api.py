@@ -77,7 +77,7 @@ def test_spec_strings_and_overrides():
         ("internvl(6)", "key=value"),
         ("internvl(max_tiles=__import__('os'))", "not a literal"),
         ("internvl(max_tiles=6", "malformed"),
-        ("internvl(max_tiles=0)", "positive integer"),
+        ("internvl(max_tiles=0)", r"max_tiles=0 must be an integer in \[1, "),
         ("llava-next(image_grid_pinpoints=[[300, 600]])", "multiples of base_size"),
         ("qwen2-vl(min_pixels=10**9)", "not a literal"),
         ("gpt4v(detail='medium')", "detail"),

@@ -55,33 +55,58 @@ def load_image(
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     background: Colour = (255, 255, 255),
+    allow_truncated: bool = False,
 ) -> Any:
     """Decode ``source`` (a path, bytes, a binary file object, a PIL image or an array)
     to an RGB ``PIL.Image`` with its EXIF orientation applied.
 
     Raises ``ImageError`` for anything that is not a decodable image within
     ``max_pixels`` pixels. Arrays may be H x W (grayscale), H x W x 1/3/4 or
-    channels-first; RGBA and LA are composited onto ``background``.
+    channels-first; RGBA and LA are composited onto ``background``. A file whose data
+    ends before the pixels its header claims is refused as truncated unless
+    ``allow_truncated=True`` (then the decoder's filler stands in for the rest).
     """
     contiguous_images()
     name = describe(source)
+    background = checked_background(background)
     if hasattr(source, "getexif") and hasattr(source, "size"):  # a PIL image
         check_pixels(*source.size, max_pixels, name)
         try:
             source.load()
         except Exception as exc:
             raise ImageError(f"{name}: cannot read its pixels ({_reason(exc)})") from None
-        return to_rgb(_oriented(source), background, name)
+        with _quiet():
+            return to_rgb(_oriented(source), background, name)
     if hasattr(source, "__array__") or hasattr(source, "__array_interface__"):
         if hasattr(source, "detach"):  # a torch tensor
-            source = source.detach().cpu().numpy()
+            source = tensor_to_numpy(source, name)
         return array_to_rgb(source, background, name, max_pixels)
     fp = _binary_stream(source, name)
     try:
-        return _decode(fp, max_pixels, background, name)
+        return _decode(fp, max_pixels, background, name, allow_truncated)
     finally:
         if isinstance(source, (str, os.PathLike)):
             fp.close()
+
+
+def tensor_to_numpy(t: Any, name: str) -> Any:
+    """A torch tensor's values as numpy: dense, on the CPU, in a dtype numpy has
+    (bfloat16 and other float types as float32); meta tensors hold no values."""
+    import torch
+
+    if t.is_meta:
+        raise ImageError(f"{name}: a meta tensor holds no pixel values")
+    if t.layout != torch.strided:
+        raise ImageError(f"{name}: a {t.layout} tensor; pass a dense one (tensor.to_dense())")
+    if t.is_complex():
+        raise ImageError(f"{name}: complex tensor dtype {t.dtype} is not an image")
+    t = t.detach().cpu()
+    if t.is_floating_point() and t.dtype not in (torch.float32, torch.float64, torch.float16):
+        t = t.float()
+    try:
+        return t.numpy()
+    except (TypeError, RuntimeError) as exc:
+        raise ImageError(f"{name}: tensor dtype {t.dtype} cannot be read as an image ({exc})") from None
 
 
 def _binary_stream(source: Any, name: str):
@@ -90,6 +115,8 @@ def _binary_stream(source: Any, name: str):
     if isinstance(source, (bytes, bytearray, memoryview)):
         return io.BytesIO(bytes(source))
     if hasattr(source, "read"):
+        if getattr(source, "closed", False):
+            raise ImageError(f"{name}: the file object is closed")
         if getattr(source, "seekable", lambda: False)():
             return source
         return io.BytesIO(source.read())  # Pillow needs to seek
@@ -127,14 +154,77 @@ def open_header(fp: Any, max_pixels: int | None, name: str) -> Any:
     return im
 
 
-def _decode(fp: Any, max_pixels: int, background: Colour, name: str) -> Any:
-    with open_header(fp, max_pixels, name) as im:
+def _decode(fp: Any, max_pixels: int, background: Colour, name: str, allow_truncated: bool = False) -> Any:
+    from .integrity import check_complete, check_pnm_header
+
+    check_pnm_header(fp, name)
+    with _quiet(), open_header(fp, max_pixels, name) as im:
+        if not allow_truncated:
+            check_complete(fp, im, name, before_decode=True)
         try:
             im.seek(0)
-            im.load()
+            with _quiet(), _truncation(allow_truncated):
+                im.load()
         except Exception as exc:
             raise ImageError(f"{name}: corrupt or truncated {im.format or 'image'} data ({_reason(exc)})") from None
-        return to_rgb(_oriented(im), background, name)
+        if not allow_truncated:
+            check_complete(fp, im, name, before_decode=False)
+        with _quiet():
+            return to_rgb(_oriented(im), background, name)
+
+
+def checked_background(background: Any) -> tuple[int, int, int]:
+    """An (r, g, b) tuple of 0-255 integers, or ``ImageError``."""
+    if (
+        isinstance(background, (tuple, list))
+        and len(background) == 3
+        and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in background)
+    ):
+        return tuple(background)  # type: ignore[return-value]
+    raise ImageError(f"background must be an (r, g, b) tuple of integers 0-255, got {background!r}")
+
+
+_TRUNCATION_LOCK = __import__("threading").Lock()
+
+
+class _truncation:
+    """Pillow's LOAD_TRUNCATED_IMAGES for one load (a process-wide flag: held under a lock)."""
+
+    def __init__(self, allow: bool) -> None:
+        self.allow = allow
+
+    def __enter__(self) -> None:
+        if self.allow:
+            from PIL import ImageFile
+
+            _TRUNCATION_LOCK.acquire()
+            self.old = ImageFile.LOAD_TRUNCATED_IMAGES
+            ImageFile.LOAD_TRUNCATED_IMAGES = True
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.allow:
+            from PIL import ImageFile
+
+            ImageFile.LOAD_TRUNCATED_IMAGES = self.old
+            _TRUNCATION_LOCK.release()
+
+
+def _quiet():
+    """Pillow's warnings about images anyres accepts (palette transparency, EXIF
+    oddities) are not the user's concern: anyres reports what it refuses."""
+    import warnings
+
+    ctx = warnings.catch_warnings()
+
+    class _Ctx:
+        def __enter__(self):
+            ctx.__enter__()
+            warnings.simplefilter("ignore")
+
+        def __exit__(self, *exc):
+            return ctx.__exit__(*exc)
+
+    return _Ctx()
 
 
 def _open(fp: Any, max_pixels: int) -> Any:

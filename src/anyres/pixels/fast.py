@@ -12,8 +12,9 @@ normalisation; cheaper resampling and decoding.
 - Canvases whose source box is fractional (S2's centre crop) keep Pillow's exact
   box resampling: rounding the box would shift the content.
 - JPEG files are decoded at a reduced DCT scale (1/2, 1/4, 1/8) when every canvas of
-  the plan still downsamples the reduced image by at least ``DCT_MARGIN``: DCT
-  reduction smooths a little, and the later antialiased resize averages that out.
+  the plan still downsamples the reduced image by at least ``DCT_MARGIN`` (6): DCT
+  reduction smooths a little, and the later antialiased resize averages that out only
+  when it shrinks far enough; text edges need the 6x (2x left 16 levels on a page).
 
 ``benchmarks/bench_preprocess.py`` measures the deviation from the exact path.
 """
@@ -29,7 +30,10 @@ from ..plan.types import Canvas
 from .execute import fill_colour, render_canvas, resample_filter
 
 TORCH_MODES = {"bicubic": "bicubic", "bilinear": "bilinear"}
-DCT_MARGIN = 2.0
+# measured on a text page (benchmarks/bench_jpeg_text.py): margin 2 left 16 levels
+# (9.7% of values > 2 levels off, 3000x2000 under llava-next), 4 left 4 levels at
+# 6000x4000; 6 keeps the README's bound (<= 2 levels, > 1 level on <= 0.01%) on text
+DCT_MARGIN = 6.0
 REDUCING_GAP = 3.0
 
 
@@ -66,6 +70,11 @@ def render_views_fast(image: Any, plan: Plan) -> list[Any]:
         from .execute import render_views
 
         return [planar(v) for v in render_views(image, plan, reducing_gap=REDUCING_GAP)]
+    if _has_direct(plan) and (image.width, image.height) == tuple(plan.image):
+        from ..image.memory import planar
+        from .execute import render_views
+
+        return [planar(v) for v in render_views(image, plan)]  # no canvas materialised
     sx, sy = image.width / plan.image.width, image.height / plan.image.height
     full = _rgbx(image)
     canvases = [_canvas(image, full, c, sx, sy, mode, px) for c in plan.canvases]
@@ -101,11 +110,17 @@ def _canvas(image: Any, full, c: Canvas, sx: float, sy: float, mode: str, px) ->
     return x
 
 
+def _has_direct(plan: Plan) -> bool:
+    from ..plan.schema import direct_views
+
+    return any(direct_views(c, [v for v in plan.views if v.canvas == i]) for i, c in enumerate(plan.canvases))
+
+
 def dct_scale(p: Plan) -> float:
     """The smallest decode scale (of 1, 1/2, 1/4, 1/8) at which every canvas of ``p``
     still shrinks the decoded image by ``DCT_MARGIN`` or more; 1 when any canvas keeps
     source resolution (no resize step) or the preset resizes with Lanczos."""
-    if p.pixels.resample not in TORCH_MODES:
+    if p.pixels.resample not in TORCH_MODES or _has_direct(p):
         return 1.0
     need = 0.0
     for c in p.canvases:

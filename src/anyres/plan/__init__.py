@@ -19,7 +19,9 @@ from .reducers import REDUCERS, Reducer
 from .sizes import ENCODERS, LLMS, EncoderSize, LLMSize
 from .connector import Connector, check_connector, query_grid, view_grids
 from .diagnostics import CutLine, Diagnostics
+from .limits import Limits, current_limits, raised_limits
 from .plan import Plan, PlanParts
+from .schema import check_canvases
 from .registry import PixelSettings, Preset, get_preset, presets, register_preset, resolve, unregister_preset
 from .spec import format_spec, parse_spec
 from .strategies import STRATEGIES, Strategy, register_strategy, unregister_strategy
@@ -69,6 +71,8 @@ def _probeable(source: Any) -> bool:
 
 
 def _checked(width: Any, height: Any) -> Size:
+    if isinstance(width, bool) or isinstance(height, bool):
+        raise PlanError(f"image size ({width!r}, {height!r}) must be integers, not booleans")
     try:
         w, h = operator.index(width), operator.index(height)
     except TypeError:
@@ -95,6 +99,7 @@ def plan(image_or_size: Any, preset: str, **overrides: Any) -> Plan:
     else:  # content-aware: a summary of the pixels when there are pixels
         pixels = image_or_size if _has_pixels(image_or_size) else None
         parts = strategy.plan(size, params, None if pixels is None else strategy.content(pixels, size))
+    check_canvases(chosen.name, size, parts.canvases, parts.views, current_limits())
     connector = _connector(strategy, params, parts.info)
     views = parts.views
     if views and (views[0].token_grid is None or views[-1].token_grid is None):  # left to the connector
@@ -215,6 +220,9 @@ __all__ = [
     "PlanParts",
     "REDUCERS",
     "Reducer",
+    "Limits",
+    "current_limits",
+    "raised_limits",
     "Preset",
     "STRATEGIES",
     "Segment",

@@ -71,6 +71,10 @@ def ink_map(image: Any) -> InkMap:
     """The ink map of a PIL image, in the displayed (EXIF-oriented) frame."""
     from PIL import Image, ImageMath, ImageOps
 
+    if image.mode not in ("1", "L", "P", "RGB", "RGBA", "LA", "I", "F", "CMYK", "YCbCr", "RGBX"):
+        from ..image.modes import to_rgb  # modes Pillow cannot turn into L (La, LAB, 16-bit)
+
+        image = to_rgb(image)
     w, h = image.size
     k = max(1.0, math.sqrt(w * h / SAMPLE_PIXELS))
     sw, sh = max(2, round(w / k)), max(2, round(h / k))

@@ -18,7 +18,9 @@ from typing import Any
 from ..errors import SpecError
 from . import checkpoint
 from .frozen import FrozenDict
+from .limits import Limits, current_limits
 from .pixel_keys import PIXEL_KEYS, with_pixel_keys
+from .schema import check_params
 from .spec import parse_spec
 from .strategies import STRATEGIES
 
@@ -136,7 +138,7 @@ def presets() -> list[str]:
     return list(_PRESETS)
 
 
-def _validated(preset: Preset, overrides: dict[str, Any]) -> dict[str, Any]:
+def _validated(preset: Preset, overrides: dict[str, Any], limits: Limits | None = None) -> dict[str, Any]:
     strategy = STRATEGIES[preset.strategy]
     unknown = sorted(set(overrides) - set(strategy.defaults))
     if unknown:
@@ -145,7 +147,7 @@ def _validated(preset: Preset, overrides: dict[str, Any]) -> dict[str, Any]:
             f"its parameters: {', '.join(strategy.defaults)}"
         )
     params = {**preset.resolved(), **{k: _normalise(v) for k, v in overrides.items()}}
-    strategy.check(params)
+    check_params(strategy, preset.name, params, current_limits() if limits is None else limits)
     return params
 
 
@@ -165,7 +167,9 @@ def _expand_aliases(preset: Preset, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=4096)
-def _resolve_cached(spec: str, overrides: tuple, folder: tuple | None = None) -> tuple[Preset, FrozenDict, FrozenDict]:
+def _resolve_cached(
+    spec: str, overrides: tuple, limits: Limits, types: tuple = (), folder: tuple | None = None
+) -> tuple[Preset, FrozenDict, FrozenDict]:
     name, kwargs = parse_spec(spec)
     kwargs.update(dict(overrides))
     kwargs = {k: _normalise(v) for k, v in kwargs.items()}
@@ -179,7 +183,7 @@ def _resolve_cached(spec: str, overrides: tuple, folder: tuple | None = None) ->
         preset = replace(preset, pixels=with_pixel_keys(preset.pixels, pixel))
     merged = _expand_aliases(preset, {k: v for k, v in {**from_checkpoint, **kwargs}.items() if k not in PIXEL_KEYS})
     merged = _translated(preset, merged)
-    params = _validated(preset, merged)
+    params = _validated(preset, merged, limits)
     base = get_preset(name)
     defaults = base.resolved()
     given = {k: v for k, v in merged.items() if k in kwargs or defaults.get(k, _UNSET) != v}
@@ -191,26 +195,40 @@ def _resolve_cached(spec: str, overrides: tuple, folder: tuple | None = None) ->
 _UNSET = object()
 
 
+def _types(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return tuple(_types(v) for v in value)
+    return type(value).__name__
+
+
 def resolve(spec: str, **overrides: Any) -> tuple[Preset, FrozenDict, FrozenDict]:
     """(preset, every effective parameter, the parameters given on top of the preset).
 
     ``spec`` is a preset name, a spec string, or a checkpoint folder (optionally with
     ``(key=...)``). The two dicts are cached and shared by every plan of the spec, so
     they are read-only (``FrozenDict``); ``dict(params)`` is a copy to change. A
-    folder's configs are read again when their modification times change."""
+    folder's configs are read again when their modification times change.
+
+    Every parameter is checked here, once per spec: its type and range, then the worst
+    case the parameters imply against ``anyres.plan.limits`` (``SpecError`` naming the
+    parameter, the value and the limit)."""
+    if not isinstance(spec, str):
+        raise SpecError(f"a preset spec is a string, got {type(spec).__name__}")
+    limits = current_limits()
     key: tuple = ()
     if overrides:
         try:
             key = tuple(sorted((k, _normalise(v)) for k, v in overrides.items()))
-            hash(key)
+            hash((key, _types(key)))
         except TypeError:
             raise SpecError(f"override values must be literals, got {overrides!r}") from None
     folder = None
-    if isinstance(spec, str):
-        head = spec.partition("(")[0].strip()
-        if head not in _PRESETS:
-            folder = checkpoint.stamp(head)  # None: get_preset says the name is unknown
-    return _resolve_cached(spec, key, folder)
+    head = spec.partition("(")[0].partition("+")[0].strip()
+    if head not in _PRESETS:
+        folder = checkpoint.stamp(head)  # None: get_preset says the name is unknown
+    # the types are part of the key: True == 1 == 1.0 would otherwise share one entry,
+    # and a value the schema refuses would be served the plan of one it accepts
+    return _resolve_cached(spec, key, limits, _types(key), folder)
 
 
 resolve.cache_clear = _resolve_cached.cache_clear  # type: ignore[attr-defined]

@@ -18,6 +18,7 @@ from ..types import NEWLINE, VISUAL, Box, Canvas, Layout, Segment, Size
 from ..connector import Connector
 from .common import Strategy, grid_views, make_view, positive_int, resize_canvas, whole
 from .fixed import square_pad_canvas
+from ..schema import Bool, Choice, Cost, Int, Items, Number, Optional, Pair, Text
 
 
 def select_best_resolution(image: Size, pinpoints_hw: tuple[tuple[int, int], ...]) -> tuple[int, int]:
@@ -76,6 +77,28 @@ def _check(p: dict[str, Any]) -> None:
             )
     if p["feature_select_strategy"] not in ("default", "full"):
         raise SpecError("feature_select_strategy must be 'default' or 'full'")
+
+
+SCHEMA = {
+    "base_size": Int(),
+    "patch_size": Int(1, 1024),
+    "image_grid_pinpoints": Items(Pair(Int())),
+    "feature_select_strategy": Choice("default", "full"),
+    "cls_tokens": Int(0, 1024),
+    "image_newline": Bool(),
+    "image_token": Text(),
+    "max_views": Optional(Int(1, 65536)),
+    "shrink_threshold": Number(0, 1e6, lo_open=True),
+    "multi_image": Bool(),
+}
+
+
+def cost_anyres(p: dict[str, Any]) -> Cost:
+    """The base view plus the tiles of the largest pinpoint, cut from that pinpoint."""
+    base = p["base_size"]
+    largest = max(h * w for h, w in p["image_grid_pinpoints"])
+    views = 1 + largest // (base * base)
+    return Cost(views, base * base, views * base * base, largest, drivers=("image_grid_pinpoints", "base_size"))
 
 
 def plan_anyres(image: Size, p: dict[str, Any]) -> PlanParts:
@@ -226,4 +249,6 @@ LLAVA_NEXT = Strategy(
     "tile features unpadded, one newline per row. max_views=N is OneVision's anyres_max_N.",
     _check,
     connector=connector_anyres,
+    schema=SCHEMA,
+    cost=cost_anyres,
 )

@@ -36,6 +36,9 @@ from ..plan import PlanParts
 from ..types import Box, Canvas, Size
 from ..connector import Connector
 from .common import Strategy, aspect_limit, image_token_layout, make_view, positive_int
+from ..schema import Bool, Cost, Int, Items, Number, Text
+
+MAX_REGIONS = 64  # more bands than this: the content box is planned whole
 
 MAX_VIEW_ASPECT = 100.0  # a region is widened rather than encoded thinner than this
 
@@ -138,6 +141,28 @@ def _check(p: dict[str, Any]) -> None:
         raise SpecError(f"tolerance must be in [0, 1), got {p['tolerance']!r}")
 
 
+SCHEMA = {
+    "max_tokens": Int(1, 2**20),
+    "patch_size": Int(1, 1024),
+    "merges": Items(Int(1, 64), max_items=16),
+    "max_scale": Number(0, 64, lo_open=True),
+    "tolerance": Number(0, 0.99),
+    "crop": Bool(),
+    "regions": Bool(),
+    "max_aspect_ratio": Number(1, 1e6),
+    "image_token": Text(),
+}
+
+
+def cost_budget(p: dict[str, Any]) -> Cost:
+    """At most max_tokens merged tokens of (patch * largest merge)^2 pixels, in at most
+    MAX_REGIONS views (one without regions)."""
+    unit = p["patch_size"] * max(p["merges"])
+    total = p["max_tokens"] * unit * unit
+    views = MAX_REGIONS if p["regions"] else 1
+    return Cost(views, total, total, total, drivers=("max_tokens", "patch_size", "merges"))
+
+
 def plan_budget(image: Size, p: dict[str, Any], ink: InkMap | None = None) -> PlanParts:
     aspect_limit(image, p["max_aspect_ratio"], "budget")
     budget, patch, cap = p["max_tokens"], p["patch_size"], float(p["max_scale"])
@@ -153,7 +178,7 @@ def plan_budget(image: Size, p: dict[str, Any], ink: InkMap | None = None) -> Pl
         if ink is not None and p["regions"]:
             min_gap = 2 * unit / s0 if s0 else math.inf
             bands = [_integral(b, image) for b in regions(ink, content, min_gap)]
-            if len(bands) > 1:
+            if 1 < len(bands) <= MAX_REGIONS:
                 partitions.append((f"{len(bands)} regions", bands))
         for label, boxes in partitions:
             s = s0 if len(boxes) == 1 else fit(boxes, unit, budget, cap)
@@ -232,6 +257,8 @@ BUDGET = Strategy(
     "detail within max_tokens.",
     _check,
     content=_ink,
+    schema=SCHEMA,
+    cost=cost_budget,
     connector=connector_budget,
     connector_reads_info=True,
 )

@@ -41,6 +41,10 @@ class Strategy:
     # processor's keyword arguments (``size={"longest_edge": 1540}``, ``image_seq_len``) into
     # this strategy's parameters; ``base`` is the preset's resolved parameters
     translate: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None
+    # bounds (anyres.plan.schema): a validator a parameter (type and range; undeclared
+    # ones are inferred from the default) and the worst case the parameters imply
+    schema: dict[str, Any] | None = None
+    cost: Callable[[dict[str, Any]], Any] | None = None
 
 
 def plain_connector(p: dict[str, Any]) -> Connector:

@@ -9,6 +9,7 @@ from ...errors import SpecError
 from ..plan import PlanParts
 from ..types import Box, Canvas, Size
 from .common import Strategy, image_token_layout, make_view, positive_int, resize_canvas, whole
+from ..schema import Bool, Cost, Int, Items, Optional, SizeValue, Text
 
 IMAGE_TOKEN = "<image>"
 
@@ -40,6 +41,23 @@ def _check_fixed(p: dict[str, Any]) -> None:
     s = target_size(p["size"])
     if s.width < p["patch_size"] or s.height < p["patch_size"]:
         raise SpecError(f"size {s} is smaller than one patch of {p['patch_size']} px")
+
+
+_BASE_SCHEMA = {"size": SizeValue(), "patch_size": Int(1, 1024), "keep_cls": Bool(), "image_token": Text()}
+FIXED_SCHEMA = {**_BASE_SCHEMA, "shortest_edge": Optional(Int())}
+DYNAMIC_SCHEMA = {**_BASE_SCHEMA, "resolutions": Items(SizeValue())}
+
+
+def cost_fixed(p: dict[str, Any]) -> Cost:
+    """One view of ``size``; fixed's canvas is that view (the pad and crop canvases
+    follow the image: ``plan`` bounds them)."""
+    s = target_size(p["size"])
+    return Cost(1, s.area, s.area, s.area, drivers=("size",))
+
+
+def cost_dynamic(p: dict[str, Any]) -> Cost:
+    largest = max(target_size(r, "resolutions").area for r in p["resolutions"])
+    return Cost(1, largest, largest, largest, drivers=("resolutions",))
 
 
 def plan_fixed(image: Size, p: dict[str, Any]) -> PlanParts:
@@ -131,6 +149,8 @@ FIXED = Strategy(
     {"size": 336, "patch_size": 14, "keep_cls": False, "image_token": IMAGE_TOKEN},
     "Plain resize to a fixed size (distorts the aspect ratio).",
     _check_fixed,
+    schema=FIXED_SCHEMA,
+    cost=cost_fixed,
 )
 FIXED_PAD = Strategy(
     "fixed-pad",
@@ -139,6 +159,8 @@ FIXED_PAD = Strategy(
     {"size": 336, "patch_size": 14, "keep_cls": False, "image_token": IMAGE_TOKEN},
     "LLaVA-1.5: pad to a square with the mean colour, then resize.",
     _check_fixed,
+    schema=FIXED_SCHEMA,
+    cost=cost_fixed,
 )
 FIXED_CROP = Strategy(
     "fixed-crop",
@@ -147,6 +169,8 @@ FIXED_CROP = Strategy(
     {"size": 336, "shortest_edge": None, "patch_size": 14, "keep_cls": False, "image_token": IMAGE_TOKEN},
     "CLIP: resize the shortest side, centre-crop (drops the borders).",
     _check_fixed,
+    schema=FIXED_SCHEMA,
+    cost=cost_fixed,
 )
 DYNAMIC = Strategy(
     "dynamic",
@@ -160,4 +184,6 @@ DYNAMIC = Strategy(
     },
     "Nearest supported resolution (width, height) by aspect ratio; resize to it.",
     _check_dynamic,
+    schema=DYNAMIC_SCHEMA,
+    cost=cost_dynamic,
 )

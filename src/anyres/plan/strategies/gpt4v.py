@@ -19,6 +19,7 @@ from ..plan import PlanParts
 from ..types import Box, Canvas, Size
 from ..connector import Connector, query_grid
 from .common import Strategy, image_token_layout, make_view, positive_int, resize_canvas, whole
+from ..schema import Choice, Cost, Int, Text
 
 
 def high_detail_size(image: Size, p: dict[str, Any]) -> Size:
@@ -46,6 +47,32 @@ def _check(p: dict[str, Any]) -> None:
         raise SpecError(f"detail must be 'low' or 'high', got {p['detail']!r}")
     if p["tiling"] not in ("overlap", "pad"):
         raise SpecError(f"tiling must be 'overlap' or 'pad', got {p['tiling']!r}")
+
+
+SCHEMA = {
+    "detail": Choice("low", "high"),
+    "tile_size": Int(),
+    "patch_size": Int(1, 1024),
+    "max_size": Int(),
+    "shortest_side": Int(),
+    "base_tokens": Int(1, 65536),
+    "tile_tokens": Int(1, 65536),
+    "tiling": Choice("overlap", "pad"),
+    "image_token": Text(),
+}
+
+
+def cost_gpt4v(p: dict[str, Any]) -> Cost:
+    """The low view plus the tiles of the largest high-detail size (long side
+    max_size, short side min(shortest_side, max_size)), on a canvas of whole tiles."""
+    t = p["tile_size"]
+    if p["detail"] == "low":
+        return Cost(1, t * t, t * t, t * t, drivers=("tile_size",))
+    long, short = p["max_size"], min(p["shortest_side"], p["max_size"])
+    cols, rows = math.ceil(long / t), math.ceil(short / t)
+    views = 1 + cols * rows
+    canvas = max(long, cols * t) * max(short, rows * t)
+    return Cost(views, t * t, views * t * t, canvas, drivers=("tile_size", "max_size", "shortest_side"))
 
 
 def plan_gpt4v(image: Size, p: dict[str, Any]) -> PlanParts:
@@ -95,4 +122,6 @@ GPT4V = Strategy(
     "GPT-4V/4o token cost: 85-token low view + 170 per 512 tile after fitting 2048 and shortest side 768.",
     _check,
     connector=connector_gpt4v,
+    schema=SCHEMA,
+    cost=cost_gpt4v,
 )

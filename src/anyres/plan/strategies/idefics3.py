@@ -24,6 +24,7 @@ from ...errors import PlanError, SpecError
 from ..plan import PlanParts
 from ..types import TEXT, VISUAL, Layout, Segment, Size
 from ..connector import Connector
+from ..schema import Bool, Cost, Int, Text
 from .common import Strategy, edge_value, grid_views, make_view, positive_int, resize_canvas, whole
 
 
@@ -108,6 +109,33 @@ def translate_idefics3(kw: dict[str, Any], base: dict[str, Any]) -> dict[str, An
     return kw
 
 
+SCHEMA = {
+    "longest_edge": Int(),
+    "tile_size": Int(),
+    "patch_size": Int(1, 1024),
+    "scale_factor": Int(1, 64),
+    "max_image_size": Int(),
+    "do_image_splitting": Bool(),
+    "merge_double_newline": Bool(),
+    "image_token": Text(),
+    "fake_image_token": Text(),
+    "global_image_token": Text(),
+}
+
+
+def cost_idefics3(p: dict[str, Any]) -> Cost:
+    """The longest edge ends at most at min(longest_edge, max_image_size) (+1 to make
+    it even), rounded up to whole tiles on both sides: that many tiles + the global view."""
+    t = p["tile_size"]
+    first = min(p["longest_edge"], p["max_image_size"]) + 1
+    side = math.ceil(first / t)
+    canvas = max(first * first, (side * t) ** 2)
+    if not p["do_image_splitting"]:
+        return Cost(1, t * t, t * t, first * first, drivers=("longest_edge", "max_image_size"))
+    views = side * side + 1
+    return Cost(views, t * t, views * t * t, canvas, drivers=("longest_edge", "max_image_size", "tile_size"))
+
+
 def plan_idefics3(image: Size, p: dict[str, Any]) -> PlanParts:
     t = p["tile_size"]
     n_tok = tokens_per_view(p)
@@ -190,4 +218,6 @@ IDEFICS3 = Strategy(
     _check,
     connector=connector_idefics3,
     translate=translate_idefics3,
+    schema=SCHEMA,
+    cost=cost_idefics3,
 )

@@ -16,6 +16,7 @@ from ...errors import SpecError
 from ..plan import PlanParts
 from ..types import TEXT, VISUAL, Layout, Segment, Size
 from ..connector import Connector
+from ..schema import Bool, Cost, Int, Number, Text
 from .common import Strategy, edge_value, grid_views, make_view, positive_int, resize_canvas, whole
 
 
@@ -24,8 +25,8 @@ def candidate_grids(min_tiles: int, max_tiles: int) -> tuple[tuple[int, int], ..
     grids = [
         (cols, rows)
         for cols in range(1, max_tiles + 1)
-        for rows in range(1, max_tiles + 1)
-        if min_tiles <= cols * rows <= max_tiles
+        for rows in range(1, max_tiles // cols + 1)  # the same grids, in the same order
+        if min_tiles <= cols * rows
     ]
     return tuple(sorted(grids, key=lambda g: g[0] * g[1]))
 
@@ -53,8 +54,30 @@ def tokens_per_tile(p: dict[str, Any]) -> int:
 def _check(p: dict[str, Any]) -> None:
     positive_int(p, "tile_size", "patch_size", "min_tiles", "max_tiles")
     shuffle_factor(p)
+    if p["min_tiles"] > p["max_tiles"]:
+        raise SpecError(f"min_tiles={p['min_tiles']} exceeds max_tiles={p['max_tiles']}")
     if tokens_per_tile(p) < 1:
         raise SpecError("tile_size, patch_size and downsample_ratio leave no token per tile")
+
+
+SCHEMA = {
+    "tile_size": Int(),
+    "patch_size": Int(1, 1024),
+    "downsample_ratio": Number(0, 1, lo_open=True),
+    "min_tiles": Int(1, 65536),
+    "max_tiles": Int(1, 65536),
+    "use_thumbnail": Bool(),
+    "start_token": Text(),
+    "end_token": Text(),
+    "context_token": Text(),
+}
+
+
+def cost_internvl(p: dict[str, Any]) -> Cost:
+    """Up to max_tiles tiles (+ the thumbnail) cut from a canvas of at most max_tiles tiles."""
+    n, tile = p["max_tiles"], p["tile_size"] ** 2
+    views = n + (1 if p["use_thumbnail"] and n > 1 else 0)
+    return Cost(views, tile, views * tile, n * tile, drivers=("max_tiles", "tile_size"))
 
 
 def plan_internvl(image: Size, p: dict[str, Any]) -> PlanParts:
@@ -141,4 +164,6 @@ INTERNVL = Strategy(
     _check,
     connector=connector_internvl,
     translate=translate_internvl,
+    schema=SCHEMA,
+    cost=cost_internvl,
 )

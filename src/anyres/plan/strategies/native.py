@@ -25,6 +25,7 @@ from ...errors import PlanError, SpecError
 from ..plan import PlanParts
 from ..types import TEXT, VISUAL, Layout, Segment, Size
 from ..connector import Connector
+from ..schema import Cost, Int, Number, Text
 from .common import Strategy, make_view, positive_int, resize_canvas, whole
 
 SMALL_SIDES = ("keep", "scale", "clamp")
@@ -95,6 +96,26 @@ def _check(p: dict[str, Any]) -> None:
     for key in ("vision_start_token", "vision_end_token"):
         if p[key] is not None and (not isinstance(p[key], str) or not p[key]):
             raise SpecError(f"{key} must be a non-empty string or None, got {p[key]!r}")
+
+
+SCHEMA = {
+    "patch_size": Int(1, 1024),
+    "merge_size": Int(1, 64),
+    "temporal_patch_size": Int(1, 64),
+    "min_pixels": Int(0, 2**40),
+    "max_pixels": Int(1, 2**40),
+    "max_aspect_ratio": Number(1, 1e6),
+    "image_token": Text(),
+}
+
+
+def cost_native(p: dict[str, Any]) -> Cost:
+    """One view of about max(min_pixels, max_pixels); rounding to whole merge blocks
+    adds at most a block along each side of the longest allowed aspect ratio."""
+    factor = p["patch_size"] * p["merge_size"]
+    area = max(p["min_pixels"], p["max_pixels"], factor * factor)
+    bound = area + 2 * factor * math.isqrt(int(area * p["max_aspect_ratio"]) + 1) + factor * factor
+    return Cost(1, bound, bound, bound, drivers=("max_pixels", "min_pixels"))
 
 
 def plan_native(image: Size, p: dict[str, Any]) -> PlanParts:
@@ -168,4 +189,6 @@ QWEN2_VL = Strategy(
     _check,
     connector=connector_native,
     aliases={"size": size_alias},
+    schema=SCHEMA,
+    cost=cost_native,
 )

@@ -19,6 +19,7 @@ from ..types import VISUAL, Box, Canvas, Layout, Segment, Size
 from ..connector import Connector
 from .common import Strategy, make_view, positive_int
 from .fixed import clip_resize
+from ..schema import Bool, Cost, Int, Items, Text
 
 
 def _check(p: dict[str, Any]) -> None:
@@ -34,6 +35,24 @@ def _check(p: dict[str, Any]) -> None:
             raise SpecError(
                 f"scale {s} does not split into {k}x{k} sub-images of whole {p['patch_size']} px patches"
             )
+
+
+SCHEMA = {
+    "scales": Items(Int(), max_items=16),
+    "split_size": Int(),
+    "patch_size": Int(1, 1024),
+    "crop": Bool(),
+    "image_token": Text(),
+}
+
+
+def cost_s2(p: dict[str, Any]) -> Cost:
+    """Every scale s cut into ceil(s/split)^2 sub-images of its s x s canvas."""
+    splits = [math.ceil(s / p["split_size"]) for s in p["scales"]]
+    views = sum(k * k for k in splits)
+    piece = max((s // k) ** 2 for s, k in zip(p["scales"], splits))
+    total = sum(s * s for s in p["scales"])
+    return Cost(views, piece, total, max(p["scales"]) ** 2, drivers=("scales", "split_size"))
 
 
 def plan_s2(image: Size, p: dict[str, Any]) -> PlanParts:
@@ -99,4 +118,6 @@ S2 = Strategy(
     "token positions of the smallest scale.",
     _check,
     connector=connector_s2,
+    schema=SCHEMA,
+    cost=cost_s2,
 )

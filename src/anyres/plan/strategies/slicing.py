@@ -23,6 +23,7 @@ from ..plan import PlanParts
 from ..types import TEXT, VISUAL, Box, Canvas, Layout, Segment, Size
 from ..connector import Connector
 from .common import Strategy, make_view, positive_int, whole
+from ..schema import Bool, Choice, Cost, Int, Text
 
 
 def ensure_divide(length: float, patch: int) -> int:
@@ -82,6 +83,29 @@ def _check(p: dict[str, Any]) -> None:
     positive_int(p, "scale_resolution", "max_slice_nums", "patch_size", "query_num")
     if p["style"] not in ("minicpm-v", "llava-uhd"):
         raise SpecError(f"style must be 'minicpm-v' or 'llava-uhd', got {p['style']!r}")
+
+
+SCHEMA = {
+    "style": Choice("minicpm-v", "llava-uhd"),
+    "scale_resolution": Int(),
+    "max_slice_nums": Int(1, 65536),
+    "patch_size": Int(1, 1024),
+    "query_num": Int(1, 65536),
+    "slice_mode": Bool(),
+    "use_image_id": Bool(),
+    "image_id": Int(0, 2**31),
+    "unk_token": Text(),
+}
+
+
+def cost_slicing(p: dict[str, Any]) -> Cost:
+    """The whole-image view plus at most max_slice_nums slices of about
+    scale_resolution^2 each (twice that for rounding; an extreme aspect ratio can make
+    one slice longer, which ``plan`` bounds per image)."""
+    s, patch = p["scale_resolution"], p["patch_size"]
+    view = 2 * (s + patch) ** 2
+    views = 1 + (p["max_slice_nums"] if p["slice_mode"] else 0)
+    return Cost(views, view, views * view, max(1, views - 1) * view, drivers=("max_slice_nums", "scale_resolution"))
 
 
 def plan_slicing(image: Size, p: dict[str, Any]) -> PlanParts:
@@ -185,4 +209,6 @@ SLICING = Strategy(
     "a whole-image view, query_num resampler tokens a view.",
     _check,
     connector=connector_slicing,
+    schema=SCHEMA,
+    cost=cost_slicing,
 )
