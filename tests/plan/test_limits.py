@@ -92,8 +92,10 @@ def test_every_parameter_refuses_values_its_validator_refuses(preset):
                 continue
             with pytest.raises(SpecError, match=f"{name}="):
                 resolve(preset, **{name: wrong})
-    with pytest.raises(SpecError, match="literals"):
-        resolve(preset, **{next(iter(strategy.defaults)): {"a": 1}})
+    # a dict is a legal override shape (size={...}); one that means nothing is refused by name
+    first = next(iter(strategy.defaults))
+    with pytest.raises(SpecError, match=f"{first}|no parameter"):
+        resolve(preset, **{first: {"a": 1}})
 
 
 @pytest.mark.parametrize(
@@ -165,6 +167,8 @@ def test_declared_cost_bounds_the_plans(preset):
     underestimate would let a costly spec through to plan time)."""
     chosen, params, _ = resolve(preset)
     strategy = STRATEGIES[chosen.strategy]
+    if strategy.cost is None:
+        pytest.skip(f"{chosen.strategy} declares no worst-case formula: resolve probes it, plan() checks each plan")
     cost = strategy.cost(dict(params))
     for w, h in [(1000, 700), (700, 1000), (4000, 100), (100, 4000), (9000, 9000), (30, 30), (5000, 2500)]:
         try:

@@ -160,12 +160,26 @@ def inferred(default: Any) -> Validator:
     if isinstance(default, bool):
         return Bool()
     if _int(default) or isinstance(default, float):
-        return Number(0, float(2**53))
+        return _NumberOrShape(0, float(2**53))
     if isinstance(default, str):
         return Text()
     if isinstance(default, tuple):
         return _TupleLike()
     return Anything()
+
+
+class _NumberOrShape(Validator):
+    """A number, or the reference's dict of numbers for it (``patch_size={"height": 14,
+    "width": 14}``, ``size={"longest_edge": 1540}``), each finite and in range."""
+
+    def __init__(self, low: float, high: float) -> None:
+        self.number = Number(low, high)
+        self.what = f"{self.number.what}, or a dict of such numbers"
+
+    def ok(self, v: Any) -> bool:
+        if isinstance(v, dict):
+            return 0 < len(v) <= MAX_ITEMS and all(isinstance(k, str) and self.number.ok(x) for k, x in v.items())
+        return self.number.ok(v)
 
 
 class _TupleLike(Validator):
