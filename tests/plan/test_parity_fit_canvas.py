@@ -153,3 +153,29 @@ def test_llama4_checks_its_parameters():
     p = anyres.plan((1000, 600), "llama4")
     assert (p.connector.kind, p.connector.factor) == ("pixel-shuffle", 2) and p.views[0].token_grid == (12, 12)
     assert p.views[-1].role == "thumbnail" and p.views[-1].size == (336, 336)
+
+
+# sizes (of 104,389 searched) where float64 arithmetic would pick another resize than
+# torch's float32 does
+FLOAT32_SIZES = [(6603, 8804), (12320, 6666), (6225, 2324), (7289, 12432), (13031, 1162), (11529, 4941),
+                 (7632, 1272), (6854, 596), (4578, 11554), (8613, 9396), (3044, 5327)]
+
+
+def test_llama4_follows_torch_float32_where_float64_differs(monkeypatch):
+    import torch
+    from transformers.image_utils import SizeDict
+
+    from anyres.plan import Size
+    from anyres.plan.strategies import fit_canvas
+
+    ns = _llama4_helpers()
+    resolutions = torch.tensor(ns["find_supported_resolutions"](max_num_chunks=16,
+                                                                patch_size=SizeDict(height=336, width=336)))
+    params = dict(anyres.plan((1, 1), "llama4").params)
+    ours = {s: fit_canvas.plan_llama4(Size(*s), params).info for s in FLOAT32_SIZES}
+    monkeypatch.setattr(fit_canvas, "f32", lambda x: x)
+    in_float64 = {s: fit_canvas.plan_llama4(Size(*s), params).info for s in FLOAT32_SIZES}
+    for w, h in FLOAT32_SIZES:
+        grid, (nh, nw) = _llama4_reference(ns, resolutions, w, h, 336, False)
+        assert (ours[(w, h)]["aspect_ratio"], ours[(w, h)]["resized"]) == (grid, (nw, nh)), (w, h)
+        assert (in_float64[(w, h)]["aspect_ratio"], in_float64[(w, h)]["resized"]) != (grid, (nw, nh)), (w, h)

@@ -200,3 +200,15 @@ def test_mistral3_connector_is_a_learned_2x2_patch_merger():
     assert p.views[0].features == (44, 72) and p.views[0].token_grid == (22, 36)
     q = anyres.plan((1000, 600), "pixtral")
     assert (q.connector.kind, q.connector.patch_size) == ("none", 16) and q.views[0].token_grid == (38, 63)
+
+
+def test_transformers_shaped_overrides_round_trip_and_stay_read_only():
+    spec = "mistral3(size={'longest_edge': 700})"
+    p = anyres.plan((1000, 600), spec)
+    q = anyres.plan((1000, 600), "mistral3", size={"longest_edge": 700})
+    assert p.spec == spec and anyres.plan((1000, 600), p.spec).num_tokens == q.num_tokens == p.num_tokens
+    assert p.views[0].size == (700, 420)  # 1000x600 in a 700 box -> 700x420, multiples of 28
+    with pytest.raises(TypeError):
+        q.params["size"]["longest_edge"] = 1  # shared by every plan of the spec
+    with pytest.raises(SpecError):
+        anyres.plan((100, 100), "mistral3(size={'shortest_edge': 700})")
