@@ -45,7 +45,22 @@ PARALLEL_MIN_WORK = 1 << 21
 
 _kernels: Any = None
 _kernels_lock = threading.Lock()
-_threads: int | None = None
+
+def _threads_from_env() -> int | None:
+    """ANYRES_RESAMPLE_THREADS: a number, or "auto" for numba's default (every core);
+    unset: 1. One thread an image is the default because on a busy machine a parallel
+    region waits for its slowest thread (measured here: 2 threads were slower than 1
+    with another process on the second core); parallelism comes from workers."""
+    value = os.environ.get("ANYRES_RESAMPLE_THREADS", "1").strip().lower()
+    if value == "auto":
+        return None
+    try:
+        return max(1, int(value))
+    except ValueError:
+        return 1
+
+
+_threads: int | None = _threads_from_env()
 _parallel_pid: int | None = None
 # numba's workqueue threading layer (the one left where OpenMP and TBB are missing)
 # aborts the process when two threads enter parallel kernels at once
@@ -74,8 +89,10 @@ def kernels():
 
 
 def set_threads(n: int | None) -> None:
-    """Threads for the resampler in this process: 1 runs the serial kernels (no thread
-    pool at all); None (default) uses numba's setting."""
+    """Threads for the resampler in this process: 1 (the default, see
+    ``_threads_from_env``) runs the serial kernels, with no thread pool at all; n > 1
+    runs the parallel ones on n threads (when the work is large enough); None uses
+    numba's setting (every core)."""
     global _threads
     _threads = n
 
