@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from bench_preprocess import photo  # noqa: E402
+from bench_preprocess import PRESETS, image_mix, photo  # noqa: E402
 from timing import best_times  # noqa: E402
 
 
@@ -100,6 +100,37 @@ def main() -> None:
               f"{t2 * 1e3:>6.1f}ms {t_pil / t1:>6.2f}x {t_pil / t2:>6.2f}x | {c_pil * 1e3:>6.1f}ms "
               f"{c1 * 1e3:>6.1f}ms {c_pil / c1:>6.2f}x")
     resample.set_threads(1)
+    exact_path(args.repeat)
+
+
+def exact_path(repeat: int) -> None:
+    import tempfile
+
+    import torch
+
+    import anyres
+    from anyres.pixels import execute, preprocess
+
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        images = [anyres.load_image(str(p)) for p in image_mix(Path(tmp))]
+    print("\nexact path, preprocess(decoded mix, output='hf'), one thread: Pillow's resize vs ours")
+    print(f"{'preset':<11} {'pillow':>9} {'ours':>9} {'ratio':>6} | {'cpu pillow':>10} {'cpu ours':>9} {'ratio':>6}")
+    for preset in PRESETS:
+        def run(name):
+            def go():
+                execute.RESAMPLER = name
+                return preprocess(images, preset, output="hf")
+
+            return go
+
+        a, b = run("pillow")(), run("auto")()
+        assert all(np.array_equal(np.asarray(a[k]), np.asarray(b[k])) for k in a), preset  # same bits
+        t_pil, t_ours = best_times([run("pillow"), run("auto")], repeat)
+        c_pil, c_ours = best_cpu_times([run("pillow"), run("auto")], repeat)
+        print(f"{preset:<11} {t_pil * 1e3:>7.0f}ms {t_ours * 1e3:>7.0f}ms {t_pil / t_ours:>5.2f}x | "
+              f"{c_pil * 1e3:>8.0f}ms {c_ours * 1e3:>7.0f}ms {c_pil / c_ours:>5.2f}x")
+    execute.RESAMPLER = "auto"
 
 
 if __name__ == "__main__":
