@@ -261,7 +261,7 @@ def reduce(src, base, rs, ps, bw, bh, fx, fy, mult, out):
                 out[y, x, ch] = np.uint8(((sums[ch] * m) & 0xFFFFFFFF) >> 24)
 
 
-STRIP = 128  # rows a horizontal strip: its transpose (64 x width x 4 bytes) stays in L2
+STRIP = 64  # rows a horizontal strip: its transpose (64 x width x 4 bytes) stays in L2
 
 
 @njit(cache=True)
@@ -272,8 +272,8 @@ def _horizontal_strip(src32, rs32, r0, nr, in_w, bounds, kk, ks, out32, acc):
     that vectorises), and the result is transposed back into out32[r0:r0+nr]."""
     out_w = out32.shape[1]
     t = np.empty(in_w * nr, dtype=np.uint32)
-    for x0 in range(0, in_w, 16):  # 16-column tiles: the writes stay in few cache lines
-        x1 = min(x0 + 16, in_w)
+    for x0 in range(0, in_w, 32):  # 32-column tiles: the writes stay in few cache lines
+        x1 = min(x0 + 32, in_w)
         for r in range(nr):
             base = (r0 + r) * rs32
             for x in range(x0, x1):
@@ -283,8 +283,8 @@ def _horizontal_strip(src32, rs32, r0, nr, in_w, bounds, kk, ks, out32, acc):
     t28 = t2.view(np.uint8)
     for xx in range(out_w):
         _vertical_row(t8, nr * 4, bounds, kk, ks, t28[xx], xx, acc)
-    for x0 in range(0, out_w, 16):
-        x1 = min(x0 + 16, out_w)
+    for x0 in range(0, out_w, 32):
+        x1 = min(x0 + 32, out_w)
         for r in range(nr):
             for xx in range(x0, x1):
                 out32[r0 + r, xx] = t2[xx, r]
