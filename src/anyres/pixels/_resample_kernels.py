@@ -160,6 +160,17 @@ def _horizontal_row(src, rowbase, c, bounds, kx, ks, out, outbase, out_w, step):
             out[o + np.uint64(2)] = _clip8(np.int32(HALF + a2 + a6))
             out[o + np.uint64(3)] = _clip8(np.int32(HALF + a3 + a7))
         return
+    if c == 1:
+        for x in range(out_w):
+            xx = np.uint64(x)
+            n = np.uint64(bounds[2 * x + 1])
+            p = rowbase + np.uint64(bounds[2 * x])
+            ko = xx * uks
+            acc = np.int32(HALF)
+            for t in range(n):  # a dot product: LLVM vectorises the reduction
+                acc += np.int32(src[p + t]) * kx[ko + t]
+            out[outbase + xx] = _clip8(np.int32(acc))
+        return
     s = np.empty(4, dtype=np.int32)
     for x in range(out_w):
         xx = np.uint64(x)
@@ -306,3 +317,17 @@ def horizontal_t_parallel(src32, rs32, in_w, bounds, kk, ks, out32):
         r0 = s * STRIP
         acc = np.empty(CHUNK, dtype=np.int32)
         _horizontal_strip(src32, rs32, r0, min(STRIP, rows - r0), in_w, bounds, kk, ks, out32, acc)
+
+
+@njit(cache=True)
+def pad_rgb(src, rs, out):
+    """out (h, w, 4) = the packed RGB rows at byte r * rs of src, with a zero fourth byte."""
+    h, w, _ = out.shape
+    for r in range(h):
+        base = np.uint64(r * rs)
+        for x in range(w):
+            q = base + np.uint64(3 * x)
+            out[r, x, 0] = src[q]
+            out[r, x, 1] = src[q + np.uint64(1)]
+            out[r, x, 2] = src[q + np.uint64(2)]
+            out[r, x, 3] = 0

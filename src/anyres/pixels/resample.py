@@ -377,10 +377,13 @@ def resize(
         return _pillow_resize(px, size, resample, box, reducing_gap, mode)
     if mode == "RGBA":
         return _unpremultiply(_resize_premultiplied(_premultiply(px), size, resample, box, reducing_gap))
-    if c == 3:
+    if c == 3:  # the 4-lane kernels, over RGBX: the RGB array's own padding, or a padded copy
         wide = _padded_to_4(px)
-        if wide is not None:
-            return np.ascontiguousarray(_resize_premultiplied(wide, size, resample, box, reducing_gap)[:, :, :3])
+        if wide is None:
+            wide = np.empty(px.shape[:2] + (4,), dtype=np.uint8)
+            flat, rs, _ = _flat(px)
+            kernels().pad_rgb(flat, rs, wide)
+        return np.ascontiguousarray(_resize_premultiplied(wide, size, resample, box, reducing_gap)[:, :, :3])
     return _resize_premultiplied(px, size, resample, box, reducing_gap)
 
 
