@@ -197,3 +197,16 @@ def test_forked_child_of_a_parallel_parent_resizes(monkeypatch_module):
         child = pool.map_async(_child_resize, [(a, (50, 40))]).get(timeout=60)[0]  # a hang fails
     assert np.array_equal(child, parent)
     assert np.array_equal(parent, pillow(a, "RGB", (50, 40), Image.LANCZOS))
+
+
+@pytest.mark.parametrize("flt", [Image.BILINEAR, Image.LANCZOS])
+def test_unaligned_rgbx_buffer_takes_the_bytewise_kernel(flt):
+    """A 4-channel buffer that does not start on a 4-byte boundary cannot be read as
+    uint32 words: the horizontal pass then runs the byte-wise 8-lane kernel."""
+    rng = np.random.default_rng(11)
+    h, w = 37, 91
+    raw = rng.integers(0, 256, size=1 + h * w * 4, dtype=np.uint8).tobytes()
+    a = np.frombuffer(raw, dtype=np.uint8, offset=1).reshape(h, w, 4)
+    assert a.ctypes.data % 4 != 0
+    for size in [(30, 20), (150, 11)]:
+        assert np.array_equal(resample.resize(a, size, flt, mode="RGBX"), pillow(a, "RGBX", size, flt))

@@ -111,7 +111,7 @@ def _clip8(s):
 
 @njit(cache=True)
 def _horizontal_row(src, rowbase, c, bounds, kx, ks, out, outbase, out_w, step):
-    """One row of the horizontal pass over packed pixels of ``c`` bytes at byte
+    """One row of the horizontal pass over packed pixels of ``c`` (4 or 1) bytes at byte
     ``rowbase`` of ``src``, into out[outbase + xx * c + ch]. ``kx`` holds each weight
     ``c`` times (once a channel), so that for RGBX a step multiplies 8 contiguous bytes
     (two taps) by 8 contiguous weights, in eight int32 lanes. Indices are uint64: numba
@@ -160,29 +160,16 @@ def _horizontal_row(src, rowbase, c, bounds, kx, ks, out, outbase, out_w, step):
             out[o + np.uint64(2)] = _clip8(np.int32(HALF + a2 + a6))
             out[o + np.uint64(3)] = _clip8(np.int32(HALF + a3 + a7))
         return
-    if c == 1:
-        for x in range(out_w):
-            xx = np.uint64(x)
-            n = np.uint64(bounds[2 * x + 1])
-            p = rowbase + np.uint64(bounds[2 * x])
-            ko = xx * uks
-            acc = np.int32(HALF)
-            for t in range(n):  # a dot product: LLVM vectorises the reduction
-                acc += np.int32(src[p + t]) * kx[ko + t]
-            out[outbase + xx] = _clip8(np.int32(acc))
-        return
-    s = np.empty(4, dtype=np.int32)
+    # c == 1 (L)
     for x in range(out_w):
         xx = np.uint64(x)
-        n = np.uint64(bounds[2 * x + 1]) * uc
-        p = rowbase + np.uint64(bounds[2 * x]) * uc
-        ko = xx * uks * uc
-        for ch in range(c):
-            s[ch] = HALF
-        for t in range(n):
-            s[t % uc] += np.int32(src[p + t]) * kx[ko + t]
-        for ch in range(c):
-            out[outbase + xx * uc + np.uint64(ch)] = _clip8(s[ch])
+        n = np.uint64(bounds[2 * x + 1])
+        p = rowbase + np.uint64(bounds[2 * x])
+        ko = xx * uks
+        acc = np.int32(HALF)
+        for t in range(n):  # a dot product: LLVM vectorises the reduction
+            acc += np.int32(src[p + t]) * kx[ko + t]
+        out[outbase + xx] = _clip8(np.int32(acc))
 
 
 @njit(cache=True)
