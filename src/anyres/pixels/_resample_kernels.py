@@ -110,14 +110,14 @@ def _clip8(s):
 
 
 @njit(cache=True)
-def _horizontal_row(src, rowbase, c, bounds, kx, ks, out, outbase, out_w, step):
+def _horizontal_row(src, rowbase, c, bounds, kx, ks, out, outbase, out_w):
     """One row of the horizontal pass over packed pixels of ``c`` (4 or 1) bytes at byte
     ``rowbase`` of ``src``, into out[outbase + xx * c + ch]. ``kx`` holds each weight
     ``c`` times (once a channel), so that for RGBX a step multiplies 8 contiguous bytes
     (two taps) by 8 contiguous weights, in eight int32 lanes. Indices are uint64: numba
-    adds no negative-index wraparound to them, which keeps the loop vectorisable.
-    ``step`` is 8, passed at run time: with a constant, LLVM vectorises across the
-    taps (short loops, many shuffles) instead of across the eight lanes."""
+    adds no negative-index wraparound to them. (LLVM vectorises this loop across taps,
+    with shuffles, rather than across the lanes: RGBX buffers aligned to 4 bytes take
+    ``horizontal_t`` instead, which is several times faster.)"""
     u4 = np.uint64(4)
     u8 = np.uint64(8)
     uc = np.uint64(c)
@@ -137,8 +137,8 @@ def _horizontal_row(src, rowbase, c, bounds, kx, ks, out, outbase, out_w, step):
             a6 = np.int32(0)
             a7 = np.int32(0)
             for b in range(n // u8):
-                q = p + b * step
-                r = ko + b * step
+                q = p + b * u8
+                r = ko + b * u8
                 a0 = np.int32(a0 + np.int32(src[q + np.uint64(0)]) * kx[r + np.uint64(0)])
                 a1 = np.int32(a1 + np.int32(src[q + np.uint64(1)]) * kx[r + np.uint64(1)])
                 a2 = np.int32(a2 + np.int32(src[q + np.uint64(2)]) * kx[r + np.uint64(2)])
@@ -173,20 +173,20 @@ def _horizontal_row(src, rowbase, c, bounds, kx, ks, out, outbase, out_w, step):
 
 
 @njit(cache=True)
-def horizontal(src, base, rs, c, bounds, kx, ks, out, step=8):
+def horizontal(src, base, rs, c, bounds, kx, ks, out):
     """out (rows, out_w * c): the horizontal pass of the rows at byte base + r * rs."""
     rows, length = out.shape
     flat = out.reshape(rows * length)
     for r in range(rows):
-        _horizontal_row(src, np.uint64(base + r * rs), c, bounds, kx, ks, flat, np.uint64(r * length), length // c, np.uint64(step))
+        _horizontal_row(src, np.uint64(base + r * rs), c, bounds, kx, ks, flat, np.uint64(r * length), length // c)
 
 
 @njit(cache=True, parallel=True)
-def horizontal_parallel(src, base, rs, c, bounds, kx, ks, out, step=8):
+def horizontal_parallel(src, base, rs, c, bounds, kx, ks, out):
     rows, length = out.shape
     flat = out.reshape(rows * length)
     for r in prange(rows):
-        _horizontal_row(src, np.uint64(base + r * rs), c, bounds, kx, ks, flat, np.uint64(r * length), length // c, np.uint64(step))
+        _horizontal_row(src, np.uint64(base + r * rs), c, bounds, kx, ks, flat, np.uint64(r * length), length // c)
 
 
 CHUNK = 2048  # int32 accumulators a step: 8 KB, in L1

@@ -1,5 +1,10 @@
 """Pillow's ``Image.resize``, bit for bit, for 8-bit L, RGB, RGBX and RGBA pixels, in
-numba: SIMD over channels and columns, threads over output rows.
+numba: int32 SIMD over whole rows, optional threads over output rows.
+
+Both passes run as vertical passes (each output row a weighted sum of whole source
+rows: long unit-stride loops that vectorise): the horizontal pass of RGBX images
+transposes 64-row strips (one uint32 pixel an element) and back. RGB arrays are read
+as RGBX (Pillow's own layout; a padded copy for packed numpy RGB).
 
 The arithmetic is Pillow's (``libImaging/Resample.c``, ``Reduce.c``, ``Convert.c``,
 and ``Image.resize`` in Python), restated:
@@ -13,8 +18,9 @@ and ``Image.resize`` in Python), restated:
   fixed point (``PRECISION_BITS = 32 - 8 - 2``).
 - Each output value is ``clip8((2**21 + sum(v * k)) >> 22)`` in int32. The horizontal
   pass runs first (only over the rows the vertical windows read), then the vertical;
-  a pass whose axis keeps its size and box is skipped, and a box with integral
-  corners whose size equals the output is a plain crop.
+  Pillow >= 13 runs the vertical first when the height loses more than twice as many
+  pixels as the width. A pass whose axis keeps its size and box is skipped, and a box
+  with integral corners whose size equals the output is a plain crop.
 - ``reducing_gap``: ``Image.reduce`` by integer factors over a box widened by the
   filter's support, first; a block of ``n`` pixels becomes ``((sum + n // 2) * m) >>
   24`` with ``m = uint32(float32(2**32) / float32(256 * n))``; the last row and
@@ -45,6 +51,7 @@ PARALLEL_MIN_WORK = 1 << 21
 
 _kernels: Any = None
 _kernels_lock = threading.Lock()
+
 
 def _threads_from_env() -> int | None:
     """ANYRES_RESAMPLE_THREADS: a number, or "auto" for numba's default (every core);
