@@ -71,7 +71,7 @@ def source(mode: str, size, layout: str, seed: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=cases())
 def test_equals_pillow(threads, case, monkeypatch_module):
     mode, size, out_size, flt, box, gap, layout, seed = case
@@ -95,9 +95,10 @@ def monkeypatch_module():
     threshold would keep small images on the serial ones)."""
     saved = resample.PARALLEL_MIN_WORK
     resample.PARALLEL_MIN_WORK = 0
+    saved_threads = resample._threads
     yield
     resample.PARALLEL_MIN_WORK = saved
-    resample.set_threads(None)
+    resample.set_threads(saved_threads)
 
 
 @pytest.mark.parametrize("flt", [Image.BICUBIC, Image.LANCZOS])
@@ -107,12 +108,13 @@ def test_large_photo_to_preset_size(flt, threads):
     small = rng.integers(0, 256, size=(34, 49, 3), dtype=np.uint8)
     im = Image.fromarray(small).resize((3000, 2000), Image.BICUBIC)
     resample.set_threads(threads)
+    saved = resample._threads
     try:
         got = resample.resize_image(im, (1008, 672), flt)
         box = (10.5, 20.25, 2990.0, 1999.5)
         got_box = resample.resize_image(im, (336, 336), flt, box=box, reducing_gap=2.0)
     finally:
-        resample.set_threads(None)
+        resample.set_threads(saved)
     assert got.mode == "RGB" and np.array_equal(np.asarray(got), np.asarray(im.resize((1008, 672), flt)))
     assert np.array_equal(np.asarray(got_box), np.asarray(im.resize((336, 336), flt, box=box, reducing_gap=2.0)))
 
@@ -168,3 +170,43 @@ def test_unknown_resampler_is_refused(monkeypatch):
     monkeypatch.setattr(execute, "RESAMPLER", "fast")
     with pytest.raises(SpecError, match="ANYRES_RESAMPLER"):
         execute.resize(Image.new("RGB", (4, 4)), (2, 2), Image.BICUBIC)
+
+
+def _child_resize(args):
+    a, size = args
+    resample.set_threads(2)
+    return resample.resize(a, size, Image.LANCZOS)
+
+
+def test_forked_child_of_a_parallel_parent_resizes(monkeypatch_module):
+    """GNU OpenMP aborts a forked child that enters a parallel region of its parent's
+    thread pool: after the parent ran the parallel kernels, a child (a DataLoader or
+    ProcessPool worker) must run the serial ones and give the same pixels."""
+    import multiprocessing as mp
+
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    a = photo_like(np.random.default_rng(5), 120, 160, 3)
+    saved = resample._threads
+    resample.set_threads(2)
+    try:
+        parent = resample.resize(a, (50, 40), Image.LANCZOS)
+    finally:
+        resample.set_threads(saved)
+    with mp.get_context("fork").Pool(1) as pool:
+        child = pool.map_async(_child_resize, [(a, (50, 40))]).get(timeout=60)[0]  # a hang fails
+    assert np.array_equal(child, parent)
+    assert np.array_equal(parent, pillow(a, "RGB", (50, 40), Image.LANCZOS))
+
+
+@pytest.mark.parametrize("flt", [Image.BILINEAR, Image.LANCZOS])
+def test_unaligned_rgbx_buffer_takes_the_bytewise_kernel(flt):
+    """A 4-channel buffer that does not start on a 4-byte boundary cannot be read as
+    uint32 words: the horizontal pass then runs the byte-wise 8-lane kernel."""
+    rng = np.random.default_rng(11)
+    h, w = 37, 91
+    raw = rng.integers(0, 256, size=1 + h * w * 4, dtype=np.uint8).tobytes()
+    a = np.frombuffer(raw, dtype=np.uint8, offset=1).reshape(h, w, 4)
+    assert a.ctypes.data % 4 != 0
+    for size in [(30, 20), (150, 11)]:
+        assert np.array_equal(resample.resize(a, size, flt, mode="RGBX"), pillow(a, "RGBX", size, flt))

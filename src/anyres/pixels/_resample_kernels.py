@@ -110,14 +110,14 @@ def _clip8(s):
 
 
 @njit(cache=True)
-def _horizontal_row(src, rowbase, c, bounds, kx, ks, out, outbase, out_w, step):
-    """One row of the horizontal pass over packed pixels of ``c`` bytes at byte
+def _horizontal_row(src, rowbase, c, bounds, kx, ks, out, outbase, out_w):
+    """One row of the horizontal pass over packed pixels of ``c`` (4 or 1) bytes at byte
     ``rowbase`` of ``src``, into out[outbase + xx * c + ch]. ``kx`` holds each weight
     ``c`` times (once a channel), so that for RGBX a step multiplies 8 contiguous bytes
     (two taps) by 8 contiguous weights, in eight int32 lanes. Indices are uint64: numba
-    adds no negative-index wraparound to them, which keeps the loop vectorisable.
-    ``step`` is 8, passed at run time: with a constant, LLVM vectorises across the
-    taps (short loops, many shuffles) instead of across the eight lanes."""
+    adds no negative-index wraparound to them. (LLVM vectorises this loop across taps,
+    with shuffles, rather than across the lanes: RGBX buffers aligned to 4 bytes take
+    ``horizontal_t`` instead, which is several times faster.)"""
     u4 = np.uint64(4)
     u8 = np.uint64(8)
     uc = np.uint64(c)
@@ -137,8 +137,8 @@ def _horizontal_row(src, rowbase, c, bounds, kx, ks, out, outbase, out_w, step):
             a6 = np.int32(0)
             a7 = np.int32(0)
             for b in range(n // u8):
-                q = p + b * step
-                r = ko + b * step
+                q = p + b * u8
+                r = ko + b * u8
                 a0 = np.int32(a0 + np.int32(src[q + np.uint64(0)]) * kx[r + np.uint64(0)])
                 a1 = np.int32(a1 + np.int32(src[q + np.uint64(1)]) * kx[r + np.uint64(1)])
                 a2 = np.int32(a2 + np.int32(src[q + np.uint64(2)]) * kx[r + np.uint64(2)])
@@ -160,35 +160,33 @@ def _horizontal_row(src, rowbase, c, bounds, kx, ks, out, outbase, out_w, step):
             out[o + np.uint64(2)] = _clip8(np.int32(HALF + a2 + a6))
             out[o + np.uint64(3)] = _clip8(np.int32(HALF + a3 + a7))
         return
-    s = np.empty(4, dtype=np.int32)
+    # c == 1 (L)
     for x in range(out_w):
         xx = np.uint64(x)
-        n = np.uint64(bounds[2 * x + 1]) * uc
-        p = rowbase + np.uint64(bounds[2 * x]) * uc
-        ko = xx * uks * uc
-        for ch in range(c):
-            s[ch] = HALF
-        for t in range(n):
-            s[t % uc] += np.int32(src[p + t]) * kx[ko + t]
-        for ch in range(c):
-            out[outbase + xx * uc + np.uint64(ch)] = _clip8(s[ch])
+        n = np.uint64(bounds[2 * x + 1])
+        p = rowbase + np.uint64(bounds[2 * x])
+        ko = xx * uks
+        acc = np.int32(HALF)
+        for t in range(n):  # a dot product: LLVM vectorises the reduction
+            acc += np.int32(src[p + t]) * kx[ko + t]
+        out[outbase + xx] = _clip8(np.int32(acc))
 
 
 @njit(cache=True)
-def horizontal(src, base, rs, c, bounds, kx, ks, out, step=8):
+def horizontal(src, base, rs, c, bounds, kx, ks, out):
     """out (rows, out_w * c): the horizontal pass of the rows at byte base + r * rs."""
     rows, length = out.shape
     flat = out.reshape(rows * length)
     for r in range(rows):
-        _horizontal_row(src, np.uint64(base + r * rs), c, bounds, kx, ks, flat, np.uint64(r * length), length // c, np.uint64(step))
+        _horizontal_row(src, np.uint64(base + r * rs), c, bounds, kx, ks, flat, np.uint64(r * length), length // c)
 
 
 @njit(cache=True, parallel=True)
-def horizontal_parallel(src, base, rs, c, bounds, kx, ks, out, step=8):
+def horizontal_parallel(src, base, rs, c, bounds, kx, ks, out):
     rows, length = out.shape
     flat = out.reshape(rows * length)
     for r in prange(rows):
-        _horizontal_row(src, np.uint64(base + r * rs), c, bounds, kx, ks, flat, np.uint64(r * length), length // c, np.uint64(step))
+        _horizontal_row(src, np.uint64(base + r * rs), c, bounds, kx, ks, flat, np.uint64(r * length), length // c)
 
 
 CHUNK = 2048  # int32 accumulators a step: 8 KB, in L1
@@ -261,7 +259,7 @@ def reduce(src, base, rs, ps, bw, bh, fx, fy, mult, out):
                 out[y, x, ch] = np.uint8(((sums[ch] * m) & 0xFFFFFFFF) >> 24)
 
 
-STRIP = 128  # rows a horizontal strip: its transpose (64 x width x 4 bytes) stays in L2
+STRIP = 64  # rows a horizontal strip: its transpose (64 x width x 4 bytes) stays in L2
 
 
 @njit(cache=True)
@@ -272,8 +270,8 @@ def _horizontal_strip(src32, rs32, r0, nr, in_w, bounds, kk, ks, out32, acc):
     that vectorises), and the result is transposed back into out32[r0:r0+nr]."""
     out_w = out32.shape[1]
     t = np.empty(in_w * nr, dtype=np.uint32)
-    for x0 in range(0, in_w, 16):  # 16-column tiles: the writes stay in few cache lines
-        x1 = min(x0 + 16, in_w)
+    for x0 in range(0, in_w, 32):  # 32-column tiles: the writes stay in few cache lines
+        x1 = min(x0 + 32, in_w)
         for r in range(nr):
             base = (r0 + r) * rs32
             for x in range(x0, x1):
@@ -283,8 +281,8 @@ def _horizontal_strip(src32, rs32, r0, nr, in_w, bounds, kk, ks, out32, acc):
     t28 = t2.view(np.uint8)
     for xx in range(out_w):
         _vertical_row(t8, nr * 4, bounds, kk, ks, t28[xx], xx, acc)
-    for x0 in range(0, out_w, 16):
-        x1 = min(x0 + 16, out_w)
+    for x0 in range(0, out_w, 32):
+        x1 = min(x0 + 32, out_w)
         for r in range(nr):
             for xx in range(x0, x1):
                 out32[r0 + r, xx] = t2[xx, r]
@@ -306,3 +304,17 @@ def horizontal_t_parallel(src32, rs32, in_w, bounds, kk, ks, out32):
         r0 = s * STRIP
         acc = np.empty(CHUNK, dtype=np.int32)
         _horizontal_strip(src32, rs32, r0, min(STRIP, rows - r0), in_w, bounds, kk, ks, out32, acc)
+
+
+@njit(cache=True)
+def pad_rgb(src, rs, out):
+    """out (h, w, 4) = the packed RGB rows at byte r * rs of src, with a zero fourth byte."""
+    h, w, _ = out.shape
+    for r in range(h):
+        base = np.uint64(r * rs)
+        for x in range(w):
+            q = base + np.uint64(3 * x)
+            out[r, x, 0] = src[q]
+            out[r, x, 1] = src[q + np.uint64(1)]
+            out[r, x, 2] = src[q + np.uint64(2)]
+            out[r, x, 3] = 0

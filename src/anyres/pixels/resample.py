@@ -1,5 +1,10 @@
 """Pillow's ``Image.resize``, bit for bit, for 8-bit L, RGB, RGBX and RGBA pixels, in
-numba: SIMD over channels and columns, threads over output rows.
+numba: int32 SIMD over whole rows, optional threads over output rows.
+
+Both passes run as vertical passes (each output row a weighted sum of whole source
+rows: long unit-stride loops that vectorise): the horizontal pass of RGBX images
+transposes 64-row strips (one uint32 pixel an element) and back. RGB arrays are read
+as RGBX (Pillow's own layout; a padded copy for packed numpy RGB).
 
 The arithmetic is Pillow's (``libImaging/Resample.c``, ``Reduce.c``, ``Convert.c``,
 and ``Image.resize`` in Python), restated:
@@ -13,8 +18,9 @@ and ``Image.resize`` in Python), restated:
   fixed point (``PRECISION_BITS = 32 - 8 - 2``).
 - Each output value is ``clip8((2**21 + sum(v * k)) >> 22)`` in int32. The horizontal
   pass runs first (only over the rows the vertical windows read), then the vertical;
-  a pass whose axis keeps its size and box is skipped, and a box with integral
-  corners whose size equals the output is a plain crop.
+  Pillow >= 13 runs the vertical first when the height loses more than twice as many
+  pixels as the width. A pass whose axis keeps its size and box is skipped, and a box
+  with integral corners whose size equals the output is a plain crop.
 - ``reducing_gap``: ``Image.reduce`` by integer factors over a box widened by the
   filter's support, first; a block of ``n`` pixels becomes ``((sum + n // 2) * m) >>
   24`` with ``m = uint32(float32(2**32) / float32(256 * n))``; the last row and
@@ -45,7 +51,23 @@ PARALLEL_MIN_WORK = 1 << 21
 
 _kernels: Any = None
 _kernels_lock = threading.Lock()
-_threads: int | None = None
+
+
+def _threads_from_env() -> int | None:
+    """ANYRES_RESAMPLE_THREADS: a number, or "auto" for numba's default (every core);
+    unset: 1. One thread an image is the default because on a busy machine a parallel
+    region waits for its slowest thread (measured here: 2 threads were slower than 1
+    with another process on the second core); parallelism comes from workers."""
+    value = os.environ.get("ANYRES_RESAMPLE_THREADS", "1").strip().lower()
+    if value == "auto":
+        return None
+    try:
+        return max(1, int(value))
+    except ValueError:
+        return 1
+
+
+_threads: int | None = _threads_from_env()
 _parallel_pid: int | None = None
 # numba's workqueue threading layer (the one left where OpenMP and TBB are missing)
 # aborts the process when two threads enter parallel kernels at once
@@ -74,8 +96,10 @@ def kernels():
 
 
 def set_threads(n: int | None) -> None:
-    """Threads for the resampler in this process: 1 runs the serial kernels (no thread
-    pool at all); None (default) uses numba's setting."""
+    """Threads for the resampler in this process: 1 (the default, see
+    ``_threads_from_env``) runs the serial kernels, with no thread pool at all; n > 1
+    runs the parallel ones on n threads (when the work is large enough); None uses
+    numba's setting (every core)."""
     global _threads
     _threads = n
 
@@ -360,10 +384,13 @@ def resize(
         return _pillow_resize(px, size, resample, box, reducing_gap, mode)
     if mode == "RGBA":
         return _unpremultiply(_resize_premultiplied(_premultiply(px), size, resample, box, reducing_gap))
-    if c == 3:
+    if c == 3:  # the 4-lane kernels, over RGBX: the RGB array's own padding, or a padded copy
         wide = _padded_to_4(px)
-        if wide is not None:
-            return np.ascontiguousarray(_resize_premultiplied(wide, size, resample, box, reducing_gap)[:, :, :3])
+        if wide is None:
+            wide = np.empty(px.shape[:2] + (4,), dtype=np.uint8)
+            flat, rs, _ = _flat(px)
+            kernels().pad_rgb(flat, rs, wide)
+        return np.ascontiguousarray(_resize_premultiplied(wide, size, resample, box, reducing_gap)[:, :, :3])
     return _resize_premultiplied(px, size, resample, box, reducing_gap)
 
 
