@@ -1,0 +1,256 @@
+"""numba kernels of ``anyres.pixels.resample`` (imported only when numba is installed).
+
+Images reach the kernels as a 1-D uint8 buffer plus byte offsets and strides, so that
+one compiled signature serves every layout (a contiguous array, a crop of one, Pillow's
+RGBX memory) and the inner loops see unit-stride bytes. Every kernel has a serial
+version and a ``_parallel`` one (threads over output rows): both call the same per-row
+function, so they compute the same values.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+PRECISION_BITS = 22
+HALF = 1 << (PRECISION_BITS - 1)
+HAMMING_A = float(np.float32(0.54))  # Pillow writes 0.54f and 0.46f: float constants
+HAMMING_B = float(np.float32(0.46))
+BOX_ID, BILINEAR_ID, HAMMING_ID, BICUBIC_ID, LANCZOS_ID = 4, 2, 5, 3, 1
+
+
+@njit(cache=True)
+def _sinc(x):
+    if x == 0.0:
+        return 1.0
+    x = x * math.pi
+    return math.sin(x) / x
+
+
+@njit(cache=True)
+def _filter(flt, x):
+    if flt == BOX_ID:
+        return 1.0 if (x > -0.5 and x <= 0.5) else 0.0
+    if flt == BILINEAR_ID:
+        if x < 0.0:
+            x = -x
+        return 1.0 - x if x < 1.0 else 0.0
+    if flt == HAMMING_ID:
+        if x < 0.0:
+            x = -x
+        if x == 0.0:
+            return 1.0
+        if x >= 1.0:
+            return 0.0
+        x = x * math.pi
+        return math.sin(x) / x * (HAMMING_A + HAMMING_B * math.cos(x))
+    if flt == BICUBIC_ID:
+        a = -0.5
+        if x < 0.0:
+            x = -x
+        if x < 1.0:
+            return ((a + 2.0) * x - (a + 3.0)) * x * x + 1
+        if x < 2.0:
+            return (((x - 5) * x + 8) * x - 4) * a
+        return 0.0
+    # Lanczos
+    if -3.0 <= x and x < 3.0:
+        return _sinc(x) * _sinc(x / 3)
+    return 0.0
+
+
+@njit(cache=True)
+def coefficients(in_size, in0, in_len, out_size, flt, filter_support):
+    """Pillow's precompute_coeffs + normalize_coeffs_8bpc: (ksize, bounds, kk) with
+    bounds[2i] the first input and bounds[2i+1] the count for output i, and kk the
+    int32 weights, ksize a row."""
+    scale = in_len / out_size
+    filterscale = scale if scale >= 1.0 else 1.0
+    support = filter_support * filterscale
+    ksize = int(math.ceil(support)) * 2 + 1
+    bounds = np.empty(2 * out_size, dtype=np.int32)
+    kk = np.zeros(out_size * ksize, dtype=np.int32)
+    pre = np.zeros(ksize, dtype=np.float64)
+    inv = 1.0 / filterscale
+    for xx in range(out_size):
+        center = in0 + (xx + 0.5) * scale
+        ww = 0.0
+        xmin = int(center - support + 0.5)
+        if xmin < 0:
+            xmin = 0
+        xmax = int(center + support + 0.5)
+        if xmax > in_size:
+            xmax = in_size
+        xmax -= xmin
+        for x in range(xmax):
+            w = _filter(flt, (x + xmin - center + 0.5) * inv)
+            pre[x] = w
+            ww += w
+        for x in range(xmax):
+            v = pre[x] / ww if ww != 0.0 else pre[x]
+            if v < 0:
+                kk[xx * ksize + x] = int(-0.5 + v * (1 << PRECISION_BITS))
+            else:
+                kk[xx * ksize + x] = int(0.5 + v * (1 << PRECISION_BITS))
+        bounds[2 * xx] = xmin
+        bounds[2 * xx + 1] = xmax
+    return ksize, bounds, kk
+
+
+@njit(cache=True, inline="always")
+def _clip8(s):
+    v = s >> PRECISION_BITS
+    if v < 0:
+        return np.uint8(0)
+    if v > 255:
+        return np.uint8(255)
+    return np.uint8(v)
+
+
+@njit(cache=True)
+def _horizontal_row(src, rowbase, c, bounds, kx, ks, out, outbase, out_w, step):
+    """One row of the horizontal pass over packed pixels of ``c`` bytes at byte
+    ``rowbase`` of ``src``, into out[outbase + xx * c + ch]. ``kx`` holds each weight
+    ``c`` times (once a channel), so that for RGBX a step multiplies 8 contiguous bytes
+    (two taps) by 8 contiguous weights, in eight int32 lanes. Indices are uint64: numba
+    adds no negative-index wraparound to them, which keeps the loop vectorisable.
+    ``step`` is 8, passed at run time: with a constant, LLVM vectorises across the
+    taps (short loops, many shuffles) instead of across the eight lanes."""
+    u4 = np.uint64(4)
+    u8 = np.uint64(8)
+    uc = np.uint64(c)
+    uks = np.uint64(ks)
+    if c == 4:
+        for x in range(out_w):
+            xx = np.uint64(x)
+            n = np.uint64(bounds[2 * x + 1]) * u4
+            p = rowbase + np.uint64(bounds[2 * x]) * u4
+            ko = xx * uks * u4
+            a0 = np.int32(0)
+            a1 = np.int32(0)
+            a2 = np.int32(0)
+            a3 = np.int32(0)
+            a4 = np.int32(0)
+            a5 = np.int32(0)
+            a6 = np.int32(0)
+            a7 = np.int32(0)
+            for b in range(n // u8):
+                q = p + b * step
+                r = ko + b * step
+                a0 = np.int32(a0 + np.int32(src[q + np.uint64(0)]) * kx[r + np.uint64(0)])
+                a1 = np.int32(a1 + np.int32(src[q + np.uint64(1)]) * kx[r + np.uint64(1)])
+                a2 = np.int32(a2 + np.int32(src[q + np.uint64(2)]) * kx[r + np.uint64(2)])
+                a3 = np.int32(a3 + np.int32(src[q + np.uint64(3)]) * kx[r + np.uint64(3)])
+                a4 = np.int32(a4 + np.int32(src[q + np.uint64(4)]) * kx[r + np.uint64(4)])
+                a5 = np.int32(a5 + np.int32(src[q + np.uint64(5)]) * kx[r + np.uint64(5)])
+                a6 = np.int32(a6 + np.int32(src[q + np.uint64(6)]) * kx[r + np.uint64(6)])
+                a7 = np.int32(a7 + np.int32(src[q + np.uint64(7)]) * kx[r + np.uint64(7)])
+            if n % u8 != np.uint64(0):
+                q = p + n - u4
+                r = ko + n - u4
+                a0 = np.int32(a0 + np.int32(src[q + np.uint64(0)]) * kx[r + np.uint64(0)])
+                a1 = np.int32(a1 + np.int32(src[q + np.uint64(1)]) * kx[r + np.uint64(1)])
+                a2 = np.int32(a2 + np.int32(src[q + np.uint64(2)]) * kx[r + np.uint64(2)])
+                a3 = np.int32(a3 + np.int32(src[q + np.uint64(3)]) * kx[r + np.uint64(3)])
+            o = outbase + xx * u4
+            out[o] = _clip8(np.int32(HALF + a0 + a4))
+            out[o + np.uint64(1)] = _clip8(np.int32(HALF + a1 + a5))
+            out[o + np.uint64(2)] = _clip8(np.int32(HALF + a2 + a6))
+            out[o + np.uint64(3)] = _clip8(np.int32(HALF + a3 + a7))
+        return
+    s = np.empty(4, dtype=np.int32)
+    for x in range(out_w):
+        xx = np.uint64(x)
+        n = np.uint64(bounds[2 * x + 1]) * uc
+        p = rowbase + np.uint64(bounds[2 * x]) * uc
+        ko = xx * uks * uc
+        for ch in range(c):
+            s[ch] = HALF
+        for t in range(n):
+            s[t % uc] += np.int32(src[p + t]) * kx[ko + t]
+        for ch in range(c):
+            out[outbase + xx * uc + np.uint64(ch)] = _clip8(s[ch])
+
+
+@njit(cache=True)
+def horizontal(src, base, rs, c, bounds, kx, ks, out, step=8):
+    """out (rows, out_w * c): the horizontal pass of the rows at byte base + r * rs."""
+    rows, length = out.shape
+    flat = out.reshape(rows * length)
+    for r in range(rows):
+        _horizontal_row(src, np.uint64(base + r * rs), c, bounds, kx, ks, flat, np.uint64(r * length), length // c, np.uint64(step))
+
+
+@njit(cache=True, parallel=True)
+def horizontal_parallel(src, base, rs, c, bounds, kx, ks, out, step=8):
+    rows, length = out.shape
+    flat = out.reshape(rows * length)
+    for r in prange(rows):
+        _horizontal_row(src, np.uint64(base + r * rs), c, bounds, kx, ks, flat, np.uint64(r * length), length // c, np.uint64(step))
+
+
+CHUNK = 2048  # int32 accumulators a step: 8 KB, in L1
+
+
+@njit(cache=True)
+def _vertical_row(src, rs, bounds, kk, ks, out_row, yy, acc):
+    """One output row of the vertical pass over packed rows of ``out_row.shape[0]`` bytes."""
+    length = out_row.shape[0]
+    ymin = bounds[2 * yy]
+    n = bounds[2 * yy + 1]
+    for start in range(0, length, CHUNK):
+        m = min(CHUNK, length - start)
+        a = acc[:m]
+        for i in range(m):
+            a[i] = HALF
+        for j in range(n):
+            w = kk[yy * ks + j]
+            rb = (ymin + j) * rs + start
+            row = src[rb : rb + m]
+            for i in range(m):
+                a[i] += np.int32(row[i]) * w
+        o = out_row[start : start + m]
+        for i in range(m):
+            o[i] = _clip8(a[i])
+
+
+@njit(cache=True)
+def vertical(src, rs, bounds, kk, ks, out):
+    acc = np.empty(CHUNK, dtype=np.int32)
+    for yy in range(out.shape[0]):
+        _vertical_row(src, rs, bounds, kk, ks, out[yy], yy, acc)
+
+
+@njit(cache=True, parallel=True)
+def vertical_parallel(src, rs, bounds, kk, ks, out):
+    for yy in prange(out.shape[0]):
+        acc = np.empty(CHUNK, dtype=np.int32)
+        _vertical_row(src, rs, bounds, kk, ks, out[yy], yy, acc)
+
+
+@njit(cache=True)
+def reduce(src, base, rs, ps, bw, bh, fx, fy, mult, out):
+    """Image.reduce over the box of bw x bh pixels at byte ``base``: out[y, x] is the
+    rounded mean of its fx x fy block (fewer pixels in the last row and column)."""
+    oh, ow, c = out.shape
+    sums = np.empty(c, dtype=np.int64)
+    for y in range(oh):
+        y0 = y * fy
+        y1 = min(y0 + fy, bh)
+        for x in range(ow):
+            x0 = x * fx
+            x1 = min(x0 + fx, bw)
+            npx = (y1 - y0) * (x1 - x0)
+            for ch in range(c):
+                sums[ch] = npx // 2
+            for yy in range(y0, y1):
+                rb = base + yy * rs
+                for xx in range(x0, x1):
+                    p = rb + xx * ps
+                    for ch in range(c):
+                        sums[ch] += src[p + ch]
+            m = np.int64(mult[npx])
+            for ch in range(c):
+                out[y, x, ch] = np.uint8(((sums[ch] * m) & 0xFFFFFFFF) >> 24)

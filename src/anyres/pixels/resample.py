@@ -1,0 +1,361 @@
+"""Pillow's ``Image.resize``, bit for bit, for 8-bit L, RGB, RGBX and RGBA pixels, in
+numba: SIMD over channels and columns, threads over output rows.
+
+The arithmetic is Pillow's (``libImaging/Resample.c``, ``Reduce.c``, ``Convert.c``,
+and ``Image.resize`` in Python), restated:
+
+- The box is C ``float`` (``in1 - in0`` is a float subtraction); the filter windows
+  are computed in double: ``scale = (in1 - in0) / out``, ``filterscale = max(scale,
+  1)``, ``support = filter_support * filterscale``; output pixel ``i`` is centred at
+  ``in0 + (i + 0.5) * scale`` and reads inputs ``[trunc(c - support + 0.5),
+  trunc(c + support + 0.5))`` clipped to the image, weights ``filter((x - c + 0.5) /
+  filterscale)`` divided by their sum, then rounded half away from zero to 22-bit
+  fixed point (``PRECISION_BITS = 32 - 8 - 2``).
+- Each output value is ``clip8((2**21 + sum(v * k)) >> 22)`` in int32. The horizontal
+  pass runs first (only over the rows the vertical windows read), then the vertical;
+  a pass whose axis keeps its size and box is skipped, and a box with integral
+  corners whose size equals the output is a plain crop.
+- ``reducing_gap``: ``Image.reduce`` by integer factors over a box widened by the
+  filter's support, first; a block of ``n`` pixels becomes ``((sum + n // 2) * m) >>
+  24`` with ``m = uint32(float32(2**32) / float32(256 * n))``; the last row and
+  column take the partial blocks.
+- RGBA is resampled premultiplied (``RGBa``): ``c * a`` divided by 255 with Pillow's
+  ``MULDIV255``, and back with ``min(255, 255 * c // a)`` (alpha 0 and 255 unchanged).
+
+All these int32 and uint32 values stay far inside their ranges, so the order of the
+additions does not matter: vectorised sums give Pillow's values exactly. Pillow stays
+the oracle (``tests/pixels/test_resample.py``) and the fallback: NEAREST, other modes,
+and a missing numba go through Pillow.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from typing import Any, Sequence
+
+NEAREST, LANCZOS, BILINEAR, BICUBIC, BOX, HAMMING = 0, 1, 2, 3, 4, 5
+SUPPORT = {BOX: 0.5, BILINEAR: 1.0, HAMMING: 1.0, BICUBIC: 2.0, LANCZOS: 3.0}
+PRECISION_BITS = 32 - 8 - 2
+MODES = {"L": 1, "RGB": 3, "RGBX": 4, "RGBA": 4}
+# below this many output values x taps, a thread pool costs more than it saves
+PARALLEL_MIN_WORK = 1 << 21
+
+_kernels: Any = None
+_kernels_lock = threading.Lock()
+_threads: int | None = None
+_parallel_pid: int | None = None
+
+
+class Unsupported(Exception):
+    """Raised inside this module when a call must go to Pillow instead."""
+
+
+def numba_available() -> bool:
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def kernels():
+    """The compiled kernels (``anyres.pixels._resample_kernels``), imported on first use
+    (numba's import and cache load cost ~0.5 s)."""
+    global _kernels
+    if _kernels is None:
+        with _kernels_lock:
+            if _kernels is None:
+                from . import _resample_kernels
+
+                _kernels = _resample_kernels
+    return _kernels
+
+
+def set_threads(n: int | None) -> None:
+    """Threads for the resampler in this process: 1 runs the serial kernels (no thread
+    pool at all); None (default) uses numba's setting."""
+    global _threads
+    _threads = n
+
+
+def _use_parallel(work: int) -> bool:
+    """Parallel kernels only when there is enough work, more than one thread is allowed,
+    and this process is the one that started numba's thread pool (GNU OpenMP is not
+    fork-safe: a forked child that entered a parallel region of its parent's pool would
+    abort)."""
+    global _parallel_pid
+    if work < PARALLEL_MIN_WORK:
+        return False
+    if _threads is not None and _threads <= 1:
+        return False
+    import numba
+
+    if _threads is not None:
+        numba.set_num_threads(min(_threads, numba.config.NUMBA_NUM_THREADS))
+    if numba.get_num_threads() <= 1:
+        return False
+    pid = os.getpid()
+    if _parallel_pid is None:
+        _parallel_pid = pid
+    return _parallel_pid == pid
+
+
+# --- the geometry: Image.resize's Python part, and _imaging.c's _resize ---------------
+
+
+def _f32(v: float) -> float:
+    """``v`` rounded to a C float (the box crosses into C as ``float``)."""
+    import numpy as np
+
+    return float(np.float32(v))
+
+
+def _safe_box(size, support: float, box, in_size) -> tuple[int, int, int, int]:
+    """Image._get_safe_box: the box widened by the filter's support, in whole pixels."""
+    s = support - 0.5
+    sx = (box[2] - box[0]) / size[0] * s
+    sy = (box[3] - box[1]) / size[1] * s
+    return (
+        max(0, int(box[0] - sx)),
+        max(0, int(box[1] - sy)),
+        min(in_size[0], math.ceil(box[2] + sx)),
+        min(in_size[1], math.ceil(box[3] + sy)),
+    )
+
+
+def _flat(px):
+    """(a 1-D C-contiguous uint8 view from px's first byte to its last, row stride,
+    pixel stride) for the kernels, which index bytes themselves and read rows of packed
+    pixels (a copy is made for any other layout)."""
+    import numpy as np
+
+    h, w, c = px.shape
+    s0, s1, s2 = px.strides
+    if s2 != 1 or s1 != c or s0 < w * c:  # the kernels read rows of packed pixels
+        px = np.ascontiguousarray(px)
+        s0, s1, s2 = px.strides
+    span = (h - 1) * s0 + (w - 1) * s1 + c
+    flat = np.lib.stride_tricks.as_strided(px, shape=(span,), strides=(1,))
+    return flat, s0, s1
+
+
+def _padded_to_4(px):
+    """A 3-channel view with a 4-byte pixel stride (an RGBX buffer's RGB) widened to its
+    4 bytes, so that the kernels run 4 lanes; None when the fourth byte of the last
+    pixel is not inside the array that owns the memory."""
+    import numpy as np
+
+    if px.shape[2] != 3 or px.strides[1] != 4 or px.strides[2] != 1 or px.strides[0] < 0:
+        return None
+    owner = px
+    while isinstance(owner.base, np.ndarray):
+        owner = owner.base
+    lo, hi = np.lib.array_utils.byte_bounds(owner)
+    start = px.__array_interface__["data"][0]
+    h, w, _ = px.shape
+    if start < lo or start + (h - 1) * px.strides[0] + (w - 1) * 4 + 4 > hi:
+        return None
+    return np.lib.stride_tricks.as_strided(px, shape=(h, w, 4), strides=(px.strides[0], 4, 1))
+
+
+def _resample_pass_pair(px, xsize: int, ysize: int, flt: int, box) -> Any:
+    """ImagingResample: the horizontal pass (if needed) over the rows the vertical
+    windows read, then the vertical pass (if needed)."""
+    import numpy as np
+
+    k = kernels()
+    h, w, c = px.shape
+    b0, b1, b2, b3 = (np.float32(v) for v in box)
+    need_h = xsize != w or b0 != 0 or b2 != xsize
+    need_v = ysize != h or b1 != 0 or b3 != ysize
+    support = SUPPORT[flt]
+    ks_v, bounds_v, kk_v = k.coefficients(h, float(b1), float(np.float32(b3 - b1)), ysize, flt, support)
+    y_first = int(bounds_v[0])
+    y_last = int(bounds_v[2 * ysize - 2] + bounds_v[2 * ysize - 1])
+    src = px
+    if need_h:
+        ks_h, bounds_h, kk_h = k.coefficients(w, float(b0), float(np.float32(b2 - b0)), xsize, flt, support)
+        bounds_v[0::2] -= y_first
+        tmp = np.empty((y_last - y_first, xsize * c), dtype=np.uint8)
+        flat, rs, _ = _flat(px)
+        kx = np.repeat(kk_h, c)  # one weight a channel: the kernel multiplies whole pixels
+        if _use_parallel(tmp.size * ks_h):
+            k.horizontal_parallel(flat, y_first * rs, rs, c, bounds_h, kx, ks_h, tmp)
+        else:
+            k.horizontal(flat, y_first * rs, rs, c, bounds_h, kx, ks_h, tmp)
+        src = tmp.reshape(y_last - y_first, xsize, c)
+    if not need_v:
+        return src if src is not px else px.copy()
+    out = np.empty((ysize, src.shape[1], c), dtype=np.uint8)
+    flat, rs, _ = _flat(src)
+    if _use_parallel(out.size * ks_v):
+        k.vertical_parallel(flat, rs, bounds_v, kk_v, ks_v, out.reshape(ysize, -1))
+    else:
+        k.vertical(flat, rs, bounds_v, kk_v, ks_v, out.reshape(ysize, -1))
+    return out
+
+
+def _core_resize(px, size, flt: int, box) -> Any:
+    """_imaging.c's ``_resize`` for a non-NEAREST filter: argument checks, the crop
+    shortcut, then ImagingResample."""
+    import numpy as np
+
+    h, w, _ = px.shape
+    xsize, ysize = size
+    b = [np.float32(v) for v in box]
+    if xsize < 1 or ysize < 1:
+        raise ValueError("height and width must be > 0")
+    if b[0] < 0 or b[1] < 0:
+        raise ValueError("box offset can't be negative")
+    if b[2] > w or b[3] > h:
+        raise ValueError("box can't exceed original image size")
+    if b[2] - b[0] < 0 or b[3] - b[1] < 0:
+        raise ValueError("box can't be empty")
+    if (
+        b[0] - np.float32(int(b[0])) == 0
+        and b[2] - b[0] == xsize
+        and b[1] - np.float32(int(b[1])) == 0
+        and b[3] - b[1] == ysize
+    ):
+        x0, y0, x1, y1 = (int(v) for v in b)
+        return px[y0:y1, x0:x1].copy()
+    return _resample_pass_pair(px, xsize, ysize, flt, box)
+
+
+def _reduce(px, factor: tuple[int, int], box: tuple[int, int, int, int]) -> Any:
+    """Image.reduce (factor != (1, 1)) over an integer box."""
+    import numpy as np
+
+    fx, fy = factor
+    x0, y0, x1, y1 = box
+    h, w, c = px.shape
+    if x0 < 0 or y0 < 0 or x1 > w or y1 > h or x1 <= x0 or y1 <= y0:
+        raise ValueError("invalid reduce box")
+    out = np.empty(((y1 - y0 + fy - 1) // fy, (x1 - x0 + fx - 1) // fx, c), dtype=np.uint8)
+    mult = np.empty(fx * fy + 1, dtype=np.uint32)
+    for n in range(1, fx * fy + 1):
+        mult[n] = int(np.float32(4294967296.0) / np.float32(256 * n))
+    flat, rs, ps = _flat(px)
+    kernels().reduce(flat, y0 * rs + x0 * ps, rs, ps, x1 - x0, y1 - y0, fx, fy, mult, out)
+    return out
+
+
+def _premultiply(px):
+    """RGBA -> RGBa (Convert.c rgbA2rgba)."""
+    import numpy as np
+
+    out = np.empty(px.shape, dtype=np.uint8)
+    a = px[..., 3].astype(np.uint32)
+    tmp = px[..., :3].astype(np.uint32) * a[..., None] + 128
+    out[..., :3] = ((tmp >> 8) + tmp) >> 8
+    out[..., 3] = px[..., 3]
+    return out
+
+
+def _unpremultiply(px):
+    """RGBa -> RGBA (Convert.c rgba2rgbA), in place."""
+    import numpy as np
+
+    a = px[..., 3]
+    partial = (a != 0) & (a != 255)
+    rgb = px[partial, :3].astype(np.uint32)
+    px[partial, :3] = np.minimum(255, (255 * rgb) // a[partial, None].astype(np.uint32))
+    return px
+
+
+def _pillow_resize(px, size, flt: int, box, reducing_gap, mode: str):
+    import numpy as np
+    from PIL import Image
+
+    h, w, c = px.shape
+    raw = np.ascontiguousarray(px if c != 1 else px[:, :, 0])
+    im = Image.frombuffer(mode, (w, h), raw.tobytes(), "raw", mode, 0, 1)
+    out = np.asarray(im.resize(tuple(size), flt, box=box, reducing_gap=reducing_gap))
+    return out.reshape(out.shape[0], out.shape[1], -1).copy()
+
+
+def resize(
+    pixels: Any,
+    size: Sequence[int],
+    resample: int = BICUBIC,
+    box: Sequence[float] | None = None,
+    reducing_gap: float | None = None,
+    mode: str | None = None,
+):
+    """``Image.resize(size, resample, box, reducing_gap)`` on an (H, W, C) uint8 array:
+    a new (h, w, C) uint8 array with Pillow's exact values.
+
+    ``size`` is (width, height) and ``box`` (left, top, right, bottom) in source pixels,
+    as Pillow's. ``mode`` is the Pillow mode the array holds: "L" (C = 1), "RGB" (3),
+    "RGBX" or "RGBA" (4; the default for 4 channels is "RGBA", resampled premultiplied
+    as Pillow does). NEAREST, or no numba installed: Pillow itself does it."""
+    import numpy as np
+
+    px = np.asarray(pixels)
+    if px.ndim == 2:
+        px = px[:, :, None]
+    if px.ndim != 3 or px.dtype != np.uint8:
+        raise ValueError(f"pixels must be an (H, W, C) uint8 array, got {px.dtype} of shape {px.shape}")
+    c = px.shape[2]
+    if mode is None:
+        mode = {1: "L", 3: "RGB", 4: "RGBA"}.get(c)
+    if MODES.get(mode) != c:
+        raise ValueError(f"mode {mode!r} does not match {c} channels (L: 1, RGB: 3, RGBX and RGBA: 4)")
+    size = (int(size[0]), int(size[1]))
+    if resample not in SUPPORT and resample != NEAREST:
+        raise ValueError(f"unsupported resampling filter {resample}")
+    if reducing_gap is not None and reducing_gap < 1.0:
+        raise ValueError("reducing_gap must be 1.0 or greater")
+    h, w = px.shape[:2]
+    box = (0, 0, w, h) if box is None else tuple(box)
+    if (w, h) == size and box == (0, 0, w, h):
+        return px.copy()
+    if resample == NEAREST or not numba_available():
+        return _pillow_resize(px, size, resample, box, reducing_gap, mode)
+    if mode == "RGBA":
+        return _unpremultiply(_resize_premultiplied(_premultiply(px), size, resample, box, reducing_gap))
+    if c == 3:
+        wide = _padded_to_4(px)
+        if wide is not None:
+            return np.ascontiguousarray(_resize_premultiplied(wide, size, resample, box, reducing_gap)[:, :, :3])
+    return _resize_premultiplied(px, size, resample, box, reducing_gap)
+
+
+def _resize_premultiplied(px, size, flt: int, box, reducing_gap):
+    """Image.resize's path for a mode other than RGBA/LA (or after premultiplying)."""
+    if reducing_gap is not None:
+        factor_x = int((box[2] - box[0]) / size[0] / reducing_gap) or 1
+        factor_y = int((box[3] - box[1]) / size[1] / reducing_gap) or 1
+        if factor_x > 1 or factor_y > 1:
+            h, w = px.shape[:2]
+            rbox = _safe_box(size, SUPPORT[flt], box, (w, h))
+            px = _reduce(px, (factor_x, factor_y), rbox)
+            box = (
+                (box[0] - rbox[0]) / factor_x,
+                (box[1] - rbox[1]) / factor_y,
+                (box[2] - rbox[0]) / factor_x,
+                (box[3] - rbox[1]) / factor_y,
+            )
+    return _core_resize(px, size, flt, box)
+
+
+def resize_image(image: Any, size: Sequence[int], resample: int, box=None, reducing_gap=None) -> Any:
+    """``image.resize(size, resample, box=box, reducing_gap=reducing_gap)`` for an RGB or
+    L PIL image, with this module's kernels (the same pixels); Pillow's own resize for
+    other modes, NEAREST, or without numba."""
+    if image.mode not in ("RGB", "L") or resample not in SUPPORT or not numba_available():
+        return image.resize(tuple(size), resample, box=box, reducing_gap=reducing_gap)
+    import numpy as np
+    from PIL import Image
+
+    from ..image.memory import pixels
+
+    if image.mode == "RGB":
+        px = pixels(image, 4)  # RGBX: Pillow's own layout, no copy when it exports it
+        out = resize(px, size, resample, box, reducing_gap, mode="RGBX")
+        return Image.frombuffer("RGB", (out.shape[1], out.shape[0]), out, "raw", "RGBX", 0, 1)  # a copy
+    px = np.asarray(image)[:, :, None]
+    out = resize(px, size, resample, box, reducing_gap, mode="L")
+    return Image.fromarray(out[:, :, 0])
