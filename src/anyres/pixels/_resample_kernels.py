@@ -196,24 +196,22 @@ CHUNK = 2048  # int32 accumulators a step: 8 KB, in L1
 
 @njit(cache=True)
 def _vertical_row(src, rs, bounds, kk, ks, out_row, yy, acc):
-    """One output row of the vertical pass over packed rows of ``out_row.shape[0]`` bytes."""
+    """One output row of the vertical pass over packed rows of ``out_row.shape[0]``
+    bytes (uint64 indices: no negative-index wraparound in the vector loop)."""
     length = out_row.shape[0]
     ymin = bounds[2 * yy]
     n = bounds[2 * yy + 1]
     for start in range(0, length, CHUNK):
         m = min(CHUNK, length - start)
-        a = acc[:m]
         for i in range(m):
-            a[i] = HALF
+            acc[i] = HALF
         for j in range(n):
             w = kk[yy * ks + j]
-            rb = (ymin + j) * rs + start
-            row = src[rb : rb + m]
+            rb = np.uint64((ymin + j) * rs + start)
             for i in range(m):
-                a[i] += np.int32(row[i]) * w
-        o = out_row[start : start + m]
+                acc[i] += np.int32(src[rb + np.uint64(i)]) * w
         for i in range(m):
-            o[i] = _clip8(a[i])
+            out_row[start + i] = _clip8(acc[i])
 
 
 @njit(cache=True)
@@ -254,3 +252,50 @@ def reduce(src, base, rs, ps, bw, bh, fx, fy, mult, out):
             m = np.int64(mult[npx])
             for ch in range(c):
                 out[y, x, ch] = np.uint8(((sums[ch] * m) & 0xFFFFFFFF) >> 24)
+
+
+STRIP = 128  # rows a horizontal strip: its transpose (64 x width x 4 bytes) stays in L2
+
+
+@njit(cache=True)
+def _horizontal_strip(src32, rs32, r0, nr, in_w, bounds, kk, ks, out32, acc):
+    """The horizontal pass of rows r0..r0+nr, done as a vertical pass: the strip is
+    transposed (one uint32 RGBX pixel an element) so that each source column is a
+    contiguous row of nr pixels, ``_vertical_row`` combines whole columns (the loop
+    that vectorises), and the result is transposed back into out32[r0:r0+nr]."""
+    out_w = out32.shape[1]
+    t = np.empty(in_w * nr, dtype=np.uint32)
+    for x0 in range(0, in_w, 16):  # 16-column tiles: the writes stay in few cache lines
+        x1 = min(x0 + 16, in_w)
+        for r in range(nr):
+            base = (r0 + r) * rs32
+            for x in range(x0, x1):
+                t[x * nr + r] = src32[base + x]
+    t2 = np.empty((out_w, nr), dtype=np.uint32)
+    t8 = t.view(np.uint8)
+    t28 = t2.view(np.uint8)
+    for xx in range(out_w):
+        _vertical_row(t8, nr * 4, bounds, kk, ks, t28[xx], xx, acc)
+    for x0 in range(0, out_w, 16):
+        x1 = min(x0 + 16, out_w)
+        for r in range(nr):
+            for xx in range(x0, x1):
+                out32[r0 + r, xx] = t2[xx, r]
+
+
+@njit(cache=True)
+def horizontal_t(src32, rs32, in_w, bounds, kk, ks, out32):
+    rows = out32.shape[0]
+    acc = np.empty(CHUNK, dtype=np.int32)
+    for s in range((rows + STRIP - 1) // STRIP):
+        r0 = s * STRIP
+        _horizontal_strip(src32, rs32, r0, min(STRIP, rows - r0), in_w, bounds, kk, ks, out32, acc)
+
+
+@njit(cache=True, parallel=True)
+def horizontal_t_parallel(src32, rs32, in_w, bounds, kk, ks, out32):
+    rows = out32.shape[0]
+    for s in prange((rows + STRIP - 1) // STRIP):
+        r0 = s * STRIP
+        acc = np.empty(CHUNK, dtype=np.int32)
+        _horizontal_strip(src32, rs32, r0, min(STRIP, rows - r0), in_w, bounds, kk, ks, out32, acc)

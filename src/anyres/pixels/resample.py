@@ -180,11 +180,17 @@ def _resample_pass_pair(px, xsize: int, ysize: int, flt: int, box) -> Any:
         bounds_v[0::2] -= y_first
         tmp = np.empty((y_last - y_first, xsize * c), dtype=np.uint8)
         flat, rs, _ = _flat(px)
-        kx = np.repeat(kk_h, c)  # one weight a channel: the kernel multiplies whole pixels
-        if _use_parallel(tmp.size * ks_h):
-            k.horizontal_parallel(flat, y_first * rs, rs, c, bounds_h, kx, ks_h, tmp)
+        parallel = _use_parallel(tmp.size * ks_h)
+        if c == 4 and rs % 4 == 0 and flat.ctypes.data % 4 == 0:
+            # RGBX words: the pass runs as a vertical pass over transposed strips
+            words = np.lib.stride_tricks.as_strided(flat, shape=(flat.size // 4 * 4,), strides=(1,)).view(np.uint32)
+            src32 = words[y_first * rs // 4 :]
+            run = k.horizontal_t_parallel if parallel else k.horizontal_t
+            run(src32, rs // 4, w, bounds_h, kk_h, ks_h, tmp.view(np.uint32))
         else:
-            k.horizontal(flat, y_first * rs, rs, c, bounds_h, kx, ks_h, tmp)
+            kx = np.repeat(kk_h, c)  # one weight a channel: the kernel multiplies whole pixels
+            run = k.horizontal_parallel if parallel else k.horizontal
+            run(flat, y_first * rs, rs, c, bounds_h, kx, ks_h, tmp)
         src = tmp.reshape(y_last - y_first, xsize, c)
     if not need_v:
         return src if src is not px else px.copy()
@@ -355,7 +361,7 @@ def resize_image(image: Any, size: Sequence[int], resample: int, box=None, reduc
     if image.mode == "RGB":
         px = pixels(image, 4)  # RGBX: Pillow's own layout, no copy when it exports it
         out = resize(px, size, resample, box, reducing_gap, mode="RGBX")
-        return Image.frombuffer("RGB", (out.shape[1], out.shape[0]), out, "raw", "RGBX", 0, 1)  # a copy
+        return Image.frombytes("RGB", (out.shape[1], out.shape[0]), out, "raw", "RGBX")  # one copy, unpacked
     px = np.asarray(image)[:, :, None]
     out = resize(px, size, resample, box, reducing_gap, mode="L")
     return Image.fromarray(out[:, :, 0])
