@@ -160,47 +160,78 @@ def _padded_to_4(px):
     return np.lib.stride_tricks.as_strided(px, shape=(h, w, 4), strides=(px.strides[0], 4, 1))
 
 
-def _resample_pass_pair(px, xsize: int, ysize: int, flt: int, box) -> Any:
-    """ImagingResample: the horizontal pass (if needed) over the rows the vertical
-    windows read, then the vertical pass (if needed)."""
+def _pillow_orders_passes() -> bool:
+    """Pillow 13 runs the vertical pass first when the height shrinks by more than twice
+    as many pixels as the width (older Pillow: always horizontal first)."""
+    import PIL
+
+    return int(PIL.__version__.split(".")[0]) >= 13
+
+
+def _horizontal(px, xsize: int, flt: int, b0, b2, y0: int, rows: int):
+    """The horizontal pass over rows y0..y0+rows of px: (rows, xsize, c)."""
     import numpy as np
 
     k = kernels()
-    h, w, c = px.shape
+    w, c = px.shape[1], px.shape[2]
+    ks, bounds, kk = k.coefficients(w, float(b0), float(np.float32(b2 - b0)), xsize, flt, SUPPORT[flt])
+    tmp = np.empty((rows, xsize * c), dtype=np.uint8)
+    flat, rs, _ = _flat(px)
+    parallel = _use_parallel(tmp.size * ks)
+    if c == 4 and rs % 4 == 0 and flat.ctypes.data % 4 == 0:
+        # RGBX words: the pass runs as a vertical pass over transposed strips
+        words = np.lib.stride_tricks.as_strided(flat, shape=(flat.size // 4 * 4,), strides=(1,)).view(np.uint32)
+        run = k.horizontal_t_parallel if parallel else k.horizontal_t
+        run(words[y0 * rs // 4 :], rs // 4, w, bounds, kk, ks, tmp.view(np.uint32))
+    else:
+        kx = np.repeat(kk, c)  # one weight a channel: the kernel multiplies whole pixels
+        run = k.horizontal_parallel if parallel else k.horizontal
+        run(flat, y0 * rs, rs, c, bounds, kx, ks, tmp)
+    return tmp.reshape(rows, xsize, c)
+
+
+def _vertical(px, ysize: int, ks: int, bounds, kk):
+    """The vertical pass with precomputed windows: (ysize, width, c)."""
+    import numpy as np
+
+    k = kernels()
+    out = np.empty((ysize, px.shape[1], px.shape[2]), dtype=np.uint8)
+    flat, rs, _ = _flat(px)
+    run = k.vertical_parallel if _use_parallel(out.size * ks) else k.vertical
+    run(flat, rs, bounds, kk, ks, out.reshape(ysize, -1))
+    return out
+
+
+def _resample_pass_pair(px, xsize: int, ysize: int, flt: int, box) -> Any:
+    """ImagingResample: two separable passes, each skipped when its axis keeps its size
+    and box. Horizontal first (over only the rows the vertical windows read), unless
+    Pillow >= 13 would run the vertical first (see ``_pillow_orders_passes``)."""
+    import numpy as np
+
+    h, w, _ = px.shape
     b0, b1, b2, b3 = (np.float32(v) for v in box)
     need_h = xsize != w or b0 != 0 or b2 != xsize
     need_v = ysize != h or b1 != 0 or b3 != ysize
-    support = SUPPORT[flt]
-    ks_v, bounds_v, kk_v = k.coefficients(h, float(b1), float(np.float32(b3 - b1)), ysize, flt, support)
-    y_first = int(bounds_v[0])
-    y_last = int(bounds_v[2 * ysize - 2] + bounds_v[2 * ysize - 1])
+    horizontal_first = not (_pillow_orders_passes() and h - ysize > 0 and h - ysize > (w - xsize) * 2)
+    if need_v or need_h and horizontal_first:
+        ks_v, bounds_v, kk_v = kernels().coefficients(
+            h, float(b1), float(np.float32(b3 - b1)), ysize, flt, SUPPORT[flt]
+        )
     src = px
-    if need_h:
-        ks_h, bounds_h, kk_h = k.coefficients(w, float(b0), float(np.float32(b2 - b0)), xsize, flt, support)
-        bounds_v[0::2] -= y_first
-        tmp = np.empty((y_last - y_first, xsize * c), dtype=np.uint8)
-        flat, rs, _ = _flat(px)
-        parallel = _use_parallel(tmp.size * ks_h)
-        if c == 4 and rs % 4 == 0 and flat.ctypes.data % 4 == 0:
-            # RGBX words: the pass runs as a vertical pass over transposed strips
-            words = np.lib.stride_tricks.as_strided(flat, shape=(flat.size // 4 * 4,), strides=(1,)).view(np.uint32)
-            src32 = words[y_first * rs // 4 :]
-            run = k.horizontal_t_parallel if parallel else k.horizontal_t
-            run(src32, rs // 4, w, bounds_h, kk_h, ks_h, tmp.view(np.uint32))
-        else:
-            kx = np.repeat(kk_h, c)  # one weight a channel: the kernel multiplies whole pixels
-            run = k.horizontal_parallel if parallel else k.horizontal
-            run(flat, y_first * rs, rs, c, bounds_h, kx, ks_h, tmp)
-        src = tmp.reshape(y_last - y_first, xsize, c)
-    if not need_v:
-        return src if src is not px else px.copy()
-    out = np.empty((ysize, src.shape[1], c), dtype=np.uint8)
-    flat, rs, _ = _flat(src)
-    if _use_parallel(out.size * ks_v):
-        k.vertical_parallel(flat, rs, bounds_v, kk_v, ks_v, out.reshape(ysize, -1))
+    if horizontal_first:
+        if need_h:
+            y_first = int(bounds_v[0])
+            y_last = int(bounds_v[2 * ysize - 2] + bounds_v[2 * ysize - 1])
+            bounds_v[0::2] -= y_first
+            src = _horizontal(px, xsize, flt, b0, b2, y_first, y_last - y_first)
+        if need_v:
+            src = _vertical(src, ysize, ks_v, bounds_v, kk_v)
     else:
-        k.vertical(flat, rs, bounds_v, kk_v, ks_v, out.reshape(ysize, -1))
-    return out
+        if need_v:
+            src = _vertical(src, ysize, ks_v, bounds_v, kk_v)
+        if need_h:
+            src = _horizontal(src, xsize, flt, b0, b2, 0, src.shape[0])
+    return src if src is not px else px.copy()
 
 
 def _core_resize(px, size, flt: int, box) -> Any:
