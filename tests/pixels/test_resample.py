@@ -137,3 +137,34 @@ def test_bad_arguments_are_refused():
         resample.resize(a, (2, 2), reducing_gap=0.5)
     with pytest.raises(ValueError, match="must be > 0"):
         resample.resize(a, (0, 2))
+
+
+@pytest.mark.parametrize("preset", ["llava-next", "internvl", "idefics3", "s2"])
+def test_exact_path_views_are_the_same_with_either_resampler(preset, monkeypatch):
+    """The switch in pixels.execute: ANYRES_RESAMPLER=auto (ours) and =pillow render the
+    same views, fractional boxes (s2) and Lanczos (idefics3) included, and the fast
+    path's Lanczos reduction (reducing_gap=3) too."""
+    import anyres
+    from anyres.pixels import execute
+
+    rng = np.random.default_rng(3)
+    small = rng.integers(0, 256, size=(13, 17, 3), dtype=np.uint8)
+    im = Image.fromarray(small).resize((1203, 907), Image.BICUBIC)
+    p = anyres.plan(im, preset)
+    views = {}
+    for name in ("pillow", "auto"):
+        monkeypatch.setattr(execute, "RESAMPLER", name)
+        views[name] = [np.asarray(v) for v in execute.render_views(im, p)]
+        views[name] += [np.asarray(v) for v in execute.render_views(im, p, reducing_gap=3.0)]
+    assert len(views["auto"]) == len(views["pillow"])
+    for a, b in zip(views["auto"], views["pillow"]):
+        assert a.shape == b.shape and np.array_equal(a, b)
+
+
+def test_unknown_resampler_is_refused(monkeypatch):
+    from anyres.errors import SpecError
+    from anyres.pixels import execute
+
+    monkeypatch.setattr(execute, "RESAMPLER", "fast")
+    with pytest.raises(SpecError, match="ANYRES_RESAMPLER"):
+        execute.resize(Image.new("RGB", (4, 4)), (2, 2), Image.BICUBIC)

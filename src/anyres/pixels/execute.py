@@ -6,16 +6,37 @@ resize through its steps with the preset's filter (``reducing_gap=None``, as the
 references), paste on the padded canvas. Each view: crop the canvas, resize to the
 encoder size if it differs. Resizing to the same size is a copy in Pillow, as it is in
 the references that call resize on every view.
+
+Every resize goes through ``resize``: with ``ANYRES_RESAMPLER=auto`` (the default) it
+runs ``anyres.pixels.resample`` (Pillow's arithmetic in numba, the same pixels, SIMD
+and threads) when numba is installed; ``ANYRES_RESAMPLER=pillow`` keeps Pillow's own.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any, Sequence
 
 from ..plan import Plan
 from ..plan.types import Canvas
 
 RESAMPLE = {"nearest": 0, "lanczos": 1, "bilinear": 2, "bicubic": 3, "box": 4, "hamming": 5}
+RESAMPLERS = ("auto", "pillow")
+RESAMPLER = os.environ.get("ANYRES_RESAMPLER", "auto")  # read once; tests may set it
+
+
+def resize(image: Any, size: tuple[int, int], resample: int, box=None, reducing_gap: float | None = None) -> Any:
+    """``image.resize(size, resample, box=box, reducing_gap=reducing_gap)``, by the
+    resampler ``RESAMPLER`` names (both give the same pixels)."""
+    if RESAMPLER == "pillow":
+        return image.resize(size, resample, box=box, reducing_gap=reducing_gap)
+    if RESAMPLER != "auto":
+        from ..errors import SpecError
+
+        raise SpecError(f"ANYRES_RESAMPLER must be one of {', '.join(RESAMPLERS)}, got {RESAMPLER!r}")
+    from .resample import resize_image
+
+    return resize_image(image, size, resample, box=box, reducing_gap=reducing_gap)
 
 
 def resample_filter(name: str) -> int:
@@ -49,9 +70,9 @@ def render_canvas(
             with pillow_allows(image.width * image.height):  # Pillow re-checks its limit on crop
                 im = im.crop(tuple(int(round(v)) for v in box))
         else:
-            im = im.resize(tuple(steps.pop(0)), resample, box=box, reducing_gap=reducing_gap)
+            im = resize(im, tuple(steps.pop(0)), resample, box=box, reducing_gap=reducing_gap)
     for step in steps:
-        im = im.resize((step.width, step.height), resample, reducing_gap=reducing_gap)
+        im = resize(im, (step.width, step.height), resample, reducing_gap=reducing_gap)
     if canvas.padded != canvas.resized or canvas.offset != (0, 0):
         padded = Image.new("RGB", (canvas.padded.width, canvas.padded.height), fill_colour(canvas, mean))
         padded.paste(im, canvas.offset)
@@ -80,6 +101,6 @@ def render_views(
         crop = (int(v.crop.left), int(v.crop.top), int(v.crop.right), int(v.crop.bottom))
         im = c if crop == (0, 0, c.width, c.height) else c.crop(crop)
         if (im.width, im.height) != (v.size.width, v.size.height):
-            im = im.resize((v.size.width, v.size.height), flt, reducing_gap=reducing_gap)
+            im = resize(im, (v.size.width, v.size.height), flt, reducing_gap=reducing_gap)
         out.append(im)
     return out

@@ -58,7 +58,10 @@ _POOLS_LOCK = threading.Lock()
 
 def _init_worker() -> None:
     """One thread a worker: the workers are the parallelism."""
+    from .resample import set_threads
+
     os.environ["OMP_NUM_THREADS"] = "1"
+    set_threads(1)  # the serial kernels: no thread pool (GNU OpenMP's is not fork-safe)
     try:
         import torch
 

@@ -86,20 +86,18 @@ def _use_parallel(work: int) -> bool:
     fork-safe: a forked child that entered a parallel region of its parent's pool would
     abort)."""
     global _parallel_pid
-    if work < PARALLEL_MIN_WORK:
+    if work < PARALLEL_MIN_WORK or (_threads is not None and _threads <= 1):
         return False
-    if _threads is not None and _threads <= 1:
+    pid = os.getpid()
+    if _parallel_pid is None:
+        _parallel_pid = pid
+    elif _parallel_pid != pid:  # checked before numba's threads are touched in a child
         return False
     import numba
 
     if _threads is not None:
         numba.set_num_threads(min(_threads, numba.config.NUMBA_NUM_THREADS))
-    if numba.get_num_threads() <= 1:
-        return False
-    pid = os.getpid()
-    if _parallel_pid is None:
-        _parallel_pid = pid
-    return _parallel_pid == pid
+    return numba.get_num_threads() > 1
 
 
 # --- the geometry: Image.resize's Python part, and _imaging.c's _resize ---------------
