@@ -205,9 +205,16 @@ def _vertical_row(src, rs, bounds, kk, ks, out_row, yy, acc):
         m = min(CHUNK, length - start)
         for i in range(m):
             acc[i] = HALF
-        for j in range(n):
-            w = kk[yy * ks + j]
-            rb = np.uint64((ymin + j) * rs + start)
+        for j in range(0, n - 1, 2):  # two source rows a sweep: half the accumulator traffic
+            w0 = kk[yy * ks + j]
+            w1 = kk[yy * ks + j + 1]
+            r0 = np.uint64((ymin + j) * rs + start)
+            r1 = np.uint64((ymin + j + 1) * rs + start)
+            for i in range(m):
+                acc[i] += np.int32(src[r0 + np.uint64(i)]) * w0 + np.int32(src[r1 + np.uint64(i)]) * w1
+        if n % 2:
+            w = kk[yy * ks + n - 1]
+            rb = np.uint64((ymin + n - 1) * rs + start)
             for i in range(m):
                 acc[i] += np.int32(src[rb + np.uint64(i)]) * w
         for i in range(m):
