@@ -30,6 +30,7 @@ and a missing numba go through Pillow.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import threading
@@ -46,10 +47,9 @@ _kernels: Any = None
 _kernels_lock = threading.Lock()
 _threads: int | None = None
 _parallel_pid: int | None = None
-
-
-class Unsupported(Exception):
-    """Raised inside this module when a call must go to Pillow instead."""
+# numba's workqueue threading layer (the one left where OpenMP and TBB are missing)
+# aborts the process when two threads enter parallel kernels at once
+_parallel_lock = threading.Lock()
 
 
 def numba_available() -> bool:
@@ -150,7 +150,8 @@ def _padded_to_4(px):
     owner = px
     while isinstance(owner.base, np.ndarray):
         owner = owner.base
-    lo, hi = np.lib.array_utils.byte_bounds(owner)
+    byte_bounds = getattr(np.lib, "array_utils", np).byte_bounds  # numpy 2 moved it
+    lo, hi = byte_bounds(owner)
     start = px.__array_interface__["data"][0]
     h, w, _ = px.shape
     if start < lo or start + (h - 1) * px.strides[0] + (w - 1) * 4 + 4 > hi:
@@ -158,12 +159,21 @@ def _padded_to_4(px):
     return np.lib.stride_tricks.as_strided(px, shape=(h, w, 4), strides=(px.strides[0], 4, 1))
 
 
+@functools.lru_cache(maxsize=1)
 def _pillow_orders_passes() -> bool:
     """Pillow 13 runs the vertical pass first when the height shrinks by more than twice
     as many pixels as the width (older Pillow: always horizontal first)."""
     import PIL
 
     return int(PIL.__version__.split(".")[0]) >= 13
+
+
+def _run(kernel, parallel: bool, *args) -> None:
+    if parallel:
+        with _parallel_lock:
+            kernel(*args)
+    else:
+        kernel(*args)
 
 
 def _horizontal(px, xsize: int, flt: int, b0, b2, y0: int, rows: int):
@@ -179,12 +189,11 @@ def _horizontal(px, xsize: int, flt: int, b0, b2, y0: int, rows: int):
     if c == 4 and rs % 4 == 0 and flat.ctypes.data % 4 == 0:
         # RGBX words: the pass runs as a vertical pass over transposed strips
         words = np.lib.stride_tricks.as_strided(flat, shape=(flat.size // 4 * 4,), strides=(1,)).view(np.uint32)
-        run = k.horizontal_t_parallel if parallel else k.horizontal_t
-        run(words[y0 * rs // 4 :], rs // 4, w, bounds, kk, ks, tmp.view(np.uint32))
+        _run(k.horizontal_t_parallel if parallel else k.horizontal_t, parallel,
+             words[y0 * rs // 4 :], rs // 4, w, bounds, kk, ks, tmp.view(np.uint32))
     else:
         kx = np.repeat(kk, c)  # one weight a channel: the kernel multiplies whole pixels
-        run = k.horizontal_parallel if parallel else k.horizontal
-        run(flat, y0 * rs, rs, c, bounds, kx, ks, tmp)
+        _run(k.horizontal_parallel if parallel else k.horizontal, parallel, flat, y0 * rs, rs, c, bounds, kx, ks, tmp)
     return tmp.reshape(rows, xsize, c)
 
 
@@ -195,8 +204,8 @@ def _vertical(px, ysize: int, ks: int, bounds, kk):
     k = kernels()
     out = np.empty((ysize, px.shape[1], px.shape[2]), dtype=np.uint8)
     flat, rs, _ = _flat(px)
-    run = k.vertical_parallel if _use_parallel(out.size * ks) else k.vertical
-    run(flat, rs, bounds, kk, ks, out.reshape(ysize, -1))
+    parallel = _use_parallel(out.size * ks)
+    _run(k.vertical_parallel if parallel else k.vertical, parallel, flat, rs, bounds, kk, ks, out.reshape(ysize, -1))
     return out
 
 
