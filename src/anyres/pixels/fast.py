@@ -128,6 +128,7 @@ def load_for_plan(source: Any, spec: str, overrides: dict, max_pixels: int | Non
     from ..image import load_image
     from ..image.decode import _oriented
     from ..image.limits import DEFAULT_MAX_PIXELS
+    from ..image.memory import decode_into_one_block
     from ..image.modes import to_rgb
     from ..image.probe import open_image
     from ..plan import plan as make_plan
@@ -144,6 +145,7 @@ def load_for_plan(source: Any, spec: str, overrides: dict, max_pixels: int | Non
                     scale = dct_scale(p)
                     if scale < 1.0:
                         im.draft(im.mode, (int(im.width * scale), int(im.height * scale)))
+                    decode_into_one_block(im)
                     im.load()
                     return to_rgb(_oriented(im)), p
         except AnyresError:
