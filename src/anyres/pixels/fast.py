@@ -36,9 +36,12 @@ REDUCING_GAP = 3.0
 def _resize(t, w: int, h: int, mode: str):
     import torch
 
+    from .threads import torch_single_thread
+
     if t.shape[-2:] == (h, w):
         return t
-    return torch.nn.functional.interpolate(t, size=(h, w), mode=mode, antialias=True)
+    with torch_single_thread(w * h):  # a view-sized resize: one thread even when the call allows more
+        return torch.nn.functional.interpolate(t, size=(h, w), mode=mode, antialias=True)
 
 
 def _integral(values, tol: float = 1e-6) -> bool:
