@@ -3,12 +3,15 @@ normalisation; cheaper resampling and decoding.
 
 - Bicubic and bilinear presets resize with PyTorch's antialiased uint8 kernels (SIMD,
   a port of Pillow-SIMD's), which differ from Pillow's by at most one uint8 level.
-- Lanczos presets (Idefics3) have no such kernel: Pillow resizes with
-  ``reducing_gap=3`` (an integer box reduction first, then Lanczos over the rest),
-  which Pillow documents as indistinguishable from fair resampling in most cases.
-  Idefics3's two consecutive resizes stay two resizes: the reference's first one loses
-  resolution that a single combined resize would keep, so combining them gives a
-  different (sharper) image, not the reference's (``docs/performance.md``).
+- Lanczos presets (Idefics3), and any other filter torch lacks, resize with
+  ``anyres.pixels.resample`` (Pillow's arithmetic in numba, SIMD; the exact path's
+  own resampler), so their fast views equal the exact ones (0 levels). Pillow's
+  ``reducing_gap=3`` shortcut was measured and left out: it differs by up to 3 levels
+  (0.56% of values by more than one) on 1200x9000 and 9000x6000 images, which is
+  outside the fast path's one-level promise. Idefics3's two consecutive resizes stay
+  two resizes: the reference's first one loses resolution that a single combined
+  resize would keep, so combining them gives a different (sharper) image, not the
+  reference's (``docs/performance.md``).
 - Canvases whose source box is fractional (S2's centre crop) keep Pillow's exact
   box resampling: rounding the box would shift the content.
 - JPEG files are decoded at a reduced DCT scale (1/2, 1/4, 1/8) when every canvas of
@@ -30,7 +33,6 @@ from .execute import fill_colour, render_canvas, resample_filter
 
 TORCH_MODES = {"bicubic": "bicubic", "bilinear": "bilinear"}
 DCT_MARGIN = 2.0
-REDUCING_GAP = 3.0
 
 
 def _resize(t, w: int, h: int, mode: str):
@@ -68,7 +70,7 @@ def render_views_fast(image: Any, plan: Plan) -> list[Any]:
         from ..image.memory import planar
         from .execute import render_views
 
-        return [planar(v) for v in render_views(image, plan, reducing_gap=REDUCING_GAP)]
+        return [planar(v) for v in render_views(image, plan)]
     sx, sy = image.width / plan.image.width, image.height / plan.image.height
     full = _rgbx(image)
     canvases = [_canvas(image, full, c, sx, sy, mode, px) for c in plan.canvases]
