@@ -105,3 +105,23 @@ def test_planar_is_a_channel_first_copy():
     p = planar(im)
     assert p.shape == (3, 31, 17) and p.flags.c_contiguous and p.flags.writeable
     assert np.array_equal(p, a.transpose(2, 0, 1))
+
+
+@pytest.mark.parametrize("layout", ["hwc", "chw", "hwc-strided", "torch-chw"])
+def test_uint8_arrays_become_one_block_images(layout):
+    a = np.random.default_rng(2).integers(0, 256, size=(BIG[1], BIG[0], 3), dtype=np.uint8)
+    source = {
+        "hwc": a,
+        "chw": np.ascontiguousarray(a.transpose(2, 0, 1)),
+        "hwc-strided": np.ascontiguousarray(a[:, ::-1])[:, ::-1],  # negative strides
+        "torch-chw": None,
+    }[layout]
+    if source is None:
+        torch = pytest.importorskip("torch")
+        source = torch.from_numpy(a).permute(2, 0, 1).contiguous()
+    import anyres
+
+    image = anyres.load_image(source)
+    image.__arrow_c_array__()  # one block: read back without a copy
+    assert image.mode == "RGB" and image.size == BIG
+    assert np.array_equal(pixels(image), a) and (pixels(image, 4)[..., 3] == 255).all()
