@@ -1,30 +1,42 @@
-"""anyres preprocessing against the transformers PIL processors, from one run.
+"""anyres preprocessing against the transformers PIL processors, every ratio from one run.
 
     .venv/bin/python benchmarks/bench_preprocess.py [--repeat 3] [--presets llava-next,...]
+        [--kinds pil,numpy,torch,files] [--no-busy] [--no-extras]
 
 Image mix: a 4032x3024 JPEG photo, a 1240x1754 scanned page, a 1920x1080 screenshot, an
-800x6000 infographic and a 300x200 JPEG thumbnail (drawn here). Every comparison starts
-from the same input on both sides, single-threaded (torch.set_num_threads(1)):
+800x6000 infographic and a 300x200 JPEG thumbnail (drawn here, written to files).
 
-- "memory": decoded RGB images in, processor output out (a training loader holding PIL
-  images). transformers' processor vs anyres exact vs anyres fast.
-- "files": image files in (decode included on both sides; transformers decodes with
-  PIL's open + convert("RGB"), as its ``load_image``). Here the fast path may decode
-  JPEGs at a reduced DCT scale.
-- workers: anyres exact and fast from files with num_workers=2 against one process,
-  on the mix repeated 4 times (warm pool).
+Each input kind is timed in a fresh subprocess that makes its inputs before anyres (or
+transformers) is imported, as a user's data loader does:
 
-Before timing, each preset's exact output is checked against transformers' (max abs
-difference <= 1e-5), and the fast path's deviation from the exact views is measured in
-uint8 levels: the resize kernel alone (from decoded images) and with DCT decoding (from
-files). Finally, from the JPEG photo: full decode vs the fast path's reduced decode and
-its preprocessing, timed separately. Ratios are anyres over transformers (higher is
-better) measured in this run; the VM is noisy, so each time is the best of --repeat.
+- "pil": ``Image.open(path).convert("RGB")``: the user's own PIL images (a 12 MP photo
+  is held by Pillow in several 16 MB blocks);
+- "numpy": those pixels as H x W x 3 uint8 arrays;
+- "torch": as 3 x H x W uint8 tensors;
+- "files": paths (decoding included on both sides; transformers decodes with PIL's
+  open + convert("RGB"), as its ``load_image``; the fast path may decode JPEGs at a
+  reduced DCT scale).
+
+Both sides get the same inputs and one thread (``torch.set_num_threads(1)``; anyres's
+default ``num_threads=1``). Ratios are transformers' time over anyres's (higher is
+better), best of --repeat, rounds alternating between the three so that a burst of
+load hits them alike. The exact path's max |difference| from transformers' output is
+printed for each preset and kind.
+
+"busy": the same subprocesses again while one CPU-bound competitor process a core runs
+(started and stopped here); "drop" is the busy ratio's fall from the quiet one.
+
+Then (quiet, in this process): workers (num_workers=2 against one process, from files,
+the mix x4, warm pool); the fast path's deviation from the exact views in uint8 levels;
+and the JPEG photo's full decode against the fast path's reduced decode and preprocess.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,14 +50,13 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-import anyres  # noqa: E402
-from anyres.image.memory import planar  # noqa: E402
-from anyres.pixels import preprocess, render_views  # noqa: E402
-from anyres.pixels.fast import load_for_plan, render_views_fast  # noqa: E402
-from timing import best_time  # noqa: E402
+from timing import best_time, best_times  # noqa: E402
 
-PRESETS = ["llava-next", "qwen2-vl", "internvl", "idefics3", "smolvlm", "idefics2", "siglip2", "internvl3.5", "aria"]
+PRESETS = ["llava-next", "qwen2-vl", "internvl", "idefics3", "smolvlm", "idefics2", "siglip2", "internvl3.5", "aria",
+           "gemma3", "pixtral", "mistral3", "mllama", "gemma4", "qwen2.5-vl", "qwen3-vl", "glm4v"]
 ONE_SAMPLE = ("idefics3", "smolvlm", "idefics2")  # transformers batches these images as one sample
+KINDS = ["pil", "numpy", "torch", "files"]
+MIX = ["photo.jpg", "page.png", "screenshot.png", "infographic.png", "thumb.jpg"]
 
 
 def photo(w: int, h: int, seed: int = 0) -> Image.Image:
@@ -61,8 +72,7 @@ def image_mix(folder: Path) -> list[Path]:
     from anyres.reports.samples import SAMPLES, render_sample
 
     folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / "photo.jpg", folder / "page.png", folder / "screenshot.png", folder / "infographic.png",
-             folder / "thumb.jpg"]
+    paths = [folder / name for name in MIX]
     photo(4032, 3024).save(paths[0], quality=90)
     render_sample(SAMPLES[1])[0].save(paths[1])
     render_sample(SAMPLES[3])[0].save(paths[2])
@@ -78,6 +88,8 @@ def reference(preset: str):
         from transformers.models.gemma4.image_processing_pil_gemma4 import Gemma4ImageProcessorPil
         from transformers.models.mllama.image_processing_pil_mllama import MllamaImageProcessorPil
         from transformers.models.pixtral.image_processing_pil_pixtral import PixtralImageProcessorPil
+
+        import anyres
 
         px = anyres.get_preset(preset).pixels
         return {
@@ -97,19 +109,115 @@ def reference(preset: str):
         return test_hf_parity_idefics_siglip._reference(preset)
 
 
+# --- one input kind, in a fresh subprocess ---------------------------------------------
+
+
+def make_inputs(kind: str, paths: list[str]) -> list:
+    """The inputs of ``kind``, made with PIL, numpy and torch only (anyres not imported)."""
+    if kind == "files":
+        return list(paths)
+    images = [Image.open(p).convert("RGB") for p in paths]
+    if kind == "pil":
+        return images
+    arrays = [np.asarray(im) for im in images]
+    if kind == "numpy":
+        return arrays
+    import torch
+
+    return [torch.from_numpy(a).permute(2, 0, 1).contiguous() for a in arrays]
+
+
+def child(kind: str, folder: str, presets: list[str], repeat: int) -> None:
+    paths = [str(Path(folder) / name) for name in MIX]
+    inputs = make_inputs(kind, paths)  # before anyres is imported
+    import torch
+
+    torch.set_num_threads(1)
+    from anyres.pixels import preprocess
+
+    out = {}
+    for preset in presets:
+        ref = reference(preset)
+        kw = {"return_row_col_info": True} if preset == "idefics3" else {}
+        per_image = preset in ONE_SAMPLE
+
+        def tf(batch):
+            if kind == "files":
+                batch = [Image.open(p).convert("RGB") for p in batch]
+            if per_image:
+                return [ref([b], return_tensors="np", **kw) for b in batch]
+            return ref(batch, return_tensors="np")
+
+        def ours(batch, exact):
+            if per_image:
+                return [preprocess([b], preset, output="hf", exact=exact) for b in batch]
+            return preprocess(batch, preset, output="hf", exact=exact)
+
+        a, b = tf(inputs), ours(inputs, True)
+        a, b = (a, b) if per_image else ([a], [b])
+        diff = max(float(np.abs(np.asarray(x["pixel_values"]) - np.asarray(y["pixel_values"])).max())
+                   for x, y in zip(a, b))
+        ours(inputs, False)  # warm
+        t_tf, t_ex, t_fa = best_times(
+            [lambda: tf(inputs), lambda: ours(inputs, True), lambda: ours(inputs, False)], repeat
+        )
+        out[preset] = {"tf": t_tf, "exact": t_ex, "fast": t_fa, "diff": diff}
+    print("RESULT " + json.dumps(out))
+
+
+def run_kind(kind: str, folder: str, presets: list[str], repeat: int) -> dict:
+    cmd = [sys.executable, __file__, "--child", kind, "--folder", folder, "--presets", ",".join(presets),
+           "--repeat", str(repeat)]
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    raise RuntimeError(f"{kind}: the subprocess failed:\n{done.stderr[-3000:]}")
+
+
+class Competitors:
+    """One CPU-bound process a core, for the "busy" condition."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.procs = n, []
+
+    def __enter__(self):
+        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(self.n)]
+        time.sleep(0.5)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for p in self.procs:
+            p.kill()
+        for p in self.procs:
+            p.wait()
+
+
+def load_average() -> str:
+    try:
+        return ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "?"
+
+
+# --- the parent ---------------------------------------------------------------------------
+
+
 def deviation(sources, preset: str, from_files: bool) -> str:
     """max |fast - exact| in uint8 levels, the share of values off by more than one
     level, and the mean, over every view of the mix."""
+    import anyres
+    from anyres.image.memory import planar
+    from anyres.pixels import render_views
+    from anyres.pixels.fast import load_for_plan, render_views_fast
+
     worst, share, total, count = 0, 0.0, 0.0, 0
     for src in sources:
         im = anyres.load_image(src)
         p = anyres.plan(im, preset)
         exact = [planar(v) for v in render_views(im, p)]
-        if from_files:
-            decoded, _ = load_for_plan(str(src), preset, {})
-            fast = render_views_fast(decoded, p)
-        else:
-            fast = render_views_fast(im, p)
+        fast = render_views_fast(load_for_plan(str(src), preset, {})[0] if from_files else im, p)
         for a, b in zip(exact, fast):
             d = np.abs(a.astype(int) - b.astype(int))
             worst, share = max(worst, int(d.max())), max(share, float((d > 1).mean()))
@@ -117,79 +225,84 @@ def deviation(sources, preset: str, from_files: bool) -> str:
     return f"max {worst}, >1: {100 * share:.2f}%, mean {total / count:.3f}"
 
 
-def check_parity(preset: str, images, ref, per_image: bool, kw: dict) -> None:
-    refs = [ref([im], return_tensors="np", **kw) for im in images] if per_image else [ref(images, return_tensors="np")]
-    ours = [preprocess([im], preset, output="hf") for im in images] if per_image else [preprocess(images, preset, output="hf")]
-    for a, b in zip(refs, ours):
-        diff = np.abs(np.asarray(a["pixel_values"]) - np.asarray(b["pixel_values"])).max()
-        assert diff <= 1e-5, (preset, diff)
+def extras(paths: list[str], presets: list[str], repeat: int) -> None:
+    import torch
+
+    import anyres
+    from anyres.pixels import preprocess
+    from anyres.pixels.fast import load_for_plan, render_views_fast
+
+    torch.set_num_threads(1)
+    print("\nnum_workers=2 against one process, from files (mix x4, warm pool)")
+    many = paths * 4
+    for preset in presets:
+        for exact in (True, False):
+            preprocess(many[:4], preset, num_workers=2, exact=exact)  # start the pool
+            t1, t2 = best_times([lambda: preprocess(many, preset, exact=exact),
+                                 lambda: preprocess(many, preset, exact=exact, num_workers=2)], max(1, repeat - 1))
+            name = "exact" if exact else "fast"
+            print(f"{preset:<11} {name:<5} 1 process {len(many) / t1:6.2f}/s  2 workers {len(many) / t2:6.2f}/s"
+                  f"  ratio {t1 / t2:.2f}")
+
+    print("\nfast path deviation from the exact views (uint8 levels)")
+    images = [anyres.load_image(p) for p in paths]
+    for preset in presets:
+        print(f"{preset:<11} kernel only: {deviation(images, preset, False):<34} "
+              f"with DCT decoding: {deviation(paths, preset, True)}")
+
+    jpeg = paths[0]
+    t_decode = best_time(lambda: Image.open(jpeg).convert("RGB"), repeat)
+    print(f"\nJPEG 4032x3024: full decode {1000 * t_decode:.1f} ms")
+    for preset in presets:
+        t_draft = best_time(lambda: load_for_plan(jpeg, preset, {}), repeat)
+        image, p = load_for_plan(jpeg, preset, {})
+        t_pre = best_time(lambda: render_views_fast(image, p), repeat)
+        print(f"  {preset:<11} fast path: decode {1000 * t_draft:6.1f} ms ({image.width}x{image.height}), "
+              f"preprocess {1000 * t_pre:6.1f} ms; preprocess / full decode = {t_pre / t_decode:.2f}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--presets", default=",".join(PRESETS))
+    ap.add_argument("--kinds", default=",".join(KINDS))
+    ap.add_argument("--no-busy", action="store_true")
+    ap.add_argument("--no-extras", action="store_true")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--folder", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    import torch
-
-    torch.set_num_threads(1)
+    presets, kinds = args.presets.split(","), args.kinds.split(",")
+    if args.child:
+        child(args.child, args.folder, presets, args.repeat)
+        return
+    cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
         paths = [str(p) for p in image_mix(Path(tmp))]
-        images = [anyres.load_image(p) for p in paths]
         n = len(paths)
-        rows = []
-        print(f"{'preset':<11} {'input':<7} {'transformers':>12} {'exact':>9} {'fast':>9} {'exact/tf':>9} {'fast/tf':>8}")
-        for preset in args.presets.split(","):
-            ref = reference(preset)
-            kw = {"return_row_col_info": True} if preset in ("idefics3", "smolvlm") else {}
-            per_image = preset in ONE_SAMPLE
-            check_parity(preset, images, ref, per_image, kw)
-
-            def tf(batch):
-                return [ref([im], return_tensors="np", **kw) for im in batch] if per_image else ref(batch, return_tensors="np")
-
-            def ours(batch, exact):
-                if per_image:
-                    return [preprocess([b], preset, output="hf", exact=exact) for b in batch]
-                return preprocess(batch, preset, output="hf", exact=exact)
-
-            def tf_files():
-                return tf([Image.open(p).convert("RGB") for p in paths])
-
-            for label, t_tf, t_ex, t_fa in (
-                ("memory", best_time(lambda: tf(images), args.repeat), best_time(lambda: ours(images, True), args.repeat),
-                 best_time(lambda: ours(images, False), args.repeat)),
-                ("files", best_time(tf_files, args.repeat), best_time(lambda: ours(paths, True), args.repeat),
-                 best_time(lambda: ours(paths, False), args.repeat)),
-            ):
-                print(f"{preset:<11} {label:<7} {n / t_tf:>10.2f}/s {n / t_ex:>7.2f}/s {n / t_fa:>7.2f}/s "
-                      f"{t_tf / t_ex:>9.2f} {t_tf / t_fa:>8.2f}")
-            rows.append((preset, deviation(images, preset, False), deviation(paths, preset, True)))
-
-        print("\nfast path deviation from the exact views (uint8 levels)")
-        for preset, kernel, files in rows:
-            print(f"{preset:<11} kernel only: {kernel:<34} with DCT decoding: {files}")
-
-        print("\nnum_workers=2 against one process, from files (mix x4, warm pool)")
-        many = paths * 4
-        for preset in args.presets.split(","):
-            for exact in (True, False):
-                preprocess(many[:4], preset, num_workers=2, exact=exact)  # start the pool
-                t1 = best_time(lambda: preprocess(many, preset, exact=exact), max(1, args.repeat - 1))
-                t2 = best_time(lambda: preprocess(many, preset, exact=exact, num_workers=2), max(1, args.repeat - 1))
-                name = "exact" if exact else "fast"
-                print(f"{preset:<11} {name:<5} 1 process {len(many) / t1:6.2f}/s  2 workers {len(many) / t2:6.2f}/s"
-                      f"  ratio {t1 / t2:.2f}")
-
-        jpeg = paths[0]
-        t_decode = best_time(lambda: Image.open(jpeg).convert("RGB"), args.repeat)
-        print(f"\nJPEG 4032x3024: full decode {1000 * t_decode:.1f} ms")
-        for preset in args.presets.split(","):
-            t_draft = best_time(lambda: load_for_plan(jpeg, preset, {}), args.repeat)
-            image, p = load_for_plan(jpeg, preset, {})
-            t_pre = best_time(lambda: render_views_fast(image, p), args.repeat)
-            print(f"  {preset:<11} fast path: decode {1000 * t_draft:6.1f} ms ({image.width}x{image.height}), "
-                  f"preprocess {1000 * t_pre:6.1f} ms; preprocess / full decode = {t_pre / t_decode:.2f}")
+        print(f"{cores} cores; load average before: {load_average()}")
+        quiet = {k: run_kind(k, tmp, presets, args.repeat) for k in kinds}
+        print(f"quiet done; load average: {load_average()}")
+        busy = {}
+        if not args.no_busy:
+            with Competitors(cores):
+                busy = {k: run_kind(k, tmp, presets, args.repeat) for k in kinds}
+                print(f"busy ({cores} competitor processes) done; load average: {load_average()}")
+        print(f"\n{'preset':<11} {'input':<6} {'tf img/s':>9} {'exact/tf':>9} {'fast/tf':>8} {'max|d|':>8}"
+              + ("" if not busy else f" {'busy exact/tf':>14} {'drop':>6} {'busy fast/tf':>13} {'drop':>6}"))
+        for preset in presets:
+            for k in kinds:
+                q = quiet[k][preset]
+                line = (f"{preset:<11} {k:<6} {n / q['tf']:>9.2f} {q['tf'] / q['exact']:>9.2f} "
+                        f"{q['tf'] / q['fast']:>8.2f} {q['diff']:>8.1e}")
+                if busy:
+                    b = busy[k][preset]
+                    be, bf = b["tf"] / b["exact"], b["tf"] / b["fast"]
+                    de = 1 - be / (q["tf"] / q["exact"])
+                    df = 1 - bf / (q["tf"] / q["fast"])
+                    line += f" {be:>14.2f} {100 * de:>5.0f}% {bf:>13.2f} {100 * df:>5.0f}%"
+                print(line)
+        if not args.no_extras:
+            extras(paths, presets, args.repeat)
 
 
 if __name__ == "__main__":

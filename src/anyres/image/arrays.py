@@ -42,6 +42,9 @@ def array_to_rgb(
 
     a = np.asarray(array)
     height, width, channels, channels_first = image_shape(a.shape, name)
+    if channels == 3 and a.dtype == np.uint8:
+        check_pixels(width, height, max_pixels, name)
+        return _rgb_uint8(a, channels_first)
     if channels_first:
         a = np.moveaxis(a, 0, -1)
     if a.ndim == 3 and channels == 1:
@@ -53,3 +56,25 @@ def array_to_rgb(
     if a.shape[-1] == 4:
         return _composite(Image.fromarray(a, "RGBA"), background)
     return Image.fromarray(a, "RGB")
+
+
+def _rgb_uint8(a: Any, channels_first: bool) -> Any:
+    """An RGB uint8 array (H x W x 3 or 3 x H x W, any strides) as an RGB image in one
+    block of Pillow memory, written by one copy (no intermediate contiguous array, no
+    second copy when the image is read back)."""
+    import numpy as np
+    from PIL import Image
+
+    from .memory import writable_rgbx
+
+    hwc = np.moveaxis(a, 0, -1) if channels_first else a
+    made = writable_rgbx((hwc.shape[1], hwc.shape[0]))
+    if made is None:  # Pillow without the Arrow export
+        return Image.fromarray(np.ascontiguousarray(hwc), "RGB")
+    image, view = made
+    if hwc.flags.c_contiguous:
+        image.frombytes(hwc)  # Pillow's RGB -> RGBX unpacker: the fastest single copy
+        return image
+    view[..., :3] = hwc
+    view[..., 3] = 255
+    return image

@@ -11,8 +11,11 @@ The order matters for safety and for planning:
 5. convert the mode to 8-bit RGB (``modes.to_rgb``: alpha composited onto
    ``background``, 16-bit and float scaled, CMYK through its ICC profile).
 
-Decoded images are allocated in one block (``memory.contiguous_images``), so their
-pixels reach numpy and torch without a copy (``memory.pixels``).
+Large JPEG and PNG files are decoded straight into one block of memory
+(``memory.decode_into_one_block``) and a caller's PIL image held in several blocks is
+copied once into one (``memory.one_block``), so the pixels reach numpy and torch
+without a further copy (``memory.pixels``). Pillow's allocator is left as it is (the
+process-wide change is opt-in: ``ANYRES_PILLOW_ONE_BLOCK=1``).
 
 Every failure (missing file, empty input, text named .jpg, truncated or corrupt data,
 an unsupported mode) raises ``ImageError`` naming the source and the reason.
@@ -28,7 +31,7 @@ from ..errors import ImageError
 from .arrays import array_to_rgb
 from .files import open_regular
 from .limits import DEFAULT_MAX_PIXELS, NO_LIMIT, check_pixels, pillow_allows
-from .memory import contiguous_images
+from .memory import contiguous_images, decode_into_one_block, one_block, opted_in
 from .modes import Colour, to_rgb
 from .orientation import orientation
 
@@ -66,7 +69,8 @@ def load_image(
     ends before the pixels its header claims is refused as truncated unless
     ``allow_truncated=True`` (then the decoder's filler stands in for the rest).
     """
-    contiguous_images()
+    if opted_in():
+        contiguous_images()
     name = describe(source)
     background = checked_background(background)
     if hasattr(source, "getexif") and hasattr(source, "size"):  # a PIL image
@@ -76,7 +80,7 @@ def load_image(
         except Exception as exc:
             raise ImageError(f"{name}: cannot read its pixels ({_reason(exc)})") from None
         with _quiet():
-            return to_rgb(_oriented(source), background, name)
+            return one_block(to_rgb(_oriented(source), background, name))
     if hasattr(source, "__array__") or hasattr(source, "__array_interface__"):
         if hasattr(source, "detach"):  # a torch tensor
             source = tensor_to_numpy(source, name)
@@ -163,6 +167,7 @@ def _decode(fp: Any, max_pixels: int, background: Colour, name: str, allow_trunc
             check_complete(fp, im, name, before_decode=True)
         try:
             im.seek(0)
+            decode_into_one_block(im)
             with _quiet(), _truncation(allow_truncated):
                 im.load()
         except Exception as exc:
@@ -170,7 +175,7 @@ def _decode(fp: Any, max_pixels: int, background: Colour, name: str, allow_trunc
         if not allow_truncated:
             check_complete(fp, im, name, before_decode=False)
         with _quiet():
-            return to_rgb(_oriented(im), background, name)
+            return one_block(to_rgb(_oriented(im), background, name))
 
 
 def checked_background(background: Any) -> tuple[int, int, int]:
@@ -231,7 +236,8 @@ def _open(fp: Any, max_pixels: int) -> Any:
     """``Image.open`` (header only) allowing up to ``max_pixels`` pixels."""
     from PIL import Image
 
-    contiguous_images()
+    if opted_in():
+        contiguous_images()
     with pillow_allows(max_pixels):
         return Image.open(fp)
 

@@ -3,12 +3,15 @@ normalisation; cheaper resampling and decoding.
 
 - Bicubic and bilinear presets resize with PyTorch's antialiased uint8 kernels (SIMD,
   a port of Pillow-SIMD's), which differ from Pillow's by at most one uint8 level.
-- Lanczos presets (Idefics3) have no such kernel: Pillow resizes with
-  ``reducing_gap=3`` (an integer box reduction first, then Lanczos over the rest),
-  which Pillow documents as indistinguishable from fair resampling in most cases.
-  Idefics3's two consecutive resizes stay two resizes: the reference's first one loses
-  resolution that a single combined resize would keep, so combining them gives a
-  different (sharper) image, not the reference's (``docs/performance.md``).
+- Lanczos presets (Idefics3), and any other filter torch lacks, resize with
+  ``anyres.pixels.resample`` (Pillow's arithmetic in numba, SIMD; the exact path's
+  own resampler), so their fast views equal the exact ones (0 levels). Pillow's
+  ``reducing_gap=3`` shortcut was measured and left out: it differs by up to 3 levels
+  (0.56% of values by more than one) on 1200x9000 and 9000x6000 images, which is
+  outside the fast path's one-level promise. Idefics3's two consecutive resizes stay
+  two resizes: the reference's first one loses resolution that a single combined
+  resize would keep, so combining them gives a different (sharper) image, not the
+  reference's (``docs/performance.md``).
 - Canvases whose source box is fractional (S2's centre crop) keep Pillow's exact
   box resampling: rounding the box would shift the content.
 - JPEG files are decoded at a reduced DCT scale (1/2, 1/4, 1/8) when every canvas of
@@ -34,15 +37,17 @@ TORCH_MODES = {"bicubic": "bicubic", "bilinear": "bilinear"}
 # (9.7% of values > 2 levels off, 3000x2000 under llava-next), 4 left 4 levels at
 # 6000x4000; 6 keeps the README's bound (<= 2 levels, > 1 level on <= 0.01%) on text
 DCT_MARGIN = 6.0
-REDUCING_GAP = 3.0
 
 
 def _resize(t, w: int, h: int, mode: str):
     import torch
 
+    from .threads import torch_single_thread
+
     if t.shape[-2:] == (h, w):
         return t
-    return torch.nn.functional.interpolate(t, size=(h, w), mode=mode, antialias=True)
+    with torch_single_thread(w * h):  # a view-sized resize: one thread even when the call allows more
+        return torch.nn.functional.interpolate(t, size=(h, w), mode=mode, antialias=True)
 
 
 def _integral(values, tol: float = 1e-6) -> bool:
@@ -69,7 +74,7 @@ def render_views_fast(image: Any, plan: Plan) -> list[Any]:
         from ..image.memory import planar
         from .execute import render_views
 
-        return [planar(v) for v in render_views(image, plan, reducing_gap=REDUCING_GAP)]
+        return [planar(v) for v in render_views(image, plan)]  # the exact resampler: no reducing_gap
     if _has_direct(plan) and (image.width, image.height) == tuple(plan.image):
         from ..image.memory import planar
         from .execute import render_views
@@ -143,6 +148,7 @@ def load_for_plan(source: Any, spec: str, overrides: dict, max_pixels: int | Non
     from ..image import load_image
     from ..image.decode import _oriented
     from ..image.limits import DEFAULT_MAX_PIXELS
+    from ..image.memory import decode_into_one_block
     from ..image.modes import to_rgb
     from ..image.probe import open_image
     from ..plan import plan as make_plan
@@ -159,6 +165,7 @@ def load_for_plan(source: Any, spec: str, overrides: dict, max_pixels: int | Non
                     scale = dct_scale(p)
                     if scale < 1.0:
                         im.draft(im.mode, (int(im.width * scale), int(im.height * scale)))
+                    decode_into_one_block(im)
                     im.load()
                     return to_rgb(_oriented(im)), p
         except AnyresError:

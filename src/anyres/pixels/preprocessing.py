@@ -16,6 +16,7 @@ from ..plan import resolve
 from ..workers import check_workers
 from .outputs import OUTPUTS, Allocation
 from .render import Job, plan_all_ahead, render_all, render_iter
+from .threads import resolve_threads, scope
 
 
 def preprocess(
@@ -28,6 +29,7 @@ def preprocess(
     exact: bool = True,
     on_error: str = "raise",
     max_image_pixels: int = DEFAULT_MAX_PIXELS,
+    num_threads: int | None = None,
     **overrides: Any,
 ):
     """Turn images (paths, bytes, file objects, PIL images, arrays) into encoder inputs.
@@ -43,6 +45,10 @@ def preprocess(
       image is normalised into it as it arrives, while the workers render the next.
     - ``max_image_pixels``: the decode limit (``load_image``'s ``max_pixels``; named
       apart so that a preset's own ``max_pixels``, qwen2-vl's, stays an override).
+    - ``num_threads``: kernel threads in this process (None: ``ANYRES_NUM_THREADS``,
+      else 1), set for the call and restored after it (``anyres.pixels.threads``).
+      Views are rendered single-threaded whatever it is; more threads only speed up the
+      large whole-image resizes. Parallelism across images comes from ``num_workers``.
     - ``on_error="skip"``: refused inputs (``ImageError``, ``PlanError``) are listed in
       ``batch.errors`` instead of raised; ``batch.indices`` maps the rest to the input.
       Not available with ``output="hf"``, whose dict has no place to say which image
@@ -57,13 +63,18 @@ def preprocess(
     if on_error == "skip" and output == "hf":
         raise SpecError("on_error='skip' cannot be used with output='hf' (its dict cannot say which image is missing)")
     num_workers = check_workers(num_workers)
+    threads = resolve_threads(num_threads)
     if not isinstance(images, (list, tuple)):
         images = [images]
     if not images:
         raise SpecError("preprocess needs at least one image")
     resolve(preset, **overrides)  # a bad spec or override is the caller's error, raised once
     jobs = [Job(im, preset, overrides, exact, max_image_pixels) for im in images]
-    allocate = OUTPUTS[output]
+    with scope(threads, torch_too=not exact or return_tensors == "pt"):
+        return _preprocess(jobs, OUTPUTS[output], return_tensors, num_workers, on_error)
+
+
+def _preprocess(jobs: list[Job], allocate: Any, return_tensors: str, num_workers: int, on_error: str):
     ahead = plan_all_ahead(jobs) if num_workers > 1 and len(jobs) > 1 else None
     if ahead is None:
         results, filled = render_all(jobs, num_workers), None
