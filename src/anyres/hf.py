@@ -118,13 +118,12 @@ class AnyresImageProcessor(BaseImageProcessor):
         return BatchFeature(data=data, tensor_type=tensor_type, skip_tensor_conversion=[*glue.on_request, *glue.lists])
 
     def _overrides(self, kwargs: dict) -> dict:
-        from .plan import STRATEGIES
         from .plan.pixel_keys import PIXEL_KEYS
 
-        chosen, params, _ = resolve(self.preset)
+        _, params, _ = resolve(self.preset)
         if self._glue.translate is not None:
             kwargs = self._glue.translate(params, kwargs)
-        shaped = set(STRATEGIES[chosen.strategy].aliases) | (set(PIXEL_KEYS) - {"do_resize", "do_convert_rgb"})
+        shaped = set(PIXEL_KEYS) - {"do_resize", "do_convert_rgb"}
         overrides = {}
         for key, value in kwargs.items():
             if key in params or _reference_kwarg(self.preset, key, value):

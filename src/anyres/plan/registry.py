@@ -3,7 +3,7 @@
 A preset is data. ``register_preset`` adds one (built on any registered strategy, or on
 another preset); a spec string ``"name(key=literal, ...)"`` overrides parameters
 wherever a preset name is accepted. Overrides may also use the reference's own shapes:
-a strategy's ``aliases`` (``size={...}``) and the image processor's pixel keywords
+a strategy's ``translate`` (``size={...}``) and the image processor's pixel keywords
 (``image_mean``, ``image_std``, ``rescale_factor``, ``resample``; ``pixel_keys.py``).
 A checkpoint folder stands for its family's preset with the checkpoint's values as
 overrides (``checkpoint.py``), with or without ``(key=...)`` of its own.
@@ -151,21 +151,6 @@ def _validated(preset: Preset, overrides: dict[str, Any], limits: Limits | None 
     return params
 
 
-def _expand_aliases(preset: Preset, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Reference-shaped keywords (``size={...}``) as the strategy's parameters; a
-    parameter also given by its own name wins (as min_pixels wins over size in Qwen2-VL's
-    processor)."""
-    aliases = STRATEGIES[preset.strategy].aliases
-    if not aliases or not any(k in aliases for k in kwargs):
-        return kwargs
-    out: dict[str, Any] = {}
-    for key, value in kwargs.items():
-        if key in aliases:
-            out.update({k: _normalise(v) for k, v in aliases[key](value).items() if k not in kwargs})
-    out.update({k: v for k, v in kwargs.items() if k not in aliases})
-    return out
-
-
 @lru_cache(maxsize=4096)
 def _resolve_cached(
     spec: str, overrides: tuple, limits: Limits, types: tuple = (), folder: tuple | None = None
@@ -181,8 +166,7 @@ def _resolve_cached(
     pixel = {k: v for k, v in {**from_checkpoint, **kwargs}.items() if k in PIXEL_KEYS}
     if pixel:
         preset = replace(preset, pixels=with_pixel_keys(preset.pixels, pixel))
-    merged = _expand_aliases(preset, {k: v for k, v in {**from_checkpoint, **kwargs}.items() if k not in PIXEL_KEYS})
-    merged = _translated(preset, merged)
+    merged = _translated(preset, {k: v for k, v in {**from_checkpoint, **kwargs}.items() if k not in PIXEL_KEYS})
     params = _validated(preset, merged, limits)
     base = get_preset(name)
     defaults = base.resolved()

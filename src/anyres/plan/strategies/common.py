@@ -34,9 +34,6 @@ class Strategy:
     content: Callable[[Any, Size], Any] | None = None
     connector: Callable[[dict[str, Any], dict[str, Any]], Connector] = field(default=lambda p, info: plain_connector(p))
     connector_reads_info: bool = False  # True when connector() depends on the plan's info
-    # keyword arguments in the reference's own shape (size={...}) -> the parameters they
-    # set; a parameter given by name as well wins over the alias's
-    aliases: dict[str, Callable[[Any], dict[str, Any]]] = field(default_factory=dict)
     # ``translate(overrides, base) -> overrides``: rewrites overrides given as the reference
     # processor's keyword arguments (``size={"longest_edge": 1540}``, ``image_seq_len``) into
     # this strategy's parameters; ``base`` is the preset's resolved parameters

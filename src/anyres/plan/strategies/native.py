@@ -64,6 +64,15 @@ def lift_small_sides(image: Size, factor: int, rule: str) -> Size:
     return Size(w, h)
 
 
+def translate_native(kw: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """The reference's ``size={...}`` as min_pixels / max_pixels; a parameter also given
+    by its own name wins (as min_pixels wins over size in Qwen2-VL's processor)."""
+    if "size" not in kw:
+        return kw
+    from_size = size_alias(kw.pop("size"))
+    return {**{k: v for k, v in from_size.items() if k not in kw}, **kw}
+
+
 def size_alias(value: Any) -> dict[str, Any]:
     """The reference's ``size={"shortest_edge": min_pixels, "longest_edge": max_pixels}``
     (its preprocessor_config.json shape) as the strategy's two parameters."""
@@ -188,7 +197,7 @@ QWEN2_VL = Strategy(
     "[min_pixels, max_pixels]; one token per merge block.",
     _check,
     connector=connector_native,
-    aliases={"size": size_alias},
+    translate=translate_native,
     schema=SCHEMA,
     cost=cost_native,
 )
