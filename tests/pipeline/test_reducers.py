@@ -10,7 +10,7 @@ import torch
 import anyres
 from anyres.errors import SpecError
 from anyres.pipeline import VisionPipeline
-from anyres.tokens import NEWLINE
+from anyres.tokens import NEWLINE_ROW
 
 REDUCED = ("+pool(2)", "+visionzip(keep=16)", "+tome(r=0.5)", "+prumerge", "+pool(2)+visionzip(keep=0.25)")
 SIZES = ((1000, 600), (300, 900), (57, 41))
@@ -44,12 +44,12 @@ def test_every_reducer_on_every_preset_keeps_the_token_invariant(preset, reducer
         [out] = pipe.encode_views([plan], [views])
         assert len(out.embeddings) == plan.num_tokens == plan.layout.num_visual
         assert plan.num_tokens <= plan.unreduced.num_tokens
-        assert (out.kind == NEWLINE).sum().item() == plan.newline_tokens
+        assert (out.kind == NEWLINE_ROW).sum().item() == plan.newline_tokens
         assert plan.num_tokens == sum(v.tokens for v in plan.views) + plan.newline_tokens
         assert out.position_ids().shape[-1] == len(plan.layout)
         if reducers == "+pool(2)":  # every pooled row comes from the view the layout says
             order = [s.view for s in plan.layout.segments if s.kind == "visual" for _ in range(s.count)]
-            assert out.positions[out.kind != NEWLINE][:, 0].tolist() == order
+            assert out.positions[out.kind != NEWLINE_ROW][:, 0].tolist() == order
             for i, v in enumerate(plan.views):  # positions are cells of the pooled grids
                 rows = out.positions[(out.positions[:, 0] == i) & (out.positions[:, 1] >= 0)]
                 if len(rows):

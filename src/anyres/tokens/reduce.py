@@ -25,7 +25,7 @@ from ..plan.reducers import Region, regions
 from .compress import avg_pool
 from .merge import tome_merge
 from .prune import prumerge, visionzip
-from .sequence import NEWLINE, VISUAL, VisualSequence
+from .sequence import NEWLINE_ROW, VISUAL_ROW, VisualSequence
 
 
 def self_attention(x: torch.Tensor) -> torch.Tensor:
@@ -67,7 +67,7 @@ def reduce_rows(plan, region: Region, x: torch.Tensor, pos: torch.Tensor, newlin
         else:
             x, pos = _grid_free(step, x, pos)
             grid = None
-    kinds = torch.full((x.shape[0],), VISUAL, dtype=torch.int8)
+    kinds = torch.full((x.shape[0],), VISUAL_ROW, dtype=torch.int8)
     if grid is None or not region.newlines:
         return x, pos, kinds
     rows, cols = grid
@@ -75,7 +75,7 @@ def reduce_rows(plan, region: Region, x: torch.Tensor, pos: torch.Tensor, newlin
     x = torch.cat([x.reshape(rows, cols, -1), nl], dim=1).reshape(-1, x.shape[1])
     nl_pos = torch.stack([torch.full((rows,), -1), torch.arange(rows), torch.full((rows,), -1)], dim=1)
     pos = torch.cat([pos.reshape(rows, cols, 3), nl_pos[:, None]], dim=1).reshape(-1, 3)
-    kinds = torch.cat([kinds.reshape(rows, cols), torch.full((rows, 1), NEWLINE, dtype=torch.int8)], 1).reshape(-1)
+    kinds = torch.cat([kinds.reshape(rows, cols), torch.full((rows, 1), NEWLINE_ROW, dtype=torch.int8)], 1).reshape(-1)
     return x, pos, kinds
 
 
@@ -86,12 +86,12 @@ def apply_reducers(plan, seq: VisualSequence) -> VisualSequence:
     regs = regions(base)
     view = seq.positions[:, 0]
     newline = None
-    if bool((seq.kind == NEWLINE).any()):
-        newline = seq.embeddings[seq.kind == NEWLINE][0]
+    if bool((seq.kind == NEWLINE_ROW).any()):
+        newline = seq.embeddings[seq.kind == NEWLINE_ROW][0]
     for r, region in enumerate(regs):
-        mine = torch.isin(view, torch.tensor(region.views)) & (seq.kind == VISUAL)
+        mine = torch.isin(view, torch.tensor(region.views)) & (seq.kind == VISUAL_ROW)
         if region.map:
-            mine |= seq.kind == NEWLINE
+            mine |= seq.kind == NEWLINE_ROW
         owner[mine] = r
     chunks, done = [], set()
     for i, r in enumerate(owner.tolist()):
@@ -102,7 +102,7 @@ def apply_reducers(plan, seq: VisualSequence) -> VisualSequence:
             continue
         done.add(r)
         region = regs[r]
-        rows = torch.nonzero((owner == r) & (seq.kind == VISUAL)).flatten()
+        rows = torch.nonzero((owner == r) & (seq.kind == VISUAL_ROW)).flatten()
         head, body = rows[: region.prefix], rows[region.prefix :]
         if len(body) != region.n:
             raise ShapeError(f"{plan.spec}: region of views {region.views} has {len(body)} tokens, the plan {region.n}")
