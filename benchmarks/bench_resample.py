@@ -33,13 +33,7 @@ from timing import best_times  # noqa: E402
 
 def best_cpu_times(fns, repeats: int) -> list[float]:
     """best_times in process CPU seconds (single-threaded contenders only)."""
-    best = [float("inf")] * len(fns)
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            start = time.process_time()
-            fn()
-            best[i] = min(best[i], time.process_time() - start)
-    return best
+    return best_times(fns, repeats, clock=time.process_time)
 
 CASES = [  # (preset that makes this resize, filter, size)
     ("llava-next base", Image.BICUBIC, (336, 336)),

@@ -20,17 +20,13 @@ from ..connector import Connector
 from ..plan import PlanParts
 from ..types import TEXT, VISUAL, Box, Canvas, Layout, Segment, Size
 from .common import Strategy, make_view, positive_int, whole
+from .idefics3 import scale_below_upper_bound
 
 
 def clamp_resize(width: int, height: int, shortest: int, longest: int) -> Size:
-    """``get_resize_output_image_size`` of the Idefics2 processor, as (width, height)."""
-    aspect = width / height
-    if width >= height and width > longest:
-        width = longest
-        height = int(width / aspect)
-    elif height > width and height > longest:
-        height = longest
-        width = int(height * aspect)
+    """``get_resize_output_image_size`` of the Idefics2 processor, as (width, height):
+    Idefics3's bound on the longer side, then each side raised to ``shortest``."""
+    height, width = scale_below_upper_bound(height, width, longest)
     return Size(max(width, shortest), max(height, shortest))
 
 
