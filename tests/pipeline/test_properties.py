@@ -40,7 +40,8 @@ def _spec(preset: str) -> str:
 
 def _pipes(preset, tiny_clip, tiny_qwen):
     if preset not in _PIPES:
-        folder = tiny_qwen if anyres.get_preset(preset).strategy == "native" else tiny_clip
+        merging = anyres.plan.preset_connector(_spec(preset)).tower_merges != (1,)  # a Qwen-style tower
+        folder = tiny_qwen if merging else tiny_clip
         _PIPES[preset] = tuple(VisionPipeline.from_preset(_spec(preset), folder, packing=m)
                                for m in ("packed", "single"))
     return _PIPES[preset]
