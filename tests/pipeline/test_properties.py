@@ -25,8 +25,6 @@ sizes = st.one_of(st.tuples(side, side), thin)
 _PIPES: dict = {}
 
 
-# presets whose encoder cuts 16 px patches run on the tiny 14 px CLIP with patch_size=14
-# (their geometry rule is the same; only the unit changes)
 # presets no tiny tower here serves, and why
 _NO_TOWER = {
     "mistral3": "needs a tower that applies Mistral3's learned 2x2 patch merger (no Pixtral tower in anyres.encode yet)",
@@ -34,14 +32,27 @@ _NO_TOWER = {
 }
 
 
+def _spec(preset: str) -> str:
+    """The preset on the tiny towers' 14 px patches (the geometry rule is the same, only
+    the unit changes); a native preset whose budget runs to tens of thousands of patches
+    also at a 200704 px budget (300 examples stay fast)."""
+    p = anyres.get_preset(preset)
+    params = p.resolved()
+    if p.strategy == "native" and (params["patch_size"] != 14 or params["max_pixels"] > 1003520):
+        return f"{preset}(patch_size=14, max_pixels={min(params['max_pixels'], 200704)})"
+    if anyres.plan.preset_connector(preset).patch_size != 14:
+        return f"{preset}(patch_size=14)"
+    return preset
+
+
 def _pipes(preset, tiny_clip, tiny_qwen):
     if preset in _NO_TOWER:
         pytest.skip(_NO_TOWER[preset])
     if preset not in _PIPES:
-        folder = tiny_qwen if anyres.get_preset(preset).strategy == "native" else tiny_clip
-        # the tiny towers cut 14 px patches: a preset counting other patches is run at 14
-        spec = preset if anyres.plan.preset_connector(preset).patch_size == 14 else f"{preset}(patch_size=14)"
-        _PIPES[preset] = tuple(VisionPipeline.from_preset(spec, folder, packing=m) for m in ("packed", "single"))
+        merging = anyres.plan.preset_connector(_spec(preset)).tower_merges != (1,)  # a Qwen-style tower
+        folder = tiny_qwen if merging else tiny_clip
+        _PIPES[preset] = tuple(VisionPipeline.from_preset(_spec(preset), folder, packing=m)
+                               for m in ("packed", "single"))
     return _PIPES[preset]
 
 

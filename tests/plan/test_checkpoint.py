@@ -130,9 +130,10 @@ def test_unknown_family_names_what_it_found(tmp_path):
         anyres.plan((100, 100), str(empty))
     with pytest.raises(SpecError, match="unknown preset .*no checkpoint folder"):
         anyres.plan((100, 100), str(tmp_path / "missing"))
-    (empty / "config.json").write_text("{not json")
-    with pytest.raises(SpecError, match="cannot read"):
-        anyres.plan((100, 100), str(empty))
+    for bad in ("{not json", "[" * 100000 + "]" * 100000, "[1, 2]"):
+        (empty / "config.json").write_text(bad)
+        with pytest.raises(SpecError, match="cannot read|JSON object"):
+            anyres.plan((100, 100), str(empty))
 
 
 def test_spec_arguments_apply_on_top_and_edits_are_seen(tmp_path):

@@ -129,7 +129,7 @@ register_preset(
     **_VISION_WRAPPERS,
     pixels=CLIP,
     description="Qwen2.5-VL: smart_resize to multiples of 28 within [3136, 12845056] px (its checkpoints' values), "
-    "one token a 2x2 merge, inside <|vision_start|>/<|vision_end|>.",
+    "one token a 2x2 merge, inside the vision_start / vision_end wrappers.",
     reference="transformers Qwen2VLImageProcessorPil + Qwen2_5_VLProcessor",
 )
 register_preset(
@@ -141,7 +141,7 @@ register_preset(
     **_VISION_WRAPPERS,
     pixels=SIGLIP,
     description="Qwen3-VL: patch 16, smart_resize to multiples of 32 within [65536, 16777216] px, mean/std 0.5, "
-    "one token a 2x2 merge, inside <|vision_start|>/<|vision_end|>.",
+    "one token a 2x2 merge, inside the vision_start / vision_end wrappers.",
     reference="transformers Qwen2VLImageProcessorPil (Qwen3-VL's preprocessor_config) + Qwen3VLProcessor",
 )
 register_preset(

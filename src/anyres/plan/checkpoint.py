@@ -85,8 +85,8 @@ def _load(path: str) -> dict:
             data = json.load(f)
     except FileNotFoundError:
         return {}
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise SpecError(f"cannot read {path} as JSON: {exc}") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: absurd nesting
+        raise SpecError(f"cannot read {path} as JSON: {type(exc).__name__}: {exc}") from None
     if not isinstance(data, dict):
         raise SpecError(f"{path} must hold a JSON object, got {type(data).__name__}")
     return data

@@ -166,12 +166,14 @@ def layout_native(plan) -> Layout:
 
 def connector_native(p: dict[str, Any], info: dict[str, Any]) -> Connector:
     """The tower merges merge_size x merge_size patches (PatchMerger); M-RoPE ids.
-    ``packed_merge_blocks=False`` (PaddleOCR-VL): patches stay in raster order and the
-    projector merges them."""
+    ``packed_merge_blocks=False`` (PaddleOCR-VL): a merge-free tower over patches in
+    raster order, then a merge_size x merge_size space-to-depth before the projector."""
     m = p["merge_size"]
-    packing = m if p["packed_merge_blocks"] else 1
+    if not p["packed_merge_blocks"]:
+        return Connector("pixel-shuffle", m, patch_size=p["patch_size"], temporal_patch=p["temporal_patch_size"],
+                         packing_merge=1, tower_merges=(1,), position_ids="mrope")
     return Connector("patch-merger", m, learned=True, patch_size=p["patch_size"],
-                     temporal_patch=p["temporal_patch_size"], packing_merge=packing, tower_merges=(m,),
+                     temporal_patch=p["temporal_patch_size"], packing_merge=m, tower_merges=(m,),
                      position_ids="mrope")
 
 
