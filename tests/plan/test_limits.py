@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import anyres
 from anyres import PlanError, SpecError
-from anyres.plan import current_limits, presets, raised_limits, resolve
+from anyres.plan import current_limits, presets, raised_limits, reload_limits, resolve
 from anyres.plan.schema import check_canvases, schema_of
 from anyres.plan.strategies import STRATEGIES
 
@@ -140,11 +140,14 @@ def test_limits_are_raised_on_purpose_only(monkeypatch):
         assert anyres.plan((4000, 300), "internvl(max_tiles=300)").views
     with pytest.raises(SpecError):  # back to the default outside the block
         resolve("internvl(max_tiles=300)")
-    monkeypatch.setenv("ANYRES_MAX_VIEWS", "400")
+    monkeypatch.setenv("ANYRES_MAX_VIEWS", "400")  # read once a process: reload to see it now
+    reload_limits()
     assert resolve("internvl(max_tiles=300)")
     monkeypatch.setenv("ANYRES_MAX_VIEWS", "many")
     with pytest.raises(SpecError, match="ANYRES_MAX_VIEWS"):
-        resolve("internvl")
+        reload_limits()
+    monkeypatch.delenv("ANYRES_MAX_VIEWS")
+    reload_limits()
     with pytest.raises(SpecError, match="unknown limit"):
         with raised_limits(max_tiles=3):
             pass

@@ -19,7 +19,7 @@ from .reducers import REDUCERS, Reducer
 from .sizes import ENCODERS, LLMS, EncoderSize, LLMSize
 from .connector import Connector, check_connector, query_grid, view_grids
 from .diagnostics import CutLine, Diagnostics
-from .limits import Limits, current_limits, raised_limits
+from .limits import Limits, current_limits, raised_limits, reload_limits
 from .plan import Plan, PlanParts
 from .schema import check_canvases
 from .registry import PixelSettings, Preset, get_preset, presets, register_preset, resolve, unregister_preset
@@ -223,6 +223,7 @@ __all__ = [
     "Limits",
     "current_limits",
     "raised_limits",
+    "reload_limits",
     "Preset",
     "STRATEGIES",
     "Segment",

@@ -60,8 +60,29 @@ def _positive(name: str, value: object, where: str) -> int:
     return value
 
 
+_FROM_ENV: Limits | None = None
+
+
 def current_limits() -> Limits:
-    """The limits in force: defaults, then environment variables, then ``raised_limits``."""
+    """The limits in force: defaults, then environment variables (read once, at the first
+    plan; ``reload_limits()`` reads them again), then ``raised_limits``."""
+    global _FROM_ENV
+    base = _FROM_ENV
+    if base is None:
+        base = _FROM_ENV = _limits_from_env()
+    override = _OVERRIDE.get()
+    return replace(base, **override) if override else base
+
+
+def reload_limits() -> Limits:
+    """Read the ``ANYRES_MAX_*`` environment variables again (they are read once per
+    process, because planning consults the limits on every plan)."""
+    global _FROM_ENV
+    _FROM_ENV = None
+    return current_limits()
+
+
+def _limits_from_env() -> Limits:
     values = {}
     for name, env in ENV.items():
         raw = os.environ.get(env)
@@ -71,7 +92,6 @@ def current_limits() -> Limits:
             except ValueError:
                 parsed = raw
             values[name] = _positive(name, parsed, f"environment variable {env}={raw!r}")
-    values.update(_OVERRIDE.get())
     return replace(DEFAULT_LIMITS, **values) if values else DEFAULT_LIMITS
 
 
@@ -93,4 +113,6 @@ def how_to_raise(name: str) -> str:
     return f"raise it with {ENV[name]} or anyres.plan.raised_limits({name}=...)"
 
 
-__all__ = ["CEILING", "DEFAULT_LIMITS", "ENV", "Limits", "current_limits", "how_to_raise", "raised_limits"]
+__all__ = [
+    "CEILING", "DEFAULT_LIMITS", "ENV", "Limits", "current_limits", "how_to_raise", "raised_limits", "reload_limits",
+]

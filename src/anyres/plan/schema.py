@@ -301,6 +301,8 @@ def check_canvases(preset: str, image: Any, canvases: Iterable[Any], views: Iter
             )
     allowed = canvas_limit(image.width * image.height, limits)
     for i, c in enumerate(canvases):
+        if c.padded.width * c.padded.height <= allowed:  # what is materialised is at most the canvas
+            continue
         mine = [v for v in views if v.canvas == i]
         cost = materialised_pixels(c, mine, limits)
         if cost > allowed:
