@@ -155,6 +155,11 @@ def load_for_plan(source: Any, spec: str, overrides: dict, max_pixels: int | Non
         try:
             with open_image(source, max_pixels=limit) as (im, header):
                 if header.format == "JPEG" and header.mode in ("RGB", "L"):
+                    from ..image.decode import describe
+                    from ..image.integrity import check_complete
+
+                    if getattr(im, "fp", None) is not None:  # a frame larger than its data: refused
+                        check_complete(im.fp, im, describe(source), before_decode=True)
                     p = make_plan(header.size, spec, **overrides)
                     scale = dct_scale(p)
                     if scale < 1.0:

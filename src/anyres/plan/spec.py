@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import ast
+import warnings
 from typing import Any
 
 from ..errors import SpecError
+
+MAX_SPEC_CHARS = 8192  # parsing is linear, but a spec is typed or read from a config
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
@@ -17,6 +20,8 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     if not isinstance(spec, str):
         raise SpecError(f"a preset spec must be a string, got {type(spec).__name__}")
     text = spec.strip()
+    if len(text) > MAX_SPEC_CHARS:
+        raise SpecError(f"preset spec of {len(text):,} characters; the limit is {MAX_SPEC_CHARS:,}")
     if "(" not in text:
         if not text:
             raise SpecError("empty preset spec")
@@ -26,7 +31,9 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     if not name or not rest.rstrip().endswith(")"):
         raise SpecError(f"malformed preset spec {spec!r}: expected 'name(key=value, ...)'")
     try:
-        call = ast.parse("f(" + rest, mode="eval").body
+        with warnings.catch_warnings():  # "invalid decimal literal" and the like: ours to report
+            warnings.simplefilter("ignore")
+            call = ast.parse("f(" + rest, mode="eval").body
     except SyntaxError as exc:
         raise SpecError(f"malformed preset spec {spec!r}: {exc.msg}") from None
     if not isinstance(call, ast.Call) or call.args:
