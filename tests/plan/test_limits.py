@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import anyres
 from anyres import PlanError, SpecError
 from anyres.plan import current_limits, presets, raised_limits, resolve
-from anyres.plan.schema import check_canvases, schema_of
+from anyres.plan.schema import check_canvases, check_views, schema_of
 from anyres.plan.strategies import STRATEGIES
 
 HOSTILE = [
@@ -170,13 +170,16 @@ def test_limits_are_raised_on_purpose_only(monkeypatch):
 
 
 def test_thin_images_pad_to_canvases_within_the_limit():
-    with pytest.raises(PlanError, match="max_canvas_pixels"):
-        anyres.plan((1, 100000), "fixed-pad")
+    p = anyres.plan((1, 100000), "fixed-pad")  # counting tokens is not refused...
+    assert p.num_tokens == 576
+    with pytest.raises(PlanError, match="max_canvas_pixels"):  # ...executing it is
+        check_canvases(p)
     # fixed-crop's canvas of a thin image is not built (each view is resampled directly)
     p = anyres.plan((1, 20000), "fixed-crop")
     assert p.canvases[0].padded.height > 6_000_000 and len(p.views) == 1
+    check_canvases(p)
     # a large ordinary photo's pad canvas (at most twice its pixels) is allowed
-    assert anyres.plan((12000, 9000), "fixed-pad").views
+    check_canvases(anyres.plan((12000, 9000), "fixed-pad"))
 
 
 @pytest.mark.parametrize("preset", PRESETS)
@@ -194,7 +197,8 @@ def test_declared_cost_bounds_the_plans(preset):
             continue
         sizes = [v.size.width * v.size.height for v in p.views]
         assert len(p.views) <= cost.views and max(sizes) <= cost.view_pixels and sum(sizes) <= cost.total_pixels
-        check_canvases(preset, p.image, p.canvases, p.views, current_limits())
+        check_views(preset, p.image, p.views, current_limits())
+        check_canvases(p)
 
 
 def test_spec_strings_are_bounded_in_length_and_nesting():
