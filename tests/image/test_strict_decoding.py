@@ -96,3 +96,11 @@ def test_pillow_warnings_do_not_reach_users():
         warnings.simplefilter("always")
         assert load_image(buf.getvalue()).size == (8, 8)
     assert not caught, [str(w.message) for w in caught]
+
+
+def test_the_fast_path_refuses_a_lying_jpeg_too():
+    from anyres.pixels.render import Job, render_one
+
+    for exact in (True, False):
+        out = render_one(Job(_lying_jpeg(5000, 5000), "llava-next", {}, exact, 10**9))
+        assert isinstance(out, ImageError) and "truncated JPEG" in str(out)

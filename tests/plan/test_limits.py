@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import anyres
 from anyres import PlanError, SpecError
 from anyres.plan import current_limits, presets, raised_limits, reload_limits, resolve
-from anyres.plan.schema import check_canvases, schema_of
+from anyres.plan.schema import check_canvases, check_views, schema_of
 from anyres.plan.strategies import STRATEGIES
 
 HOSTILE = [
@@ -60,17 +60,38 @@ def _attempt(spec: str, image_size, overrides: dict | None = None) -> str:
     return outcome
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(__import__("os").environ.get("FUZZ_EXAMPLES", 400)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_hostile_override_values_end_in_a_plan_or_a_typed_error(data):
     preset = data.draw(st.sampled_from(PRESETS))
     names = data.draw(st.lists(st.sampled_from(_params(preset)), min_size=1, max_size=3, unique=True))
-    values = {n: data.draw(st.one_of(st.sampled_from(HOSTILE), st.integers(), st.floats())) for n in names}
+    values = {n: data.draw(st.one_of(st.sampled_from(HOSTILE), st.integers(), st.floats(), st.integers(1, 2000))) for n in names}
     size = data.draw(st.sampled_from(SIZES))
     _attempt(preset, size, values)
     # the same values written in a spec string (repr of nan/inf is not a literal: refused)
     spec = f"{preset}({', '.join(f'{k}={v!r}' for k, v in values.items())})"
     _attempt(spec, size)
+
+
+LITERAL = st.recursive(
+    st.one_of(st.integers(), st.floats(), st.booleans(), st.none(), st.text(max_size=5)),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.tuples(inner, inner), st.dictionaries(st.text(max_size=3), inner, max_size=2)),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=int(__import__("os").environ.get("FUZZ_EXAMPLES", 300)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_arbitrary_spec_strings_end_in_a_plan_or_a_typed_error(data):
+    """Spec strings as a user might type them: a preset, then keyword arguments of any
+    literal (nested lists, dicts, huge numbers written as text), or free text."""
+    preset = data.draw(st.sampled_from(PRESETS))
+    if data.draw(st.booleans()):
+        names = data.draw(st.lists(st.sampled_from(_params(preset)), min_size=1, max_size=3))
+        body = ", ".join(f"{n}={data.draw(LITERAL)!r}" for n in names)  # duplicates included
+    else:
+        body = data.draw(st.text(alphabet="abcdefghijklmnopqrstuvwxyz_=,()[]{}'\"0123456789.-e+ ", max_size=40))
+    _attempt(f"{preset}({body})", data.draw(st.sampled_from(SIZES)))
 
 
 def test_fuzz_report():
@@ -154,13 +175,16 @@ def test_limits_are_raised_on_purpose_only(monkeypatch):
 
 
 def test_thin_images_pad_to_canvases_within_the_limit():
-    with pytest.raises(PlanError, match="max_canvas_pixels"):
-        anyres.plan((1, 100000), "fixed-pad")
+    p = anyres.plan((1, 100000), "fixed-pad")  # counting tokens is not refused...
+    assert p.num_tokens == 576
+    with pytest.raises(PlanError, match="max_canvas_pixels"):  # ...executing it is
+        check_canvases(p)
     # fixed-crop's canvas of a thin image is not built (each view is resampled directly)
     p = anyres.plan((1, 20000), "fixed-crop")
     assert p.canvases[0].padded.height > 6_000_000 and len(p.views) == 1
+    check_canvases(p)
     # a large ordinary photo's pad canvas (at most twice its pixels) is allowed
-    assert anyres.plan((12000, 9000), "fixed-pad").views
+    check_canvases(anyres.plan((12000, 9000), "fixed-pad"))
 
 
 @pytest.mark.parametrize("preset", PRESETS)
@@ -180,4 +204,11 @@ def test_declared_cost_bounds_the_plans(preset):
             continue
         sizes = [v.size.width * v.size.height for v in p.views]
         assert len(p.views) <= cost.views and max(sizes) <= cost.view_pixels and sum(sizes) <= cost.total_pixels
-        check_canvases(preset, p.image, p.canvases, p.views, current_limits())
+        check_views(preset, p.image, p.views, current_limits())
+        check_canvases(p)
+
+
+def test_spec_strings_are_bounded_in_length_and_nesting():
+    for spec in ["x" * 10**6, "fixed(size=" + "[" * 1000 + "]" * 1000 + ")", "fixed(size=" + "9" * 5000 + ")"]:
+        with pytest.raises(SpecError):
+            resolve(spec)

@@ -92,8 +92,9 @@ def render_views(
         from ..errors import PlanError
 
         raise PlanError(f"the plan is for {plan.image}, the image is {image.width}x{image.height}")
-    from ..plan.schema import direct_views
+    from ..plan.schema import check_canvases, direct_views
 
+    check_canvases(plan)  # before anything is allocated
     pixels = plan.pixels
     flt = resample_filter(resample or pixels.resample)
     direct = [direct_views(c, [v for v in plan.views if v.canvas == i]) for i, c in enumerate(plan.canvases)]

@@ -68,6 +68,9 @@ def _rgbx(image: Any):
 def render_views_fast(image: Any, plan: Plan) -> list[Any]:
     """The views of ``plan`` as (3, H, W) uint8 arrays. ``image`` is the oriented RGB
     image planned for, or a reduced decode of it (same aspect, smaller size)."""
+    from ..plan.schema import check_canvases
+
+    check_canvases(plan)  # before anything is allocated
     px = plan.pixels
     mode = TORCH_MODES.get(px.resample)
     if mode is None:
@@ -161,7 +164,15 @@ def load_for_plan(source: Any, spec: str, overrides: dict, max_pixels: int | Non
         try:
             with open_image(source, max_pixels=limit) as (im, header):
                 if header.format == "JPEG" and header.mode in ("RGB", "L"):
+                    from ..image.decode import describe
+                    from ..image.integrity import check_complete
+
+                    if getattr(im, "fp", None) is not None:  # a frame larger than its data: refused
+                        check_complete(im.fp, im, describe(source), before_decode=True)
                     p = make_plan(header.size, spec, **overrides)
+                    from ..plan.schema import check_canvases
+
+                    check_canvases(p)  # refused before decoding
                     scale = dct_scale(p)
                     if scale < 1.0:
                         im.draft(im.mode, (int(im.width * scale), int(im.height * scale)))

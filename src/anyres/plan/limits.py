@@ -4,8 +4,10 @@ A spec's parameters imply a worst case over every image size: how many views, ho
 many pixels the largest view has, how many pixels the encoder sees in all, how large
 the largest intermediate canvas is. ``resolve`` refuses (``SpecError``) a spec whose
 worst case exceeds a limit, before anything is planned; ``plan`` refuses (``PlanError``)
-an image whose own canvas would exceed ``max_canvas_pixels`` (a 1 x 100000 image padded
-to a square). The defaults serve every reference model's settings with room to spare:
+an image whose own views exceed them; the pixel layer refuses to execute a plan whose
+canvas would exceed ``max_canvas_pixels`` (a 1 x 100000 image padded to a square; the
+plan itself still counts its tokens). The defaults serve every reference model's
+settings with room to spare:
 
 =====================  ===========  ========================================  ==========================
 limit                  default      what it bounds                            environment variable

@@ -278,18 +278,12 @@ def canvas_limit(image_pixels: int, limits: Limits) -> int:
     return max(limits.max_canvas_pixels, 2 * image_pixels)
 
 
-def check_canvases(preset: str, image: Any, canvases: Iterable[Any], views: Iterable[Any], limits: Limits) -> None:
-    """``PlanError`` when one image's plan exceeds a limit (the spec's worst case was
-    checked by ``resolve``; a few strategies' views and canvases also follow the image's
-    aspect ratio), or when executing the plan would materialise a canvas above the limit.
-
-    A canvas without padding and with at most one resize step is not materialised when
-    it is much larger than its views (``direct_views``: each view is resampled straight
-    from the source), so it costs its views' pixels only."""
-    views = tuple(views)
+def check_views(preset: str, image: Any, views: Iterable[Any], limits: Limits) -> None:
+    """``PlanError`` when one image's plan exceeds a view limit (the spec's worst case
+    was checked by ``resolve``; a few strategies' views follow the image's aspect ratio)."""
     sizes = [v.size.width * v.size.height for v in views]
     for value, limit_name, what in (
-        (len(views), "max_views", "views"),
+        (len(sizes), "max_views", "views"),
         (max(sizes, default=0), "max_view_pixels", "pixels in its largest view"),
         (sum(sizes), "max_total_pixels", "encoder pixels in all"),
     ):
@@ -299,15 +293,27 @@ def check_canvases(preset: str, image: Any, canvases: Iterable[Any], views: Iter
                 f"{preset}: image size {image} plans {value:,} {what}, above the limit of {limit:,} "
                 f"({limit_name}; {how_to_raise(limit_name)})"
             )
+
+
+def check_canvases(plan: Any, limits: Limits | None = None) -> None:
+    """``PlanError`` when executing ``plan`` would materialise a canvas above the limit
+    (a 1 x 100000 image padded to a square). Called by the pixel layer before it
+    allocates anything, not by ``plan``: a plan made to count tokens is not refused.
+
+    A canvas without padding and with at most one resize step is not materialised when
+    it is large (``direct_views``: each view is resampled from the source), so it costs
+    its views' pixels only."""
+    limits = current_limits() if limits is None else limits
+    image = plan.image
     allowed = canvas_limit(image.width * image.height, limits)
-    for i, c in enumerate(canvases):
+    for i, c in enumerate(plan.canvases):
         if c.padded.width * c.padded.height <= allowed:  # what is materialised is at most the canvas
             continue
-        mine = [v for v in views if v.canvas == i]
+        mine = [v for v in plan.views if v.canvas == i]
         cost = materialised_pixels(c, mine, limits)
         if cost > allowed:
             raise PlanError(
-                f"{preset}: image size {image} needs an intermediate canvas of {c.padded.width}x{c.padded.height} "
+                f"{plan.preset}: image size {image} needs an intermediate canvas of {c.padded.width}x{c.padded.height} "
                 f"= {cost:,} pixels, above the limit of {allowed:,} (max_canvas_pixels; "
                 f"{how_to_raise('max_canvas_pixels')})"
             )
@@ -345,6 +351,6 @@ ValidatorFn = Callable[[str, Any], None]
 
 __all__ = [
     "Anything", "Bool", "Choice", "Cost", "Int", "Items", "Number", "Optional", "Pair", "SizeValue", "Text",
-    "Validator", "canvas_limit", "check_canvases", "check_params", "direct_views", "inferred",
+    "Validator", "canvas_limit", "check_canvases", "check_params", "check_views", "direct_views", "inferred",
     "materialised_pixels", "probe_cost", "schema_of",
 ]

@@ -4,9 +4,12 @@ optionally followed by token reducers, ``"llava-next+pool(2)+visionzip(keep=64)"
 from __future__ import annotations
 
 import ast
+import warnings
 from typing import Any
 
 from ..errors import SpecError
+
+MAX_SPEC_CHARS = 8192  # parsing is linear, but a spec is typed or read from a config
 
 
 def split_spec(spec: str) -> tuple[str, tuple[tuple[str, tuple, dict[str, Any]], ...]]:
@@ -15,6 +18,8 @@ def split_spec(spec: str) -> tuple[str, tuple[tuple[str, tuple, dict[str, Any]],
     belongs to an argument."""
     if not isinstance(spec, str):
         raise SpecError(f"a preset spec must be a string, got {type(spec).__name__}")
+    if len(spec) > MAX_SPEC_CHARS:
+        raise SpecError(f"preset spec of {len(spec):,} characters; the limit is {MAX_SPEC_CHARS:,}")
     parts, depth, quote, cur = [], 0, "", ""
     for ch in spec:
         if quote:
@@ -61,7 +66,9 @@ def _call(part: str, spec: str, positional: bool) -> tuple[str, tuple, dict[str,
     if not name or not rest.rstrip().endswith(")"):
         raise SpecError(f"malformed preset spec {spec!r}: expected 'name(key=value, ...)'")
     try:
-        call = ast.parse("f(" + rest, mode="eval").body
+        with warnings.catch_warnings():  # "invalid decimal literal" and the like: ours to report
+            warnings.simplefilter("ignore")
+            call = ast.parse("f(" + rest, mode="eval").body
     except SyntaxError as exc:
         raise SpecError(f"malformed preset spec {spec!r}: {exc.msg}") from None
     if not isinstance(call, ast.Call) or (call.args and not positional):

@@ -63,6 +63,8 @@ def _overlap(a0: int, a1: int, b0: int, b1: int) -> int:
 
 def _check(p: dict[str, Any]) -> None:
     positive_int(p, "base_size", "patch_size")
+    if p["patch_size"] > p["base_size"]:
+        raise SpecError(f"patch_size={p['patch_size']} is larger than base_size={p['base_size']}: no feature per view")
     if not p["image_grid_pinpoints"]:
         raise SpecError("image_grid_pinpoints must not be empty")
     for pin in p["image_grid_pinpoints"]:
