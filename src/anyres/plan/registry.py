@@ -77,7 +77,15 @@ def _translated(preset: Preset, overrides: dict[str, Any]) -> dict[str, Any]:
     translate = STRATEGIES[preset.strategy].translate
     if translate is None or not overrides:
         return overrides
-    return {k: _normalise(v) for k, v in translate(dict(overrides), preset.resolved()).items()}
+    try:
+        translated = translate(dict(overrides), preset.resolved())
+    except SpecError:
+        raise
+    except (TypeError, ValueError, ArithmeticError, KeyError, AttributeError) as exc:
+        # a translation computes with values the schema has not checked yet
+        given = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
+        raise SpecError(f"{preset.name}: overrides {given} cannot be read ({type(exc).__name__}: {exc})") from None
+    return {k: _normalise(v) for k, v in translated.items()}
 
 
 def register_preset(
