@@ -110,3 +110,36 @@ def qwen2_vl(tmp_path_factory):
     config = Qwen2VLConfig(text_config=text, vision_config=dict(QWEN_VISION, hidden_size=32))
     model = randomize(Qwen2VLForConditionalGeneration(config), 8)
     return save(model, tmp_path_factory.mktemp("qwen2_vl")), model
+
+
+def assert_config_refused(folder, tmp_path, field, value, message):
+    """A copy of ``folder`` whose config.json sets ``field=value`` is a CheckpointError
+    matching ``message``, raised before any weight is read."""
+    import json
+    import re
+    import shutil
+    from unittest import mock
+
+    from anyres.encode import load, load_encoder
+    from anyres.errors import CheckpointError
+
+    shutil.copytree(folder, tmp_path, dirs_exist_ok=True)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps(dict(config, **{field: value})))
+    with mock.patch.object(load, "Checkpoint", side_effect=AssertionError("weights read before the config check")):
+        with pytest.raises(CheckpointError, match=re.escape(message)):
+            load_encoder(tmp_path)
+
+
+def assert_limits_reach_the_config(folder):
+    """load_encoder's limits bound the tower's config, before any weight is read."""
+    from unittest import mock
+
+    from anyres.encode import ConfigLimits, load, load_encoder
+    from anyres.errors import CheckpointError
+
+    with mock.patch.object(load, "Checkpoint", side_effect=AssertionError("weights read before the config check")):
+        with pytest.raises(CheckpointError, match=r"must be an integer in 1\.\.1\b"):
+            load_encoder(folder, limits=ConfigLimits(num_layers=1))
+        with pytest.raises(CheckpointError, match=r"over the limit of 1,000 \(ConfigLimits\.parameters\)"):
+            load_encoder(folder, limits=ConfigLimits(parameters=1000))

@@ -7,18 +7,15 @@ partial ones included) is saved twice: the whole VLM folder and its bare vision 
 
 from __future__ import annotations
 
-import re
-from unittest import mock
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from anyres.encode import load  # noqa: E402
 from anyres.encode import load_encoder  # noqa: E402
 from anyres.encode.qwen2_5_vl import window_order  # noqa: E402
 
-from .conftest import TEXT, randomize  # noqa: E402
+from .conftest import TEXT, assert_config_refused, assert_limits_reach_the_config, randomize  # noqa: E402
 
 VISION = dict(
     depth=4, hidden_size=64, intermediate_size=96, num_heads=4, out_hidden_size=48,
@@ -169,29 +166,12 @@ def test_bfloat16_against_float32(qwen2_5):
     ],
 )
 def test_bad_tower_configs_are_checkpoint_errors(qwen2_5, tmp_path, field, value, message):
-    import json
-    import shutil
-
-    from anyres.errors import CheckpointError
-
-    shutil.copytree(qwen2_5[1], tmp_path, dirs_exist_ok=True)
-    config = json.loads((tmp_path / "config.json").read_text())
-    (tmp_path / "config.json").write_text(json.dumps(dict(config, **{field: value})))
-    with mock.patch.object(load, "Checkpoint", side_effect=AssertionError("weights read before the config check")):
-        with pytest.raises(CheckpointError, match=re.escape(message)):
-            load_encoder(tmp_path)
+    assert_config_refused(qwen2_5[1], tmp_path, field, value, message)
 
 
-def test_config_limits_reach_the_tower_config(qwen2_5, tmp_path):
+def test_config_limits_reach_the_tower_config(qwen2_5):
     """load_encoder's limits bound this tower's config too, before any weight is read."""
-    from anyres.encode import ConfigLimits
-    from anyres.errors import CheckpointError
-
-    with mock.patch.object(load, "Checkpoint", side_effect=AssertionError("weights read before the config check")):
-        with pytest.raises(CheckpointError, match=r"must be an integer in 1\.\.1\b"):
-            load_encoder(qwen2_5[1], limits=ConfigLimits(num_layers=1))
-        with pytest.raises(CheckpointError, match=r"over the limit of 1,000 \(ConfigLimits\.parameters\)"):
-            load_encoder(qwen2_5[1], limits=ConfigLimits(parameters=1000))
+    assert_limits_reach_the_config(qwen2_5[1])
 
 
 def test_window_order_refuses_an_empty_window():

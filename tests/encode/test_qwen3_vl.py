@@ -8,18 +8,15 @@ is saved twice: the whole VLM folder and its bare vision tower.
 
 from __future__ import annotations
 
-import re
-from unittest import mock
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from anyres.encode import load  # noqa: E402
 from anyres.encode import DeepstackOutput, interpolated_positions, load_encoder  # noqa: E402
 from anyres.errors import SpecError  # noqa: E402
 
-from .conftest import TEXT, randomize  # noqa: E402
+from .conftest import TEXT, assert_config_refused, assert_limits_reach_the_config, randomize  # noqa: E402
 from .test_qwen2_5_vl import close  # noqa: E402
 
 VISION = dict(
@@ -178,26 +175,9 @@ def test_bfloat16_against_float32(qwen3):
     ],
 )
 def test_bad_tower_configs_are_checkpoint_errors(qwen3, tmp_path, field, value, message):
-    import json
-    import shutil
-
-    from anyres.errors import CheckpointError
-
-    shutil.copytree(qwen3[1], tmp_path, dirs_exist_ok=True)
-    config = json.loads((tmp_path / "config.json").read_text())
-    (tmp_path / "config.json").write_text(json.dumps(dict(config, **{field: value})))
-    with mock.patch.object(load, "Checkpoint", side_effect=AssertionError("weights read before the config check")):
-        with pytest.raises(CheckpointError, match=re.escape(message)):
-            load_encoder(tmp_path)
+    assert_config_refused(qwen3[1], tmp_path, field, value, message)
 
 
-def test_config_limits_reach_the_tower_config(qwen3, tmp_path):
+def test_config_limits_reach_the_tower_config(qwen3):
     """load_encoder's limits bound this tower's config too, before any weight is read."""
-    from anyres.encode import ConfigLimits
-    from anyres.errors import CheckpointError
-
-    with mock.patch.object(load, "Checkpoint", side_effect=AssertionError("weights read before the config check")):
-        with pytest.raises(CheckpointError, match=r"must be an integer in 1\.\.1\b"):
-            load_encoder(qwen3[1], limits=ConfigLimits(num_layers=1))
-        with pytest.raises(CheckpointError, match=r"over the limit of 1,000 \(ConfigLimits\.parameters\)"):
-            load_encoder(qwen3[1], limits=ConfigLimits(parameters=1000))
+    assert_limits_reach_the_config(qwen3[1])
