@@ -61,10 +61,8 @@ class VisualTokens:
         n = len(self.plan.layout)
         if self.plan.connector.position_ids != "mrope":
             return torch.arange(start, start + n).unsqueeze(0)
-        if self.plan.reducers:  # the kept tokens' own cells: (0, row, col), a summary row at the largest
-            cells = self.positions[:, 1:].clamp(min=0)
-            cells[self.positions[:, 1] < 0] = cells.max(dim=0).values
-            return torch.cat([torch.zeros(1, len(cells), dtype=torch.int64), cells.T]) + start
+        if self.plan.reducers:
+            return self._reduced_position_ids(start)
         from .plan.types import VISUAL
         from .tokens.mrope import mrope_position_ids
 
@@ -73,6 +71,31 @@ class VisualTokens:
         spans = [grid if seg.kind == VISUAL else seg.count for seg in self.plan.layout.segments]
         ids, _ = mrope_position_ids(spans, self.plan.connector.factor)
         return ids + start
+
+    def _reduced_position_ids(self, start: int) -> torch.Tensor:
+        """M-RoPE ids of a reduced plan: each kept token at its own cell (0, row, col) of
+        the image block (a summary row at the block's largest cell); the layout's text
+        segments count up on all three axes, and text after the block resumes past its
+        largest id, as for an unreduced image."""
+        from .plan.types import TEXT
+
+        cells = self.positions[:, 1:].clamp(min=0)
+        cells[self.positions[:, 1] < 0] = cells.max(dim=0).values if len(cells) else 0
+        rows = torch.cat([torch.zeros(1, len(cells), dtype=torch.int64), cells.T])
+        out, pos, taken, block = [], start, 0, None
+        for seg in self.plan.layout.segments:
+            if seg.kind == TEXT:
+                if block is not None:  # the image block ended: resume past its largest id
+                    pos, block = int(block) + 1, None
+                out.append(torch.arange(pos, pos + seg.count, dtype=torch.int64).expand(3, -1))
+                pos += seg.count
+                continue
+            chunk = rows[:, taken : taken + seg.count] + pos
+            taken += seg.count
+            if chunk.numel():
+                block = max(int(chunk.max()), -1 if block is None else block)
+            out.append(chunk)
+        return torch.cat(out, dim=1) if out else torch.zeros(3, 0, dtype=torch.int64)
 
 
 class VisionPipeline:
