@@ -36,6 +36,7 @@ from ..connector import Connector
 from ..frozen import FrozenDict
 from ..plan import PlanParts
 from ..types import TEXT, VISUAL, Canvas, Layout, Segment, Size
+from ..schema import Int
 from .common import Strategy, grid_views, make_view, positive_int, resize_canvas, whole
 from .hf_values import height_width
 
@@ -137,6 +138,7 @@ MLLAMA = Strategy(
     "Mllama: least-scaling canvas of up to max_image_tiles tiles, aspect kept, zero padding; cross-attention.",
     _check_mllama,
     connector=connector_mllama,
+    schema={"max_image_tiles": Int(1, 64), "patch_size": Int(1, 1024)},
 )
 
 
@@ -274,4 +276,5 @@ LLAMA4 = Strategy(
     "Llama 4: least-scaling canvas of up to max_patches 336 tiles, aspect kept, + global view; pixel shuffle.",
     _check_llama4,
     connector=connector_llama4,
+    schema={"max_patches": Int(1, 256), "patch_size": Int(1, 1024)},
 )

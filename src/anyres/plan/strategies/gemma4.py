@@ -21,6 +21,7 @@ from ...errors import PlanError, SpecError
 from ..connector import Connector
 from ..plan import PlanParts
 from ..types import TEXT, VISUAL, Layout, Segment, Size
+from ..schema import Int
 from .common import Strategy, make_view, positive_int, resize_canvas, whole
 
 SUPPORTED_SOFT_TOKENS = (70, 140, 280, 560, 1120)
@@ -100,4 +101,5 @@ GEMMA4 = Strategy(
     "Gemma 4: a budget of max_soft_tokens * k^2 patches at the image's aspect ratio, k x k pooled.",
     _check,
     connector=connector_gemma4,
+    schema={"max_soft_tokens": Int(1, 1 << 16), "pooling_kernel_size": Int(1, 64), "patch_size": Int(1, 1024)},
 )

@@ -17,6 +17,7 @@ from typing import Any
 from ...errors import SpecError
 from ..plan import PlanParts
 from ..types import Size
+from ..schema import Int
 from .common import Strategy, image_token_layout, make_view, positive_int, resize_canvas, whole
 
 
@@ -67,4 +68,5 @@ SIGLIP2_NAFLEX = Strategy(
     "SigLIP2 NaFlex: the largest aspect-preserving patch grid within max_num_patches (bisection on the scale); "
     "one token a valid patch.",
     _check,
+    schema={"max_num_patches": Int(1, 1 << 20), "patch_size": Int(1, 1024)},
 )

@@ -26,6 +26,7 @@ from ..connector import Connector
 from ..frozen import FrozenDict
 from ..plan import PlanParts
 from ..types import TEXT, VISUAL, Box, Canvas, Layout, Segment, Size
+from ..schema import Int
 from .common import Strategy, make_view, positive_int, resize_canvas, whole
 from .hf_values import height_width
 
@@ -186,4 +187,6 @@ PAN_AND_SCAN = Strategy(
     "Gemma 3: square resize; pan-and-scan strips of a long image plus the whole image.",
     _check,
     connector=connector_pan_and_scan,
+    schema={"pan_and_scan_max_num_crops": Int(0, 64), "pan_and_scan_min_crop_size": Int(1, 65536),
+            "image_seq_length": Int(1, 1 << 20)},
 )
