@@ -364,6 +364,7 @@ ENCODER_CHECKS.unsupported(
 )
 ENCODER_CHECKS.register("llama4", check_tower)
 ENCODER_CHECKS.register("gemma4", check_tower)  # Gemma 4: a tower that cuts 16 px patches
+
 # --- Idefics2 and SigLIP2 NaFlex (fam-idefics) ---
 for _name in ("idefics2", "naflex"):
     ENCODER_CHECKS.register(_name, check_tower)

@@ -253,6 +253,10 @@ def gemma4(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
         normalise_view(v, px.mean, px.std, px.rescale, out=img)
         gh, gw = h // patch, w // patch
         out[i, : gh * gw] = img.reshape(c, gh, patch, gw, patch).transpose(1, 3, 2, 4, 0).reshape(gh * gw, -1)
+
+    return result, fill
+
+
 # --- Idefics2 and SigLIP2 NaFlex (fam-idefics) ---
 def idefics2(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
     """Idefics2: as Idefics3 (one sample holding every view of every image, zero-padded to

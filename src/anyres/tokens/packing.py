@@ -242,6 +242,7 @@ ASSEMBLY.unsupported(
 )
 register_assembly("llama4", per_view)
 register_assembly("gemma4", per_view)  # Gemma 4: k x k average pooling a view
+
 # --- Idefics2 and SigLIP2 NaFlex (fam-idefics) ---
 # Idefics2: image_seq_len resampler queries a view (anyres' perceiver stands in for Idefics2's
 # own until its tower and connector weights load); NaFlex: one token a valid patch.
