@@ -69,7 +69,8 @@ def test_tokens_equal_the_plan_and_packing_equals_per_view(preset, tiny_clip, ti
     packed, single = _pipes(preset, tiny_clip, tiny_qwen)
     gen = torch.Generator().manual_seed(0)
 
-    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    # 150 sizes a preset (29 presets): the suite stays well under CI's 15 minutes on 2 cores
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
     @given(size=sizes)
     def check(size):
         try:
