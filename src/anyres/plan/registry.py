@@ -204,9 +204,13 @@ def resolve(spec: str, **overrides: Any) -> tuple[Preset, FrozenDict, FrozenDict
     Every parameter is checked here, once per spec: its type and range, then the worst
     case the parameters imply against ``anyres.plan.limits`` (``SpecError`` naming the
     parameter, the value and the limit)."""
+    limits = current_limits()
+    if not overrides and type(spec) is str:  # the hot path of planning: a spec seen before
+        hit = _PLAIN.get(spec)
+        if hit is not None and hit[0] is limits:
+            return hit[1]
     if not isinstance(spec, str):
         raise SpecError(f"a preset spec is a string, got {type(spec).__name__}")
-    limits = current_limits()
     key: tuple = ()
     if overrides:
         try:
@@ -220,7 +224,22 @@ def resolve(spec: str, **overrides: Any) -> tuple[Preset, FrozenDict, FrozenDict
         folder = checkpoint.stamp(head)  # None: get_preset says the name is unknown
     # the types are part of the key: True == 1 == 1.0 would otherwise share one entry,
     # and a value the schema refuses would be served the plan of one it accepts
-    return _resolve_cached(spec, key, limits, _types(key), folder)
+    resolved = _resolve_cached(spec, key, limits, _types(key), folder)
+    if not overrides and folder is None:  # a folder's configs may change: always re-stamped
+        if len(_PLAIN) > 4096:
+            _PLAIN.clear()
+        _PLAIN[spec] = (limits, resolved)
+    return resolved
 
 
-resolve.cache_clear = _resolve_cached.cache_clear  # type: ignore[attr-defined]
+# spec -> (the limits it was resolved under, resolve's result), for specs without keyword
+# overrides: planning resolves its spec once a plan
+_PLAIN: dict[str, tuple[Limits, tuple]] = {}
+
+
+def _clear_resolved() -> None:
+    _resolve_cached.cache_clear()
+    _PLAIN.clear()
+
+
+resolve.cache_clear = _clear_resolved  # type: ignore[attr-defined]

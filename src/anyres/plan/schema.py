@@ -282,10 +282,13 @@ def check_views(preset: str, image: Any, views: Iterable[Any], limits: Limits) -
     """``PlanError`` when one image's plan exceeds a view limit (the spec's worst case
     was checked by ``resolve``; a few strategies' views follow the image's aspect ratio)."""
     sizes = [v.size.width * v.size.height for v in views]
+    largest, total = max(sizes, default=0), sum(sizes)
+    if len(sizes) <= limits.max_views and largest <= limits.max_view_pixels and total <= limits.max_total_pixels:
+        return
     for value, limit_name, what in (
         (len(sizes), "max_views", "views"),
-        (max(sizes, default=0), "max_view_pixels", "pixels in its largest view"),
-        (sum(sizes), "max_total_pixels", "encoder pixels in all"),
+        (largest, "max_view_pixels", "pixels in its largest view"),
+        (total, "max_total_pixels", "encoder pixels in all"),
     ):
         limit = getattr(limits, limit_name)
         if value > limit:
