@@ -143,3 +143,18 @@ def assert_limits_reach_the_config(folder):
             load_encoder(folder, limits=ConfigLimits(num_layers=1))
         with pytest.raises(CheckpointError, match=r"over the limit of 1,000 \(ConfigLimits\.parameters\)"):
             load_encoder(folder, limits=ConfigLimits(parameters=1000))
+
+
+def qwen_processed(sizes, patch: int = 14, seed: int = 0):
+    """``pixel_values`` and ``image_grid_thw`` of random images of ``sizes`` (h, w) from
+    transformers' Qwen2VLImageProcessorPil at ``patch`` px (up to 40 merged tokens each)."""
+    import numpy as np
+    from PIL import Image
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    unit = patch * 2
+    rng = np.random.default_rng(seed)
+    images = [Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)) for h, w in sizes]
+    processor = Qwen2VLImageProcessorPil(patch_size=patch, min_pixels=unit * unit, max_pixels=unit * unit * 40)
+    batch = processor(images=images, return_tensors="pt")
+    return batch["pixel_values"], batch["image_grid_thw"]

@@ -15,7 +15,13 @@ torch = pytest.importorskip("torch")
 from anyres.encode import load_encoder  # noqa: E402
 from anyres.encode.qwen2_5_vl import window_order  # noqa: E402
 
-from .conftest import TEXT, assert_config_refused, assert_limits_reach_the_config, randomize  # noqa: E402
+from .conftest import (  # noqa: E402
+    TEXT,
+    assert_config_refused,
+    assert_limits_reach_the_config,
+    qwen_processed,
+    randomize,
+)
 
 VISION = dict(
     depth=4, hidden_size=64, intermediate_size=96, num_heads=4, out_hidden_size=48,
@@ -49,14 +55,7 @@ def qwen2_5(tmp_path_factory):
 
 
 def processed(sizes, seed=0):
-    import numpy as np
-    from PIL import Image
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
-
-    rng = np.random.default_rng(seed)
-    images = [Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)) for h, w in sizes]
-    batch = Qwen2VLImageProcessorPil(min_pixels=28 * 28, max_pixels=28 * 28 * 40)(images=images, return_tensors="pt")
-    return batch["pixel_values"], batch["image_grid_thw"]
+    return qwen_processed(sizes, 14, seed)
 
 
 def test_window_order_is_transformers_window_index():

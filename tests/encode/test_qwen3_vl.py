@@ -16,7 +16,13 @@ torch = pytest.importorskip("torch")
 from anyres.encode import DeepstackOutput, interpolated_positions, load_encoder  # noqa: E402
 from anyres.errors import SpecError  # noqa: E402
 
-from .conftest import TEXT, assert_config_refused, assert_limits_reach_the_config, randomize  # noqa: E402
+from .conftest import (  # noqa: E402
+    TEXT,
+    assert_config_refused,
+    assert_limits_reach_the_config,
+    qwen_processed,
+    randomize,
+)
 from .test_qwen2_5_vl import close  # noqa: E402
 
 VISION = dict(
@@ -39,15 +45,7 @@ def qwen3(tmp_path_factory):
 
 
 def processed(sizes, seed=0):
-    import numpy as np
-    from PIL import Image
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
-
-    rng = np.random.default_rng(seed)
-    images = [Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)) for h, w in sizes]
-    processor = Qwen2VLImageProcessorPil(patch_size=16, min_pixels=32 * 32, max_pixels=32 * 32 * 40)
-    batch = processor(images=images, return_tensors="pt")
-    return batch["pixel_values"], batch["image_grid_thw"]
+    return qwen_processed(sizes, 16, seed)
 
 
 def reference(model, pixels, grid):
