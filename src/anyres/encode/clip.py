@@ -21,15 +21,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ShapeError
+from ..errors import CheckpointError, ShapeError
 from .base import EncoderOutput, VisionEncoder, check_feature_layer, check_packed, grid_rows
-from .layers import Block, run_blocks
+from .config import DEFAULT_LIMITS, ConfigLimits, FieldReader, check_heads, check_parameters
+from .layers import ACTIVATIONS, Block, run_blocks
 from .posembed import native_grid, resample_abs_pos_embed
+from .towers import TowerFamily, register_tower
 
 
 @dataclass(frozen=True)
@@ -187,3 +191,50 @@ def clip_state_dict(hf: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         else:  # incomplete: leave them under their own names so the load reports them
             out.update({f"encoder.layers.{i}.self_attn.{n}_proj.{kind}": t for n, t in parts.items()})
     return out
+
+
+def vit_config(family: str, cfg: dict, folder: Path, limits: ConfigLimits = DEFAULT_LIMITS) -> ViTConfig:
+    """CLIPVisionConfig / SiglipVisionConfig fields, with transformers 5.23's defaults,
+    checked (``config.py``) before anything is built from them."""
+    clip = family == "clip"
+    read = FieldReader(cfg, folder, limits)
+    width = read.integer("hidden_size", default=768, limit=limits.hidden_size)
+    heads = read.integer("num_attention_heads", default=12, limit=limits.num_heads)
+    check_heads(read, "hidden_size", width, "num_attention_heads", heads)
+    cfg_out = ViTConfig(
+        family=family,
+        hidden_size=width,
+        intermediate_size=read.integer("intermediate_size", default=3072, limit=limits.intermediate_size),
+        num_layers=read.integer("num_hidden_layers", default=12, limit=limits.num_layers),
+        num_heads=heads,
+        image_size=read.integer("image_size", default=224, limit=limits.image_size),
+        patch_size=read.integer("patch_size", default=32 if clip else 16, limit=limits.patch_size),
+        num_channels=read.integer("num_channels", default=3, limit=limits.num_channels),
+        act=read.choice("hidden_act", "quick_gelu" if clip else "gelu_pytorch_tanh", ACTIVATIONS),
+        eps=read.number("layer_norm_eps", 1e-5 if clip else 1e-6, 0.0, 1.0),
+    )
+    c = cfg_out
+    if c.patch_size > c.image_size:
+        raise CheckpointError(
+            f"{folder}: config image_size={c.image_size} is smaller than patch_size={c.patch_size} "
+            "(the trained grid must hold at least one patch)"
+        )
+    grid = (c.image_size // c.patch_size) ** 2
+    block = 4 * width * width + 2 * width * c.intermediate_size
+    check_parameters(read, c.num_layers * block + (grid + 1) * width + c.num_channels * c.patch_size**2 * width)
+    return cfg_out
+
+
+def _build_vit(cfg: ViTConfig, depth: int, options) -> ClipEncoder:
+    return ClipEncoder(cfg, depth, pos_antialias=bool(options.get("pos_antialias", False)))
+
+
+# LLaVA's penultimate layer is the default feature layer of both.
+for _family, _types, _parents in (
+    ("clip", ("clip_vision_model",), ("clip", "llava", "llava_next")),
+    ("siglip", ("siglip_vision_model",), ("siglip", "llava_onevision")),
+):
+    register_tower(TowerFamily(
+        name=_family, model_types=_types, parents=_parents, anchor="embeddings.patch_embedding.weight",
+        feature_layer=-2, read_config=partial(vit_config, _family), convert=clip_state_dict, build=_build_vit,
+    ))

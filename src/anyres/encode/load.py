@@ -17,156 +17,47 @@ unexpected or mis-shaped key.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from ..errors import CheckpointError, SpecError
+from . import clip, qwen2_5_vl, qwen2_vl, qwen3_vl  # noqa: F401  (each registers its tower family)
 from .base import VisionEncoder
 from .checkpoint import Checkpoint, find_prefix, model_folder, read_config
-from .clip import ClipEncoder, ViTConfig, clip_state_dict
-from .config import (
-    DEFAULT_LIMITS,
-    ConfigLimits,
-    FieldReader,
-    check_heads,
-    check_parameters,
-    check_rope_heads,
-    model_type_of,
-    rope_theta,
-)
-from .layers import ACTIVATIONS
-from .qwen2_5_vl import Qwen2_5VLEncoder, qwen2_5_vl_config
-from .qwen2_vl import Qwen2VLConfig, Qwen2VLEncoder, qwen2_vl_state_dict
-from .qwen3_vl import Qwen3VLEncoder, qwen3_vl_config
-
-# model_type of a tower config -> family
-TOWER_TYPES = {
-    "clip_vision_model": "clip",
-    "siglip_vision_model": "siglip",
-    "qwen2_vl_vision": "qwen2_vl",
-    "qwen2_5_vl_vision": "qwen2_5_vl",
-    "qwen3_vl_vision": "qwen3_vl",
-    "qwen3_vl_moe_vision": "qwen3_vl",  # the same tower (transformers subclasses it unchanged)
-}
-# model_type of a parent config whose vision_config omits model_type -> the tower's model_type
-PARENT_DEFAULTS = {
-    "clip": "clip_vision_model",
-    "llava": "clip_vision_model",
-    "llava_next": "clip_vision_model",
-    "llava_onevision": "siglip_vision_model",
-    "siglip": "siglip_vision_model",
-    "qwen2_vl": "qwen2_vl_vision",
-    "qwen2_5_vl": "qwen2_5_vl_vision",
-    "qwen3_vl": "qwen3_vl_vision",
-    "qwen3_vl_moe": "qwen3_vl_moe_vision",
-}
-# The key every tower of a family has, to find where its weights sit.
-ANCHORS = {"clip": "embeddings.patch_embedding.weight", "siglip": "embeddings.patch_embedding.weight",
-           "qwen2_vl": "patch_embed.proj.weight", "qwen2_5_vl": "patch_embed.proj.weight",
-           "qwen3_vl": "patch_embed.proj.weight"}  # fmt: skip
-# Feature layer when neither the caller nor the checkpoint says: LLaVA's penultimate layer for
-# CLIP/SigLIP; Qwen2-VL's merger was trained on the last block.
-DEFAULT_FEATURE_LAYER = {"clip": -2, "siglip": -2, "qwen2_vl": -1, "qwen2_5_vl": -1, "qwen3_vl": -1}
-# Families whose module reads its own config: family -> (config reader, encoder class); all
-# Qwen towers share the Qwen2-VL state-dict conversion.
-QWEN_TOWERS = {"qwen2_5_vl": (qwen2_5_vl_config, Qwen2_5VLEncoder), "qwen3_vl": (qwen3_vl_config, Qwen3VLEncoder)}
+from .config import DEFAULT_LIMITS, ConfigLimits, model_type_of
+from .towers import TOWERS, nested_aliases, parent_defaults, tower_types
 
 
 def vision_section(config: dict, folder: Path) -> tuple[str, dict, object]:
     """(family, tower config, the parent's ``vision_feature_layer`` or None)."""
     model_type = model_type_of(config, folder)
-    if model_type in TOWER_TYPES:
-        return TOWER_TYPES[model_type], config, None
+    towers = tower_types()
+    if model_type in towers:
+        return towers[model_type], config, None
     vision = config.get("vision_config")
     if isinstance(vision, dict):
-        tower_type = model_type_of(vision, folder, "vision_config") or PARENT_DEFAULTS.get(model_type)
-        if tower_type == "qwen2_vl":  # early Qwen2-VL checkpoints label the tower like the VLM
-            tower_type = "qwen2_vl_vision"
-        if tower_type in TOWER_TYPES:
-            return TOWER_TYPES[tower_type], vision, config.get("vision_feature_layer")
+        tower_type = model_type_of(vision, folder, "vision_config") or parent_defaults().get(model_type)
+        tower_type = nested_aliases().get(tower_type, tower_type)
+        if tower_type in towers:
+            return towers[tower_type], vision, config.get("vision_feature_layer")
         raise CheckpointError(
             f"{folder}: unknown vision tower model_type {tower_type!r} in vision_config of {model_type!r} "
-            f"(supported: {', '.join(TOWER_TYPES)})"
+            f"(supported: {', '.join(towers)})"
         )
     if vision is not None:
         raise CheckpointError(f"{folder}: config field vision_config holds a {type(vision).__name__}, not an object")
     raise CheckpointError(
         f"{folder}: unknown model_type {model_type!r} and no vision_config "
-        f"(supported towers: {', '.join(TOWER_TYPES)}, or a VLM config holding one)"
+        f"(supported towers: {', '.join(towers)}, or a VLM config holding one)"
     )
-
-
-def vit_config(family: str, cfg: dict, folder: Path, limits: ConfigLimits = DEFAULT_LIMITS) -> ViTConfig:
-    """CLIPVisionConfig / SiglipVisionConfig fields, with transformers 5.23's defaults,
-    checked (``config.py``) before anything is built from them."""
-    clip = family == "clip"
-    read = FieldReader(cfg, folder, limits)
-    width = read.integer("hidden_size", default=768, limit=limits.hidden_size)
-    heads = read.integer("num_attention_heads", default=12, limit=limits.num_heads)
-    check_heads(read, "hidden_size", width, "num_attention_heads", heads)
-    cfg_out = ViTConfig(
-        family=family,
-        hidden_size=width,
-        intermediate_size=read.integer("intermediate_size", default=3072, limit=limits.intermediate_size),
-        num_layers=read.integer("num_hidden_layers", default=12, limit=limits.num_layers),
-        num_heads=heads,
-        image_size=read.integer("image_size", default=224, limit=limits.image_size),
-        patch_size=read.integer("patch_size", default=32 if clip else 16, limit=limits.patch_size),
-        num_channels=read.integer("num_channels", default=3, limit=limits.num_channels),
-        act=read.choice("hidden_act", "quick_gelu" if clip else "gelu_pytorch_tanh", ACTIVATIONS),
-        eps=read.number("layer_norm_eps", 1e-5 if clip else 1e-6, 0.0, 1.0),
-    )
-    c = cfg_out
-    if c.patch_size > c.image_size:
-        raise CheckpointError(
-            f"{folder}: config image_size={c.image_size} is smaller than patch_size={c.patch_size} "
-            "(the trained grid must hold at least one patch)"
-        )
-    grid = (c.image_size // c.patch_size) ** 2
-    block = 4 * width * width + 2 * width * c.intermediate_size
-    check_parameters(read, c.num_layers * block + (grid + 1) * width + c.num_channels * c.patch_size**2 * width)
-    return cfg_out
-
-
-def qwen2_vl_config(cfg: dict, folder: Path, limits: ConfigLimits = DEFAULT_LIMITS) -> Qwen2VLConfig:
-    """Qwen2VLVisionConfig fields, with transformers 5.23's defaults, checked (``config.py``)."""
-    read = FieldReader(cfg, folder, limits)
-    embed = read.integer("embed_dim", default=1280, limit=limits.hidden_size)
-    heads = read.integer("num_heads", "num_attention_heads", default=16, limit=limits.num_heads)
-    check_rope_heads(read, "embed_dim", embed, "num_heads", heads)
-    mlp_ratio = read.number("mlp_ratio", 4.0, 0.0, limits.mlp_ratio)
-    if not 1 <= int(embed * mlp_ratio) <= limits.intermediate_size:
-        raise CheckpointError(
-            f"{folder}: config embed_dim={embed} x mlp_ratio={mlp_ratio} gives an MLP of width "
-            f"{int(embed * mlp_ratio)}, outside 1..{limits.intermediate_size}"
-        )
-    out = Qwen2VLConfig(
-        embed_dim=embed,
-        hidden_size=read.integer("hidden_size", default=3584, limit=limits.hidden_size),
-        num_layers=read.integer("depth", "num_hidden_layers", default=32, limit=limits.num_layers),
-        num_heads=heads,
-        mlp_ratio=mlp_ratio,
-        patch_size=read.integer("patch_size", "spatial_patch_size", default=14, limit=limits.patch_size),
-        temporal_patch_size=read.integer("temporal_patch_size", default=2, limit=limits.temporal_patch_size),
-        merge_size=read.integer("spatial_merge_size", default=2, limit=limits.merge_size),
-        num_channels=read.integer("in_channels", "in_chans", default=3, limit=limits.num_channels),
-        act=read.choice("hidden_act", "quick_gelu", ACTIVATIONS),
-        rope_theta=rope_theta(read),
-    )
-    merged = embed * out.merge_size**2
-    block = 4 * embed * embed + 2 * embed * int(embed * mlp_ratio)
-    patch_in = out.num_channels * out.temporal_patch_size * out.patch_size**2
-    check_parameters(read, out.num_layers * block + merged * merged + merged * out.hidden_size + patch_in * embed)
-    return out
 
 
 def resolve_feature_layer(requested: int | None, hint: object, family: str, num_layers: int, folder: Path) -> int:
     """Index into the num_layers + 1 hidden states, as a non-negative layer count."""
     layer = requested
     if layer is None:
-        layer = hint if isinstance(hint, int) and not isinstance(hint, bool) else DEFAULT_FEATURE_LAYER[family]
+        layer = hint if isinstance(hint, int) and not isinstance(hint, bool) else TOWERS[family].feature_layer
     if isinstance(layer, bool) or not isinstance(layer, int) or not -(num_layers + 1) <= layer <= num_layers:
         raise CheckpointError(
             f"{folder}: feature_layer={layer!r} is outside the {num_layers + 1} hidden states of this "
@@ -210,9 +101,9 @@ def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], folder: P
     model.load_state_dict(state, strict=True, assign=True)
 
 
-def _drop_deeper_blocks(state: dict, depth: int, total: int) -> dict:
+def _drop_deeper_blocks(state: dict, depth: int, total: int, block_key: str) -> dict:
     """Blocks past the feature layer exist in the checkpoint but are never run."""
-    pattern = re.compile(r"^blocks\.(\d+)\.")
+    pattern = re.compile(block_key)
 
     def used(key: str) -> bool:
         m = pattern.match(key)
@@ -246,26 +137,22 @@ def load_encoder(
         raise SpecError(f"limits must be a ConfigLimits, got {type(limits).__name__}")
     folder = model_folder(path)
     family, tower_cfg, hint = vision_section(read_config(folder), folder)
-    qwen = QWEN_TOWERS.get(family, (qwen2_vl_config, Qwen2VLEncoder) if family == "qwen2_vl" else None)
-    cfg = qwen[0](tower_cfg, folder, limits) if qwen else vit_config(family, tower_cfg, folder, limits)
+    tower = TOWERS[family]
+    cfg = tower.read_config(tower_cfg, folder, limits)
     depth = resolve_feature_layer(feature_layer, hint, family, cfg.num_layers, folder)
     checkpoint = Checkpoint(folder, allow_pickle=allow_pickle)
-    prefix = find_prefix(checkpoint.keys, ANCHORS[family], folder, f"{family} vision tower")
+    prefix = find_prefix(checkpoint.keys, tower.anchor, folder, f"{family} vision tower")
     names = [k for k in checkpoint.keys if k.startswith(prefix)]
     weights = {k[len(prefix) :]: v for k, v in checkpoint.load(names).items()}
     not_tensors = [k for k, v in weights.items() if not isinstance(v, torch.Tensor)]
     if not_tensors:
         raise CheckpointError(f"{folder}: entries that are not tensors: {_listing(prefix + k for k in not_tensors)}")
-    convert: Callable[[dict], dict] = qwen2_vl_state_dict if qwen else clip_state_dict
     try:
-        converted = convert(weights)
+        converted = tower.convert(weights)
     except (RuntimeError, IndexError, ValueError) as exc:  # q/k/v or patch weights that cannot be fused
         raise CheckpointError(f"{folder}: {family} tower weights of inconsistent shapes ({exc})") from None
-    state = _drop_deeper_blocks(converted, depth, cfg.num_layers)
+    state = _drop_deeper_blocks(converted, depth, cfg.num_layers, tower.block_key)
     with torch.device("meta"):
-        if qwen:
-            model: VisionEncoder = qwen[1](cfg, depth)
-        else:
-            model = ClipEncoder(cfg, depth, pos_antialias=pos_antialias)
+        model: VisionEncoder = tower.build(cfg, depth, {"pos_antialias": pos_antialias})
     load_state(model, state, folder, dtype)
     return model.eval()

@@ -28,8 +28,9 @@ import torch
 from ..errors import CheckpointError, SpecError
 from .config import DEFAULT_LIMITS, ConfigLimits, FieldReader, check_parameters, check_rope_heads, rope_theta
 from .layers import ACTIVATIONS, Probe
-from .qwen2_vl import Qwen2VLConfig, Qwen2VLEncoder
+from .qwen2_vl import Qwen2VLConfig, Qwen2VLEncoder, qwen2_vl_state_dict
 from .rope import packed_positions, rope_2d
+from .towers import TowerFamily, register_tower
 
 
 @dataclass(frozen=True)
@@ -141,3 +142,10 @@ def qwen2_5_vl_config(cfg: dict, folder: Path, limits: ConfigLimits = DEFAULT_LI
     patch_in = out.num_channels * out.temporal_patch_size * patch**2
     check_parameters(read, depth * block + merged * merged + merged * out.hidden_size + patch_in * embed)
     return out
+
+
+register_tower(TowerFamily(
+    name="qwen2_5_vl", model_types=("qwen2_5_vl_vision",), parents=("qwen2_5_vl",),
+    anchor="patch_embed.proj.weight", feature_layer=-1,
+    read_config=qwen2_5_vl_config, convert=qwen2_vl_state_dict, build=lambda cfg, depth, _: Qwen2_5VLEncoder(cfg, depth),
+))

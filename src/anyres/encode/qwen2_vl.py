@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -27,8 +28,10 @@ from torch import nn
 
 from ..errors import CheckpointError, ShapeError
 from .base import DeepstackOutput, EncoderOutput, VisionEncoder, check_feature_layer, check_packed, grid_rows, patchify
-from .layers import NORMS, Block, Probe, run_blocks
+from .config import DEFAULT_LIMITS, ConfigLimits, FieldReader, check_parameters, check_rope_heads, rope_theta
+from .layers import ACTIVATIONS, NORMS, Block, Probe, run_blocks
 from .rope import packed_positions, rope_2d
+from .towers import TowerFamily, register_tower
 
 
 @dataclass(frozen=True)
@@ -223,3 +226,42 @@ def qwen2_vl_state_dict(hf: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
                 break
         out[".".join(_PARTS.get(part, part) for part in key.split("."))] = value
     return out
+
+
+def qwen2_vl_config(cfg: dict, folder: Path, limits: ConfigLimits = DEFAULT_LIMITS) -> Qwen2VLConfig:
+    """Qwen2VLVisionConfig fields, with transformers 5.23's defaults, checked (``config.py``)."""
+    read = FieldReader(cfg, folder, limits)
+    embed = read.integer("embed_dim", default=1280, limit=limits.hidden_size)
+    heads = read.integer("num_heads", "num_attention_heads", default=16, limit=limits.num_heads)
+    check_rope_heads(read, "embed_dim", embed, "num_heads", heads)
+    mlp_ratio = read.number("mlp_ratio", 4.0, 0.0, limits.mlp_ratio)
+    if not 1 <= int(embed * mlp_ratio) <= limits.intermediate_size:
+        raise CheckpointError(
+            f"{folder}: config embed_dim={embed} x mlp_ratio={mlp_ratio} gives an MLP of width "
+            f"{int(embed * mlp_ratio)}, outside 1..{limits.intermediate_size}"
+        )
+    out = Qwen2VLConfig(
+        embed_dim=embed,
+        hidden_size=read.integer("hidden_size", default=3584, limit=limits.hidden_size),
+        num_layers=read.integer("depth", "num_hidden_layers", default=32, limit=limits.num_layers),
+        num_heads=heads,
+        mlp_ratio=mlp_ratio,
+        patch_size=read.integer("patch_size", "spatial_patch_size", default=14, limit=limits.patch_size),
+        temporal_patch_size=read.integer("temporal_patch_size", default=2, limit=limits.temporal_patch_size),
+        merge_size=read.integer("spatial_merge_size", default=2, limit=limits.merge_size),
+        num_channels=read.integer("in_channels", "in_chans", default=3, limit=limits.num_channels),
+        act=read.choice("hidden_act", "quick_gelu", ACTIVATIONS),
+        rope_theta=rope_theta(read),
+    )
+    merged = embed * out.merge_size**2
+    block = 4 * embed * embed + 2 * embed * int(embed * mlp_ratio)
+    patch_in = out.num_channels * out.temporal_patch_size * out.patch_size**2
+    check_parameters(read, out.num_layers * block + merged * merged + merged * out.hidden_size + patch_in * embed)
+    return out
+
+
+register_tower(TowerFamily(
+    name="qwen2_vl", model_types=("qwen2_vl_vision",), parents=("qwen2_vl",), nested_aliases=("qwen2_vl",),
+    anchor="patch_embed.proj.weight", feature_layer=-1,  # its merger was trained on the last block
+    read_config=qwen2_vl_config, convert=qwen2_vl_state_dict, build=lambda cfg, depth, _: Qwen2VLEncoder(cfg, depth),
+))

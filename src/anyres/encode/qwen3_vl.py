@@ -27,8 +27,9 @@ from torch import nn
 from ..errors import SpecError
 from .config import DEFAULT_LIMITS, ConfigLimits, FieldReader, check_parameters, check_rope_heads, layer_indexes, rope_theta
 from .layers import ACTIVATIONS, Probe
-from .qwen2_vl import PatchMerger, Qwen2VLConfig, Qwen2VLEncoder
+from .qwen2_vl import PatchMerger, Qwen2VLConfig, Qwen2VLEncoder, qwen2_vl_state_dict
 from .rope import block_positions
+from .towers import TowerFamily, register_tower
 
 
 @dataclass(frozen=True)
@@ -140,3 +141,10 @@ def qwen3_vl_config(cfg: dict, folder: Path, limits: ConfigLimits = DEFAULT_LIMI
     patch_in = out.num_channels * out.temporal_patch_size * out.patch_size**2
     check_parameters(read, depth * block + mergers + (positions + patch_in) * embed)
     return out
+
+
+register_tower(TowerFamily(
+    name="qwen3_vl", model_types=("qwen3_vl_vision", "qwen3_vl_moe_vision"), parents=("qwen3_vl", "qwen3_vl_moe"),
+    anchor="patch_embed.proj.weight", feature_layer=-1,  # the same tower (the MoE model subclasses it unchanged)
+    read_config=qwen3_vl_config, convert=qwen2_vl_state_dict, build=lambda cfg, depth, _: Qwen3VLEncoder(cfg, depth),
+))
