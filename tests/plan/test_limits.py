@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import time
+import tracemalloc
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -39,23 +40,50 @@ def _within_limits(p) -> None:
 
 
 SLOW: list[tuple[float, str]] = []
-OUTCOMES = {"planned": 0, "refused": 0}
+OUTCOMES = {"planned": 0, "refused": 0, "traced": 0}
+# The issue's bound for one hostile spec: a plan or a typed refusal within 100 ms and
+# 100 MB. Time is the planning thread's CPU time (time.thread_time), which other
+# processes on a busy machine do not inflate the way they inflate wall time; memory is
+# tracemalloc's peak of what planning allocated (Python allocations: planning is pure
+# Python, nothing it does allocates outside tracemalloc's view).
+MAX_CPU_S = 0.1
+MAX_BYTES = 100 * 2**20
+
+
+def _plan_or_refusal(spec: str, size, overrides: dict):
+    try:
+        return anyres.plan(size, spec, **overrides)
+    except (SpecError, PlanError):
+        return None
 
 
 def _attempt(spec: str, image_size, overrides: dict | None = None) -> str:
     overrides = overrides or {}
     size = image_size
-    start = time.perf_counter()
-    try:
-        p = anyres.plan(size, spec, **overrides)
-    except (SpecError, PlanError):
-        outcome = "refused"
-    else:
+    start, cpu = time.perf_counter(), time.thread_time()
+    p = _plan_or_refusal(spec, size, overrides)
+    cpu, elapsed = time.thread_time() - cpu, time.perf_counter() - start
+    if p is not None:
         _within_limits(p)
-        outcome = "planned"
-    elapsed = time.perf_counter() - start
     if elapsed > 0.1:
         SLOW.append((round(elapsed, 3), f"{spec} {overrides} {size}"))
+    if cpu > MAX_CPU_S:  # once more, warm: the first plan of a preset may import and fill caches
+        cpu = time.thread_time()
+        _plan_or_refusal(spec, size, overrides)
+        cpu = time.thread_time() - cpu
+        assert cpu <= MAX_CPU_S, f"{spec} {overrides} {size}: {cpu * 1000:.0f} ms of CPU to plan or refuse"
+    if p is not None or elapsed > 0.005:
+        # the examples that could have allocated much are run once more, traced (tracing is
+        # slow; a refusal within 5 ms cannot have touched 100 MB)
+        tracemalloc.start()
+        try:
+            _plan_or_refusal(spec, size, overrides)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        OUTCOMES["traced"] += 1
+        assert peak <= MAX_BYTES, f"{spec} {overrides} {size}: {peak / 2**20:.0f} MB to plan or refuse"
+    outcome = "refused" if p is None else "planned"
     OUTCOMES[outcome] += 1
     return outcome
 
@@ -95,11 +123,12 @@ def test_arbitrary_spec_strings_end_in_a_plan_or_a_typed_error(data):
 
 
 def test_fuzz_report():
-    """Runs after the fuzz test (file order). Time is reported, not asserted (the CPU is
-    shared); the counts are: both outcomes occurred, and every plan stayed within the
-    limits (checked per example). Slowest examples: ``pytest -s`` prints them."""
+    """Runs after the fuzz test (file order). CPU time and memory are asserted per example
+    (``_attempt``); wall time is only reported (the CPU is shared). The counts: both
+    outcomes occurred, and every plan stayed within the limits (checked per example).
+    Slowest examples: ``pytest -s`` prints them."""
     print(f"\nfuzz outcomes {OUTCOMES}; examples above 100 ms: {len(SLOW)}; slowest {sorted(SLOW, reverse=True)[:3]}")
-    assert OUTCOMES["planned"] > 0 and OUTCOMES["refused"] > 0
+    assert OUTCOMES["planned"] > 0 and OUTCOMES["refused"] > 0 and OUTCOMES["traced"] >= OUTCOMES["planned"]
 
 
 @pytest.mark.parametrize("preset", PRESETS)

@@ -230,12 +230,15 @@ def _parquet_item(path: Path, row: int, p: object, value: object, path_col: str 
         problem = _path_problem(p)
         if problem is not None:
             problems.append(problem)
+    if not problems and value is None and p is None:
+        problems.append("the row holds no image (its image column is null)")
     if problems:
         return Item(key, problem="; ".join(problems))
-    data = bytes(value) if value is not None else None
-    if data is None and p is not None and not os.path.isabs(p):
+    if value is not None:  # the bytes are the image; a path beside them only names it (the key)
+        return Item(key, data=bytes(value))
+    if not os.path.isabs(p):
         p = str(path.parent / p)
-    return Item(key, path=p, data=data)
+    return Item(key, path=p)
 
 
 def _one_line(exc: BaseException) -> str:
