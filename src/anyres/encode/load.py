@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from ..errors import CheckpointError, SpecError
-from . import clip, qwen2_5_vl, qwen2_vl, qwen3_vl  # noqa: F401  (each registers its tower family)
+from . import clip, idefics3, qwen2_5_vl, qwen2_vl, qwen3_vl, siglip2  # noqa: F401  (each registers its tower family)
 from .base import VisionEncoder
 from .checkpoint import Checkpoint, find_prefix, model_folder, read_config
 from .config import DEFAULT_LIMITS, ConfigLimits, model_type_of
