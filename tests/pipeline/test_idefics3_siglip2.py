@@ -133,3 +133,36 @@ def test_idefics_token_invariant_and_packing_modes(idefics_family):
 
 def test_siglip2_token_invariant_and_packing_modes(siglip2_folder):
     _invariant_and_packing("siglip2(max_num_patches=24)", siglip2_folder[0])
+
+
+def test_encode_and_encode_dataset_commands(idefics_family, siglip2_folder, tmp_path):
+    """`anyres encode` and `anyres encode-dataset` on these folders write the pipeline's rows."""
+    import json
+
+    import pyarrow.parquet as pq
+    from safetensors import safe_open
+
+    from anyres.cli import main
+    from anyres.engine.store import load_embeddings
+
+    preset, folder, _ = idefics_family
+    src = tmp_path / "src"
+    src.mkdir()
+    for k, im in enumerate(IMAGES[:2]):
+        im.save(src / f"{k}.png")
+    for spec, model in ((SPEC.format(preset), folder), ("siglip2(max_num_patches=24)", siglip2_folder[0])):
+        expected = VisionPipeline.from_preset(spec, model)(IMAGES[:2])
+        out = tmp_path / f"{spec[:7]}.safetensors"
+        assert main(["encode", str(src / "0.png"), str(src / "1.png"), "--preset", spec, "--encoder", str(model),
+                     "--out", str(out)]) == 0
+        with safe_open(str(out), framework="pt") as f:
+            assert [m["num_tokens"] for m in json.loads(f.metadata()["images"])] == [len(t) for t in expected]
+            for k, t in enumerate(expected):
+                _close(f.get_tensor(f"image{k}.embeddings"), t.embeddings)
+        dest = tmp_path / f"{spec[:7]}_job"
+        assert main(["encode-dataset", str(src), "--out", str(dest), "--preset", spec, "--encoder", str(model),
+                     "--quiet"]) == 0
+        rows = sorted(pq.read_table(dest / "manifest").to_pylist(), key=lambda r: r["source"])
+        assert [r["source"] for r in rows] == ["0.png", "1.png"]
+        for row, t in zip(rows, expected):
+            _close(load_embeddings(dest, row), t.embeddings)
