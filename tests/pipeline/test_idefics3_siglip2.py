@@ -166,3 +166,26 @@ def test_encode_and_encode_dataset_commands(idefics_family, siglip2_folder, tmp_
         assert [r["source"] for r in rows] == ["0.png", "1.png"]
         for row, t in zip(rows, expected):
             _close(load_embeddings(dest, row), t.embeddings)
+
+
+def test_a_folder_is_the_spec_and_the_encoder(idefics_family, siglip2_folder, tmp_path):
+    """A SmolVLM / Idefics3 or SigLIP2 folder with its image processor config plans with the
+    checkpoint's own values: VisionPipeline.from_preset(folder, folder) equals the spec by name."""
+    import shutil
+
+    from transformers.models.idefics3.image_processing_pil_idefics3 import Idefics3ImageProcessorPil
+    from transformers.models.siglip2.image_processing_pil_siglip2 import Siglip2ImageProcessorPil
+    from transformers.models.smolvlm.image_processing_pil_smolvlm import SmolVLMImageProcessorPil
+
+    preset, folder, _ = idefics_family
+    processor = {"idefics3": Idefics3ImageProcessorPil, "smolvlm": SmolVLMImageProcessorPil}[preset]
+    cases = [(folder, processor(size={"longest_edge": 112}, max_image_size={"longest_edge": 56}), SPEC.format(preset)),
+             (siglip2_folder[0], Siglip2ImageProcessorPil(max_num_patches=24), "siglip2(max_num_patches=24)")]
+    for k, (source, image_processor, spec) in enumerate(cases):
+        copy = tmp_path / f"model{k}"
+        shutil.copytree(source, copy)
+        image_processor.save_pretrained(copy)
+        from_folder, by_name = VisionPipeline.from_preset(str(copy), copy), VisionPipeline.from_preset(spec, source)
+        for a, b in zip(from_folder(IMAGES), by_name(IMAGES)):
+            assert a.plan.num_tokens == b.plan.num_tokens and a.plan.views == b.plan.views
+            assert torch.equal(a.embeddings, b.embeddings)  # same weights, same pixels, same kernels
