@@ -170,3 +170,16 @@ def test_bad_tower_configs_are_checkpoint_errors(smolvlm_tower, tmp_path, field,
 
 def test_config_limits_reach_the_tower_config(smolvlm_tower):
     assert_limits_reach_the_config(smolvlm_tower[0])
+
+
+def test_attention_probe_of_the_feature_layer(idefics3):
+    """output_attention (token pruning): the last layer's head-averaged probabilities, rows
+    summing to 1, with the same features as without the probe."""
+    encoder = load_encoder(idefics3[0])
+    batch = torch.randn(2, 3, 56, 56, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        out = encoder.forward_features(batch, output_attention=True)
+        plain = encoder.forward_features(batch)
+    assert out.attention.shape == (2, 16, 16) and out.keys.shape == (2, 16, 64) and out.num_prefix_tokens == 0
+    close(out.attention.sum(-1), torch.ones(2, 16), rel=1e-5)  # softmax rows: float32 rounding
+    close(out.features, plain, rel=1e-5)  # explicit softmax vs SDPA: float32 rounding
