@@ -1,6 +1,6 @@
 """Idefics3 / SmolVLM and SigLIP2 NaFlex towers against transformers, in the same run.
 
-    .venv/bin/python benchmarks/bench_navit.py [--quick] [--repeats 3]
+    .venv/bin/python benchmarks/bench_navit.py [--quick] [--repeats 3] [--cpu-time]
 
 1. Idefics3's vision tower (``Idefics3VisionTransformer``) on a batch of 364 x 364 tiles
    (26 x 26 patches of 14 px, the Idefics3 tile): ours ``forward_features`` vs transformers'
@@ -12,7 +12,8 @@
 
 Random weights at SigLIP-B's shape (width 768, 12 layers, 12 heads; ``--quick``: width
 384, 6 layers, 6 heads), float32. Times are the best of ``--repeats`` (the VM is noisy);
-``torch.set_num_threads`` is left at its default.
+``torch.set_num_threads`` is left at its default, or with ``--cpu-time`` set to 1 and the
+process's CPU time measured (steadier than wall time on a loaded shared VM).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -27,7 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import torch  # noqa: E402
 
 from anyres.encode import load_encoder  # noqa: E402
-from timing import best_times  # noqa: E402
+from timing import best_times as _best_times  # noqa: E402
+
+CLOCK = {"clock": time.perf_counter}
+
+
+def best_times(fns, repeats, warm_up=False):
+    return _best_times(fns, repeats, warm_up=warm_up, **CLOCK)
 
 BASE = dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12)
 QUICK = dict(hidden_size=384, intermediate_size=1536, num_hidden_layers=6, num_attention_heads=6)
@@ -63,7 +71,8 @@ def siglip2_section(shape: dict, repeats: int) -> None:
     from transformers.models.siglip2.image_processing_pil_siglip2 import Siglip2ImageProcessorPil
 
     torch.manual_seed(0)
-    peer = Siglip2VisionModel(Siglip2VisionConfig(**shape, num_patches=256, patch_size=16, vision_use_head=False)).eval()
+    config = Siglip2VisionConfig(**shape, num_patches=256, patch_size=16, vision_use_head=False)
+    peer = Siglip2VisionModel(config).eval()
     with tempfile.TemporaryDirectory() as tmp:
         peer.save_pretrained(tmp)
         ours = load_encoder(tmp)
@@ -89,9 +98,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="width 384, 6 layers, 2 tiles")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cpu-time", action="store_true", help="one thread, process CPU time instead of wall time")
     args = parser.parse_args()
+    if args.cpu_time:
+        torch.set_num_threads(1)
+        CLOCK["clock"] = time.process_time
     shape = QUICK if args.quick else BASE
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, best of {args.repeats}, "
+    clock = "CPU time" if args.cpu_time else "wall time"
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, best of {args.repeats} ({clock}), "
           f"width {shape['hidden_size']}, {shape['num_hidden_layers']} layers")
     with torch.inference_mode():
         idefics3_section(shape, 2 if args.quick else 4, args.repeats)

@@ -28,8 +28,8 @@ VIEW_SIZES = [(42, 70), (56, 56), (112, 28), (98, 84)]  # (h, w): grids 3x5, 4x4
 def idefics3(tmp_path_factory):
     from transformers import Idefics3Config, Idefics3ForConditionalGeneration
 
-    config = Idefics3Config(vision_config=IDEFICS_VISION, text_config=dict(TEXT, model_type="llama", num_key_value_heads=2),
-                            scale_factor=2)
+    text = dict(TEXT, model_type="llama", num_key_value_heads=2)
+    config = Idefics3Config(vision_config=IDEFICS_VISION, text_config=text, scale_factor=2)
     model = randomize(Idefics3ForConditionalGeneration(config), 21)
     folder = tmp_path_factory.mktemp("idefics3")
     model.save_pretrained(folder)
@@ -103,7 +103,8 @@ def test_bucketed_position_ids_are_transformers(side):
     from transformers import Idefics3VisionConfig
     from transformers.models.idefics3.modeling_idefics3 import Idefics3VisionEmbeddings
 
-    emb = randomize(Idefics3VisionEmbeddings(Idefics3VisionConfig(hidden_size=8, patch_size=2, image_size=2 * side)), 23)
+    config = Idefics3VisionConfig(hidden_size=8, patch_size=2, image_size=2 * side)
+    emb = randomize(Idefics3VisionEmbeddings(config), 23)
     mask = torch.zeros(4, 9, 6, dtype=torch.bool)
     for i, (h, w) in enumerate([(9, 6), (1, 1), (4, 5), (7, 2)]):
         mask[i, :h, :w] = True

@@ -57,7 +57,9 @@ class Idefics3Encoder(NaViTEncoder):
         x = x.permute(*range(n), n + 1, n + 3, n, n + 2, n + 4)
         return x.reshape(*lead, (H // p) * (W // p), C * p * p)
 
-    def forward_masked(self, pixel_values: torch.Tensor, patch_attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward_masked(
+        self, pixel_values: torch.Tensor, patch_attention_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """transformers' ``vision_model(pixel_values, patch_attention_mask).last_hidden_state``:
         (B, C, H, W) pixels padded to one size and a (B, H//p, W//p) mask of valid patches
         (None: all valid) -> (B, h*w, D), padded rows included."""
@@ -68,7 +70,9 @@ class Idefics3Encoder(NaViTEncoder):
             patch_attention_mask = torch.ones(B, h, w, dtype=torch.bool)
         mask = torch.as_tensor(patch_attention_mask).to(self.pos_embed.device).bool()
         if mask.shape != (B, h, w):
-            raise ShapeError(f"{self.family}: patch_attention_mask of shape {tuple(mask.shape)}, pixels need {(B, h, w)}")
+            raise ShapeError(
+                f"{self.family}: patch_attention_mask of shape {tuple(mask.shape)}, the pixels need {(B, h, w)}"
+            )
         if not bool(mask[:, 0, 0].all()):
             raise ShapeError(f"{self.family}: every image needs a valid first patch (its valid grid starts top left)")
         weight = self.patch_embed.weight

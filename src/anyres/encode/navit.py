@@ -111,7 +111,9 @@ class NaViTEncoder(VisionEncoder):
             return EncoderOutput(x, probe.attention, probe.keys, 0)
         return x
 
-    def forward_packed(self, patches: torch.Tensor, grid_thw: torch.Tensor | list, *, keep_cls: bool = False) -> torch.Tensor:
+    def forward_packed(
+        self, patches: torch.Tensor, grid_thw: torch.Tensor | list, *, keep_cls: bool = False
+    ) -> torch.Tensor:
         """(N, C*p*p) patch vectors of several images (``patch_vectors``' order) and one
         (1, h, w) row per image -> (N, D), each image attending only to itself."""
         rows = grid_rows(grid_thw)
