@@ -189,3 +189,42 @@ def test_a_folder_is_the_spec_and_the_encoder(idefics_family, siglip2_folder, tm
         for a, b in zip(from_folder(IMAGES), by_name(IMAGES)):
             assert a.plan.num_tokens == b.plan.num_tokens and a.plan.views == b.plan.views
             assert torch.equal(a.embeddings, b.embeddings)  # same weights, same pixels, same kernels
+
+
+def _bf16_no_worse_than_transformers(ours, exact, theirs):
+    """Ours in bfloat16 no worse than twice transformers' own bfloat16 error (plus 1% of the
+    scale for chance differences between two bfloat16 orderings), as for the Qwen towers."""
+    assert ours.dtype == torch.bfloat16
+    scale = exact.abs().max().item()
+    ours_err, ref_err = (ours.float() - exact).abs().max().item(), (theirs.float() - exact).abs().max().item()
+    print(f"bfloat16 error: ours {ours_err / scale:.2e}, transformers {ref_err / scale:.2e}")
+    assert ours_err <= 2 * ref_err + 0.01 * scale
+
+
+def test_bfloat16_pipelines(idefics_family, siglip2_folder):
+    import copy
+
+    preset, folder, model = idefics_family
+    spec = SPEC.format(preset)
+    tokens = VisionPipeline.from_preset(spec, folder, dtype=torch.bfloat16)(IMAGES[:2])
+    hf = preprocess(IMAGES[:2], spec, output="hf", return_tensors="pt")
+    low = copy.deepcopy(model).to(torch.bfloat16)  # the fixture keeps its float32 weights
+    with torch.no_grad():
+        exact = model.model.get_image_features(hf["pixel_values"], hf["pixel_attention_mask"]).pooler_output
+        theirs = low.model.get_image_features(hf["pixel_values"].bfloat16(), hf["pixel_attention_mask"]).pooler_output
+    exact, theirs = torch.cat(list(exact)), torch.cat(list(theirs))
+    _bf16_no_worse_than_transformers(torch.cat([t.embeddings for t in tokens]), exact, theirs)
+
+    folder, model = siglip2_folder
+    spec = "siglip2(max_num_patches=24)"
+    tokens = VisionPipeline.from_preset(spec, folder, dtype=torch.bfloat16)(IMAGES[:2])
+    hf = preprocess(IMAGES[:2], spec, output="hf", return_tensors="pt")
+    mask = hf["pixel_attention_mask"].bool()
+    low = copy.deepcopy(model).to(torch.bfloat16)
+    with torch.no_grad():
+        exact = model.get_image_features(pixel_values=hf["pixel_values"], pixel_attention_mask=hf["pixel_attention_mask"],
+                                         spatial_shapes=hf["spatial_shapes"]).last_hidden_state[mask]
+        theirs = low.get_image_features(pixel_values=hf["pixel_values"].bfloat16(),
+                                        pixel_attention_mask=hf["pixel_attention_mask"],
+                                        spatial_shapes=hf["spatial_shapes"]).last_hidden_state[mask]
+    _bf16_no_worse_than_transformers(torch.cat([t.embeddings for t in tokens]), exact, theirs)
