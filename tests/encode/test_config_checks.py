@@ -241,3 +241,49 @@ def test_pickled_entries_that_are_not_tensors(clip_vision, tmp_path):
     torch.save(state, folder / "pytorch_model.bin")
     with pytest.raises(CheckpointError):
         load_encoder(folder, allow_pickle=True)
+
+
+# --- Idefics3 / SmolVLM and SigLIP2 NaFlex towers (tower-siglip) ---
+NAVIT_FIELDS = [*VIT_FIELDS, "num_patches"]
+
+
+@pytest.fixture(scope="module")
+def navit_folders(tmp_path_factory):
+    """A SigLIP2 vision tower and an Idefics3 VLM, tiny and random, each config rewritten per example."""
+    from transformers import Idefics3Config, Idefics3ForConditionalGeneration, Siglip2VisionConfig, Siglip2VisionModel
+
+    from .conftest import TEXT, VISION, randomize
+
+    siglip2 = randomize(Siglip2VisionModel(Siglip2VisionConfig(**{**VISION, "patch_size": 16, "num_patches": 16})), 51)
+    idefics3 = randomize(Idefics3ForConditionalGeneration(Idefics3Config(
+        vision_config=dict(VISION, patch_size=14), text_config=dict(TEXT, model_type="llama", num_key_value_heads=2))), 52)
+    out = {}
+    for name, model in (("siglip2", siglip2), ("idefics3", idefics3)):
+        target = tmp_path_factory.mktemp(f"fuzz_{name}") / "model"
+        model.save_pretrained(target)
+        out[name] = (target, json.loads((target / "config.json").read_text()))
+    return out
+
+
+@FUZZ
+@given(changes=st.dictionaries(st.sampled_from(NAVIT_FIELDS), HOSTILE, min_size=1, max_size=3))
+def test_siglip2_config_fuzz(navit_folders, changes):
+    folder, base = navit_folders["siglip2"]
+    result, built = load_or_refuse(folder, {**base, **changes})
+    assert built <= ConfigLimits().num_layers
+    if not isinstance(result, CheckpointError):
+        assert result.hidden_size == base["hidden_size"] and result.cfg.position_side == 4
+
+
+@FUZZ
+@given(
+    changes=st.dictionaries(st.sampled_from(PARENT_FIELDS), HOSTILE, max_size=2),
+    vision=st.dictionaries(st.sampled_from(NAVIT_FIELDS), HOSTILE, min_size=1, max_size=2),
+)
+def test_idefics3_parent_config_fuzz(navit_folders, changes, vision):
+    folder, base = navit_folders["idefics3"]
+    config = {**base, "vision_config": {**base["vision_config"], **vision}}
+    result, built = load_or_refuse(folder, {**config, **changes})
+    assert built <= ConfigLimits().num_layers
+    if not isinstance(result, CheckpointError) and result.family == "idefics3":
+        assert result.hidden_size == base["vision_config"]["hidden_size"]

@@ -3,10 +3,11 @@
 Accepted folders (``config.json`` + safetensors, single file or sharded):
 
 - a vision tower alone: ``CLIPVisionModel``, ``SiglipVisionModel``,
-  ``Qwen2VisionTransformerPretrainedModel``, ``Qwen2_5_VisionTransformerPretrainedModel``, ``Qwen3VLVisionModel``;
-- a dual encoder: ``CLIPModel``, ``SiglipModel`` (the text tower is not read);
+  ``Qwen2VisionTransformerPretrainedModel``, ``Qwen2_5_VisionTransformerPretrainedModel``, ``Qwen3VLVisionModel``,
+  ``Idefics3VisionTransformer``, ``SmolVLMVisionTransformer``, ``Siglip2VisionModel``;
+- a dual encoder: ``CLIPModel``, ``SiglipModel``, ``Siglip2Model`` (the text tower is not read);
 - any VLM whose config holds a ``vision_config`` of those families (LLaVA, LLaVA-NeXT,
-  LLaVA-OneVision, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, ...): only the vision tower's weights are read, wherever
+  LLaVA-OneVision, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Idefics3, SmolVLM, ...): only the vision tower's weights are read, wherever
   the checkpoint put them (see ``checkpoint.find_prefix``).
 
 Steps: config -> family and tower config -> the tower's weights under their prefix ->
@@ -22,7 +23,7 @@ from pathlib import Path
 import torch
 
 from ..errors import CheckpointError, SpecError
-from . import clip, qwen2_5_vl, qwen2_vl, qwen3_vl  # noqa: F401  (each registers its tower family)
+from . import clip, idefics3, qwen2_5_vl, qwen2_vl, qwen3_vl, siglip2  # noqa: F401  (each registers its tower family)
 from .base import VisionEncoder
 from .checkpoint import Checkpoint, find_prefix, model_folder, read_config
 from .config import DEFAULT_LIMITS, ConfigLimits, model_type_of
@@ -125,8 +126,9 @@ def load_encoder(
 
     ``feature_layer`` indexes transformers' ``hidden_states`` (-1 = last layer output,
     -2 = penultimate, 0 = embeddings). ``None`` takes the folder's ``vision_feature_layer``
-    when a VLM config has an integer one, else -2 for CLIP/SigLIP (LLaVA's choice) and
-    -1 for Qwen2-VL (its merger is trained on the last block). Layers past it are not
+    when a VLM config has an integer one, else the family's default (``TowerFamily.feature_layer``):
+    -2 for CLIP/SigLIP (LLaVA's choice), -1 for the Qwen towers (their merger is trained on the
+    last block) and for Idefics3/SmolVLM and SigLIP2 (their post-normed ``last_hidden_state``). Layers past it are not
     loaded. ``pos_antialias=True`` antialiases position embeddings when a grid shrinks
     (off by default: transformers does not). ``limits`` bounds what ``config.json`` may ask
     for (``ConfigLimits``: layers, widths, sizes, parameters); the config is checked against

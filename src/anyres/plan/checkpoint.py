@@ -220,14 +220,26 @@ register_checkpoint_family(
         Rule("model", "downsample_ratio", "downsample_ratio"),
     ),
 )
+_IDEFICS3 = (
+    Rule("image", "size.longest_edge", "longest_edge"),
+    Rule("image", "max_image_size.longest_edge", "tile_size"),
+    Rule("image", "do_image_splitting", "do_image_splitting"),
+    Rule("model", "vision_config.patch_size", "patch_size", first),
+    Rule("model", "scale_factor", "scale_factor"),
+)
+register_checkpoint_family("idefics3", model_types=("idefics3",), image_processor_types=("Idefics3ImageProcessor",),
+                           rules=_IDEFICS3)
+# SmolVLM(2): Idefics3's processor and connector under its own names
+register_checkpoint_family("smolvlm", model_types=("smolvlm",), image_processor_types=("SmolVLMImageProcessor",),
+                           rules=_IDEFICS3)
+# SigLIP2 NaFlex: a Siglip2Model or a bare Siglip2VisionModel folder
 register_checkpoint_family(
-    "idefics3", model_types=("idefics3",), image_processor_types=("Idefics3ImageProcessor",),
+    "siglip2", model_types=("siglip2", "siglip2_vision_model"), image_processor_types=("Siglip2ImageProcessor",),
     rules=(
-        Rule("image", "size.longest_edge", "longest_edge"),
-        Rule("image", "max_image_size.longest_edge", "tile_size"),
-        Rule("image", "do_image_splitting", "do_image_splitting"),
+        Rule("image", "max_num_patches", "max_num_patches"),
         Rule("model", "vision_config.patch_size", "patch_size", first),
-        Rule("model", "scale_factor", "scale_factor"),
+        Rule("model", "patch_size", "patch_size", first),
+        Rule("image", "patch_size", "patch_size"),
     ),
 )
 
