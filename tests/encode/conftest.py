@@ -51,6 +51,24 @@ def siglip_vision(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def internvit_vision(tmp_path_factory):
+    from transformers import InternVLVisionConfig, InternVLVisionModel
+
+    model = randomize(InternVLVisionModel(InternVLVisionConfig(**VISION, patch_size=14, attention_bias=True)), 9)
+    return save(model, tmp_path_factory.mktemp("internvit_vision")), model
+
+
+@pytest.fixture(scope="session")
+def gemma3_model(tmp_path_factory):
+    from transformers import Gemma3Config, Gemma3ForConditionalGeneration
+
+    config = Gemma3Config(vision_config=dict(VISION, patch_size=14, vision_use_head=False), mm_tokens_per_image=4,
+                          text_config=dict(TEXT, num_key_value_heads=2, head_dim=8))
+    model = randomize(Gemma3ForConditionalGeneration(config), 10)
+    return save(model, tmp_path_factory.mktemp("gemma3_model")), model
+
+
+@pytest.fixture(scope="session")
 def clip_model(tmp_path_factory):
     from transformers import CLIPConfig, CLIPModel
 

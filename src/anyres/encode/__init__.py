@@ -1,4 +1,4 @@
-"""anyres.encode: vision encoders (CLIP, SigLIP, Qwen2-VL, Qwen2.5-VL, Qwen3-VL) over views of any size.
+"""anyres.encode: vision encoders (CLIP, SigLIP, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, InternViT) over views of any size.
 
 Imports torch; ``import anyres`` does not import this package.
 
@@ -17,6 +17,7 @@ from .attention import block_diagonal_mask, packed_attention
 from .base import DeepstackOutput, EncoderOutput, VisionEncoder, patchify
 from .clip import ClipEncoder, ViTConfig, clip_state_dict
 from .config import ConfigLimits
+from .internvit import InternViTConfig, InternViTEncoder, internvit_state_dict
 from .load import load_encoder
 from .posembed import resample_abs_pos_embed
 from .qwen2_5_vl import Qwen2_5VLConfig, Qwen2_5VLEncoder, window_order
@@ -30,6 +31,8 @@ __all__ = [
     "ConfigLimits",
     "DeepstackOutput",
     "EncoderOutput",
+    "InternViTConfig",
+    "InternViTEncoder",
     "Qwen2_5VLConfig",
     "Qwen2_5VLEncoder",
     "Qwen2VLConfig",
@@ -43,6 +46,7 @@ __all__ = [
     "clip_state_dict",
     "block_positions",
     "interpolated_positions",
+    "internvit_state_dict",
     "load_encoder",
     "packed_attention",
     "packed_positions",

@@ -2,7 +2,7 @@
 
 ``VisionEncoder`` is an ``nn.Module`` with these attributes:
 
-- ``family``: ``"clip"``, ``"siglip"``, ``"qwen2_vl"``, ``"qwen2_5_vl"`` or ``"qwen3_vl"``.
+- ``family``: ``"clip"``, ``"siglip"``, ``"qwen2_vl"``, ``"qwen2_5_vl"``, ``"qwen3_vl"`` or ``"internvit"``.
 - ``patch_size``, ``temporal_patch_size`` (1 except the Qwen towers: 2), ``merge_size`` (1
   except the Qwen towers: their PatchMerger merges 2x2 patches into one token).
 - ``hidden_size``: width of the output tokens (for Qwen2-VL the merger's output width).
