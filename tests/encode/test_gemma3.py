@@ -23,7 +23,7 @@ from anyres.pipeline import VisionPipeline  # noqa: E402
 
 from ..pixels.test_hf_parity import make_image  # noqa: E402
 from ..tolerance import assert_close_rel  # noqa: E402
-from .conftest import randomize  # noqa: E402
+from .conftest import check_cli_encode, randomize  # noqa: E402
 
 SPEC = "gemma3(size={'height': 224, 'width': 224}, image_seq_length=16)"
 # pan-and-scan crops of at least 64 px (the released 256 would leave these small images uncut)
@@ -161,3 +161,7 @@ def test_bad_vision_configs_are_checkpoint_errors(gemma3, tmp_path, field, value
     (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match=message.replace("(", r"\(").replace(".", r"\.")):
         VisionPipeline.from_preset(SPEC, tmp_path)
+
+
+def test_cli_encode_and_encode_dataset(gemma3, tmp_path):
+    check_cli_encode(PAN, gemma3[0], IMAGES[:2], tmp_path)

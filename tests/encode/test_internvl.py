@@ -26,7 +26,12 @@ from anyres.pipeline import VisionPipeline  # noqa: E402
 
 from ..pixels.test_hf_parity import make_image  # noqa: E402
 from ..tolerance import assert_close_rel  # noqa: E402
-from .conftest import assert_config_refused, assert_limits_reach_the_config, randomize  # noqa: E402
+from .conftest import (  # noqa: E402
+    assert_config_refused,
+    assert_limits_reach_the_config,
+    check_cli_encode,
+    randomize,
+)
 
 VISION = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
               image_size=[448, 448], patch_size=[14, 14])  # fmt: skip
@@ -201,3 +206,8 @@ def test_layer_scale_that_does_not_fit_is_a_checkpoint_error(internvl, tmp_path)
     save_file(state, tmp_path / "model.safetensors", metadata={"format": "pt"})
     with pytest.raises(CheckpointError, match="layer scale lambda_2 of shape None"):
         load_encoder(tmp_path)
+
+
+
+def test_cli_encode_and_encode_dataset(internvl, tmp_path):
+    check_cli_encode("internvl", internvl[0], IMAGES[:2], tmp_path)
