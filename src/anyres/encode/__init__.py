@@ -1,4 +1,5 @@
-"""anyres.encode: vision encoders (CLIP, SigLIP, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, InternViT) over views of any size.
+"""anyres.encode: vision encoders (CLIP, SigLIP, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, InternViT) over views
+of any size.
 
 Imports torch; ``import anyres`` does not import this package.
 

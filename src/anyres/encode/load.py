@@ -29,6 +29,8 @@ from .checkpoint import Checkpoint, find_prefix, model_folder, read_config
 from .config import DEFAULT_LIMITS, ConfigLimits, model_type_of
 from .towers import TOWERS, nested_aliases, parent_defaults, tower_types
 
+FINAL_NORM = "final_norm."  # where a family's conversion puts the tower's final norm (towers.py)
+
 
 def vision_section(config: dict, folder: Path) -> tuple[str, dict, object]:
     """(family, tower config, the parent's ``vision_feature_layer`` or None)."""
@@ -184,6 +186,3 @@ def load_encoder(
         state = {k: v for k, v in state.items() if not k.startswith(FINAL_NORM)}
     load_state(model, state, folder, dtype)
     return model.eval()
-
-
-FINAL_NORM = "final_norm."  # where a family's conversion puts the tower's final norm (towers.py)
