@@ -83,8 +83,9 @@ def reference(model, images) -> list[torch.Tensor]:
     return [x.flatten(0, 1) for x in out.split(batch["num_patches"].tolist())]
 
 
-@pytest.mark.parametrize("preset", ["internvl", "internvl3.5"])
-@pytest.mark.parametrize("fixture", ["internvl", "internvl_6b"])
+@pytest.mark.parametrize(
+    "preset,fixture", [("internvl", "internvl"), ("internvl", "internvl_6b"), ("internvl3.5", "internvl")]
+)
 def test_pipeline_equals_get_image_features(preset, fixture, request):
     folder, model = request.getfixturevalue(fixture)
     pipe = VisionPipeline.from_preset(preset, folder)
