@@ -83,6 +83,9 @@ def test_pipeline_equals_get_image_features(gemma3, pan):
     for image, ref in zip(IMAGES[:2], expected):  # one image a call gives the same
         [alone] = pipe([image])
         assert_close_rel(alone.embeddings, ref, ulps=ULPS)
+    packed = VisionPipeline.from_preset(spec, folder, packing="packed")(IMAGES[:2])  # one packed sequence
+    for t, ref in zip(packed, expected):
+        assert_close_rel(t.embeddings, ref, ulps=ULPS)
 
 
 def test_bfloat16_and_to(gemma3):

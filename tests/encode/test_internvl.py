@@ -100,6 +100,10 @@ def test_pipeline_equals_get_image_features(preset, fixture, request):
         assert_close_rel(t.embeddings, ref, ulps=ULPS, what=f"{preset} {fixture} {t.plan.image}")
     [alone] = pipe(IMAGES[1:2])  # one image a call gives the same
     assert_close_rel(alone.embeddings, expected[1], ulps=ULPS)
+    if fixture == "internvl_6b":  # every view in one packed sequence (CLS rows included) gives the same
+        packed = VisionPipeline.from_preset(preset, folder, packing="packed")(IMAGES[:2])
+        for t, ref in zip(packed, expected):
+            assert_close_rel(t.embeddings, ref, ulps=ULPS)
 
 
 def test_bare_tower_and_feature_layers(internvl):
