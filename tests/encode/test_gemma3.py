@@ -168,3 +168,21 @@ def test_bad_vision_configs_are_checkpoint_errors(gemma3, tmp_path, field, value
 
 def test_cli_encode_and_encode_dataset(gemma3, tmp_path):
     check_cli_encode(PAN, gemma3[0], IMAGES[:2], tmp_path)
+
+
+def test_the_folder_is_the_spec(gemma3, tmp_path):
+    """A Gemma 3 folder with its image processor plans as the checkpoint says (size,
+    pan-and-scan settings, mm_tokens_per_image) and encodes like the spelled-out spec."""
+    from transformers.models.gemma3.image_processing_pil_gemma3 import Gemma3ImageProcessorPil
+
+    import shutil
+
+    folder = tmp_path / "gemma3"
+    shutil.copytree(gemma3[0], folder)
+    Gemma3ImageProcessorPil(size={"height": 224, "width": 224}, do_pan_and_scan=True, pan_and_scan_min_crop_size=64,
+                            pan_and_scan_max_num_crops=4, pan_and_scan_min_ratio_to_activate=1.2).save_pretrained(folder)
+    from_folder = VisionPipeline.from_preset(str(folder), folder)
+    by_name = VisionPipeline.from_preset(PAN, folder)
+    for a, b in zip(from_folder(IMAGES[:2]), by_name(IMAGES[:2])):
+        assert len(a.plan.views) == len(b.plan.views) == 3
+        assert torch.equal(a.embeddings, b.embeddings)  # same weights, same pixels, same kernels

@@ -216,3 +216,21 @@ def test_layer_scale_that_does_not_fit_is_a_checkpoint_error(internvl, tmp_path)
 
 def test_cli_encode_and_encode_dataset(internvl, tmp_path):
     check_cli_encode("internvl", internvl[0], IMAGES[:2], tmp_path)
+
+
+def test_the_folder_is_the_spec(internvl, tmp_path):
+    """An InternVL folder with its image processor (GotOcr2, ImageNet mean and std, up to
+    2 tiles) plans and encodes like the spelled-out spec."""
+    from ..plan.oracles import internvl_image_processor
+
+    folder = tmp_path / "internvl"
+    shutil.copytree(internvl[0], folder)
+    processor = internvl_image_processor(max_patches=2)
+    px = anyres.get_preset("internvl").pixels
+    processor.image_mean, processor.image_std = list(px.mean), list(px.std)
+    processor.save_pretrained(folder)
+    from_folder = VisionPipeline.from_preset(str(folder), folder)
+    by_name = VisionPipeline.from_preset("internvl(max_tiles=2)", folder)
+    for a, b in zip(from_folder(IMAGES[3:]), by_name(IMAGES[3:])):
+        assert len(a.plan.views) == len(b.plan.views) == 3  # the strip: 2 tiles + thumbnail (6 views at 12)
+        assert torch.equal(a.embeddings, b.embeddings)

@@ -221,6 +221,17 @@ register_checkpoint_family(
     ),
 )
 register_checkpoint_family(
+    "gemma3", model_types=("gemma3",), image_processor_types=("Gemma3ImageProcessor",),
+    rules=(
+        Rule("image", "size", "size"),
+        Rule("model", "vision_config.patch_size", "patch_size", first),
+        Rule("model", "mm_tokens_per_image", "image_seq_length"),
+        Rule("processor", "image_seq_length", "image_seq_length"),
+        *(Rule("image", k, k) for k in ("do_pan_and_scan", "pan_and_scan_min_crop_size", "pan_and_scan_max_num_crops",
+                                        "pan_and_scan_min_ratio_to_activate")),
+    ),
+)
+register_checkpoint_family(
     "idefics3", model_types=("idefics3",), image_processor_types=("Idefics3ImageProcessor",),
     rules=(
         Rule("image", "size.longest_edge", "longest_edge"),
