@@ -234,3 +234,20 @@ def test_the_folder_is_the_spec(internvl, tmp_path):
     for a, b in zip(from_folder(IMAGES[3:]), by_name(IMAGES[3:])):
         assert len(a.plan.views) == len(b.plan.views) == 3  # the strip: 2 tiles + thumbnail (6 views at 12)
         assert torch.equal(a.embeddings, b.embeddings)
+
+
+def test_tower_without_position_embeddings_and_with_a_mask_token(tmp_path):
+    """use_absolute_position_embeddings=False adds nothing; the pre-training mask token is not read."""
+    from transformers import InternVLVisionConfig, InternVLVisionModel
+
+    config = InternVLVisionConfig(**dict(VISION, image_size=56, patch_size=14), use_absolute_position_embeddings=False,
+                                  use_mask_token=True)
+    model = randomize(InternVLVisionModel(config), 33)
+    model.save_pretrained(tmp_path)
+    enc = load_encoder(tmp_path, final_norm=True)  # use_mean_pooling: the final norm is an identity
+    assert enc.pos_embed is None and enc.final_norm is None
+    pixels = torch.randn(2, 3, 56, 84, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ref = model(pixel_values=pixels).last_hidden_state
+        assert_close_rel(enc.forward_features(pixels, keep_cls=True), ref, ulps=ULPS)
+        assert_close_rel(torch.cat(enc.forward_views(list(pixels), keep_cls=True)), ref.flatten(0, 1), ulps=ULPS)
