@@ -1,6 +1,6 @@
 """Vision encoder throughput, with transformers as the peer, measured in the same run.
 
-    .venv/bin/python benchmarks/bench_encode.py [--quick] [--repeats 3] [--flex] [--only qwen2.5]
+    .venv/bin/python benchmarks/bench_encode.py [--quick] [--repeats 3] [--flex] [--only qwen2.5|internvit]
 
 1. Our CLIP encoder vs transformers' ``CLIPVisionModel`` on the same views: ViT-B/16
    sized random weights (width 768, 12 layers, 12 heads, 224 px, patch 16), float32.
@@ -18,6 +18,10 @@
    random weights at Qwen2.5-VL's head size and window geometry (head_dim 80, 112 px windows,
    full attention at every 4th layer) but narrower and shallower than the 7B tower (width 640,
    8 layers; ``--quick``: 4), float32.
+6. InternViT vs transformers' ``InternVLVisionModel`` (``last_hidden_state``) on InternVL
+   tiles of 448 px (1025 tokens each, CLS included): random weights at InternViT-300M's
+   head size (64) with layer scale, narrower and shallower than the released tower
+   (width 512, 6 layers; ``--quick``: 3), 2 tiles a call, float32.
 
 Times are the best of ``--repeats`` runs (the VM is noisy; the best run is the least
 disturbed one). ``torch.set_num_threads`` is left at its default.
@@ -145,17 +149,39 @@ def qwen2_5_section(quick: bool, repeats: int) -> None:
     print(f"   {t_peer * 1e3:>16.1f} {t_ours * 1e3:>9.1f} {t_peer / t_ours:>7.2f}x {diff:>11.1e} {t_loop * 1e3:>24.1f}")
 
 
+def internvit_section(quick: bool, repeats: int) -> None:
+    from transformers import InternVLVisionConfig, InternVLVisionModel
+
+    depth = 3 if quick else 6
+    config = InternVLVisionConfig(hidden_size=512, intermediate_size=2048, num_hidden_layers=depth,
+                                  num_attention_heads=8, attention_bias=True)
+    torch.manual_seed(0)
+    peer = InternVLVisionModel(config).eval()
+    pixels = torch.randn(2, 3, 448, 448)
+    with tempfile.TemporaryDirectory() as tmp:
+        peer.save_pretrained(tmp)
+        encoder = load_encoder(tmp, feature_layer=-1)
+    diff = (encoder.forward_features(pixels, keep_cls=True) - peer(pixels).last_hidden_state).abs().max().item()
+    t_peer, t_ours = best_times(
+        [lambda: peer(pixels).last_hidden_state, lambda: encoder.forward_features(pixels, keep_cls=True)],
+        repeats, warm_up=True)  # fmt: skip
+    print(f"\n6. InternViT (width 512, {depth} layers, layer scale), 2 tiles of 448x448 (1025 tokens each)")
+    print(f"   {'transformers ms':>16} {'ours ms':>9} {'speedup':>8} {'max |diff|':>11}")
+    print(f"   {t_peer * 1e3:>16.1f} {t_ours * 1e3:>9.1f} {t_peer / t_ours:>7.2f}x {diff:>11.1e}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a 6-layer width-384 ViT, fewer views")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--flex", action="store_true", help="also time compiled flex_attention (slow to compile)")
-    parser.add_argument("--only", choices=["qwen2.5"], help="run one section only")
+    sections = {"qwen2.5": qwen2_5_section, "internvit": internvit_section}
+    parser.add_argument("--only", choices=sorted(sections), help="run one section only")
     args = parser.parse_args()
-    if args.only == "qwen2.5":
+    if args.only:
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, best of {args.repeats}")
         with torch.inference_mode():
-            qwen2_5_section(args.quick, args.repeats)
+            sections[args.only](args.quick, args.repeats)
         return
     config = SMALL if args.quick else VIT_B16
     n_views = 2 if args.quick else 4
@@ -212,6 +238,7 @@ def main() -> None:
             print(f"   {label:<14} {n:>6} {cells[0]} {cells[1]} {cells[2]} {cells[3]:>16}")
 
         qwen2_5_section(args.quick, args.repeats)
+        internvit_section(args.quick, args.repeats)
 
 
 if __name__ == "__main__":

@@ -51,6 +51,24 @@ def siglip_vision(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def internvit_vision(tmp_path_factory):
+    from transformers import InternVLVisionConfig, InternVLVisionModel
+
+    model = randomize(InternVLVisionModel(InternVLVisionConfig(**VISION, patch_size=14, attention_bias=True)), 9)
+    return save(model, tmp_path_factory.mktemp("internvit_vision")), model
+
+
+@pytest.fixture(scope="session")
+def gemma3_model(tmp_path_factory):
+    from transformers import Gemma3Config, Gemma3ForConditionalGeneration
+
+    config = Gemma3Config(vision_config=dict(VISION, patch_size=14, vision_use_head=False), mm_tokens_per_image=4,
+                          text_config=dict(TEXT, num_key_value_heads=2, head_dim=8))
+    model = randomize(Gemma3ForConditionalGeneration(config), 10)
+    return save(model, tmp_path_factory.mktemp("gemma3_model")), model
+
+
+@pytest.fixture(scope="session")
 def clip_model(tmp_path_factory):
     from transformers import CLIPConfig, CLIPModel
 
@@ -158,3 +176,35 @@ def qwen_processed(sizes, patch: int = 14, seed: int = 0):
     processor = Qwen2VLImageProcessorPil(patch_size=patch, min_pixels=unit * unit, max_pixels=unit * unit * 40)
     batch = processor(images=images, return_tensors="pt")
     return batch["pixel_values"], batch["image_grid_thw"]
+
+
+def check_cli_encode(spec, folder, images, tmp_path):
+    """``anyres encode`` and ``anyres encode-dataset`` with ``spec`` on a whole VLM folder
+    write what the pipeline gives for ``images`` (PIL)."""
+    import pyarrow.parquet as pq
+    from safetensors.torch import load_file
+
+    from anyres.cli import main
+    from anyres.engine import encode_dataset
+    from anyres.engine.store import load_embeddings
+    from anyres.pipeline import VisionPipeline
+
+    from ..tolerance import assert_close_rel
+
+    src = tmp_path / "src"
+    src.mkdir()
+    paths = []
+    for k, image in enumerate(images):
+        image.save(src / f"{k}.png")
+        paths.append(str(src / f"{k}.png"))
+    expected = VisionPipeline.from_preset(spec, folder)(paths)
+    out = tmp_path / "t.safetensors"
+    assert main(["encode", *paths, "--preset", spec, "--encoder", str(folder), "--out", str(out)]) == 0
+    saved = load_file(out)
+    for k, ref in enumerate(expected):
+        assert torch.equal(saved[f"image{k}.embeddings"], ref.embeddings)
+    assert encode_dataset(src, tmp_path / "job", spec, folder)["encoded"] == len(images)
+    rows = {r["source"]: r for r in pq.read_table(tmp_path / "job" / "manifest.parquet").to_pylist()}
+    for k, ref in enumerate(expected):
+        # the same modules on the same pixels, batched in other groups: float32 summation order
+        assert_close_rel(load_embeddings(tmp_path / "job", rows[f"{k}.png"]), ref.embeddings, ulps=64)

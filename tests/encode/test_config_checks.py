@@ -29,6 +29,8 @@ QWEN_FIELDS = ["depth", "embed_dim", "hidden_size", "num_heads", "num_attention_
                "temporal_patch_size", "spatial_merge_size", "in_channels", "hidden_act", "rope_parameters",
                "rope_theta", "model_type"]  # fmt: skip
 PARENT_FIELDS = ["model_type", "vision_config", "vision_feature_layer"]
+INTERNVIT_FIELDS = [*VIT_FIELDS, "norm_type", "use_qk_norm", "attention_bias", "use_mean_pooling",
+                    "use_absolute_position_embeddings"]  # fmt: skip
 
 HOSTILE = st.one_of(
     st.none(),
@@ -47,10 +49,12 @@ HOSTILE = st.one_of(
 
 
 @pytest.fixture(scope="module")
-def folders(clip_vision, qwen2_vision, llava_next, tmp_path_factory):
+def folders(clip_vision, qwen2_vision, llava_next, internvit_vision, gemma3_model, tmp_path_factory):
     """Private copies whose config.json each example rewrites (the weights stay)."""
     out = {}
-    for name, (source, _) in {"clip": clip_vision, "qwen": qwen2_vision, "parent": llava_next}.items():
+    sources = {"clip": clip_vision, "qwen": qwen2_vision, "parent": llava_next, "internvit": internvit_vision,
+               "gemma3": gemma3_model}
+    for name, (source, _) in sources.items():
         target = tmp_path_factory.mktemp(f"fuzz_{name}") / "model"
         shutil.copytree(source, target)
         out[name] = (target, json.loads((target / "config.json").read_text()))
@@ -108,12 +112,23 @@ def test_qwen2_vl_config_fuzz(folders, changes):
 
 
 @FUZZ
+@given(changes=st.dictionaries(st.sampled_from(INTERNVIT_FIELDS), HOSTILE, min_size=1, max_size=3))
+def test_internvit_config_fuzz(folders, changes):
+    folder, base = folders["internvit"]
+    result, built = load_or_refuse(folder, {**base, **changes})
+    assert built <= ConfigLimits().num_layers
+    if not isinstance(result, CheckpointError):
+        assert result.hidden_size == base["hidden_size"] and result.feature_layer == base["num_hidden_layers"]
+
+
+@FUZZ
 @given(
     changes=st.dictionaries(st.sampled_from(PARENT_FIELDS), HOSTILE, max_size=2),
     vision=st.dictionaries(st.sampled_from(VIT_FIELDS), HOSTILE, max_size=2),
+    parent=st.sampled_from(["parent", "gemma3"]),
 )
-def test_parent_config_fuzz(folders, changes, vision):
-    folder, base = folders["parent"]
+def test_parent_config_fuzz(folders, changes, vision, parent):
+    folder, base = folders[parent]
     config = {**base, "vision_config": {**base["vision_config"], **vision}}
     result, built = load_or_refuse(folder, {**config, **changes})
     assert built <= ConfigLimits().num_layers

@@ -1,5 +1,5 @@
 """anyres.encode: vision encoders (CLIP, SigLIP, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Idefics3/SmolVLM,
-SigLIP2 NaFlex) over views of any size.
+SigLIP2 NaFlex, InternViT) over views of any size.
 
 Imports torch; ``import anyres`` does not import this package.
 
@@ -20,6 +20,7 @@ from .base import DeepstackOutput, EncoderOutput, VisionEncoder, patchify
 from .clip import ClipEncoder, ViTConfig, clip_state_dict
 from .config import ConfigLimits
 from .idefics3 import Idefics3Encoder, bucket_position_ids
+from .internvit import InternViTConfig, InternViTEncoder, internvit_state_dict
 from .load import load_encoder
 from .navit import NaViTConfig, NaViTEncoder
 from .posembed import resample_abs_pos_embed
@@ -38,6 +39,8 @@ __all__ = [
     "Idefics3Encoder",
     "NaViTConfig",
     "NaViTEncoder",
+    "InternViTConfig",
+    "InternViTEncoder",
     "Qwen2_5VLConfig",
     "Qwen2_5VLEncoder",
     "Qwen2VLConfig",
@@ -53,6 +56,7 @@ __all__ = [
     "clip_state_dict",
     "block_positions",
     "interpolated_positions",
+    "internvit_state_dict",
     "load_encoder",
     "packed_attention",
     "packed_positions",

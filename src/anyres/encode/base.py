@@ -4,7 +4,7 @@
 
 - ``family``: the tower family's registered name (``encode/towers.py``): ``"clip"``,
   ``"siglip"``, ``"qwen2_vl"``, ``"qwen2_5_vl"``, ``"qwen3_vl"``, ``"idefics3"`` (Idefics3 and
-  SmolVLM), ``"siglip2"`` (NaFlex), ...
+  SmolVLM), ``"siglip2"`` (NaFlex), ``"internvit"``, ...
 - ``patch_size``, ``temporal_patch_size`` (1 except the Qwen towers: 2), ``merge_size`` (1
   except the Qwen towers: their PatchMerger merges 2x2 patches into one token).
 - ``hidden_size``: width of the output tokens (for Qwen2-VL the merger's output width).

@@ -15,6 +15,8 @@ layer-norm eps     1e-5                    1e-6
 ``hidden_states[i]`` in transformers is the input of layer i (the embeddings, after
 CLIP's pre-norm, for i = 0) or the output of layer i-1; the final ``post_layernorm``
 never appears in it. The tower here holds only the layers up to the feature layer.
+With ``final_norm`` (the last layer only) it ends with ``post_layernorm``: SigLIP's
+``last_hidden_state``, what Gemma 3's projector reads.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import CheckpointError, ShapeError
+from ..errors import CheckpointError, ShapeError, SpecError
 from .base import EncoderOutput, VisionEncoder, check_feature_layer, check_packed, grid_rows
 from .config import DEFAULT_LIMITS, ConfigLimits, FieldReader, check_heads, check_parameters
 from .layers import ACTIVATIONS, Block, run_blocks
@@ -57,9 +59,11 @@ class ViTConfig:
 class ClipEncoder(VisionEncoder):
     """CLIP or SigLIP vision tower truncated at ``feature_layer`` (see ``base.VisionEncoder``)."""
 
-    def __init__(self, cfg: ViTConfig, feature_layer: int, *, pos_antialias: bool = False):
+    def __init__(self, cfg: ViTConfig, feature_layer: int, *, pos_antialias: bool = False, final_norm: bool = False):
         super().__init__()
         check_feature_layer(feature_layer, cfg.num_layers)
+        if final_norm and feature_layer != cfg.num_layers:
+            raise SpecError(f"final_norm follows the last layer ({cfg.num_layers}), not layer {feature_layer}")
         d, p, c = cfg.hidden_size, cfg.patch_size, cfg.num_channels
         self.cfg = cfg
         self.family, self.patch_size, self.hidden_size, self.image_size = cfg.family, p, d, cfg.image_size
@@ -75,6 +79,8 @@ class ClipEncoder(VisionEncoder):
         self.blocks = nn.ModuleList(
             Block(d, cfg.num_heads, cfg.intermediate_size, cfg.act, cfg.eps) for _ in range(feature_layer)
         )
+        # transformers' post_layernorm, run after the last layer (last_hidden_state)
+        self.final_norm = nn.LayerNorm(d, eps=cfg.eps) if final_norm else None
 
     def position_embedding(self, hw: tuple[int, int]) -> torch.Tensor:
         """(prefix + h*w, D) position embeddings for an h x w patch grid."""
@@ -96,6 +102,8 @@ class ClipEncoder(VisionEncoder):
         if self.pre_norm is not None:
             x = self.pre_norm(x)
         x, probe = run_blocks(self.blocks, x, probe=output_attention)
+        if self.final_norm is not None:
+            x = self.final_norm(x)
         features = x if keep_cls else x[:, P:]
         assert features.shape == (B, self.tokens_per_view(H, W, keep_cls), d)  # invariant
         if output_attention:
@@ -126,6 +134,8 @@ class ClipEncoder(VisionEncoder):
         if self.pre_norm is not None:
             seq = self.pre_norm(seq)
         seq, _ = run_blocks(self.blocks, seq, segments=tuple(lengths))
+        if self.final_norm is not None:
+            seq = self.final_norm(seq)
         seq = seq[0]
         if P and not keep_cls:
             keep = torch.ones(seq.shape[0], dtype=torch.bool, device=seq.device)
@@ -145,15 +155,15 @@ _BLOCK_PARTS = {
     "mlp.fc2": "mlp.fc2",
 }
 # Keys of a transformers CLIP/SigLIP vision tower that feature extraction does not use.
-IGNORED = re.compile(r"^(post_layernorm\.|head\.|embeddings\.position_ids$)")
+IGNORED = re.compile(r"^(head\.|embeddings\.position_ids$)")
 
 
 def clip_state_dict(hf: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """A transformers CLIP/SigLIP vision-tower state dict (prefix removed) -> ``ClipEncoder``'s.
 
     q/k/v projections are fused into ``qkv`` (rows q, k, v); the patch conv becomes a
-    linear layer over (C, p, p) vectors. Unused keys (post-norm, pooling head) are
-    dropped; keys this function does not know pass through unchanged, so a strict load
+    linear layer over (C, p, p) vectors; ``post_layernorm`` becomes ``final_norm``
+    (read only when the tower is built with it). The pooling head is dropped; keys this function does not know pass through unchanged, so a strict load
     reports them.
     """
     out: dict[str, torch.Tensor] = {}
@@ -164,6 +174,8 @@ def clip_state_dict(hf: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         "embeddings.patch_embedding.bias": "patch_embed.bias",
         "pre_layrnorm.weight": "pre_norm.weight",
         "pre_layrnorm.bias": "pre_norm.bias",
+        "post_layernorm.weight": "final_norm.weight",  # loaded only by a tower built with final_norm
+        "post_layernorm.bias": "final_norm.bias",
     }
     for key, value in hf.items():
         if IGNORED.match(key):
@@ -226,15 +238,18 @@ def vit_config(family: str, cfg: dict, folder: Path, limits: ConfigLimits = DEFA
 
 
 def _build_vit(cfg: ViTConfig, depth: int, options) -> ClipEncoder:
-    return ClipEncoder(cfg, depth, pos_antialias=bool(options.get("pos_antialias", False)))
+    return ClipEncoder(cfg, depth, pos_antialias=bool(options.get("pos_antialias", False)),
+                       final_norm=bool(options.get("final_norm", False)))
 
 
-# LLaVA's penultimate layer is the default feature layer of both.
-for _family, _types, _parents in (
-    ("clip", ("clip_vision_model",), ("clip", "llava", "llava_next")),
-    ("siglip", ("siglip_vision_model",), ("siglip", "llava_onevision")),
+# LLaVA's penultimate layer is the default feature layer of both; Gemma 3's projector
+# reads SigLIP's last_hidden_state (after post_layernorm).
+for _family, _types, _parents, _last_state in (
+    ("clip", ("clip_vision_model",), ("clip", "llava", "llava_next"), ()),
+    ("siglip", ("siglip_vision_model",), ("siglip", "llava_onevision", "gemma3"), ("gemma3",)),
 ):
     register_tower(TowerFamily(
         name=_family, model_types=_types, parents=_parents, anchor="embeddings.patch_embedding.weight",
         feature_layer=-2, read_config=partial(vit_config, _family), convert=clip_state_dict, build=_build_vit,
+        last_state_parents=_last_state,
     ))

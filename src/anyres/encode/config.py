@@ -81,6 +81,13 @@ class FieldReader:
             raise self.fail(name, value, f"must be a finite number in {bracket}{low:g}, {high:g}]")
         return float(value)
 
+    def flag(self, name: str, default: bool) -> bool:
+        """A JSON boolean (not 0/1, not a string)."""
+        value = self.cfg.get(name, default)
+        if not isinstance(value, bool):
+            raise self.fail(name, value, "must be true or false")
+        return value
+
     def choice(self, name: str, default: str, known) -> str:
         value = self.cfg.get(name, default)
         if not isinstance(value, str) or value not in known:

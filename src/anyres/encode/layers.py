@@ -80,6 +80,12 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.impl = "auto"  # packed attention implementation, see attention.py
 
+    def heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """q, k, v of (B, N, D) inputs, each (B, heads, N, head_dim) (a subclass may
+        normalise them first: InternViT's QK norm)."""
+        B, N, _ = x.shape
+        return self.qkv(x).view(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+
     def forward(
         self,
         x: torch.Tensor,
@@ -92,7 +98,7 @@ class Attention(nn.Module):
     ) -> tuple[torch.Tensor, Probe | None]:
         """Attention output, or ``residual`` + it (in place) when a residual is given."""
         B, N, D = x.shape
-        q, k, v = self.qkv(x).view(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        q, k, v = self.heads(x)
         if rope is not None:
             q, k = apply_rope(q, *rope), apply_rope(k, *rope)
         found = None

@@ -4,11 +4,11 @@ Accepted folders (``config.json`` + safetensors, single file or sharded):
 
 - a vision tower alone: ``CLIPVisionModel``, ``SiglipVisionModel``,
   ``Qwen2VisionTransformerPretrainedModel``, ``Qwen2_5_VisionTransformerPretrainedModel``, ``Qwen3VLVisionModel``,
-  ``Idefics3VisionTransformer``, ``SmolVLMVisionTransformer``, ``Siglip2VisionModel``;
+  ``Idefics3VisionTransformer``, ``SmolVLMVisionTransformer``, ``Siglip2VisionModel``, ``InternVLVisionModel``;
 - a dual encoder: ``CLIPModel``, ``SiglipModel``, ``Siglip2Model`` (the text tower is not read);
 - any VLM whose config holds a ``vision_config`` of those families (LLaVA, LLaVA-NeXT,
-  LLaVA-OneVision, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Idefics3, SmolVLM, ...): only the vision tower's weights are read, wherever
-  the checkpoint put them (see ``checkpoint.find_prefix``).
+  LLaVA-OneVision, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Idefics3, SmolVLM, Gemma 3, InternVL, ...): only the
+  vision tower's weights are read, wherever the checkpoint put them (see ``checkpoint.find_prefix``).
 
 Steps: config -> family and tower config -> the tower's weights under their prefix ->
 the family's pure state-dict conversion -> a strict load that names every missing,
@@ -23,11 +23,13 @@ from pathlib import Path
 import torch
 
 from ..errors import CheckpointError, SpecError
-from . import clip, idefics3, qwen2_5_vl, qwen2_vl, qwen3_vl, siglip2  # noqa: F401  (each registers its tower family)
+from . import clip, idefics3, internvit, qwen2_5_vl, qwen2_vl, qwen3_vl, siglip2  # noqa: F401  (each registers its tower family)
 from .base import VisionEncoder
 from .checkpoint import Checkpoint, find_prefix, model_folder, read_config
 from .config import DEFAULT_LIMITS, ConfigLimits, model_type_of
 from .towers import TOWERS, nested_aliases, parent_defaults, tower_types
+
+FINAL_NORM = "final_norm."  # where a family's conversion puts the tower's final norm (towers.py)
 
 
 def vision_section(config: dict, folder: Path) -> tuple[str, dict, object]:
@@ -113,6 +115,10 @@ def _drop_deeper_blocks(state: dict, depth: int, total: int, block_key: str) -> 
     return {k: v for k, v in state.items() if used(k)}
 
 
+def _is_layer(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def load_encoder(
     path: str | Path,
     *,
@@ -120,28 +126,50 @@ def load_encoder(
     dtype: torch.dtype = torch.float32,
     allow_pickle: bool = False,
     pos_antialias: bool = False,
+    final_norm: bool | None = None,
     limits: ConfigLimits | None = None,
 ) -> VisionEncoder:
     """Load the vision encoder of a transformers model folder, in eval mode.
 
     ``feature_layer`` indexes transformers' ``hidden_states`` (-1 = last layer output,
     -2 = penultimate, 0 = embeddings). ``None`` takes the folder's ``vision_feature_layer``
-    when a VLM config has an integer one, else the family's default (``TowerFamily.feature_layer``):
-    -2 for CLIP/SigLIP (LLaVA's choice), -1 for the Qwen towers (their merger is trained on the
-    last block) and for Idefics3/SmolVLM and SigLIP2 (their post-normed ``last_hidden_state``). Layers past it are not
-    loaded. ``pos_antialias=True`` antialiases position embeddings when a grid shrinks
-    (off by default: transformers does not). ``limits`` bounds what ``config.json`` may ask
-    for (``ConfigLimits``: layers, widths, sizes, parameters); the config is checked against
-    it before any weight is read or module built. Raises ``CheckpointError``.
+    when a VLM config has an integer one, else the last layer for a VLM whose connector
+    reads the tower's ``last_hidden_state`` (Gemma 3), else the family's default
+    (``TowerFamily.feature_layer``): -2 for CLIP/SigLIP (LLaVA's choice), -1 for the Qwen
+    towers (their merger is trained on the last block) and for Idefics3/SmolVLM and SigLIP2
+    (their post-normed ``last_hidden_state``). Layers past it are not loaded.
+    ``final_norm``: run the tower's final norm after the last layer (transformers'
+    ``last_hidden_state``: SigLIP's ``post_layernorm``, InternViT's ``layernorm``); ``None``
+    does so where the VLM's connector reads ``last_hidden_state`` (Gemma 3; InternVL at
+    ``vision_feature_layer=-1``; the Idefics3 and SigLIP2 towers always do at their last
+    layer). ``pos_antialias=True`` antialiases position embeddings when a grid shrinks (off
+    by default: transformers does not). ``limits`` bounds what ``config.json`` may ask for
+    (``ConfigLimits``: layers, widths, sizes, parameters); the config is checked against it
+    before any weight is read or module built. Raises ``CheckpointError`` (``SpecError`` for
+    a ``final_norm`` that is not a bool or None, or True below the last layer).
     """
     limits = DEFAULT_LIMITS if limits is None else limits
     if not isinstance(limits, ConfigLimits):
         raise SpecError(f"limits must be a ConfigLimits, got {type(limits).__name__}")
+    if final_norm is not None and not isinstance(final_norm, bool):
+        raise SpecError(f"final_norm must be True, False or None, got {final_norm!r}")
     folder = model_folder(path)
-    family, tower_cfg, hint = vision_section(read_config(folder), folder)
+    config = read_config(folder)
+    family, tower_cfg, hint = vision_section(config, folder)
     tower = TOWERS[family]
+    reads_last_state = tower_cfg is not config and model_type_of(config, folder) in tower.last_state_parents
+    if reads_last_state and not _is_layer(hint):
+        hint = -1  # Gemma 3 has no vision_feature_layer: its connector reads last_hidden_state
     cfg = tower.read_config(tower_cfg, folder, limits)
     depth = resolve_feature_layer(feature_layer, hint, family, cfg.num_layers, folder)
+    requested = feature_layer if feature_layer is not None else (hint if _is_layer(hint) else tower.feature_layer)
+    if final_norm is None:
+        final_norm = reads_last_state and requested == -1
+    elif final_norm and depth != cfg.num_layers:
+        raise SpecError(
+            f"final_norm=True runs the tower's final norm after its last layer; feature_layer={requested} "
+            f"stops at layer {depth} of {cfg.num_layers}"
+        )
     checkpoint = Checkpoint(folder, allow_pickle=allow_pickle)
     prefix = find_prefix(checkpoint.keys, tower.anchor, folder, f"{family} vision tower")
     names = [k for k in checkpoint.keys if k.startswith(prefix)]
@@ -155,6 +183,8 @@ def load_encoder(
         raise CheckpointError(f"{folder}: {family} tower weights of inconsistent shapes ({exc})") from None
     state = _drop_deeper_blocks(converted, depth, cfg.num_layers, tower.block_key)
     with torch.device("meta"):
-        model: VisionEncoder = tower.build(cfg, depth, {"pos_antialias": pos_antialias})
+        model: VisionEncoder = tower.build(cfg, depth, {"pos_antialias": pos_antialias, "final_norm": final_norm})
+    if not any(k.startswith(FINAL_NORM) for k in model.state_dict()):  # built without it: its weights stay unread
+        state = {k: v for k, v in state.items() if not k.startswith(FINAL_NORM)}
     load_state(model, state, folder, dtype)
     return model.eval()

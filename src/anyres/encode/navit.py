@@ -72,8 +72,8 @@ class NaViTEncoder(VisionEncoder):
             Block(d, cfg.num_heads, cfg.intermediate_size, cfg.act, cfg.eps) for _ in range(feature_layer)
         )
         # applied only at the last layer: transformers' last_hidden_state is post-normed
-        self.post_norm = nn.LayerNorm(d, eps=cfg.eps)
-        self.post_normed = feature_layer == cfg.num_layers
+        self.final_norm = nn.LayerNorm(d, eps=cfg.eps)  # post_layernorm
+        self.final_normed = feature_layer == cfg.num_layers
 
     # ---------------------------------------------------------------- family specifics
     def position_rows(self, h: int, w: int) -> torch.Tensor:
@@ -86,7 +86,7 @@ class NaViTEncoder(VisionEncoder):
 
     # ---------------------------------------------------------------- shared
     def _finish(self, x: torch.Tensor) -> torch.Tensor:
-        return self.post_norm(x) if self.post_normed else x
+        return self.final_norm(x) if self.final_normed else x
 
     def patchify(self, view: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int]]:
         if not isinstance(view, torch.Tensor) or view.dim() != 3:
@@ -142,14 +142,11 @@ class NaViTEncoder(VisionEncoder):
 
 
 def navit_state_dict(hf: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """transformers' Idefics3 / SmolVLM / SigLIP2 vision tower (prefix removed) -> ours:
-    ``clip_state_dict`` for the embeddings and blocks (the patch weight flattened to a
-    linear over the checkpoint's own patch order), ``post_layernorm`` -> ``post_norm``;
-    SigLIP2's pooling head is not used."""
-    post = {k: v for k, v in hf.items() if k.startswith("post_layernorm.")}
-    out = clip_state_dict({k: v for k, v in hf.items() if k not in post})
-    out.update({"post_norm." + k[len("post_layernorm.") :]: v for k, v in post.items()})
-    return out
+    """transformers' Idefics3 / SmolVLM / SigLIP2 vision tower (prefix removed) -> ours: the
+    SigLIP conversion (``clip_state_dict``: the patch weight flattened to a linear over the
+    checkpoint's own patch order, ``post_layernorm`` -> ``final_norm``); SigLIP2's pooling
+    head is not used."""
+    return clip_state_dict(hf)
 
 
 def navit_config(

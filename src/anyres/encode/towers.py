@@ -14,7 +14,13 @@ A record says everything loading needs:
   ``num_layers``), before anything is allocated;
 - ``convert(weights)``: the pure state-dict conversion from transformers' names;
 - ``build(config, depth, options)``: the module (on the meta device; weights are
-  assigned afterwards). ``options`` holds ``pos_antialias``.
+  assigned afterwards). ``options`` holds ``pos_antialias`` and ``final_norm``;
+- ``last_state_parents``: the parent (VLM) model types whose connector reads
+  transformers' ``last_hidden_state`` -- the last layer's output through the tower's
+  final norm (SigLIP's ``post_layernorm``, InternViT's ``layernorm``) -- instead of
+  one of the ``hidden_states``: for them the feature layer defaults to the last, and
+  at -1 the final norm runs. The converted state dict holds that norm under
+  ``final_norm.*``; a tower built without it leaves those keys unread.
 
 Adding a tower is one module that defines these and calls ``register_tower``, and one
 import line in ``load.py``; nothing else switches on the family's name.
@@ -42,6 +48,7 @@ class TowerFamily:
     nested_aliases: tuple[str, ...] = ()
     # a pattern whose group 1 is a block index, for dropping blocks past the feature layer
     block_key: str = r"^blocks\.(\d+)\."
+    last_state_parents: tuple[str, ...] = ()
 
 
 TOWERS: dict[str, TowerFamily] = {}

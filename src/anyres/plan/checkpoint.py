@@ -232,6 +232,17 @@ register_checkpoint_family("idefics3", model_types=("idefics3",), image_processo
 # SmolVLM(2): Idefics3's processor and connector under its own names
 register_checkpoint_family("smolvlm", model_types=("smolvlm",), image_processor_types=("SmolVLMImageProcessor",),
                            rules=_IDEFICS3)
+register_checkpoint_family(
+    "gemma3", model_types=("gemma3",), image_processor_types=("Gemma3ImageProcessor",),
+    rules=(
+        Rule("image", "size", "size"),
+        Rule("model", "vision_config.patch_size", "patch_size", first),
+        Rule("model", "mm_tokens_per_image", "image_seq_length"),
+        Rule("processor", "image_seq_length", "image_seq_length"),
+        *(Rule("image", k, k) for k in ("do_pan_and_scan", "pan_and_scan_min_crop_size", "pan_and_scan_max_num_crops",
+                                        "pan_and_scan_min_ratio_to_activate")),
+    ),
+)
 # SigLIP2 NaFlex: a Siglip2Model or a bare Siglip2VisionModel folder
 register_checkpoint_family(
     "siglip2", model_types=("siglip2", "siglip2_vision_model"), image_processor_types=("Siglip2ImageProcessor",),

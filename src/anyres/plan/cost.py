@@ -120,7 +120,7 @@ def encoder_flops(plan: Any, encoder: Any) -> EncoderFlops:
 def _projector_flops(kind: str, rows: int, width_in: int, width_out: int) -> int:
     if kind == "none" or width_out == 0:
         return 0
-    if kind in ("linear", "linear_nobias", "identity"):
+    if kind in ("linear", "linear_nobias", "gemma_rms_linear", "identity"):
         return 0 if kind == "identity" else 2 * rows * width_in * width_out
     if kind == "auto" and width_in == width_out:
         return 0

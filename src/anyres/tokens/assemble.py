@@ -117,12 +117,19 @@ class Assembler(nn.Module):
         preset, _, _ = resolve(plan_or_preset)
         return cls(preset.strategy, preset_connector(plan_or_preset), width, out_width, **options)
 
-    def load_reference(self, state_dict: Mapping[str, torch.Tensor]) -> "Assembler":
+    def load_reference(
+        self, state_dict: Mapping[str, torch.Tensor], config: Mapping[str, Any] | None = None, where: str = "config.json"
+    ) -> "Assembler":
         """Load the learned parts from a reference model's state dict: ``image_newline``
         (LlavaNext / LlavaOnevision), the projector (``multi_modal_projector``,
-        ``mm_projector``, InternVL ``mlp1``, Idefics3 ``connector``), the resampler
-        (MiniCPM-V / LLaVA-UHD ``resampler``)."""
+        ``mm_projector``, InternVL ``mlp1``, Idefics3 ``connector``, Gemma 3's
+        soft-embedding norm and projection), the resampler (MiniCPM-V / LLaVA-UHD
+        ``resampler``). ``config``: the checkpoint's ``config.json``, for a projector with
+        settings there (Gemma 3's norm epsilon; ``where`` names it in errors)."""
         from ..errors import CheckpointError
+
+        if config is not None and hasattr(self.projector, "configure"):
+            self.projector.configure(config, where)
 
         with torch.no_grad():
             if self.image_newline is not None:

@@ -6,11 +6,16 @@
   transformers' ``LlavaNextMultiModalProjector``: ``linear_1``, ``linear_2``).
 - ``NormMLPProjector``: LayerNorm -> Linear -> GELU -> Linear (InternVL's ``mlp1``; names
   as transformers' ``InternVLMultiModalProjector``).
+- ``SoftEmbeddingProjector``: Gemma's RMSNorm (scaled by ``1 + weight``) -> a bias-free
+  matmul (Gemma 3's soft-embedding norm and input projection; names as transformers'
+  ``Gemma3MultiModalProjector``, whose average pooling is the connector's ``pool``).
 - a perceiver ``Resampler`` (``anyres.tokens.resampler``) is the projector of the
   slicing presets: it maps any number of features to a fixed number of tokens.
 
 ``load_projector(module, state_dict)`` finds the module's weights in a whole-model
-state dict in transformers' or the original repositories' naming.
+state dict in transformers' or the original repositories' naming. A projector with
+settings of its own in the checkpoint's ``config.json`` (the norm's epsilon) reads them
+in ``configure(config)``.
 """
 
 from __future__ import annotations
@@ -56,8 +61,69 @@ class NormMLPProjector(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear_2(self.act(self.linear_1(self.layer_norm(x))))
 
+    def configure(self, config: Mapping, where: str = "config.json") -> None:
+        """The activation: ``projector_hidden_act`` (InternVLConfig's, default exact GELU;
+        the original InternVL configs have none and use GELU)."""
+        from ..encode.config import DEFAULT_LIMITS, FieldReader
+        from ..encode.layers import ACTIVATIONS
 
-PROJECTORS = ("none", "linear", "linear_nobias", "mlp2x_gelu", "norm_mlp")
+        if "projector_hidden_act" in config:
+            act = FieldReader(config, where, DEFAULT_LIMITS).choice("projector_hidden_act", "gelu", ACTIVATIONS)
+            self.act = Activation(ACTIVATIONS[act][0], act)
+
+
+class Activation(nn.Module):
+    """A named activation function as a module (one read from a checkpoint config)."""
+
+    def __init__(self, fn, name: str) -> None:
+        super().__init__()
+        self.fn, self.name = fn, name
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x)
+
+    def extra_repr(self) -> str:
+        return self.name
+
+
+class GemmaRMSNorm(nn.Module):
+    """x / sqrt(mean(x^2) + eps) * (1 + weight), all in float32, cast back at the end
+    (Gemma's order: the scale is applied before the cast, unlike Llama's RMSNorm)."""
+
+    def __init__(self, width: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(width))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xf = x.float()
+        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return (xf * (1.0 + self.weight.float())).type_as(x)
+
+
+class SoftEmbeddingProjector(nn.Module):
+    """Gemma 3: ``GemmaRMSNorm`` then ``x @ mm_input_projection_weight`` (in, out), no bias."""
+
+    def __init__(self, in_width: int, out_width: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.mm_soft_emb_norm = GemmaRMSNorm(in_width, eps=eps)
+        self.mm_input_projection_weight = nn.Parameter(torch.randn(in_width, out_width) / in_width**0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.matmul(self.mm_soft_emb_norm(x), self.mm_input_projection_weight).type_as(x)
+
+    def configure(self, config: Mapping, where: str = "config.json") -> None:
+        """The norm's epsilon: the vision tower's ``layer_norm_eps`` (transformers builds
+        the soft-embedding norm with it; SigLIP's default 1e-6). A bad value is a
+        ``CheckpointError`` naming ``where`` and the field."""
+        from ..encode.config import DEFAULT_LIMITS, FieldReader
+
+        vision = config.get("vision_config") if isinstance(config.get("vision_config"), dict) else {}
+        read = FieldReader(vision, where, DEFAULT_LIMITS, prefix="vision_config.")
+        self.mm_soft_emb_norm.eps = read.number("layer_norm_eps", 1e-6, 0.0, 1.0)
+
+
+PROJECTORS = ("none", "linear", "linear_nobias", "mlp2x_gelu", "norm_mlp", "gemma_rms_linear")
 
 
 def build_projector(kind: str, in_width: int, out_width: int) -> nn.Module | None:
@@ -74,6 +140,8 @@ def build_projector(kind: str, in_width: int, out_width: int) -> nn.Module | Non
         return MLPProjector(in_width, out_width)
     if kind == "norm_mlp":
         return NormMLPProjector(in_width, out_width)
+    if kind == "gemma_rms_linear":  # Gemma 3's soft-embedding norm and projection
+        return SoftEmbeddingProjector(in_width, out_width)
     raise SpecError(f"unknown projector {kind!r}; known: {', '.join(PROJECTORS)}")
 
 
@@ -90,6 +158,7 @@ _SEQ_NORM_MLP = {
 _SOURCES: dict[type, tuple[tuple[str, dict[str, str]], ...]] = {
     MLPProjector: (("multi_modal_projector", {}), ("mm_projector", _SEQ_MLP)),
     NormMLPProjector: (("multi_modal_projector", {}), ("mlp1", _SEQ_NORM_MLP)),
+    SoftEmbeddingProjector: (("multi_modal_projector", {}),),
     LinearProjector: (
         ("connector.modality_projection", {}),
         ("multi_modal_projector", {"linear_1.weight": "proj.weight", "linear_1.bias": "proj.bias"}),

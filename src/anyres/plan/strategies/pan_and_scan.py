@@ -165,7 +165,7 @@ def layout_pan_and_scan(plan) -> Layout:
 def connector_pan_and_scan(p: dict[str, Any], info: dict[str, Any]) -> Connector:
     """Average pooling of each view's patch grid (4 x 4 for 896 px, 256 tokens), then
     Gemma3's RMS norm and bias-free projection (the tokens layer's projector)."""
-    return Connector("pool", pool_factor(p), patch_size=p["patch_size"])
+    return Connector("pool", pool_factor(p), patch_size=p["patch_size"], projector="gemma_rms_linear")
 
 
 PAN_AND_SCAN = Strategy(
