@@ -8,6 +8,7 @@ from typing import Any
 from ...errors import SpecError
 from ..plan import PlanParts
 from ..types import Box, Canvas, Size
+from ..knobs import Knob
 from .common import Strategy, image_token_layout, make_view, positive_int, resize_canvas, whole
 from ..schema import Bool, Cost, Int, Items, Optional, SizeValue, Text
 
@@ -172,6 +173,11 @@ FIXED_CROP = Strategy(
     schema=FIXED_SCHEMA,
     cost=cost_fixed,
 )
+
+def fit_dynamic(p: dict[str, Any]) -> Knob:
+    """A subset of ``resolutions``: any subset plans as the one resolution it selects."""
+    return Knob("resolutions", tuple({"resolutions": (tuple(r),)} for r in p["resolutions"]))
+
 DYNAMIC = Strategy(
     "dynamic",
     plan_dynamic,
@@ -186,4 +192,5 @@ DYNAMIC = Strategy(
     _check_dynamic,
     schema=DYNAMIC_SCHEMA,
     cost=cost_dynamic,
+    fit=fit_dynamic,
 )
