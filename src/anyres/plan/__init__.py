@@ -7,6 +7,7 @@ Pillow). The module itself is callable: ``anyres.plan((1000, 600), "llava-next")
 from __future__ import annotations
 
 import operator
+from dataclasses import replace as _replace
 import os
 import sys
 import types as _types
@@ -131,7 +132,7 @@ def plan(image_or_size: Any, preset: str, **overrides: Any) -> Plan:
         info=parts.info,
         warnings=parts.warnings,
         connector=connector,
-        pixels=chosen.pixels,
+        pixels=chosen.pixels if "pixels" not in parts.info else _replace(chosen.pixels, **parts.info["pixels"]),
         reducers=(),
         unreduced=None,
     ))
