@@ -31,6 +31,8 @@ def pooling(steps: tuple[Reducer, ...], spec: str) -> int:
 
 
 def with_reducers(plan: Any, steps: tuple[Reducer, ...], spec: str) -> Any:
+    if any(r.name == "matryoshka" for r in steps):
+        return _matryoshka(plan, steps, spec)
     if plan.num_tokens and not plan.layout.num_visual:  # Mllama: cross-attention states, no prompt rows
         raise SpecError(f"{spec}: token reducers act on prompt tokens; {plan.preset}'s visual tokens are not in "
                         "the prompt (its layout holds no visual positions)")
@@ -50,6 +52,27 @@ def with_reducers(plan: Any, steps: tuple[Reducer, ...], spec: str) -> Any:
     views = tuple(views)
     tokens = sum(v.tokens for v in views) + newlines
     return replace(plan, views=views, num_tokens=tokens, newline_tokens=newlines, reducers=steps, unreduced=plan)
+
+
+def _matryoshka(plan: Any, steps: tuple[Reducer, ...], spec: str) -> Any:
+    """The plan with M3's finest nested level within its budget: each level is the
+    ``pool(k)`` it is (``anyres.plan.reducers``), planned in turn, finest first."""
+    from .reducers import matryoshka_levels
+
+    i = next(j for j, r in enumerate(steps) if r.name == "matryoshka")
+    if any(r.name == "matryoshka" for r in steps[i + 1:]):
+        raise SpecError(f"{spec}: one matryoshka reducer at most")
+    budget = steps[i].args["tokens"]
+    grids = [r.grid for r in regions(plan) if r.grid is not None]
+    if not grids:
+        raise SpecError(f"{spec}: matryoshka pools a token grid, and {plan.preset}'s tokens have none")
+    made = None
+    for k in matryoshka_levels(grids):
+        level = Reducer("pool", (("k", k),))
+        made = with_reducers(plan, steps[:i] + (level,) + steps[i + 1:], spec)
+        if made.num_tokens <= budget:
+            break
+    return replace(made, info={**made.info, "matryoshka": {"tokens": budget, "k": k}})
 
 
 def _view(v: Any, tokens: int, k: int) -> Any:
