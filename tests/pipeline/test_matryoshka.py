@@ -54,3 +54,14 @@ def test_matryoshka_needs_a_grid_and_a_budget():
         anyres.plan((500, 400), "fixed+matryoshka(0)")
     with pytest.raises(SpecError, match="one matryoshka"):
         anyres.plan((500, 400), "fixed+matryoshka(9)+matryoshka(4)")
+
+
+def test_vitar_reducer_through_the_pipeline_is_the_cell_mean(tiny_clip):
+    spec = "fixed(size=336, patch_size=14)"
+    plan = anyres.plan((500, 400), spec + "+vitar(12)")
+    view = torch.randn(3, 336, 336, generator=torch.Generator().manual_seed(3))
+    [out] = VisionPipeline.from_preset(spec + "+vitar(12)", tiny_clip).encode_views([plan], [[view]])
+    [full] = VisionPipeline.from_preset(spec, tiny_clip).encode_views([plan.unreduced], [[view]])
+    expected = full.embeddings.reshape(12, 2, 12, 2, -1).mean(dim=(1, 3)).reshape(144, -1)
+    torch.testing.assert_close(out.embeddings, expected)  # the same float32 means: default tolerance
+    assert out.positions[:, 1:].tolist() == [[r, c] for r in range(12) for c in range(12)]

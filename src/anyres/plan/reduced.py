@@ -23,8 +23,9 @@ def pooling(steps: tuple[Reducer, ...], spec: str) -> int:
     for r in steps:
         if r.keeps_grid:
             if seen_free:
-                raise SpecError(f"{spec}: pool must come before {', '.join(s.name for s in steps if not s.keeps_grid)}")
-            k *= r.args["k"]
+                raise SpecError(f"{spec}: {r.name} must come before "
+                                f"{', '.join(s.name for s in steps if not s.keeps_grid)}")
+            k *= r.args.get("k", 1)
         else:
             seen_free = True
     return k
@@ -39,6 +40,9 @@ def with_reducers(plan: Any, steps: tuple[Reducer, ...], spec: str) -> Any:
     k = pooling(steps, spec)
     views = list(plan.views)
     newlines = 0 if any(r.map for r in regions(plan)) else plan.newline_tokens
+    if any(r.name == "vitar" for r in steps) and any(r.map for r in regions(plan)):
+        raise SpecError(f"{spec}: vitar merges each view's grid; {plan.preset}'s tiles form one stitched map "
+                        "(use pool(k) there)")
     for region in regions(plan):
         out = reduce_region(region, steps, spec)
         if region.map:
@@ -48,7 +52,7 @@ def with_reducers(plan: Any, steps: tuple[Reducer, ...], spec: str) -> Any:
             newlines += out.grid[0] if out.newlines else 0
         else:
             (i,) = region.views
-            views[i] = _view(views[i], region.prefix + out.n, k)
+            views[i] = _view(views[i], region.prefix + out.n, k, out.grid)
     views = tuple(views)
     tokens = sum(v.tokens for v in views) + newlines
     return replace(plan, views=views, num_tokens=tokens, newline_tokens=newlines, reducers=steps, unreduced=plan)
@@ -75,7 +79,9 @@ def _matryoshka(plan: Any, steps: tuple[Reducer, ...], spec: str) -> Any:
     return replace(made, info={**made.info, "matryoshka": {"tokens": budget, "k": k}})
 
 
-def _view(v: Any, tokens: int, k: int) -> Any:
+def _view(v: Any, tokens: int, k: int, grid: tuple[int, int] | None = None) -> Any:
+    if grid is not None and tokens:  # the region's grid after its reducers
+        return v._replace(tokens=tokens, token_grid=grid)
     g = v.token_grid
     grid = (math.ceil(g[0] / k), math.ceil(g[1] / k)) if g and k > 1 and tokens else (g if tokens else (0, 0))
     return v._replace(tokens=tokens, token_grid=grid)

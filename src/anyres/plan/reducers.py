@@ -30,6 +30,9 @@ The reducers (``REDUCERS``):
   coarsest when none is. The plan resolves it into that level's ``pool(k)`` (its spec
   names k; ``plan.info["matryoshka"]`` keeps the budget). On M3's 24 x 24 CLIP grid the
   levels 576, 144, 36, 9, 1 are M3's ``avg_pool2d(kernel=stride=sqrt(576 / scale))``.
+- ``vitar(rows=12, cols=rows)``: ViTAR's adaptive token merger (``anyres.tokens.vitar``,
+  parameter-free: each cell its mean) from a region's grid to at most rows x cols;
+  a grid already within it passes through. Per view (not on a stitched tile map).
 
 Data-dependent reducers drop the region's grid: its newlines go with it.
 Standard library only.
@@ -49,6 +52,7 @@ REDUCERS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "tome": (("r",), {"r": 0.5}),
     "prumerge": (("ratio", "neighbours", "summary"), {"ratio": 0.125, "neighbours": 32, "summary": True}),
     "matryoshka": (("tokens",), {"tokens": 144}),
+    "vitar": (("rows", "cols"), {"rows": 12, "cols": None}),
 }
 
 
@@ -62,7 +66,7 @@ class Reducer(NamedTuple):
 
     @property
     def keeps_grid(self) -> bool:
-        return self.name == "pool"
+        return self.name in ("pool", "vitar")
 
     def spec(self) -> str:
         """``name(main, key=value, ...)``: the main argument positionally, the others
@@ -150,6 +154,11 @@ def _check(name: str, v: dict[str, Any]) -> None:
         r = v["r"]
         if not _number(r) or r < 0 or (isinstance(r, float) and r >= 1 and r != int(r)):
             raise bad(f"r must be a token count >= 0 or a fraction in [0, 1), got {r!r}")
+    elif name == "vitar":
+        for key in ("rows", "cols"):
+            val = v[key]
+            if (val is not None or key == "rows") and (isinstance(val, bool) or not isinstance(val, int) or val < 1):
+                raise bad(f"{key} must be a positive integer (the target grid), got {val!r}")
     elif name == "matryoshka":
         t = v["tokens"]
         if isinstance(t, bool) or not isinstance(t, int) or t < 1:
@@ -213,6 +222,12 @@ def reduce_region(region: Region, steps: tuple[Reducer, ...], spec: str) -> Regi
                 )
             k = r.args["k"]
             rows, cols = -(-region.grid[0] // k), -(-region.grid[1] // k)
+            region = region._replace(grid=(rows, cols), n=rows * cols)
+        elif r.name == "vitar":
+            if region.grid is None:
+                raise SpecError(f"{spec}: vitar merges a token grid, and a region of {region.n} tokens has none")
+            a = r.args
+            rows, cols = min(region.grid[0], a["rows"]), min(region.grid[1], a["cols"] or a["rows"])
             region = region._replace(grid=(rows, cols), n=rows * cols)
         else:
             region = region._replace(grid=None, n=r.count(region.n), newlines=False)
