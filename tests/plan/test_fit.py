@@ -148,3 +148,14 @@ def test_plan_many_never_exceeds_the_budget(spec, images, budget):
         return
     assert len(plans) == len(images)
     assert sum(p.num_tokens for p in plans) <= budget
+
+
+def test_compare_fits_each_presets_knob():
+    from anyres.reports.compare import compare
+
+    rows = compare((1344, 1344), ["qwen2.5-vl", "internvl", "llava-next", "fixed"], max_tokens=1024)
+    by = {r["preset"].split("(")[0]: r for r in rows}
+    assert by["qwen2.5-vl"]["tokens"] <= 1024 and "max_pixels=" in by["qwen2.5-vl"]["preset"]
+    assert by["internvl"]["tokens"] <= 1024
+    assert "smallest reachable count is" in by["llava-next"]["error"]  # 1,026 at least: no pinpoint fits
+    assert by["fixed"]["tokens"] == 576  # no knob, and it fits
