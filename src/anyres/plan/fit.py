@@ -73,7 +73,7 @@ def _try(plan_fn: PlanFn, image: Any, spec: str, overrides: dict[str, Any], extr
         return exc
 
 
-def _too_many(spec: str, image: Any, n: int, knob: Knob, fewest: Any, setting: Any) -> PlanError:
+def _too_many(spec: str, n: int, knob: Knob, fewest: Any, setting: Any) -> PlanError:
     return PlanError(f"{spec}: no {knob.param} setting fits max_tokens={n} for image {fewest.image}; the smallest "
                      f"reachable count is {fewest.num_tokens} tokens ({setting})")
 
@@ -95,7 +95,7 @@ def _choose(image: Any, spec: str, n: int, overrides: dict[str, Any], knob: Knob
     if fewest is None:
         raise error if error is not None else PlanError(f"{spec}: its {knob.param} knob offers no setting")
     setting = ", ".join(f"{k}={v!r}" for k, v in fewest[1].items())
-    raise _too_many(spec, image, n, knob, fewest[0], setting)
+    raise _too_many(spec, n, knob, fewest[0], setting)
 
 
 def _bisect(image: Any, spec: str, n: int, overrides: dict[str, Any], knob: Knob, plan_fn: PlanFn) -> Any:
@@ -107,7 +107,7 @@ def _bisect(image: Any, spec: str, n: int, overrides: dict[str, Any], knob: Knob
     if isinstance(bottom, PlanError):
         raise bottom
     if bottom.num_tokens > n:
-        raise _too_many(spec, image, n, knob, bottom, f"{knob.param}={lo}")
+        raise _too_many(spec, n, knob, bottom, f"{knob.param}={lo}")
     while hi - lo > 1:  # invariant: lo fits (``bottom``), hi does not
         mid = (lo + hi) // 2
         made = _try(plan_fn, image, spec, overrides, knob.overrides(mid))
