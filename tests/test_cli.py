@@ -32,6 +32,16 @@ def test_plan_table_and_json(capsys):
     assert d["spec"] == "internvl(max_tiles=6)" and d["num_tokens"] == anyres.plan((1000, 600), "internvl(max_tiles=6)").num_tokens
 
 
+def test_plan_and_compare_fit_a_token_budget(capsys):
+    code, out, _ = run(capsys, "plan", "--size", "4000x3000", "--preset", "qwen2.5-vl", "--max-tokens", "1024", "--json")
+    d = json.loads(out)
+    assert code == 0 and d["num_tokens"] <= 1024 and "max_pixels=" in d["spec"]
+    code, _, err = run(capsys, "plan", "--size", "800x600", "--preset", "llava-next", "--max-tokens", "1000")
+    assert code == 1 and "smallest reachable count is 1026" in err
+    code, out, _ = run(capsys, "compare", "--size", "1344x336", "--presets", "internvl,qwen2-vl", "--max-tokens", "1024")
+    assert code == 0 and "internvl(max_tiles=3)" in out
+
+
 def test_plan_errors_are_reported_not_raised(capsys):
     code, _, err = run(capsys, "plan", "--size", "10x5000", "--preset", "qwen2-vl")
     assert code == 1 and "aspect ratio" in err and "10x5000" in err  # a refused input

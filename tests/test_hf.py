@@ -174,3 +174,11 @@ def test_llava_onevision_multi_image_samples_match_the_reference():
         assert_close_rel(ours["pixel_values"], ref["pixel_values"], ulps=8, what="pixel_values")  # as in _same
         assert ours["batch_num_images"].tolist() == ref["batch_num_images"].tolist()
         assert np.array_equal(ours["image_sizes"], ref["image_sizes"])
+
+
+@pytest.mark.parametrize("spec", ["llava-next+pool(2)", "internvl(max_tiles=6)+visionzip(keep=64)"])
+def test_the_hf_processor_refuses_token_reducers(spec):
+    """The reference image processor has no reducers: a spec with them cannot stand in for it."""
+    with pytest.raises(anyres.SpecError, match=r"token reducers \(\+"):
+        AnyresImageProcessor(spec)
+    AnyresImageProcessor(spec.split("+")[0])  # the preset alone is served

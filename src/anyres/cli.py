@@ -146,7 +146,7 @@ def cmd_presets(args) -> int:
 def cmd_plan(args) -> int:
     from .plan import plan
 
-    p = plan(_source(args), args.preset)
+    p = plan(_source(args), args.preset, **({} if args.max_tokens is None else {"max_tokens": args.max_tokens}))
     if args.json:
         print(json.dumps(p.to_dict(layout=not args.no_layout), indent=2))
         return 0
@@ -193,7 +193,7 @@ def cmd_compare(args) -> int:
         output_file(args.plot, "--plot", plot_extensions())
     costed = args.encoder_size is not None or args.llm_size is not None or args.context is not None
     rows = compare(source, _specs(args.presets), encoder=args.encoder_size, llm=args.llm_size, context=args.context,
-                   dtype=args.dtype)
+                   dtype=args.dtype, max_tokens=args.max_tokens)
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
@@ -382,6 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     image_args(p)
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.add_argument("--no-layout", action="store_true", help="leave the layout out of the JSON")
+    p.add_argument("--max-tokens", type=int, help="fit the preset's own size knob (max_pixels, max_tiles, ...) to "
+                   "this many tokens")
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("show", help="draw the plan's views on the image")
@@ -393,6 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
     image_args(p, preset_required=False)
     p.add_argument("--presets", help="comma-separated presets or specs (default: all)")
     p.add_argument("--plot", help="also plot tokens against image size to this PNG")
+    p.add_argument("--max-tokens", type=int, help="fit each preset's own size knob (max_pixels, max_tiles, ...) to "
+                   "this many tokens")
     cost_args(p)
     p.add_argument("--json", action="store_true")
     p.add_argument("--markdown", action="store_true")

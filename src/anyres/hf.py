@@ -28,6 +28,7 @@ from transformers.image_processing_utils import BaseImageProcessor
 from .errors import SpecError
 from .layers import LayerRegistry
 from .plan import resolve
+from .plan.spec import split_spec
 from .workers import check_workers
 
 # arguments the host processors pass that describe what anyres does anyway
@@ -79,6 +80,12 @@ class AnyresImageProcessor(BaseImageProcessor):
     def __init__(self, preset: str = "llava-next", exact: bool = True, num_workers: int = 0, **ignored: Any) -> None:
         super().__init__()
         chosen, params, _ = resolve(preset)  # validates the spec
+        if isinstance(preset, str) and split_spec(preset)[1]:
+            raise SpecError(
+                f"AnyresImageProcessor({preset!r}): token reducers ({preset[len(split_spec(preset)[0]):]}) act on the "
+                "encoder's features, and the reference image processor, whose outputs this one reproduces, has "
+                "none; use the preset without them here and anyres.VisionPipeline for the reduced tokens"
+            )
         self.preset = preset
         self.exact = bool(exact)
         self.num_workers = check_workers(num_workers)

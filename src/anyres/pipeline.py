@@ -55,10 +55,22 @@ class VisualTokens:
         """The placeholder string the prompt needs for this image (wrappers included)."""
         return self.plan.layout.text()
 
-    def position_ids(self, start: int = 0) -> torch.Tensor:
+    def position_ids(self, start: int = 0, *, v2pe: float | None = None) -> torch.Tensor:
         """Rotary position ids of the image's layout when it starts at ``start``:
-        Qwen2-VL's M-RoPE (3, len(layout)) for native presets, else 1-D (1, len)."""
+        Qwen2-VL's M-RoPE (3, len(layout)) for native presets, else 1-D (1, len).
+
+        ``v2pe=delta`` (0 < delta <= 1): InternVL's V2PE (variable visual position
+        encoding), 1-D float32 ids where each visual position advances by ``delta``
+        instead of 1 (``anyres.tokens.v2pe``; InternVL's ``rope_pos_id_stride`` s with
+        256 tokens a tile is ``delta = s / 256``)."""
         n = len(self.plan.layout)
+        if v2pe is not None:
+            if self.plan.connector.position_ids == "mrope":
+                raise SpecError(f"{self.plan.spec}: V2PE replaces 1-D rotary ids; this preset's language model "
+                                "uses M-RoPE (3-D ids)")
+            from .tokens.v2pe import v2pe_position_ids
+
+            return v2pe_position_ids(self.plan.layout, v2pe, start)[None]
         if self.plan.connector.position_ids != "mrope":
             return torch.arange(start, start + n).unsqueeze(0)
         if self.plan.reducers:

@@ -14,7 +14,8 @@ from anyres.tokens import NEWLINE_ROW
 
 from .test_properties import _NO_TOWER, _spec
 
-REDUCED = ("+pool(2)", "+visionzip(keep=16)", "+tome(r=0.5)", "+prumerge", "+pool(2)+visionzip(keep=0.25)")
+REDUCED = ("+pool(2)", "+visionzip(keep=16)", "+tome(r=0.5)", "+prumerge", "+pool(2)+visionzip(keep=0.25)",
+           "+matryoshka(100)", "+vitar(5)")
 SIZES = ((1000, 600), (300, 900), (57, 41))
 _PIPES: dict = {}
 
@@ -39,7 +40,7 @@ def test_every_reducer_on_every_preset_keeps_the_token_invariant(preset, reducer
         try:
             plan = anyres.plan(size, spec)
         except SpecError as exc:  # pool on a region without a grid says so
-            assert "pool needs a token grid" in str(exc)
+            assert any(m in str(exc) for m in ("pool needs a token grid", "pools a token grid", "merges"))
             return
         except anyres.PlanError:
             continue

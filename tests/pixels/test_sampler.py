@@ -49,3 +49,12 @@ def test_resolution_schedule():
         ResolutionSchedule("internvl", "max_tiles", ((1, 4),))
     with pytest.raises(SpecError):
         ResolutionSchedule("internvl", "max_tile", ((0, 4),))
+
+
+def test_a_schedule_keeps_the_specs_token_reducers():
+    s = ResolutionSchedule("internvl(min_tiles=1)+pool(2)+visionzip(keep=32)", "max_tiles", ((0, 1), (2, 4)))
+    assert s.spec(3) == "internvl(min_tiles=1, max_tiles=4)+pool(2)+visionzip(keep=32)"
+    # the scheduled spec plans with its reducers: 32 tokens a view (InternVL's views are reduced one
+    # by one), 2 tiles + thumbnail here, against 3 x 256 without them
+    made = anyres.plan((2000, 1000), s.spec(3))
+    assert (len(made.views), made.num_tokens) == (3, 3 * 32)

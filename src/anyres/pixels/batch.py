@@ -92,6 +92,9 @@ class PackedBatch:
     cu_seqlens: Any
     indices: list[int] = field(default_factory=list)
     errors: list[tuple[int, AnyresError]] = field(default_factory=list)
+    # after NaViT token dropping (``anyres.pixels.dropping``): each row's index in the
+    # full sequence; ``grid_thw`` still describes the full views the positions index into
+    kept: Any = None
 
 
 def allocate_packed(plans: Sequence[Plan], return_tensors: str = "np") -> tuple[PackedBatch, Fill]:

@@ -73,7 +73,7 @@ def render_views_fast(image: Any, plan: Plan) -> list[Any]:
     check_canvases(plan)  # before anything is allocated
     px = plan.pixels
     mode = TORCH_MODES.get(px.resample)
-    if mode is None:
+    if mode is None or px.sharpen:  # the exact path filters its views
         from ..image.memory import planar
         from .execute import render_views
 

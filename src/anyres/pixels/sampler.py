@@ -16,7 +16,7 @@ from typing import Any, Iterator, Sequence
 
 from ..errors import SpecError
 from ..plan import plan, resolve
-from ..plan.spec import format_spec, parse_spec
+from ..plan.spec import format_spec, parse_spec, split_spec
 
 
 def shape_key(p) -> tuple[tuple[int, int], ...]:
@@ -113,4 +113,5 @@ class ResolutionSchedule:
     def spec(self, epoch: int) -> str:
         name, kwargs = parse_spec(self.preset)
         kwargs[self.param] = self.value(epoch)
-        return format_spec(name, kwargs)
+        base, _ = split_spec(self.preset)
+        return format_spec(name, kwargs) + self.preset[len(base):]  # the token reducers stay

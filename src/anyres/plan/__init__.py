@@ -7,6 +7,7 @@ Pillow). The module itself is callable: ``anyres.plan((1000, 600), "llava-next")
 from __future__ import annotations
 
 import operator
+from dataclasses import replace as _replace
 import os
 import sys
 import types as _types
@@ -89,7 +90,19 @@ def plan(image_or_size: Any, preset: str, **overrides: Any) -> Plan:
     (``"internvl(max_tiles=6)"``); keyword ``overrides`` apply on top.
     Raises ``PlanError`` when the strategy cannot serve the size and ``SpecError`` for
     an unknown preset or parameter.
+
+    ``max_tokens=N`` (for a preset whose strategy has no parameter of that name) fits
+    the preset's own size knob (``max_pixels``, ``max_tiles``, a pinpoint, the longest
+    edge, ...; ``anyres.plan.fit``): the plan that keeps the most detail in at most N
+    tokens, reducers included, or a ``PlanError`` naming the fewest reachable.
     """
+    if "max_tokens" in overrides:
+        chosen = resolve(preset, **{k: v for k, v in overrides.items() if k != "max_tokens"})[0]
+        if "max_tokens" not in STRATEGIES[chosen.strategy].defaults:  # fit the preset's own size knob
+            from .fit import fit_plan
+
+            rest = {k: v for k, v in overrides.items() if k != "max_tokens"}
+            return fit_plan(image_or_size, preset, overrides["max_tokens"], rest, plan)
     size = image_size(image_or_size)
     chosen, params, given = resolve(preset, **overrides)
     steps = _reducers(preset)
@@ -119,7 +132,7 @@ def plan(image_or_size: Any, preset: str, **overrides: Any) -> Plan:
         info=parts.info,
         warnings=parts.warnings,
         connector=connector,
-        pixels=chosen.pixels,
+        pixels=chosen.pixels if "pixels" not in parts.info else _replace(chosen.pixels, **parts.info["pixels"]),
         reducers=(),
         unreduced=None,
     ))
@@ -177,6 +190,15 @@ def with_grids(views: tuple[View, ...], connector: Connector) -> tuple[View, ...
 
 
 _new_tuple = tuple.__new__
+
+
+def plan_many(images: Any, preset: str, max_tokens: int, **overrides: Any) -> list[Plan]:
+    """One plan an image of one prompt, their tokens summing to at most ``max_tokens``:
+    each image's knob is fitted to a share of the budget proportional to its count at
+    the preset's own settings (``anyres.plan.fit.plan_many``)."""
+    from .fit import plan_many as _plan_many
+
+    return _plan_many(images, preset, max_tokens, overrides, plan)
 
 
 def preset_connector(preset: str, **overrides: Any) -> Connector:
@@ -245,6 +267,7 @@ __all__ = [
     "image_size",
     "parse_spec",
     "plan",
+    "plan_many",
     "presets",
     "register_preset",
     "register_strategy",

@@ -23,20 +23,26 @@ def pooling(steps: tuple[Reducer, ...], spec: str) -> int:
     for r in steps:
         if r.keeps_grid:
             if seen_free:
-                raise SpecError(f"{spec}: pool must come before {', '.join(s.name for s in steps if not s.keeps_grid)}")
-            k *= r.args["k"]
+                raise SpecError(f"{spec}: {r.name} must come before "
+                                f"{', '.join(s.name for s in steps if not s.keeps_grid)}")
+            k *= r.args.get("k", 1)
         else:
             seen_free = True
     return k
 
 
 def with_reducers(plan: Any, steps: tuple[Reducer, ...], spec: str) -> Any:
+    if any(r.name == "matryoshka" for r in steps):
+        return _matryoshka(plan, steps, spec)
     if plan.num_tokens and not plan.layout.num_visual:  # Mllama: cross-attention states, no prompt rows
         raise SpecError(f"{spec}: token reducers act on prompt tokens; {plan.preset}'s visual tokens are not in "
                         "the prompt (its layout holds no visual positions)")
     k = pooling(steps, spec)
     views = list(plan.views)
     newlines = 0 if any(r.map for r in regions(plan)) else plan.newline_tokens
+    if any(r.name == "vitar" for r in steps) and any(r.map for r in regions(plan)):
+        raise SpecError(f"{spec}: vitar merges each view's grid; {plan.preset}'s tiles form one stitched map "
+                        "(use pool(k) there)")
     for region in regions(plan):
         out = reduce_region(region, steps, spec)
         if region.map:
@@ -46,13 +52,36 @@ def with_reducers(plan: Any, steps: tuple[Reducer, ...], spec: str) -> Any:
             newlines += out.grid[0] if out.newlines else 0
         else:
             (i,) = region.views
-            views[i] = _view(views[i], region.prefix + out.n, k)
+            views[i] = _view(views[i], region.prefix + out.n, k, out.grid)
     views = tuple(views)
     tokens = sum(v.tokens for v in views) + newlines
     return replace(plan, views=views, num_tokens=tokens, newline_tokens=newlines, reducers=steps, unreduced=plan)
 
 
-def _view(v: Any, tokens: int, k: int) -> Any:
+def _matryoshka(plan: Any, steps: tuple[Reducer, ...], spec: str) -> Any:
+    """The plan with M3's finest nested level within its budget: each level is the
+    ``pool(k)`` it is (``anyres.plan.reducers``), planned in turn, finest first."""
+    from .reducers import matryoshka_levels
+
+    i = next(j for j, r in enumerate(steps) if r.name == "matryoshka")
+    if any(r.name == "matryoshka" for r in steps[i + 1:]):
+        raise SpecError(f"{spec}: one matryoshka reducer at most")
+    budget = steps[i].args["tokens"]
+    grids = [r.grid for r in regions(plan) if r.grid is not None]
+    if not grids:
+        raise SpecError(f"{spec}: matryoshka pools a token grid, and {plan.preset}'s tokens have none")
+    made = None
+    for k in matryoshka_levels(grids):
+        level = Reducer("pool", (("k", k),))
+        made = with_reducers(plan, steps[:i] + (level,) + steps[i + 1:], spec)
+        if made.num_tokens <= budget:
+            break
+    return replace(made, info={**made.info, "matryoshka": {"tokens": budget, "k": k}})
+
+
+def _view(v: Any, tokens: int, k: int, grid: tuple[int, int] | None = None) -> Any:
+    if grid is not None and tokens:  # the region's grid after its reducers
+        return v._replace(tokens=tokens, token_grid=grid)
     g = v.token_grid
     grid = (math.ceil(g[0] / k), math.ceil(g[1] / k)) if g and k > 1 and tokens else (g if tokens else (0, 0))
     return v._replace(tokens=tokens, token_grid=grid)

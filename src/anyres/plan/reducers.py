@@ -24,6 +24,15 @@ The reducers (``REDUCERS``):
   reference's fixed reduction ratio (``if_adaptive=False``): ``int(n * ratio)`` tokens by
   attention, each merged with its most similar neighbours, plus the summary token of the
   pruned ones. (The adaptive IQR count depends on the pixels; a plan cannot reserve it.)
+- ``matryoshka(tokens=144)``: Matryoshka Multimodal Models (M3): nested average-pooling
+  levels of one feature map, strides 1, 2, 4, ... and the whole grid, and per image the
+  finest level whose count (after the spec's other reducers) is at most ``tokens``, the
+  coarsest when none is. The plan resolves it into that level's ``pool(k)`` (its spec
+  names k; ``plan.info["matryoshka"]`` keeps the budget). On M3's 24 x 24 CLIP grid the
+  levels 576, 144, 36, 9, 1 are M3's ``avg_pool2d(kernel=stride=sqrt(576 / scale))``.
+- ``vitar(rows=12, cols=rows)``: ViTAR's adaptive token merger (``anyres.tokens.vitar``,
+  parameter-free: each cell its mean) from a region's grid to at most rows x cols;
+  a grid already within it passes through. Per view (not on a stitched tile map).
 
 Data-dependent reducers drop the region's grid: its newlines go with it.
 Standard library only.
@@ -42,6 +51,8 @@ REDUCERS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "visionzip": (("keep", "dominant"), {"keep": 64, "dominant": None}),
     "tome": (("r",), {"r": 0.5}),
     "prumerge": (("ratio", "neighbours", "summary"), {"ratio": 0.125, "neighbours": 32, "summary": True}),
+    "matryoshka": (("tokens",), {"tokens": 144}),
+    "vitar": (("rows", "cols"), {"rows": 12, "cols": None}),
 }
 
 
@@ -55,7 +66,7 @@ class Reducer(NamedTuple):
 
     @property
     def keeps_grid(self) -> bool:
-        return self.name == "pool"
+        return self.name in ("pool", "vitar")
 
     def spec(self) -> str:
         """``name(main, key=value, ...)``: the main argument positionally, the others
@@ -143,6 +154,15 @@ def _check(name: str, v: dict[str, Any]) -> None:
         r = v["r"]
         if not _number(r) or r < 0 or (isinstance(r, float) and r >= 1 and r != int(r)):
             raise bad(f"r must be a token count >= 0 or a fraction in [0, 1), got {r!r}")
+    elif name == "vitar":
+        for key in ("rows", "cols"):
+            val = v[key]
+            if (val is not None or key == "rows") and (isinstance(val, bool) or not isinstance(val, int) or val < 1):
+                raise bad(f"{key} must be a positive integer (the target grid), got {val!r}")
+    elif name == "matryoshka":
+        t = v["tokens"]
+        if isinstance(t, bool) or not isinstance(t, int) or t < 1:
+            raise bad(f"tokens must be a positive integer (the image's budget), got {t!r}")
     elif name == "prumerge":
         if not _number(v["ratio"]) or not 0 < v["ratio"] <= 1:
             raise bad(f"ratio must be in (0, 1], got {v['ratio']!r}")
@@ -203,9 +223,26 @@ def reduce_region(region: Region, steps: tuple[Reducer, ...], spec: str) -> Regi
             k = r.args["k"]
             rows, cols = -(-region.grid[0] // k), -(-region.grid[1] // k)
             region = region._replace(grid=(rows, cols), n=rows * cols)
+        elif r.name == "vitar":
+            if region.grid is None:
+                raise SpecError(f"{spec}: vitar merges a token grid, and a region of {region.n} tokens has none")
+            a = r.args
+            rows, cols = min(region.grid[0], a["rows"]), min(region.grid[1], a["cols"] or a["rows"])
+            region = region._replace(grid=(rows, cols), n=rows * cols)
         else:
             region = region._replace(grid=None, n=r.count(region.n), newlines=False)
     return region
+
+
+def matryoshka_levels(grids: list[tuple[int, int]]) -> list[int]:
+    """M3's nested pooling strides for regions of these grids, finest first: 1, 2, 4, ...
+    below the longest side, then the longest side (one token a region)."""
+    side = max((max(g) for g in grids), default=1)
+    out, k = [], 1
+    while k < side:
+        out.append(k)
+        k *= 2
+    return out + [max(side, 1)]
 
 
 def reducer_flops(plan: Any, width: int) -> int:

@@ -39,6 +39,7 @@ class PixelSettings:
     mean: tuple[float, float, float] = CLIP_MEAN
     std: tuple[float, float, float] = CLIP_STD
     rescale: float = 1 / 255
+    sharpen: bool = False  # Pillow's SHARPEN filter on every view after resizing (document transform)
 
 
 @dataclass(frozen=True)

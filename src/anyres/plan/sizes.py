@@ -105,6 +105,7 @@ PRESET_MODELS: dict[str, tuple[str, str]] = {
     "llava-onevision": ("siglip-so400m/384", "qwen2-7b"),
     "internvl": ("internvit-300m", "internlm2.5-7b"),
     "qwen2-vl": ("qwen2-vl-vit", "qwen2-7b"),
+    "qwen2.5-vl": ("qwen2.5-vl-vit", "qwen2.5-7b"),  # Qwen2.5-VL-7B
     "idefics3": ("siglip-so400m/384", "llama-3-8b"),
     "minicpm-v": ("siglip-so400m/384", "qwen2-7b"),
     "llava-uhd": ("clip-l/336", "llama-2-13b"),

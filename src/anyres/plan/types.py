@@ -10,7 +10,7 @@ them a second; ``w, h = size`` and ``left, top, right, bottom = box`` unpack as 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 class Size(NamedTuple):
@@ -64,7 +64,9 @@ class Canvas(NamedTuple):
     steps: tuple[Size, ...]
     padded: Size
     offset: tuple[int, int] = (0, 0)
-    fill: str = "zero"  # "zero" (black, as LLaVA-NeXT pads) or "mean" (int(mean * 255), as LLaVA-1.5)
+    # "zero" (black, as LLaVA-NeXT pads), "mean" (int(mean * 255), as LLaVA-1.5), "white",
+    # "black", or an (r, g, b) triple of 0..255
+    fill: Any = "zero"
 
     @property
     def resized(self) -> Size:

@@ -53,17 +53,19 @@ def compare_row(p: Plan, encoder: Any = None, llm: Any = None, context: int | No
 
 
 def compare(image_or_size: Any, specs: Iterable[str] | None = None, *, encoder: Any = None, llm: Any = None,
-            context: int | None = None, dtype: str = "bfloat16") -> list[dict[str, Any]]:
+            context: int | None = None, dtype: str = "bfloat16", max_tokens: int | None = None) -> list[dict[str, Any]]:
     """One row per preset; a preset that cannot serve the size gets its error instead.
     With an ``encoder`` / ``llm`` size (a name of ``anyres.plan.sizes``, a config or a
     folder) or a ``context`` length, each row also has its cost (``COST_COLUMNS``:
     encoder GFLOPs, encoder + connector + prefill GFLOPs, KV-cache MB at ``dtype``, the
-    share of ``context``)."""
+    share of ``context``). ``max_tokens``: each preset's own size knob fitted to that
+    budget (``anyres.plan.fit``; the row's spec names the value chosen)."""
     size = image_size(image_or_size)
     rows = []
+    fit = {} if max_tokens is None else {"max_tokens": max_tokens}
     for spec in specs or presets():
         try:
-            rows.append(compare_row(plan(size, spec), encoder, llm, context, dtype))
+            rows.append(compare_row(plan(size, spec, **fit), encoder, llm, context, dtype))
         except AnyresError as exc:
             rows.append({"preset": spec, "error": str(exc)})
     return rows

@@ -43,7 +43,31 @@ def compare_table() -> str:
     return "```\n$ anyres compare --size 1240x1754\n" + format_table(compare((1240, 1754))) + "\n```"
 
 
-SECTIONS = {"presets": preset_table, "compare": compare_table}
+COST_SIZE = (1344, 1344)  # the seed's example: one 1344 px view against tiles
+COST_SPECS = ("llava-next", "llava-next+pool(2)", "internvl", "internvl+visionzip(keep=64)", "qwen2.5-vl")
+FITTED_SPECS = ("qwen2.5-vl", "internvl", "minicpm-v", "idefics3", "llava-next+pool(2)", "internvl+visionzip(keep=64)")
+
+
+def _cost_command(specs, extra: str = "") -> str:
+    from .compare import COLUMNS, COST_COLUMNS
+
+    w, h = COST_SIZE
+    fit = {"max_tokens": int(extra.split()[-1])} if extra else {}
+    rows = compare(COST_SIZE, specs, encoder="auto", llm="auto", context=8192, **fit)
+    command = (f"$ anyres compare --size {w}x{h} --presets {','.join(specs)} --encoder-size auto --llm-size auto "
+               f"--context 8192{extra}")
+    return "```\n" + command + "\n" + format_table(rows, COLUMNS[:4] + COLUMNS[7:8] + COST_COLUMNS) + "\n```"
+
+
+def cost_table() -> str:
+    return _cost_command(COST_SPECS)
+
+
+def fitted_table() -> str:
+    return _cost_command(FITTED_SPECS, " --max-tokens 1024")
+
+
+SECTIONS = {"presets": preset_table, "compare": compare_table, "cost": cost_table, "fitted": fitted_table}
 
 
 def render(text: str) -> str:

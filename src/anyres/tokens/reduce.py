@@ -25,6 +25,7 @@ from ..plan.reducers import Region, regions
 from .compress import avg_pool
 from .merge import tome_merge
 from .prune import prumerge, visionzip
+from .vitar import vitar_merge
 from .sequence import NEWLINE_ROW, VISUAL_ROW, VisualSequence
 
 
@@ -58,11 +59,26 @@ def _pool(x: torch.Tensor, pos: torch.Tensor, grid: tuple[int, int], k: int):
     return pooled.reshape(-1, x.shape[1]), p.reshape(-1, 3), (pooled.shape[0], pooled.shape[1])
 
 
+def _vitar(x: torch.Tensor, pos: torch.Tensor, grid: tuple[int, int], args: dict):
+    """ViTAR's parameter-free merge to the target grid; a merged token sits at its own
+    cell of the merged grid, ``(view, i, j)``."""
+    rows, cols = grid
+    target = (min(rows, args["rows"]), min(cols, args["cols"] or args["rows"]))
+    merged = vitar_merge(x.reshape(rows, cols, -1), target)
+    gh, gw = merged.shape[0], merged.shape[1]
+    view = pos[0, 0] if len(pos) else torch.tensor(0)
+    ii, jj = torch.meshgrid(torch.arange(gh), torch.arange(gw), indexing="ij")
+    new_pos = torch.stack([torch.full((gh * gw,), int(view)), ii.reshape(-1), jj.reshape(-1)], dim=1)
+    return merged.reshape(-1, x.shape[1]), new_pos, (gh, gw)
+
+
 def reduce_rows(plan, region: Region, x: torch.Tensor, pos: torch.Tensor, newline: torch.Tensor | None):
     """(embeddings, positions, kinds) of one region after the plan's reducers."""
     grid = region.grid
     for step in plan.reducers:
-        if step.keeps_grid:
+        if step.name == "vitar":
+            x, pos, grid = _vitar(x, pos, grid, step.args)
+        elif step.keeps_grid:
             x, pos, grid = _pool(x, pos, grid, step.args["k"])
         else:
             x, pos = _grid_free(step, x, pos)

@@ -16,6 +16,7 @@ from ...errors import SpecError
 from ..plan import PlanParts
 from ..types import NEWLINE, VISUAL, Box, Canvas, Layout, Segment, Size
 from ..connector import Connector
+from ..knobs import Knob
 from .common import Strategy, grid_views, make_view, positive_int, resize_canvas, whole
 from .fixed import square_pad_canvas
 from ..schema import Bool, Choice, Cost, Int, Items, Number, Optional, Pair, Text
@@ -235,6 +236,12 @@ _COMMON = {
     "image_token": "<image>",
 }
 
+
+def fit_anyres(p: dict[str, Any]) -> Knob:
+    """A subset of ``image_grid_pinpoints``: any subset plans as the one pinpoint it
+    selects, so the single pinpoints are every plan the subsets reach."""
+    return Knob("image_grid_pinpoints", tuple({"image_grid_pinpoints": (tuple(pt),)} for pt in p["image_grid_pinpoints"]))
+
 LLAVA_NEXT = Strategy(
     "anyres",
     plan_anyres,
@@ -253,4 +260,5 @@ LLAVA_NEXT = Strategy(
     connector=connector_anyres,
     schema=SCHEMA,
     cost=cost_anyres,
+    fit=fit_anyres,
 )

@@ -16,6 +16,7 @@ from ...errors import SpecError
 from ..connector import Connector
 from ..plan import PlanParts
 from ..types import Canvas, Size
+from ..knobs import Knob, listed
 from .common import Strategy, image_token_layout, make_view, positive_int, whole
 
 SIZE_CONVERSION = {490: 128, 980: 256}
@@ -52,6 +53,13 @@ def connector_aria(p: dict[str, Any], info: dict[str, Any]) -> Connector:
                      queries=(SIZE_CONVERSION[p["max_image_size"]],))
 
 
+
+def fit_aria(p: dict[str, Any]) -> Knob:
+    """``max_image_size`` among Aria's two (490, 980), at least ``min_image_size`` and
+    at most the preset's value."""
+    values = [v for v in SIZE_CONVERSION if p["min_image_size"] <= v <= p["max_image_size"]]
+    return listed("max_image_size", values, p["max_image_size"])
+
 ARIA = Strategy(
     "aria",
     plan_aria,
@@ -66,4 +74,5 @@ ARIA = Strategy(
     "Aria: longest side to 980 (other side >= 336), zero-padded to 980x980 with a mask; 256 projector queries.",
     _check,
     connector=connector_aria,
+    fit=fit_aria,
 )

@@ -23,6 +23,7 @@ class Strategy:
     plan's, ``{}`` when asked for a preset without an image); the default is one token
     a patch feature of ``params["patch_size"]`` px patches. ``connector_reads_info``:
     the connector depends on the image (else it is built once per parameter set).
+    ``fit(params)``: the size knob a token budget may turn (``anyres.plan.knobs``).
     """
 
     name: str
@@ -42,6 +43,9 @@ class Strategy:
     # ones are inferred from the default) and the worst case the parameters imply
     schema: dict[str, Any] | None = None
     cost: Callable[[dict[str, Any]], Any] | None = None
+    # ``fit(params) -> anyres.plan.knobs.Knob | None``: the size knob a token budget turns
+    # (``plan(image, preset, max_tokens=N)``); None: the strategy has none
+    fit: Callable[[dict[str, Any]], Any] | None = None
 
 
 def plain_connector(p: dict[str, Any]) -> Connector:

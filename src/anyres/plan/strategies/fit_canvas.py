@@ -37,6 +37,7 @@ from ..frozen import FrozenDict
 from ..plan import PlanParts
 from ..types import TEXT, VISUAL, Canvas, Layout, Segment, Size
 from ..schema import Int
+from ..knobs import Knob, counted
 from .common import Strategy, grid_views, make_view, positive_int, resize_canvas, whole
 from .hf_values import height_width
 
@@ -130,6 +131,11 @@ def connector_mllama(p: dict[str, Any], info: dict[str, Any]) -> Connector:
     return Connector(patch_size=p["patch_size"], keep_cls=1)
 
 
+
+def fit_mllama(p: dict[str, Any]) -> Knob:
+    """``max_image_tiles`` from 1 to the preset's value."""
+    return counted("max_image_tiles", 1, p["max_image_tiles"])
+
 MLLAMA = Strategy(
     "mllama",
     plan_mllama,
@@ -139,6 +145,7 @@ MLLAMA = Strategy(
     _check_mllama,
     connector=connector_mllama,
     schema={"max_image_tiles": Int(1, 64), "patch_size": Int(1, 1024)},
+    fit=fit_mllama,
 )
 
 
@@ -256,6 +263,11 @@ def connector_llama4(p: dict[str, Any], info: dict[str, Any]) -> Connector:
     return Connector("pixel-shuffle", shuffle_factor(p), patch_size=p["patch_size"])
 
 
+
+def fit_llama4(p: dict[str, Any]) -> Knob:
+    """``max_patches`` (tiles) from 1 to the preset's value."""
+    return counted("max_patches", 1, p["max_patches"])
+
 LLAMA4 = Strategy(
     "llama4",
     plan_llama4,
@@ -277,4 +289,5 @@ LLAMA4 = Strategy(
     _check_llama4,
     connector=connector_llama4,
     schema={"max_patches": Int(1, 256), "patch_size": Int(1, 1024)},
+    fit=fit_llama4,
 )

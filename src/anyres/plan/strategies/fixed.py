@@ -8,8 +8,9 @@ from typing import Any
 from ...errors import SpecError
 from ..plan import PlanParts
 from ..types import Box, Canvas, Size
+from ..knobs import Knob
 from .common import Strategy, image_token_layout, make_view, positive_int, resize_canvas, whole
-from ..schema import Bool, Cost, Int, Items, Optional, SizeValue, Text
+from ..schema import Anything, Bool, Cost, Int, Items, Optional, SizeValue, Text
 
 IMAGE_TOKEN = "<image>"
 
@@ -44,7 +45,31 @@ def _check_fixed(p: dict[str, Any]) -> None:
 
 
 _BASE_SCHEMA = {"size": SizeValue(), "patch_size": Int(1, 1024), "keep_cls": Bool(), "image_token": Text()}
-FIXED_SCHEMA = {**_BASE_SCHEMA, "shortest_edge": Optional(Int())}
+FIXED_SCHEMA = {**_BASE_SCHEMA, "shortest_edge": Optional(Int()), "document": Bool()}
+PAD_SCHEMA = {**_BASE_SCHEMA, "pad_color": Anything()}
+PAD_COLOURS = ("mean", "white", "black")
+
+
+def check_pad_colour(value: Any) -> None:
+    """``pad_color``: "mean" (LLaVA-1.5: int(mean * 255) a channel), "white", "black", or
+    an (r, g, b) triple of integers 0..255."""
+    if isinstance(value, str) and value in PAD_COLOURS:
+        return
+    if isinstance(value, tuple) and len(value) == 3 and all(
+        isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in value
+    ):
+        return
+    raise SpecError(f"pad_color must be one of {', '.join(PAD_COLOURS)} or an (r, g, b) triple of integers 0..255, "
+                    f"got {value!r}")
+
+
+def _check_fixed_pad(p: dict[str, Any]) -> None:
+    _check_fixed(p)
+    check_pad_colour(p["pad_color"])
+
+
+# the seed's document transform: a white square canvas, Lanczos, then a sharpen filter
+DOCUMENT_PIXELS = {"resample": "lanczos", "sharpen": True}
 DYNAMIC_SCHEMA = {**_BASE_SCHEMA, "resolutions": Items(SizeValue())}
 
 
@@ -61,6 +86,13 @@ def cost_dynamic(p: dict[str, Any]) -> Cost:
 
 
 def plan_fixed(image: Size, p: dict[str, Any]) -> PlanParts:
+    """Plain resize to ``size``; ``document=True``: the seed's document transform (the
+    image centred on a white square, resized with Lanczos, then sharpened: Pillow's 3 x 3
+    SHARPEN kernel, centre 32 and -2 around it, over 16), as the pixel settings the plan
+    carries say."""
+    if p["document"]:
+        parts = plan_fixed_pad(image, {**p, "pad_color": "white"})
+        return PlanParts(parts.canvases, parts.views, None, info={"pixels": DOCUMENT_PIXELS})
     size = target_size(p["size"])
     canvases = [resize_canvas(image, size)]
     view = make_view(canvases, 0, whole(Size(*size)), None, "base", view_tokens(size, p),
@@ -69,20 +101,22 @@ def plan_fixed(image: Size, p: dict[str, Any]) -> PlanParts:
 
 
 def plan_fixed_pad(image: Size, p: dict[str, Any]) -> PlanParts:
-    """LLaVA-1.5 ``expand2square``: centre on a square of the longer side, then resize."""
+    """LLaVA-1.5 ``expand2square``: centre on a square of the longer side, then resize.
+    ``pad_color``: the square's colour (the reference's mean colour by default)."""
     size = target_size(p["size"])
     side = max(image.width, image.height)
-    canvases = [square_pad_canvas(image)]
+    canvases = [square_pad_canvas(image, p["pad_color"])]
     view = make_view(canvases, 0, Box(0, 0, side, side), size, "base", view_tokens(size, p),
                      grids=view_grids_of(size, p))
     return PlanParts(tuple(canvases), (view,), None)
 
 
-def square_pad_canvas(image: Size) -> Canvas:
-    """``expand2square`` / ``pad_to_square``: the image centred on a mean-colour square."""
+def square_pad_canvas(image: Size, fill: Any = "mean") -> Canvas:
+    """``expand2square`` / ``pad_to_square``: the image centred on a square filled with
+    ``fill`` (the mean colour by default; ``Canvas.fill`` lists the others)."""
     side = max(image.width, image.height)
     offset = ((side - image.width) // 2, (side - image.height) // 2)
-    return Canvas(whole(image), (), Size(side, side), offset, fill="mean")
+    return Canvas(whole(image), (), Size(side, side), offset, fill=fill)
 
 
 def clip_resize(image: Size, shortest: int) -> Size:
@@ -146,8 +180,8 @@ FIXED = Strategy(
     "fixed",
     plan_fixed,
     image_token_layout,
-    {"size": 336, "patch_size": 14, "keep_cls": False, "image_token": IMAGE_TOKEN},
-    "Plain resize to a fixed size (distorts the aspect ratio).",
+    {"size": 336, "patch_size": 14, "keep_cls": False, "image_token": IMAGE_TOKEN, "document": False},
+    "Plain resize to a fixed size (distorts the aspect ratio); document=True: white square pad, Lanczos, sharpen.",
     _check_fixed,
     schema=FIXED_SCHEMA,
     cost=cost_fixed,
@@ -156,10 +190,10 @@ FIXED_PAD = Strategy(
     "fixed-pad",
     plan_fixed_pad,
     image_token_layout,
-    {"size": 336, "patch_size": 14, "keep_cls": False, "image_token": IMAGE_TOKEN},
-    "LLaVA-1.5: pad to a square with the mean colour, then resize.",
-    _check_fixed,
-    schema=FIXED_SCHEMA,
+    {"size": 336, "patch_size": 14, "keep_cls": False, "image_token": IMAGE_TOKEN, "pad_color": "mean"},
+    "LLaVA-1.5: pad to a square with the mean colour (pad_color: mean, white, black or (r, g, b)), then resize.",
+    _check_fixed_pad,
+    schema=PAD_SCHEMA,
     cost=cost_fixed,
 )
 FIXED_CROP = Strategy(
@@ -172,6 +206,11 @@ FIXED_CROP = Strategy(
     schema=FIXED_SCHEMA,
     cost=cost_fixed,
 )
+
+def fit_dynamic(p: dict[str, Any]) -> Knob:
+    """A subset of ``resolutions``: any subset plans as the one resolution it selects."""
+    return Knob("resolutions", tuple({"resolutions": (tuple(r),)} for r in p["resolutions"]))
+
 DYNAMIC = Strategy(
     "dynamic",
     plan_dynamic,
@@ -186,4 +225,5 @@ DYNAMIC = Strategy(
     _check_dynamic,
     schema=DYNAMIC_SCHEMA,
     cost=cost_dynamic,
+    fit=fit_dynamic,
 )

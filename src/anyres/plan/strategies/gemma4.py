@@ -22,6 +22,7 @@ from ..connector import Connector
 from ..plan import PlanParts
 from ..types import TEXT, VISUAL, Layout, Segment, Size
 from ..schema import Int
+from ..knobs import Knob, listed
 from .common import Strategy, make_view, positive_int, resize_canvas, whole
 
 SUPPORTED_SOFT_TOKENS = (70, 140, 280, 560, 1120)
@@ -84,6 +85,12 @@ def connector_gemma4(p: dict[str, Any], info: dict[str, Any]) -> Connector:
     return Connector("pool", p["pooling_kernel_size"], patch_size=p["patch_size"])
 
 
+
+def fit_gemma4(p: dict[str, Any]) -> Knob:
+    """``max_soft_tokens`` among the released budgets (70, 140, 280, 560, 1120) up to
+    the preset's value."""
+    return listed("max_soft_tokens", SUPPORTED_SOFT_TOKENS, p["max_soft_tokens"])
+
 GEMMA4 = Strategy(
     "gemma4",
     plan_gemma4,
@@ -102,4 +109,5 @@ GEMMA4 = Strategy(
     _check,
     connector=connector_gemma4,
     schema={"max_soft_tokens": Int(1, 1 << 16), "pooling_kernel_size": Int(1, 64), "patch_size": Int(1, 1024)},
+    fit=fit_gemma4,
 )

@@ -18,6 +18,7 @@ from ...errors import SpecError
 from ..plan import PlanParts
 from ..types import Box, Canvas, Size
 from ..connector import Connector, query_grid
+from ..knobs import Knob
 from .common import Strategy, image_token_layout, make_view, positive_int, resize_canvas, whole
 from ..schema import Choice, Cost, Int, Text
 
@@ -104,6 +105,12 @@ def connector_gpt4v(p: dict[str, Any], info: dict[str, Any]) -> Connector:
     return Connector("resampler", learned=True, patch_size=p["patch_size"],
                      queries=tuple(sorted({p["base_tokens"], p["tile_tokens"]})))
 
+
+def fit_gpt4v(p: dict[str, Any]) -> Knob:
+    """``detail``: "low" (one view), and "high" when the preset asks for it."""
+    values = ("low", "high") if p["detail"] == "high" else ("low",)
+    return Knob("detail", tuple({"detail": v} for v in values))
+
 GPT4V = Strategy(
     "gpt4v",
     plan_gpt4v,
@@ -124,4 +131,5 @@ GPT4V = Strategy(
     connector=connector_gpt4v,
     schema=SCHEMA,
     cost=cost_gpt4v,
+    fit=fit_gpt4v,
 )

@@ -19,6 +19,7 @@ from ...errors import PlanError, SpecError
 from ..connector import Connector
 from ..plan import PlanParts
 from ..types import TEXT, VISUAL, Box, Canvas, Layout, Segment, Size
+from ..knobs import Knob, switch
 from .common import Strategy, make_view, positive_int, whole
 from .idefics3 import scale_below_upper_bound
 
@@ -104,6 +105,11 @@ def connector_idefics2(p: dict[str, Any], info: dict[str, Any]) -> Connector:
     return Connector("resampler", learned=True, patch_size=p["patch_size"], queries=(p["image_seq_len"],))
 
 
+
+def fit_idefics2(p: dict[str, Any]) -> Knob:
+    """Image splitting (four quarters besides the whole), when the preset has it on."""
+    return switch("do_image_splitting", p["do_image_splitting"])
+
 IDEFICS2 = Strategy(
     "idefics2",
     plan_idefics2,
@@ -124,4 +130,5 @@ IDEFICS2 = Strategy(
     _check,
     connector=connector_idefics2,
     translate=translate_idefics2,
+    fit=fit_idefics2,
 )

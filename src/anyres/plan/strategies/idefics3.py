@@ -25,6 +25,7 @@ from ..plan import PlanParts
 from ..types import TEXT, VISUAL, Layout, Segment, Size
 from ..connector import Connector
 from ..schema import Bool, Cost, Int, Text
+from ..knobs import Knob
 from .common import Strategy, edge_value, grid_views, make_view, positive_int, resize_canvas, whole
 
 
@@ -197,6 +198,14 @@ def connector_idefics3(p: dict[str, Any], info: dict[str, Any]) -> Connector:
     """Pixel shuffle by scale_factor, then the bias-free linear modality projection."""
     return Connector("pixel-shuffle", p["scale_factor"], patch_size=p["patch_size"], projector="linear_nobias")
 
+
+def fit_idefics3(p: dict[str, Any]) -> Knob | None:
+    """``longest_edge`` in whole tiles, up to the preset's value (SmolVLM's processor
+    documents ``longest_edge = N * max_image_size``)."""
+    tile, top = p["tile_size"], p["longest_edge"]
+    values = {tile * k for k in range(1, top // tile + 1)} | {top}
+    return Knob("longest_edge", tuple({"longest_edge": v} for v in sorted(values)))
+
 IDEFICS3 = Strategy(
     "idefics3",
     plan_idefics3,
@@ -220,4 +229,5 @@ IDEFICS3 = Strategy(
     translate=translate_idefics3,
     schema=SCHEMA,
     cost=cost_idefics3,
+    fit=fit_idefics3,
 )

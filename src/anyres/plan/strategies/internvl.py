@@ -17,6 +17,7 @@ from ..plan import PlanParts
 from ..types import TEXT, VISUAL, Layout, Segment, Size
 from ..connector import Connector
 from ..schema import Bool, Cost, Int, Number, Text
+from ..knobs import Knob, counted
 from .common import Strategy, edge_value, grid_views, make_view, positive_int, resize_canvas, whole
 
 
@@ -144,6 +145,11 @@ def connector_internvl(p: dict[str, Any], info: dict[str, Any]) -> Connector:
     """Pixel shuffle by 1/downsample_ratio, then InternVL's LayerNorm-MLP (mlp1)."""
     return Connector("pixel-shuffle", shuffle_factor(p), patch_size=p["patch_size"], projector="norm_mlp")
 
+
+def fit_internvl(p: dict[str, Any]) -> Knob:
+    """``max_tiles`` (InternVL's ``max_num``) from ``min_tiles`` to the preset's value."""
+    return counted("max_tiles", p["min_tiles"], p["max_tiles"])
+
 INTERNVL = Strategy(
     "internvl",
     plan_internvl,
@@ -166,4 +172,5 @@ INTERNVL = Strategy(
     translate=translate_internvl,
     schema=SCHEMA,
     cost=cost_internvl,
+    fit=fit_internvl,
 )

@@ -18,6 +18,7 @@ from ...errors import SpecError
 from ..plan import PlanParts
 from ..types import Size
 from ..schema import Int
+from ..knobs import Knob
 from .common import Strategy, image_token_layout, make_view, positive_int, resize_canvas, whole
 
 
@@ -55,6 +56,12 @@ def plan_naflex(image: Size, p: dict[str, Any]) -> PlanParts:
     return PlanParts(tuple(canvases), (view,), None, info=info)
 
 
+
+def fit_naflex(p: dict[str, Any]) -> Knob:
+    """``max_num_patches`` from 1 to the preset's value (the chosen grid never shrinks as
+    the patch budget grows)."""
+    return Knob("max_num_patches", span=(1, p["max_num_patches"]))
+
 SIGLIP2_NAFLEX = Strategy(
     "naflex",
     plan_naflex,
@@ -69,4 +76,5 @@ SIGLIP2_NAFLEX = Strategy(
     "one token a valid patch.",
     _check,
     schema={"max_num_patches": Int(1, 1 << 20), "patch_size": Int(1, 1024)},
+    fit=fit_naflex,
 )

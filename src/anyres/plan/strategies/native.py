@@ -26,6 +26,7 @@ from ..plan import PlanParts
 from ..types import TEXT, VISUAL, Layout, Segment, Size
 from ..connector import Connector
 from ..schema import Cost, Int, Number, Text
+from ..knobs import Knob
 from .common import Strategy, make_view, positive_int, resize_canvas, whole
 
 SMALL_SIDES = ("keep", "scale", "clamp")
@@ -177,6 +178,14 @@ def connector_native(p: dict[str, Any], info: dict[str, Any]) -> Connector:
                      position_ids="mrope")
 
 
+
+def fit_native(p: dict[str, Any]) -> Knob:
+    """``max_pixels`` from one merge block (or ``min_pixels``) up to the preset's value:
+    the resized area, hence the token count, never shrinks as it grows."""
+    factor = p["patch_size"] * p["merge_size"]
+    lo = max(p["min_pixels"], factor * factor)
+    return Knob("max_pixels", span=(min(lo, p["max_pixels"]), p["max_pixels"]))
+
 QWEN2_VL = Strategy(
     "native",
     plan_native,
@@ -202,4 +211,5 @@ QWEN2_VL = Strategy(
     translate=translate_native,
     schema=SCHEMA,
     cost=cost_native,
+    fit=fit_native,
 )

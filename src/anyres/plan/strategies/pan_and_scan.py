@@ -27,6 +27,7 @@ from ..frozen import FrozenDict
 from ..plan import PlanParts
 from ..types import TEXT, VISUAL, Box, Canvas, Layout, Segment, Size
 from ..schema import Int
+from ..knobs import Knob
 from .common import Strategy, make_view, positive_int, resize_canvas, whole
 from .hf_values import height_width
 
@@ -168,6 +169,15 @@ def connector_pan_and_scan(p: dict[str, Any], info: dict[str, Any]) -> Connector
     return Connector("pool", pool_factor(p), patch_size=p["patch_size"], projector="gemma_rms_linear")
 
 
+
+def fit_pan_and_scan(p: dict[str, Any]) -> Knob:
+    """Gemma 3's pan-and-scan crops: off, and (when the preset turns it on) at most
+    1, 2, ... ``pan_and_scan_max_num_crops`` crops."""
+    if not p["do_pan_and_scan"]:
+        return Knob("pan_and_scan_max_num_crops", ({"do_pan_and_scan": False},))
+    crops = tuple({"pan_and_scan_max_num_crops": k} for k in range(2, p["pan_and_scan_max_num_crops"] + 1))
+    return Knob("pan_and_scan_max_num_crops", ({"do_pan_and_scan": False},) + crops)
+
 PAN_AND_SCAN = Strategy(
     "pan-and-scan",
     plan_pan_and_scan,
@@ -189,4 +199,5 @@ PAN_AND_SCAN = Strategy(
     connector=connector_pan_and_scan,
     schema={"pan_and_scan_max_num_crops": Int(0, 64), "pan_and_scan_min_crop_size": Int(1, 65536),
             "image_seq_length": Int(1, 1 << 20)},
+    fit=fit_pan_and_scan,
 )

@@ -25,6 +25,7 @@ from ..connector import Connector
 from ..frozen import FrozenDict
 from ..plan import PlanParts
 from ..types import TEXT, VISUAL, Layout, Segment, Size
+from ..knobs import Knob
 from .common import Strategy, make_view, positive_int, resize_canvas, whole
 from .hf_values import longest_edge_box, square_side
 
@@ -111,6 +112,16 @@ def connector_pixtral(p: dict[str, Any], info: dict[str, Any]) -> Connector:
     return Connector("patch-merger", merge, learned=True, patch_size=patch, tower_merges=(merge,))
 
 
+
+def fit_pixtral(p: dict[str, Any]) -> Knob | None:
+    """``size={"longest_edge": L}`` from one merged patch to the preset's L; the patch
+    grid never shrinks as L grows. A height/width box has no single knob."""
+    size = p["size"]
+    if set(size) != {"longest_edge"}:
+        return None
+    return Knob("longest_edge", span=(min(unit(p), size["longest_edge"]), size["longest_edge"]),
+                at=lambda v: {"size": {"longest_edge": v}})
+
 PIXTRAL = Strategy(
     "pixtral",
     plan_pixtral,
@@ -126,4 +137,5 @@ PIXTRAL = Strategy(
     "Pixtral / Mistral3: fit the longest edge, sides up to whole patches (x merge), [IMG_BREAK] rows.",
     _check,
     connector=connector_pixtral,
+    fit=fit_pixtral,
 )

@@ -17,6 +17,7 @@ from ...errors import SpecError
 from ..plan import PlanParts
 from ..types import VISUAL, Box, Canvas, Layout, Segment, Size
 from ..connector import Connector
+from ..knobs import Knob
 from .common import Strategy, make_view, positive_int
 from .fixed import clip_resize
 from ..schema import Bool, Cost, Int, Items, Text
@@ -109,6 +110,12 @@ def connector_s2(p: dict[str, Any], info: dict[str, Any]) -> Connector:
     """Each scale's map resized to the smallest's and concatenated on channels."""
     return Connector("scale-concat", len(p["scales"]), patch_size=p["patch_size"])
 
+
+def fit_s2(p: dict[str, Any]) -> Knob:
+    """The first k of ``scales`` (the coarsest first, as S2 orders them)."""
+    scales = tuple(p["scales"])
+    return Knob("scales", tuple({"scales": scales[:k]} for k in range(1, len(scales) + 1)))
+
 S2 = Strategy(
     "s2",
     plan_s2,
@@ -120,4 +127,5 @@ S2 = Strategy(
     connector=connector_s2,
     schema=SCHEMA,
     cost=cost_s2,
+    fit=fit_s2,
 )

@@ -22,6 +22,7 @@ from ...errors import SpecError
 from ..plan import PlanParts
 from ..types import TEXT, VISUAL, Box, Canvas, Layout, Segment, Size
 from ..connector import Connector
+from ..knobs import Knob, counted
 from .common import Strategy, make_view, positive_int, whole
 from ..schema import Bool, Choice, Cost, Int, Text
 
@@ -190,6 +191,11 @@ def connector_slicing(p: dict[str, Any], info: dict[str, Any]) -> Connector:
     return Connector("resampler", learned=True, patch_size=p["patch_size"], queries=(p["query_num"],),
                      query_grid=p["scale_resolution"] // p["patch_size"] if uhd else 0)
 
+
+def fit_slicing(p: dict[str, Any]) -> Knob:
+    """``max_slice_nums`` from 1 to the preset's value."""
+    return counted("max_slice_nums", 1, p["max_slice_nums"])
+
 SLICING = Strategy(
     "slicing",
     plan_slicing,
@@ -211,4 +217,5 @@ SLICING = Strategy(
     connector=connector_slicing,
     schema=SCHEMA,
     cost=cost_slicing,
+    fit=fit_slicing,
 )
