@@ -138,7 +138,9 @@ class VisionPipeline:
             assembler = Assembler.for_plan(spec, encoder.hidden_size, out_width, projector=projector or "auto",
                                            prefix_tokens=int(encoder.has_cls))
         if state:
-            assembler.load_reference(state)
+            from .encode.checkpoint import read_config
+
+            assembler.load_reference(state, read_config(folder))
         assembler = assembler.to(dtype).eval()
         return cls(spec, encoder, assembler, **options)
 

@@ -3,10 +3,12 @@
 Accepted folders (``config.json`` + safetensors, single file or sharded):
 
 - a vision tower alone: ``CLIPVisionModel``, ``SiglipVisionModel``,
-  ``Qwen2VisionTransformerPretrainedModel``, ``Qwen2_5_VisionTransformerPretrainedModel``, ``Qwen3VLVisionModel``;
+  ``Qwen2VisionTransformerPretrainedModel``, ``Qwen2_5_VisionTransformerPretrainedModel``, ``Qwen3VLVisionModel``,
+  ``PixtralVisionModel``;
 - a dual encoder: ``CLIPModel``, ``SiglipModel`` (the text tower is not read);
 - any VLM whose config holds a ``vision_config`` of those families (LLaVA, LLaVA-NeXT,
-  LLaVA-OneVision, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, ...): only the vision tower's weights are read, wherever
+  LLaVA-OneVision, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Pixtral-12B through LLaVA, Mistral 3, ...):
+  only the vision tower's weights are read, wherever
   the checkpoint put them (see ``checkpoint.find_prefix``).
 
 Steps: config -> family and tower config -> the tower's weights under their prefix ->
@@ -22,7 +24,7 @@ from pathlib import Path
 import torch
 
 from ..errors import CheckpointError, SpecError
-from . import clip, qwen2_5_vl, qwen2_vl, qwen3_vl  # noqa: F401  (each registers its tower family)
+from . import clip, pixtral, qwen2_5_vl, qwen2_vl, qwen3_vl  # noqa: F401  (each registers its tower family)
 from .base import VisionEncoder
 from .checkpoint import Checkpoint, find_prefix, model_folder, read_config
 from .config import DEFAULT_LIMITS, ConfigLimits, model_type_of

@@ -31,10 +31,14 @@ from torch import nn
 from ..errors import ShapeError, SpecError
 from ..plan.connector import Connector
 from .packing import ASSEMBLY
-from .project import build_projector, load_projector
+from .merger import SpatialMerger
+from .project import MLPProjector, NormMLPProjector, build_projector, load_projector
 from .resampler import Resampler, default_heads
 from .sequence import VisualSequence
 from .weights import find_tensor
+
+
+MLP_PROJECTORS = (MLPProjector, NormMLPProjector)
 
 
 def token_grid(plan, i: int) -> tuple[int, int]:
@@ -87,6 +91,10 @@ class Assembler(nn.Module):
         self.image_newline: nn.Parameter | None = None
         self.projector: nn.Module | None = None
         self.resamplers: nn.ModuleDict | None = None
+        # a learned k x k merge that no tower applies: the token stage's (Mistral 3)
+        self.merger: SpatialMerger | None = None
+        if connector.kind == "patch-merger" and connector.factor not in connector.tower_merges:
+            self.merger = SpatialMerger(width, connector.factor)
         in_width = width * connector.channels
         # by default the tokens keep the encoder's width (a projector maps a pixel shuffle
         # back to it); S2's channel concatenation has no projector to do so
@@ -117,14 +125,24 @@ class Assembler(nn.Module):
         preset, _, _ = resolve(plan_or_preset)
         return cls(preset.strategy, preset_connector(plan_or_preset), width, out_width, **options)
 
-    def load_reference(self, state_dict: Mapping[str, torch.Tensor]) -> "Assembler":
+    def load_reference(self, state_dict: Mapping[str, torch.Tensor], config: Mapping[str, Any] | None = None) -> "Assembler":
         """Load the learned parts from a reference model's state dict: ``image_newline``
-        (LlavaNext / LlavaOnevision), the projector (``multi_modal_projector``,
-        ``mm_projector``, InternVL ``mlp1``, Idefics3 ``connector``), the resampler
-        (MiniCPM-V / LLaVA-UHD ``resampler``)."""
+        (LlavaNext / LlavaOnevision), the token stage's patch merger (Mistral 3's
+        ``multi_modal_projector.norm`` and ``.patch_merger``), the projector
+        (``multi_modal_projector``, ``mm_projector``, InternVL ``mlp1``, Idefics3
+        ``connector``), the resampler (MiniCPM-V / LLaVA-UHD ``resampler``). ``config``:
+        the folder's config.json, for the settings that come with the weights (the
+        merger norm's eps; an MLP projector's activation must be GELU)."""
         from ..errors import CheckpointError
 
+        if config is not None and isinstance(self.projector, MLP_PROJECTORS):
+            act = config.get("projector_hidden_act", "gelu")
+            if act != "gelu":
+                raise CheckpointError(f"config projector_hidden_act={act!r}: anyres' MLP projectors use exact GELU")
         with torch.no_grad():
+            if self.merger is not None:
+                used = self.merger.load_reference(state_dict, config)
+                state_dict = {k: v for k, v in state_dict.items() if k not in used}
             if self.image_newline is not None:
                 t = find_tensor(state_dict, "image_newline")
                 if t.shape != self.image_newline.shape:

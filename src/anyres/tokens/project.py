@@ -3,7 +3,8 @@
 - ``LinearProjector``: one Linear (LLaVA-1 ``linear``; Idefics3's connector projection,
   ``bias=False``).
 - ``MLPProjector``: Linear -> GELU -> Linear (LLaVA-1.5/NeXT ``mlp2x_gelu``; names as
-  transformers' ``LlavaNextMultiModalProjector``: ``linear_1``, ``linear_2``).
+  transformers' ``LlavaNextMultiModalProjector``: ``linear_1``, ``linear_2``); without
+  biases ``mlp2x_gelu_nobias`` (Mistral 3's, after its patch merger).
 - ``NormMLPProjector``: LayerNorm -> Linear -> GELU -> Linear (InternVL's ``mlp1``; names
   as transformers' ``InternVLMultiModalProjector``).
 - a perceiver ``Resampler`` (``anyres.tokens.resampler``) is the projector of the
@@ -57,7 +58,7 @@ class NormMLPProjector(nn.Module):
         return self.linear_2(self.act(self.linear_1(self.layer_norm(x))))
 
 
-PROJECTORS = ("none", "linear", "linear_nobias", "mlp2x_gelu", "norm_mlp")
+PROJECTORS = ("none", "linear", "linear_nobias", "mlp2x_gelu", "mlp2x_gelu_nobias", "norm_mlp")
 
 
 def build_projector(kind: str, in_width: int, out_width: int) -> nn.Module | None:
@@ -72,6 +73,8 @@ def build_projector(kind: str, in_width: int, out_width: int) -> nn.Module | Non
         return LinearProjector(in_width, out_width, bias=False)
     if kind == "mlp2x_gelu":
         return MLPProjector(in_width, out_width)
+    if kind == "mlp2x_gelu_nobias":  # Mistral 3 (multimodal_projector_bias=False)
+        return MLPProjector(in_width, out_width, bias=False)
     if kind == "norm_mlp":
         return NormMLPProjector(in_width, out_width)
     raise SpecError(f"unknown projector {kind!r}; known: {', '.join(PROJECTORS)}")
