@@ -28,6 +28,9 @@ VIT_FIELDS = ["hidden_size", "intermediate_size", "num_hidden_layers", "num_atte
 QWEN_FIELDS = ["depth", "embed_dim", "hidden_size", "num_heads", "num_attention_heads", "mlp_ratio", "patch_size",
                "temporal_patch_size", "spatial_merge_size", "in_channels", "hidden_act", "rope_parameters",
                "rope_theta", "model_type"]  # fmt: skip
+PIXTRAL_FIELDS = ["hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "image_size",
+                  "patch_size", "num_channels", "hidden_act", "rope_parameters", "rope_theta", "head_dim",
+                  "model_type"]  # fmt: skip
 PARENT_FIELDS = ["model_type", "vision_config", "vision_feature_layer"]
 
 HOSTILE = st.one_of(
@@ -47,10 +50,11 @@ HOSTILE = st.one_of(
 
 
 @pytest.fixture(scope="module")
-def folders(clip_vision, qwen2_vision, llava_next, tmp_path_factory):
+def folders(clip_vision, qwen2_vision, pixtral_vision, llava_next, tmp_path_factory):
     """Private copies whose config.json each example rewrites (the weights stay)."""
     out = {}
-    for name, (source, _) in {"clip": clip_vision, "qwen": qwen2_vision, "parent": llava_next}.items():
+    sources = {"clip": clip_vision, "qwen": qwen2_vision, "pixtral": pixtral_vision, "parent": llava_next}
+    for name, (source, _) in sources.items():
         target = tmp_path_factory.mktemp(f"fuzz_{name}") / "model"
         shutil.copytree(source, target)
         out[name] = (target, json.loads((target / "config.json").read_text()))
@@ -105,6 +109,16 @@ def test_qwen2_vl_config_fuzz(folders, changes):
     assert built <= ConfigLimits().num_layers
     if not isinstance(result, CheckpointError):
         assert result.hidden_size == base["hidden_size"]
+
+
+@FUZZ
+@given(changes=st.dictionaries(st.sampled_from(PIXTRAL_FIELDS), HOSTILE, min_size=1, max_size=3))
+def test_pixtral_config_fuzz(folders, changes):
+    folder, base = folders["pixtral"]
+    result, built = load_or_refuse(folder, {**base, **changes})
+    assert built <= ConfigLimits().num_layers
+    if not isinstance(result, CheckpointError):
+        assert result.hidden_size == base["hidden_size"] and result.feature_layer == base["num_hidden_layers"]
 
 
 @FUZZ

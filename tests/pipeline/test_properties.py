@@ -27,7 +27,6 @@ _PIPES: dict = {}
 
 # presets no tiny tower here serves, and why
 _NO_TOWER = {
-    "mistral3": "needs a tower that applies Mistral3's learned 2x2 patch merger (no Pixtral tower in anyres.encode yet)",
     "mllama": "its tokens are cross-attention states, which VisionPipeline does not emit (refused by the layer)",
 }
 

@@ -125,7 +125,9 @@ class Assembler(nn.Module):
         preset, _, _ = resolve(plan_or_preset)
         return cls(preset.strategy, preset_connector(plan_or_preset), width, out_width, **options)
 
-    def load_reference(self, state_dict: Mapping[str, torch.Tensor], config: Mapping[str, Any] | None = None) -> "Assembler":
+    def load_reference(
+        self, state_dict: Mapping[str, torch.Tensor], config: Mapping[str, Any] | None = None
+    ) -> "Assembler":
         """Load the learned parts from a reference model's state dict: ``image_newline``
         (LlavaNext / LlavaOnevision), the token stage's patch merger (Mistral 3's
         ``multi_modal_projector.norm`` and ``.patch_merger``), the projector

@@ -64,7 +64,9 @@ class SpatialMerger(nn.Module):
         x = x.reshape(gh, k, gw, k, width).permute(0, 2, 4, 1, 3).reshape(gh, gw, width * k * k)
         return self.merging_layer(x)
 
-    def load_reference(self, state_dict: Mapping[str, torch.Tensor], config: Mapping[str, Any] | None = None) -> set[str]:
+    def load_reference(
+        self, state_dict: Mapping[str, torch.Tensor], config: Mapping[str, Any] | None = None
+    ) -> set[str]:
         """Load ``multi_modal_projector.norm`` and ``.patch_merger.merging_layer`` from a
         Mistral 3 state dict; with the folder's ``config``, the norm's eps is its
         ``text_config.rms_norm_eps`` (as transformers builds it). Returns the keys used."""

@@ -110,7 +110,7 @@ def per_view(asm, plan, feats) -> Rows:
             continue
         keep = c.keep_cls if i == 0 else 0
         gh, gw = v.token_grid
-        if v.token_grid != v.features and x.shape[0] == gh * gw:  # the tower merged already
+        if asm.merger is None and v.token_grid != v.features and x.shape[0] == gh * gw:  # the tower merged already
             body, cls = x, x[:0]
         else:
             if c.kind == "patch-merger" and asm.merger is None:
