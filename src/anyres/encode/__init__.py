@@ -1,4 +1,4 @@
-"""anyres.encode: vision encoders (CLIP, SigLIP, Qwen2-VL, Qwen2.5-VL, Qwen3-VL) over views of any size.
+"""anyres.encode: vision encoders (CLIP, SigLIP, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Pixtral) over views of any size.
 
 Imports torch; ``import anyres`` does not import this package.
 
@@ -18,11 +18,12 @@ from .base import DeepstackOutput, EncoderOutput, VisionEncoder, patchify
 from .clip import ClipEncoder, ViTConfig, clip_state_dict
 from .config import ConfigLimits
 from .load import load_encoder
+from .pixtral import PixtralConfig, PixtralEncoder, pixtral_state_dict
 from .posembed import resample_abs_pos_embed
 from .qwen2_5_vl import Qwen2_5VLConfig, Qwen2_5VLEncoder, window_order
 from .qwen2_vl import Qwen2VLConfig, Qwen2VLEncoder, qwen2_vl_state_dict
 from .qwen3_vl import Qwen3VLConfig, Qwen3VLEncoder, interpolated_positions
-from .rope import apply_rope, block_positions, packed_positions, rope_2d
+from .rope import apply_rope, block_positions, packed_positions, rope_2d, rope_axial
 
 __all__ = [
     "CheckpointError",
@@ -30,6 +31,8 @@ __all__ = [
     "ConfigLimits",
     "DeepstackOutput",
     "EncoderOutput",
+    "PixtralConfig",
+    "PixtralEncoder",
     "Qwen2_5VLConfig",
     "Qwen2_5VLEncoder",
     "Qwen2VLConfig",
@@ -47,8 +50,10 @@ __all__ = [
     "packed_attention",
     "packed_positions",
     "patchify",
+    "pixtral_state_dict",
     "qwen2_vl_state_dict",
     "resample_abs_pos_embed",
     "rope_2d",
+    "rope_axial",
     "window_order",
 ]
