@@ -164,3 +164,25 @@ def test_encode_and_encode_dataset_commands(mistral3_folder, tmp_path):
     for r in rows:
         emb = load_embeddings(dest, r)
         assert_close_rel(emb, expected[str(src / r["source"])], ulps=64, what=r["source"])
+
+
+def test_a_checkpoint_folder_is_its_own_spec(mistral3_folder, tmp_path):
+    """A Mistral 3 folder with its processor's configs plans as the mistral3 preset with the
+    folder's values, and VisionPipeline.from_preset(folder, folder) gives the spec's tokens."""
+    import json
+    import shutil
+
+    from transformers.models.pixtral.image_processing_pil_pixtral import PixtralImageProcessorPil
+
+    folder, _ = mistral3_folder
+    shutil.copytree(folder, tmp_path, dirs_exist_ok=True)
+    PixtralImageProcessorPil(size={"longest_edge": 336}, patch_size=14).save_pretrained(tmp_path)
+    (tmp_path / "processor_config.json").write_text(json.dumps({"patch_size": 14, "spatial_merge_size": 2,
+                                                                "image_token": "[IMG]"}))
+    for im in IMAGES:
+        assert anyres.plan(im, str(tmp_path)).num_tokens == anyres.plan(im, MISTRAL3).num_tokens
+    ours = VisionPipeline.from_preset(str(tmp_path), tmp_path)(IMAGES[:2])
+    spec = VisionPipeline.from_preset(MISTRAL3, folder)(IMAGES[:2])
+    for a, b in zip(ours, spec):
+        assert torch.equal(a.embeddings, b.embeddings) and a.prompt() == b.prompt()
+
