@@ -9,8 +9,7 @@ none re-derives geometry. The built-in rules:
   any strategy whose views are compressed one by one): each view's patch map (a kept
   CLS first) compressed as the connector says (pool, pixel shuffle or Mistral 3's learned
   patch merger by the token stage; a tower that merged already gives its tokens as they
-  are), projected, and placed in
-  the order of the layout's segments.
+  are), projected, and placed in the order of the layout's segments.
 - ``unpadded_tiles`` (LLaVA-NeXT and OneVision, transformers ``pack_image_features``):
   project every view, base view first; stitch the tiles into one map, keep
   ``plan.info['unpadded_map']`` at ``unpad_offset``, bilinearly shrink to
