@@ -1,6 +1,6 @@
 """Vision encoder throughput, with transformers as the peer, measured in the same run.
 
-    .venv/bin/python benchmarks/bench_encode.py [--quick] [--repeats 3] [--flex] [--only qwen2.5|internvit]
+    .venv/bin/python benchmarks/bench_encode.py [--quick] [--repeats 3] [--flex] [--only qwen2.5|internvit|pixtral]
 
 1. Our CLIP encoder vs transformers' ``CLIPVisionModel`` on the same views: ViT-B/16
    sized random weights (width 768, 12 layers, 12 heads, 224 px, patch 16), float32.
@@ -23,6 +23,15 @@
    head size (64) with layer scale, narrower and shallower than the released tower
    (width 512, 6 layers; ``--quick``: 3), 2 tiles a call, float32.
 
+7. Pixtral's tower vs transformers' ``PixtralVisionModel`` on the same images (3 images of
+   different aspect ratios; transformers takes them padded to the largest with
+   ``image_sizes`` and packs them into one sequence with a dense block-diagonal mask, we
+   pack them as they are and attend per image): random weights at Pixtral-12B's head size
+   (64) and patch (16) but narrower and shallower (width 512, 6 layers; ``--quick``: 3),
+   float32. transformers only packs (it has no padded batch); the second ratio is ours
+   packed with per-image attention (the default) vs ours packed with the dense mask. Timed
+   twice: wall time at the default threads, and CPU time at one thread (steadier here).
+
 Times are the best of ``--repeats`` runs (the VM is noisy; the best run is the least
 disturbed one). ``torch.set_num_threads`` is left at its default.
 """
@@ -32,6 +41,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -49,6 +59,9 @@ SMALL = dict(hidden_size=384, intermediate_size=1536, num_hidden_layers=6, num_a
 QWEN2_5 = dict(hidden_size=640, intermediate_size=1728, num_heads=8, out_hidden_size=1024, window_size=112)
 # (H, W) of the images of section 5: 16x16, 12x24 and 20x10 patches (windows of 4x4 merged tokens)
 QWEN_IMAGES = [(224, 224), (168, 336), (280, 140)]
+PIXTRAL = dict(hidden_size=512, intermediate_size=2048, num_attention_heads=8, patch_size=16)
+# (H, W) of section 7's images: 24x24, 16x32 and 28x14 patches (1480 in all)
+PIXTRAL_IMAGES = [(384, 384), (256, 512), (448, 224)]
 # (H, W) of 8 views of different aspect ratios, ~160^2 pixels each, native (no resize)
 MIXED = [(160, 160), (128, 192), (192, 128), (112, 224), (224, 112), (144, 176), (176, 144), (96, 256)]
 
@@ -170,12 +183,53 @@ def internvit_section(quick: bool, repeats: int) -> None:
     print(f"   {t_peer * 1e3:>16.1f} {t_ours * 1e3:>9.1f} {t_peer / t_ours:>7.2f}x {diff:>11.1e}")
 
 
+def pixtral_section(quick: bool, repeats: int) -> None:
+    from transformers import PixtralVisionConfig, PixtralVisionModel
+
+    layers = 3 if quick else 6
+    torch.manual_seed(0)
+    peer = PixtralVisionModel(PixtralVisionConfig(**PIXTRAL, num_hidden_layers=layers)).eval()
+    H, W = max(h for h, _ in PIXTRAL_IMAGES), max(w for _, w in PIXTRAL_IMAGES)
+    pixels = torch.zeros(len(PIXTRAL_IMAGES), 3, H, W)
+    views = []
+    for i, (h, w) in enumerate(PIXTRAL_IMAGES):
+        pixels[i, :, :h, :w] = torch.randn(3, h, w)
+        views.append(pixels[i, :, :h, :w].contiguous())
+    sizes = torch.tensor(PIXTRAL_IMAGES)
+    with tempfile.TemporaryDirectory() as tmp:
+        peer.save_pretrained(tmp)
+        encoder, masked = load_encoder(tmp), load_encoder(tmp)
+    masked.set_packed_attention("mask")  # one SDPA call over the packed sequence, block-diagonal mask
+    ref = peer(pixels, image_sizes=sizes).last_hidden_state[0]
+    diff = (torch.cat(encoder.forward_views(views)) - ref).abs().max().item()
+    t_peer, t_ours, t_mask = best_times(
+        [lambda: peer(pixels, image_sizes=sizes).last_hidden_state, lambda: encoder.forward_views(views),
+         lambda: masked.forward_views(views)], repeats, warm_up=True)  # fmt: skip
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # CPU time of one thread: steadier than wall time on a shared VM
+    try:
+        c_peer, c_ours, c_mask = best_times(
+            [lambda: peer(pixels, image_sizes=sizes).last_hidden_state, lambda: encoder.forward_views(views),
+             lambda: masked.forward_views(views)], repeats, warm_up=True, clock=time.process_time)  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    grids = " + ".join(f"{h // 16}x{w // 16}" for h, w in PIXTRAL_IMAGES)
+    print(f"\n7. Pixtral tower (width 512, {layers} layers, head 64, patch 16), {grids} patches "
+          f"({ref.shape[0]} tokens) in one call")
+    print(f"   {'transformers ms':>16} {'ours ms':>9} {'speedup':>8} {'max |diff|':>11} {'ours, dense mask ms':>20} "
+          f"{'per-image/mask':>15}")
+    print(f"   {t_peer * 1e3:>16.1f} {t_ours * 1e3:>9.1f} {t_peer / t_ours:>7.2f}x {diff:>11.1e} {t_mask * 1e3:>20.1f} "
+          f"{t_mask / t_ours:>14.2f}x   wall, {threads} threads")
+    print(f"   {c_peer * 1e3:>16.1f} {c_ours * 1e3:>9.1f} {c_peer / c_ours:>7.2f}x {'':>11} {c_mask * 1e3:>20.1f} "
+          f"{c_mask / c_ours:>14.2f}x   CPU time, 1 thread")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a 6-layer width-384 ViT, fewer views")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--flex", action="store_true", help="also time compiled flex_attention (slow to compile)")
-    sections = {"qwen2.5": qwen2_5_section, "internvit": internvit_section}
+    sections = {"qwen2.5": qwen2_5_section, "internvit": internvit_section, "pixtral": pixtral_section}
     parser.add_argument("--only", choices=sorted(sections), help="run one section only")
     args = parser.parse_args()
     if args.only:
@@ -239,6 +293,7 @@ def main() -> None:
 
         qwen2_5_section(args.quick, args.repeats)
         internvit_section(args.quick, args.repeats)
+        pixtral_section(args.quick, args.repeats)
 
 
 if __name__ == "__main__":

@@ -142,6 +142,7 @@ class VisionPipeline:
             folder = Path(encoder)
             encoder = load_encoder(folder, feature_layer=feature_layer, dtype=dtype, allow_pickle=allow_pickle)
         _, params, _ = resolve(spec)
+        check_compatible(spec, encoder)  # before the token stage reads the folder's connector weights
         state = _layout_state(folder, allow_pickle) if (folder is not None and load_layout) else {}
         if out_width is None and state:
             out_width = _language_width(folder)

@@ -14,6 +14,8 @@ transformers = pytest.importorskip("transformers")
 
 VISION = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4, image_size=56)
 TEXT = dict(vocab_size=99, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4)
+PIXTRAL_VISION = dict(hidden_size=64, intermediate_size=96, num_hidden_layers=3, num_attention_heads=4, patch_size=14,
+                      image_size=112)  # fmt: skip
 QWEN_VISION = dict(depth=3, embed_dim=64, hidden_size=48, num_heads=4, patch_size=14, spatial_merge_size=2)
 
 
@@ -128,6 +130,14 @@ def qwen2_vl(tmp_path_factory):
     config = Qwen2VLConfig(text_config=text, vision_config=dict(QWEN_VISION, hidden_size=32))
     model = randomize(Qwen2VLForConditionalGeneration(config), 8)
     return save(model, tmp_path_factory.mktemp("qwen2_vl")), model
+
+
+@pytest.fixture(scope="session")
+def pixtral_vision(tmp_path_factory):
+    from transformers import PixtralVisionConfig, PixtralVisionModel
+
+    model = randomize(PixtralVisionModel(PixtralVisionConfig(**PIXTRAL_VISION)), 9)
+    return save(model, tmp_path_factory.mktemp("pixtral_vision")), model
 
 
 def assert_config_refused(folder, tmp_path, field, value, message):

@@ -28,6 +28,9 @@ VIT_FIELDS = ["hidden_size", "intermediate_size", "num_hidden_layers", "num_atte
 QWEN_FIELDS = ["depth", "embed_dim", "hidden_size", "num_heads", "num_attention_heads", "mlp_ratio", "patch_size",
                "temporal_patch_size", "spatial_merge_size", "in_channels", "hidden_act", "rope_parameters",
                "rope_theta", "model_type"]  # fmt: skip
+PIXTRAL_FIELDS = ["hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "image_size",
+                  "patch_size", "num_channels", "hidden_act", "rope_parameters", "rope_theta", "head_dim",
+                  "model_type"]  # fmt: skip
 PARENT_FIELDS = ["model_type", "vision_config", "vision_feature_layer"]
 INTERNVIT_FIELDS = [*VIT_FIELDS, "norm_type", "use_qk_norm", "attention_bias", "use_mean_pooling",
                     "use_absolute_position_embeddings"]  # fmt: skip
@@ -49,11 +52,11 @@ HOSTILE = st.one_of(
 
 
 @pytest.fixture(scope="module")
-def folders(clip_vision, qwen2_vision, llava_next, internvit_vision, gemma3_model, tmp_path_factory):
+def folders(clip_vision, qwen2_vision, pixtral_vision, llava_next, internvit_vision, gemma3_model, tmp_path_factory):
     """Private copies whose config.json each example rewrites (the weights stay)."""
     out = {}
-    sources = {"clip": clip_vision, "qwen": qwen2_vision, "parent": llava_next, "internvit": internvit_vision,
-               "gemma3": gemma3_model}
+    sources = {"clip": clip_vision, "qwen": qwen2_vision, "pixtral": pixtral_vision, "parent": llava_next,
+               "internvit": internvit_vision, "gemma3": gemma3_model}
     for name, (source, _) in sources.items():
         target = tmp_path_factory.mktemp(f"fuzz_{name}") / "model"
         shutil.copytree(source, target)
@@ -115,6 +118,16 @@ def test_qwen2_vl_config_fuzz(folders, changes):
 @given(changes=st.dictionaries(st.sampled_from(INTERNVIT_FIELDS), HOSTILE, min_size=1, max_size=3))
 def test_internvit_config_fuzz(folders, changes):
     folder, base = folders["internvit"]
+    result, built = load_or_refuse(folder, {**base, **changes})
+    assert built <= ConfigLimits().num_layers
+    if not isinstance(result, CheckpointError):
+        assert result.hidden_size == base["hidden_size"] and result.feature_layer == base["num_hidden_layers"]
+
+
+@FUZZ
+@given(changes=st.dictionaries(st.sampled_from(PIXTRAL_FIELDS), HOSTILE, min_size=1, max_size=3))
+def test_pixtral_config_fuzz(folders, changes):
+    folder, base = folders["pixtral"]
     result, built = load_or_refuse(folder, {**base, **changes})
     assert built <= ConfigLimits().num_layers
     if not isinstance(result, CheckpointError):

@@ -66,3 +66,13 @@ def tiny_qwen(tmp_path_factory):
 
     cfg = Qwen2VLVisionConfig(depth=1, embed_dim=16, hidden_size=16, num_heads=2, patch_size=14, spatial_merge_size=2)
     return save(randomize(Qwen2VisionTransformerPretrainedModel(cfg), 15), tmp_path_factory.mktemp("tiny_qwen"))
+
+
+@pytest.fixture(scope="session")
+def tiny_pixtral(tmp_path_factory):
+    """A 1-layer Pixtral tower (patch 14) for the properties of the presets it serves."""
+    from transformers import PixtralVisionConfig, PixtralVisionModel
+
+    cfg = PixtralVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                              patch_size=14)
+    return save(randomize(PixtralVisionModel(cfg), 16), tmp_path_factory.mktemp("tiny_pixtral"))

@@ -27,7 +27,6 @@ _PIPES: dict = {}
 
 # presets no tiny tower here serves, and why
 _NO_TOWER = {
-    "mistral3": "needs a tower that applies Mistral3's learned 2x2 patch merger (no Pixtral tower in anyres.encode yet)",
     "mllama": "its tokens are cross-attention states, which VisionPipeline does not emit (refused by the layer)",
 }
 
@@ -35,22 +34,33 @@ _NO_TOWER = {
 def _spec(preset: str) -> str:
     """The preset on the tiny towers' 14 px patches (the geometry rule is the same, only
     the unit changes); a native preset whose budget runs to tens of thousands of patches
-    also at a 200704 px budget (300 examples stay fast)."""
+    also at a 200704 px budget, and Mistral 3's 1540 px box (a 12100-patch attention on its
+    own tower) at 1024 px (300 examples stay fast)."""
     p = anyres.get_preset(preset)
     params = p.resolved()
     if p.strategy == "native" and (params["patch_size"] != 14 or params["max_pixels"] > 1003520):
         return f"{preset}(patch_size=14, max_pixels={min(params['max_pixels'], 200704)})"
+    if p.strategy == "pixtral" and params["patch_size"] == 14 and params["size"].get("longest_edge", 0) > 1024:
+        return f"{preset}(size={{'longest_edge': 1024}})"
     if anyres.plan.preset_connector(preset).patch_size != 14:
         return f"{preset}(patch_size=14)"
     return preset
 
 
-def _pipes(preset, tiny_clip, tiny_qwen):
+# strategies whose presets run on a tiny copy of their own tower (the fixture's name);
+# the others on a tiny CLIP (merge-free) or Qwen2-VL (merging) tower
+_OWN_TOWER = {"pixtral": "tiny_pixtral"}
+
+
+def _pipes(preset, tiny_clip, tiny_qwen, request):
     if preset in _NO_TOWER:
         pytest.skip(_NO_TOWER[preset])
     if preset not in _PIPES:
         merging = anyres.plan.preset_connector(_spec(preset)).tower_merges != (1,)  # a Qwen-style tower
         folder = tiny_qwen if merging else tiny_clip
+        own = _OWN_TOWER.get(anyres.get_preset(preset).strategy)
+        if own:
+            folder = request.getfixturevalue(own)
         _PIPES[preset] = tuple(VisionPipeline.from_preset(_spec(preset), folder, packing=m)
                                for m in ("packed", "single"))
     return _PIPES[preset]
@@ -65,8 +75,8 @@ def _one_thread():
 
 
 @pytest.mark.parametrize("preset", anyres.presets())
-def test_tokens_equal_the_plan_and_packing_equals_per_view(preset, tiny_clip, tiny_qwen):
-    packed, single = _pipes(preset, tiny_clip, tiny_qwen)
+def test_tokens_equal_the_plan_and_packing_equals_per_view(preset, tiny_clip, tiny_qwen, request):
+    packed, single = _pipes(preset, tiny_clip, tiny_qwen, request)
     gen = torch.Generator().manual_seed(0)
 
     # 150 sizes a preset (29 presets): the suite stays well under CI's 15 minutes on 2 cores

@@ -17,7 +17,8 @@ def kept_cls(plan: anyres.Plan, i: int) -> int:
 
 def feature_rows(plan: anyres.Plan, i: int, patch: int, with_prefix: bool = False) -> int:
     v = plan.views[i]
-    if plan.connector.kind == "patch-merger":  # the tower merges (Qwen2-VL, Mistral3): its tokens
+    c = plan.connector
+    if c.kind == "patch-merger" and c.factor in c.tower_merges:  # the tower merges (Qwen2-VL): its tokens
         return v.tokens
     grid = (v.size.height // patch) * (v.size.width // patch)
     cls = kept_cls(plan, i)

@@ -1,5 +1,5 @@
 """anyres.encode: vision encoders (CLIP, SigLIP, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Idefics3/SmolVLM,
-SigLIP2 NaFlex, InternViT) over views of any size.
+SigLIP2 NaFlex, InternViT, Pixtral) over views of any size.
 
 Imports torch; ``import anyres`` does not import this package.
 
@@ -23,11 +23,12 @@ from .idefics3 import Idefics3Encoder, bucket_position_ids
 from .internvit import InternViTConfig, InternViTEncoder, internvit_state_dict
 from .load import load_encoder
 from .navit import NaViTConfig, NaViTEncoder
+from .pixtral import PixtralConfig, PixtralEncoder, pixtral_state_dict
 from .posembed import resample_abs_pos_embed
 from .qwen2_5_vl import Qwen2_5VLConfig, Qwen2_5VLEncoder, window_order
 from .qwen2_vl import Qwen2VLConfig, Qwen2VLEncoder, qwen2_vl_state_dict
 from .qwen3_vl import Qwen3VLConfig, Qwen3VLEncoder, interpolated_positions
-from .rope import apply_rope, block_positions, packed_positions, rope_2d
+from .rope import apply_rope, block_positions, packed_positions, rope_2d, rope_axial
 from .siglip2 import Siglip2Encoder, resized_positions
 
 __all__ = [
@@ -41,6 +42,8 @@ __all__ = [
     "NaViTEncoder",
     "InternViTConfig",
     "InternViTEncoder",
+    "PixtralConfig",
+    "PixtralEncoder",
     "Qwen2_5VLConfig",
     "Qwen2_5VLEncoder",
     "Qwen2VLConfig",
@@ -61,9 +64,11 @@ __all__ = [
     "packed_attention",
     "packed_positions",
     "patchify",
+    "pixtral_state_dict",
     "qwen2_vl_state_dict",
     "resample_abs_pos_embed",
     "resized_positions",
     "rope_2d",
+    "rope_axial",
     "window_order",
 ]

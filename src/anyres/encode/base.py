@@ -4,14 +4,14 @@
 
 - ``family``: the tower family's registered name (``encode/towers.py``): ``"clip"``,
   ``"siglip"``, ``"qwen2_vl"``, ``"qwen2_5_vl"``, ``"qwen3_vl"``, ``"idefics3"`` (Idefics3 and
-  SmolVLM), ``"siglip2"`` (NaFlex), ``"internvit"``, ...
+  SmolVLM), ``"siglip2"`` (NaFlex), ``"internvit"``, ``"pixtral"``, ...
 - ``patch_size``, ``temporal_patch_size`` (1 except the Qwen towers: 2), ``merge_size`` (1
   except the Qwen towers: their PatchMerger merges 2x2 patches into one token).
 - ``hidden_size``: width of the output tokens (for Qwen2-VL the merger's output width).
 - ``image_size``: the native (square) side the checkpoint was trained at (``None`` for
-  Qwen2-VL, which has no trained grid); any multiple of ``patch_size * merge_size`` is
+  Qwen2-VL and Pixtral, which have no trained grid); any multiple of ``patch_size * merge_size`` is
   accepted.
-- ``has_cls``: whether a CLS token leads each sequence (CLIP yes, SigLIP/Qwen2-VL no).
+- ``has_cls``: whether a CLS token leads each sequence (CLIP yes, SigLIP/Qwen2-VL/Pixtral no).
 - ``feature_layer``: which hidden state is returned, indexed like transformers'
   ``hidden_states`` (0 = the input of the first layer, L = the last layer's output),
   stored non-negative: it is also the number of layers the encoder holds and runs.

@@ -123,7 +123,7 @@ def check_rope_heads(read: FieldReader, width_name: str, width: int, heads_name:
     if (width // heads) % 4:
         raise CheckpointError(
             f"{read.folder}: config {width_name}={width} / {heads_name}={heads} gives heads of width "
-            f"{width // heads}; the Qwen towers' 2-D RoPE needs a head width divisible by 4"
+            f"{width // heads}; the 2-D RoPE of the Qwen and Pixtral towers needs a head width divisible by 4"
         )
 
 

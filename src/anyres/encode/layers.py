@@ -2,8 +2,9 @@
 
     x = x + attn(norm1(x));  x = x + mlp(norm2(x))
 
-The norm is a LayerNorm (CLIP, SigLIP, Qwen2-VL, Qwen3-VL) or an RMSNorm (Qwen2.5-VL);
-the MLP is fc1 -> act -> fc2, or gated (SwiGLU: down(act(gate(x)) * up(x)), Qwen2.5-VL).
+The norm is a LayerNorm (CLIP, SigLIP, Qwen2-VL, Qwen3-VL) or an RMSNorm (Qwen2.5-VL,
+Pixtral); the MLP is fc1 -> act -> fc2, or gated (SwiGLU: down(act(gate(x)) * up(x)),
+Qwen2.5-VL, Pixtral). Every linear layer has a bias except in Pixtral (``bias=False``).
 
 Attention has one fused QKV projection (rows [q; k; v]); the checkpoints' separate q/k/v
 projections are concatenated by the state-dict converters. A block runs on a batch of
@@ -71,13 +72,13 @@ class Probe(NamedTuple):
 
 
 class Attention(nn.Module):
-    def __init__(self, dim: int, num_heads: int):
+    def __init__(self, dim: int, num_heads: int, bias: bool = True):
         super().__init__()
         if num_heads < 1 or dim % num_heads:
             raise SpecError(f"attention width {dim} does not split into {num_heads} heads")
         self.num_heads, self.head_dim = num_heads, dim // num_heads
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
+        self.qkv = nn.Linear(dim, 3 * dim, bias=bias)
+        self.proj = nn.Linear(dim, dim, bias=bias)
         self.impl = "auto"  # packed attention implementation, see attention.py
 
     def heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -118,10 +119,10 @@ class Attention(nn.Module):
 
 
 class Mlp(nn.Module):
-    def __init__(self, dim: int, hidden: int, act: str):
+    def __init__(self, dim: int, hidden: int, act: str, bias: bool = True):
         super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.fc2 = nn.Linear(hidden, dim)
+        self.fc1 = nn.Linear(dim, hidden, bias=bias)
+        self.fc2 = nn.Linear(hidden, dim, bias=bias)
         self.act, self.act_ = ACTIVATIONS[act]
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
@@ -132,13 +133,14 @@ class Mlp(nn.Module):
 
 
 class GatedMlp(nn.Module):
-    """SwiGLU-style: down(act(gate(x)) * up(x)) (Qwen2.5-VL's vision MLP, with biases)."""
+    """SwiGLU-style: down(act(gate(x)) * up(x)) (Qwen2.5-VL's vision MLP, with biases;
+    Pixtral's, without)."""
 
-    def __init__(self, dim: int, hidden: int, act: str):
+    def __init__(self, dim: int, hidden: int, act: str, bias: bool = True):
         super().__init__()
-        self.gate_proj = nn.Linear(dim, hidden)
-        self.up_proj = nn.Linear(dim, hidden)
-        self.down_proj = nn.Linear(hidden, dim)
+        self.gate_proj = nn.Linear(dim, hidden, bias=bias)
+        self.up_proj = nn.Linear(dim, hidden, bias=bias)
+        self.down_proj = nn.Linear(hidden, dim, bias=bias)
         self.act, self.act_ = ACTIVATIONS[act]
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
@@ -167,13 +169,22 @@ NORMS = {"layer": nn.LayerNorm, "rms": RMSNorm}
 
 class Block(nn.Module):
     def __init__(
-        self, dim: int, num_heads: int, mlp_hidden: int, act: str, eps: float, *, norm: str = "layer", gated: bool = False
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_hidden: int,
+        act: str,
+        eps: float,
+        *,
+        norm: str = "layer",
+        gated: bool = False,
+        bias: bool = True,
     ):
         super().__init__()
         self.norm1 = NORMS[norm](dim, eps=eps)
-        self.attn = Attention(dim, num_heads)
+        self.attn = Attention(dim, num_heads, bias=bias)
         self.norm2 = NORMS[norm](dim, eps=eps)
-        self.mlp = (GatedMlp if gated else Mlp)(dim, mlp_hidden, act)
+        self.mlp = (GatedMlp if gated else Mlp)(dim, mlp_hidden, act, bias=bias)
 
     def forward(self, x: torch.Tensor, probe: bool = False, **attn_kwargs) -> tuple[torch.Tensor, Probe | None]:
         if torch.is_grad_enabled() or not x.is_contiguous():

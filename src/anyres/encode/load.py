@@ -4,11 +4,12 @@ Accepted folders (``config.json`` + safetensors, single file or sharded):
 
 - a vision tower alone: ``CLIPVisionModel``, ``SiglipVisionModel``,
   ``Qwen2VisionTransformerPretrainedModel``, ``Qwen2_5_VisionTransformerPretrainedModel``, ``Qwen3VLVisionModel``,
-  ``Idefics3VisionTransformer``, ``SmolVLMVisionTransformer``, ``Siglip2VisionModel``, ``InternVLVisionModel``;
+  ``Idefics3VisionTransformer``, ``SmolVLMVisionTransformer``, ``Siglip2VisionModel``, ``InternVLVisionModel``, ``PixtralVisionModel``;
 - a dual encoder: ``CLIPModel``, ``SiglipModel``, ``Siglip2Model`` (the text tower is not read);
 - any VLM whose config holds a ``vision_config`` of those families (LLaVA, LLaVA-NeXT,
-  LLaVA-OneVision, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Idefics3, SmolVLM, Gemma 3, InternVL, ...): only the
-  vision tower's weights are read, wherever the checkpoint put them (see ``checkpoint.find_prefix``).
+  LLaVA-OneVision, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Idefics3, SmolVLM, Gemma 3, InternVL, Pixtral-12B
+  through LLaVA, Mistral 3, ...): only the vision tower's weights are read, wherever the checkpoint put
+  them (see ``checkpoint.find_prefix``).
 
 Steps: config -> family and tower config -> the tower's weights under their prefix ->
 the family's pure state-dict conversion -> a strict load that names every missing,
@@ -23,7 +24,7 @@ from pathlib import Path
 import torch
 
 from ..errors import CheckpointError, SpecError
-from . import clip, idefics3, internvit, qwen2_5_vl, qwen2_vl, qwen3_vl, siglip2  # noqa: F401  (each registers its tower family)
+from . import clip, idefics3, internvit, pixtral, qwen2_5_vl, qwen2_vl, qwen3_vl, siglip2  # noqa: F401  (each registers its tower family)
 from .base import VisionEncoder
 from .checkpoint import Checkpoint, find_prefix, model_folder, read_config
 from .config import DEFAULT_LIMITS, ConfigLimits, model_type_of

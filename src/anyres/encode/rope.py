@@ -8,6 +8,11 @@ quarter of the frequencies turn with the row, the second with the column:
     angles      = [row * inv_freq, col * inv_freq]            # head_dim / 2
     cos, sin    = cos([angles, angles]), sin([angles, angles]) # head_dim
 
+Pixtral's axial variant (``rope_axial``) spreads the frequencies over the whole head:
+``inv_freq[i] = theta ** (-(2 i) / head_dim)``, i < head_dim / 2; the row turns with the
+even-indexed ones and the column with the odd-indexed ones (each a quarter of the head),
+then the same [rows, cols] angles fill both halves as above.
+
 Positions run over patches in the order the packed sequence holds them: merge blocks
 of ``merge_size`` x ``merge_size`` patches are contiguous (block-major), and a video's
 ``t`` temporal patches repeat the same spatial positions.
@@ -47,6 +52,25 @@ def rope_2d(positions: torch.Tensor, head_dim: int, theta: float = 10000.0) -> t
     half = head_dim // 2
     inv_freq = 1.0 / (theta ** (torch.arange(0, half, 2, dtype=torch.float32) / half))
     angles = (positions.float()[..., None] * inv_freq).flatten(1)  # (N, 2 * head_dim/4): rows then cols
+    angles = torch.cat([angles, angles], dim=-1)
+    return angles.cos(), angles.sin()
+
+
+def grid_positions(h: int, w: int) -> torch.Tensor:
+    """(h*w, 2) long (row, col) of a patch grid in plain row-major order."""
+    return block_positions(1, h, w, 1)
+
+
+def rope_axial(positions: torch.Tensor, head_dim: int, theta: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixtral's 2-D RoPE: cos, sin of shape (N, head_dim) in float32 for (N, 2) (row, col)
+    positions (the row on the even frequencies of the head, the column on the odd ones)."""
+    if positions.dim() != 2 or positions.shape[1] != 2:
+        raise ShapeError(f"positions must be (N, 2) (row, col), got {tuple(positions.shape)}")
+    if head_dim < 4 or head_dim % 4:
+        raise SpecError(f"2-D RoPE needs a head width divisible by 4, got {head_dim}")
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
+    pos = positions.float()
+    angles = torch.cat([pos[:, :1] * inv_freq[0::2], pos[:, 1:] * inv_freq[1::2]], dim=-1)  # (N, head_dim / 2)
     angles = torch.cat([angles, angles], dim=-1)
     return angles.cos(), angles.sin()
 

@@ -253,5 +253,18 @@ register_checkpoint_family(
         Rule("image", "patch_size", "patch_size"),
     ),
 )
+# Pixtral-12B (a LLaVA folder: its image processor names it) and Mistral 3; the processor's
+# values (its merge, its tokens) after the model's, so that they win
+_PIXTRAL = (
+    Rule("image", "size", "size"),
+    Rule("image", "patch_size", "patch_size"),
+    Rule("model", "spatial_merge_size", "spatial_merge_size"),
+    Rule("processor", "spatial_merge_size", "spatial_merge_size"),
+    Rule("processor", "image_token", "image_token"),
+    Rule("processor", "image_break_token", "image_break_token"),
+    Rule("processor", "image_end_token", "image_end_token"),
+)
+register_checkpoint_family("pixtral", image_processor_types=("PixtralImageProcessor",), rules=_PIXTRAL)
+register_checkpoint_family("mistral3", model_types=("mistral3",), rules=_PIXTRAL)
 
 __all__ = ["Family", "Rule", "checkpoint_overrides", "read_configs", "register_checkpoint_family", "stamp"]

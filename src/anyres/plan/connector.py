@@ -20,7 +20,8 @@ KINDS = (
     "none",  # one token a patch feature
     "pool",  # k x k average pooling (by the token stage, or a tower that merges k x k)
     "pixel-shuffle",  # k x k space-to-depth, then a projector (InternVL, Idefics3)
-    "patch-merger",  # the tower merges k x k patches with learned weights (Qwen2-VL)
+    "patch-merger",  # k x k patches merged with learned weights: by the tower (Qwen2-VL), or by the
+    # token stage when no tower applies that merge (factor not in tower_merges: Mistral 3)
     "resampler",  # learned queries cross-attend to each view's features (MiniCPM-V, LLaVA-UHD)
     "unpad-newline",  # tiles stitched, padding removed, a learned newline a row (LLaVA-NeXT)
     "scale-concat",  # multi-scale maps resized to the smallest and concatenated on channels (S2)

@@ -129,7 +129,7 @@ def _projector_flops(kind: str, rows: int, width_in: int, width_out: int) -> int
 
 def connector_flops(plan: Any, encoder: Any = None, llm: Any = None) -> int:
     """The token stage's matmul FLOPs: the projector (on the rows the reference projects),
-    Qwen2-VL's merger, a resampler's cross-attention; 0 without an encoder size."""
+    Qwen2-VL's or Mistral 3's merger, a resampler's cross-attention; 0 without an encoder size."""
     if encoder is None:
         return 0
     e = encoder_size(encoder)
@@ -144,6 +144,8 @@ def connector_flops(plan: Any, encoder: Any = None, llm: Any = None) -> int:
     if c.kind == "patch-merger":
         rows = sum(v.tokens for v in plan.views)
         wide = d * c.factor * c.factor
+        if c.factor not in c.tower_merges:  # the token stage's merger (Mistral 3): one linear back to d, the projector
+            return reduced + 2 * rows * wide * d + _projector_flops(c.projector, rows, d, out)
         return reduced + 2 * rows * wide * wide + 2 * rows * wide * (e.merger_out or out or d)
     if c.kind == "resampler":
         width = out or d

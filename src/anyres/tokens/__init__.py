@@ -23,7 +23,7 @@ from .compress import (
     stitch_tiles,
 )
 from .merge import bipartite_matches, tome_merge
-from .merger import PatchMerger, block_order
+from .merger import PatchMerger, SpatialMerger, block_order
 from .mrope import mrope_position_ids, rope_index, spans_from_ids
 from .project import LinearProjector, MLPProjector, NormMLPProjector, build_projector, load_projector
 from .prune import importance, iqr_outliers, keep_count, prumerge, text_guided_topk, topk_tokens, visionzip
@@ -41,6 +41,7 @@ __all__ = [
     "NEWLINE_ROW",
     "NormMLPProjector",
     "PatchMerger",
+    "SpatialMerger",
     "Resampler",
     "VISUAL_ROW",
     "VisualSequence",

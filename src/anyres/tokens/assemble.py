@@ -31,10 +31,13 @@ from torch import nn
 from ..errors import ShapeError, SpecError
 from ..plan.connector import Connector
 from .packing import ASSEMBLY
-from .project import build_projector, load_projector
+from .merger import SpatialMerger
+from .project import MLPProjector, NormMLPProjector, build_projector, load_projector
 from .resampler import Resampler, default_heads
 from .sequence import VisualSequence
 from .weights import find_tensor
+
+
 
 
 def token_grid(plan, i: int) -> tuple[int, int]:
@@ -87,6 +90,10 @@ class Assembler(nn.Module):
         self.image_newline: nn.Parameter | None = None
         self.projector: nn.Module | None = None
         self.resamplers: nn.ModuleDict | None = None
+        # a learned k x k merge that no tower applies: the token stage's (Mistral 3)
+        self.merger: SpatialMerger | None = None
+        if connector.kind == "patch-merger" and connector.factor not in connector.tower_merges:
+            self.merger = SpatialMerger(width, connector.factor)
         in_width = width * connector.channels
         # by default the tokens keep the encoder's width (a projector maps a pixel shuffle
         # back to it); S2's channel concatenation has no projector to do so
@@ -121,17 +128,22 @@ class Assembler(nn.Module):
         self, state_dict: Mapping[str, torch.Tensor], config: Mapping[str, Any] | None = None, where: str = "config.json"
     ) -> "Assembler":
         """Load the learned parts from a reference model's state dict: ``image_newline``
-        (LlavaNext / LlavaOnevision), the projector (``multi_modal_projector``,
-        ``mm_projector``, InternVL ``mlp1``, Idefics3 ``connector``, Gemma 3's
-        soft-embedding norm and projection), the resampler (MiniCPM-V / LLaVA-UHD
-        ``resampler``). ``config``: the checkpoint's ``config.json``, for a projector with
-        settings there (Gemma 3's norm epsilon; ``where`` names it in errors)."""
+        (LlavaNext / LlavaOnevision), the token stage's patch merger (Mistral 3's
+        ``multi_modal_projector.norm`` and ``.patch_merger``), the projector
+        (``multi_modal_projector``, ``mm_projector``, InternVL ``mlp1``, Idefics3
+        ``connector``, Gemma 3's soft-embedding norm and projection), the resampler
+        (MiniCPM-V / LLaVA-UHD ``resampler``). ``config``: the checkpoint's ``config.json``,
+        for the settings that come with the weights (a projector's activation, Gemma 3's
+        norm epsilon, the merger norm's epsilon; ``where`` names it in errors)."""
         from ..errors import CheckpointError
 
         if config is not None and hasattr(self.projector, "configure"):
             self.projector.configure(config, where)
 
         with torch.no_grad():
+            if self.merger is not None:
+                used = self.merger.load_reference(state_dict, config)
+                state_dict = {k: v for k, v in state_dict.items() if k not in used}
             if self.image_newline is not None:
                 t = find_tensor(state_dict, "image_newline")
                 if t.shape != self.image_newline.shape:

@@ -7,9 +7,9 @@ none re-derives geometry. The built-in rules:
 
 - ``per_view`` (fixed, dynamic, InternVL, Idefics3, Qwen2-VL, the budget planner, and
   any strategy whose views are compressed one by one): each view's patch map (a kept
-  CLS first) compressed as the connector says (pool or pixel shuffle by the token stage;
-  a tower that merged already gives its tokens as they are), projected, and placed in
-  the order of the layout's segments.
+  CLS first) compressed as the connector says (pool, pixel shuffle or Mistral 3's learned
+  patch merger by the token stage; a tower that merged already gives its tokens as they
+  are), projected, and placed in the order of the layout's segments.
 - ``unpadded_tiles`` (LLaVA-NeXT and OneVision, transformers ``pack_image_features``):
   project every view, base view first; stitch the tiles into one map, keep
   ``plan.info['unpadded_map']`` at ``unpad_offset``, bilinearly shrink to
@@ -109,10 +109,10 @@ def per_view(asm, plan, feats) -> Rows:
             continue
         keep = c.keep_cls if i == 0 else 0
         gh, gw = v.token_grid
-        if v.token_grid != v.features and x.shape[0] == gh * gw:  # the tower merged already
+        if asm.merger is None and v.token_grid != v.features and x.shape[0] == gh * gw:  # the tower merged already
             body, cls = x, x[:0]
         else:
-            if c.kind == "patch-merger":
+            if c.kind == "patch-merger" and asm.merger is None:
                 raise ShapeError(
                     f"view {i}: {plan.preset} expects a tower that merges {c.factor}x{c.factor} patches into "
                     f"{gh * gw} tokens, got {x.shape[0]} rows"
@@ -122,6 +122,8 @@ def per_view(asm, plan, feats) -> Rows:
                 grid = avg_pool(grid, c.factor)
             elif c.kind == "pixel-shuffle":
                 grid = space_to_depth(grid, c.factor)
+            elif c.kind == "patch-merger":  # the token stage's learned merge (Mistral 3)
+                grid = asm.merger(grid)
             body = _flat(grid)
         pieces.append(torch.cat([cls, body]) if keep else body)
         cells.append((i, gh, gw, keep))

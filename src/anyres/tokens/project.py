@@ -3,7 +3,8 @@
 - ``LinearProjector``: one Linear (LLaVA-1 ``linear``; Idefics3's connector projection,
   ``bias=False``).
 - ``MLPProjector``: Linear -> GELU -> Linear (LLaVA-1.5/NeXT ``mlp2x_gelu``; names as
-  transformers' ``LlavaNextMultiModalProjector``: ``linear_1``, ``linear_2``).
+  transformers' ``LlavaNextMultiModalProjector``: ``linear_1``, ``linear_2``); without
+  biases ``mlp2x_gelu_nobias`` (Mistral 3's, after its patch merger).
 - ``NormMLPProjector``: LayerNorm -> Linear -> GELU -> Linear (InternVL's ``mlp1``; names
   as transformers' ``InternVLMultiModalProjector``).
 - ``SoftEmbeddingProjector``: Gemma's RMSNorm (scaled by ``1 + weight``) -> a bias-free
@@ -49,6 +50,11 @@ class MLPProjector(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear_2(self.act(self.linear_1(x)))
 
+    def configure(self, config: Mapping, where: str = "config.json") -> None:
+        """The activation: ``projector_hidden_act`` (LLaVA's and Mistral 3's configs, default
+        exact GELU)."""
+        self.act = configured_activation(config, where, self.act)
+
 
 class NormMLPProjector(nn.Module):
     def __init__(self, in_width: int, out_width: int, eps: float = 1e-5) -> None:
@@ -64,12 +70,18 @@ class NormMLPProjector(nn.Module):
     def configure(self, config: Mapping, where: str = "config.json") -> None:
         """The activation: ``projector_hidden_act`` (InternVLConfig's, default exact GELU;
         the original InternVL configs have none and use GELU)."""
-        from ..encode.config import DEFAULT_LIMITS, FieldReader
-        from ..encode.layers import ACTIVATIONS
+        self.act = configured_activation(config, where, self.act)
 
-        if "projector_hidden_act" in config:
-            act = FieldReader(config, where, DEFAULT_LIMITS).choice("projector_hidden_act", "gelu", ACTIVATIONS)
-            self.act = Activation(ACTIVATIONS[act][0], act)
+def configured_activation(config: Mapping, where: str, default: nn.Module) -> nn.Module:
+    """``projector_hidden_act`` of a checkpoint config as a module (``default`` when the
+    config has none); a name anyres does not know is a ``CheckpointError``."""
+    if "projector_hidden_act" not in config:
+        return default
+    from ..encode.config import DEFAULT_LIMITS, FieldReader
+    from ..encode.layers import ACTIVATIONS
+
+    act = FieldReader(config, where, DEFAULT_LIMITS).choice("projector_hidden_act", "gelu", ACTIVATIONS)
+    return Activation(ACTIVATIONS[act][0], act)
 
 
 class Activation(nn.Module):
@@ -123,7 +135,7 @@ class SoftEmbeddingProjector(nn.Module):
         self.mm_soft_emb_norm.eps = read.number("layer_norm_eps", 1e-6, 0.0, 1.0)
 
 
-PROJECTORS = ("none", "linear", "linear_nobias", "mlp2x_gelu", "norm_mlp", "gemma_rms_linear")
+PROJECTORS = ("none", "linear", "linear_nobias", "mlp2x_gelu", "mlp2x_gelu_nobias", "norm_mlp", "gemma_rms_linear")
 
 
 def build_projector(kind: str, in_width: int, out_width: int) -> nn.Module | None:
@@ -138,6 +150,8 @@ def build_projector(kind: str, in_width: int, out_width: int) -> nn.Module | Non
         return LinearProjector(in_width, out_width, bias=False)
     if kind == "mlp2x_gelu":
         return MLPProjector(in_width, out_width)
+    if kind == "mlp2x_gelu_nobias":  # Mistral 3 (multimodal_projector_bias=False)
+        return MLPProjector(in_width, out_width, bias=False)
     if kind == "norm_mlp":
         return NormMLPProjector(in_width, out_width)
     if kind == "gemma_rms_linear":  # Gemma 3's soft-embedding norm and projection

@@ -12,7 +12,7 @@ beyond the box's side) makes the reference resize to an empty image: a ``PlanErr
 Tokens: one a unit, ``rows x cols``; the prompt is each row's ``[IMG]`` tokens followed
 by ``[IMG_BREAK]``, the last row's break being ``[IMG_END]``. Pixtral's encoder gives one
 feature a 16 px patch; Mistral3's projector merges 2 x 2 patch features with a learned
-linear layer (``Mistral3PatchMerger``).
+linear layer (``Mistral3PatchMerger``; anyres runs it in the token stage).
 """
 
 from __future__ import annotations
@@ -102,14 +102,16 @@ def layout_pixtral(plan) -> Layout:
 
 
 def connector_pixtral(p: dict[str, Any], info: dict[str, Any]) -> Connector:
-    """One token a patch (Pixtral), or Mistral3's learned 2 x 2 patch merger: the
-    projector unfolds each 2 x 2 block of patch features and maps their concatenation
-    back to one feature with a bias-free linear layer, before its MLP."""
+    """One token a patch (Pixtral-12B: LLaVA's projector), or Mistral3's learned 2 x 2
+    patch merger, which its projector runs on a merge-free tower's patch features (so the
+    token stage runs it: ``tower_merges`` is (1,)): RMSNorm, each 2 x 2 block unfolded and
+    mapped back to one feature by a bias-free linear layer, then a bias-free MLP."""
     patch = square_side(p["patch_size"], "patch_size")
     merge = p["spatial_merge_size"]
     if merge == 1:
         return Connector(patch_size=patch)
-    return Connector("patch-merger", merge, learned=True, patch_size=patch, tower_merges=(merge,))
+    return Connector("patch-merger", merge, learned=True, patch_size=patch, tower_merges=(1,),
+                     projector="mlp2x_gelu_nobias")
 
 
 
