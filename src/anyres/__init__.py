@@ -7,7 +7,7 @@ in the functions that need them.
 from __future__ import annotations
 
 from . import plan as _plan_module
-from .errors import AnyresError, CheckpointError, ImageError, PlanError, ShapeError, SpecError, WorkerError
+from .errors import AnyresError, ArgumentTypeError, CheckpointError, ImageError, PlanError, ShapeError, SpecError, WorkerError
 from .plan import (
     Box,
     Layout,
@@ -58,6 +58,7 @@ __all__ = [
     *_LAZY,
     "AnyresError",
     "Box",
+    "ArgumentTypeError",
     "CheckpointError",
     "ImageError",
     "Layout",

@@ -20,12 +20,15 @@ else is refused with ``SpecError`` rather than silently ignored.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable
 
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.image_processing_utils import BaseImageProcessor
 
-from .errors import SpecError
+from .errors import ArgumentTypeError, SpecError
+from .hf_reference import (as_reference_sees, baseline_kwargs, baseline_resolved, differences, overrides_from,
+                           reference_class, resolved_kwargs)
 from .layers import LayerRegistry
 from .plan import resolve
 from .workers import check_workers
@@ -61,6 +64,7 @@ class ProcessorGlue:
     on_request: tuple[str, ...] = ()
     translate: Callable[[Any, dict], dict] | None = None
     lists: tuple[str, ...] = ()  # output keys the reference leaves as Python lists (Mllama's num_tiles)
+    reference: Callable[[Any], str | None] = lambda params: None  # the transformers PIL class, by name
 
 
 PROCESSOR_GLUE: LayerRegistry[ProcessorGlue] = LayerRegistry(
@@ -74,37 +78,63 @@ def register_processor_glue(strategy: str, glue: ProcessorGlue, *, replace_exist
 
 
 class AnyresImageProcessor(BaseImageProcessor):
-    """An image processor for ``preset`` (a name or spec string)."""
+    """An image processor for ``preset`` (a name or spec string).
 
-    def __init__(self, preset: str = "llava-next", exact: bool = True, num_workers: int = 0, **ignored: Any) -> None:
-        super().__init__()
-        chosen, params, _ = resolve(preset)  # validates the spec
+    For a preset that reproduces a transformers PIL image processor (``hf_reference``),
+    the object is an instance of a subclass of that class: it takes the reference's
+    constructor and call arguments with the same defaults, meaning and validation, its
+    attributes are live, and its helpers are the reference's; anyres computes the pixels.
+    An argument that changes the output in a way anyres cannot reproduce is a
+    ``SpecError``. ``apply_exif=True`` rotates decoded PIL images by their EXIF
+    orientation and ``scale_high_bit_depth=True`` scales 16-bit images to 8 bits (the
+    reference does neither: it rotates only the files it opens, and clips 16-bit values).
+    """
+
+    def __new__(cls, preset: str = "llava-next", *args: Any, **kwargs: Any) -> "AnyresImageProcessor":
+        if cls is AnyresImageProcessor:
+            if not isinstance(preset, str):
+                raise SpecError(f"a preset spec is a string, got {type(preset).__name__}")
+            chosen = resolve(preset)[0]
+            reference = reference_class(preset, PROCESSOR_GLUE.get(chosen.strategy).reference)
+            cls = _drop_in_class(reference) if reference is not None else _PresetProcessor
+        return object.__new__(cls)
+
+    def __init__(self, preset: str = "llava-next", exact: bool = True, num_workers: int = 0, apply_exif: bool = False,
+                 scale_high_bit_depth: bool = False, **kwargs: Any) -> None:
+        kwargs.pop("image_processor_type", None)
+        for key, value in (("apply_exif", apply_exif), ("scale_high_bit_depth", scale_high_bit_depth)):
+            if not isinstance(value, bool):
+                raise SpecError(f"{key} must be True or False, got {value!r}")
+        chosen, params, _ = resolve(preset)
         self.preset = preset
         self.exact = bool(exact)
         self.num_workers = check_workers(num_workers)
-        self.strategy = chosen.strategy
-        glue = PROCESSOR_GLUE.get(chosen.strategy)
-        self.model_input_names = list(glue.input_names(params))
-        px = chosen.pixels
-        attributes = {"image_mean": list(px.mean), "image_std": list(px.std), "rescale_factor": px.rescale}
-        attributes.update(glue.host_attributes(params, px))
-        for key, value in attributes.items():
-            setattr(self, key, value)
+        self.apply_exif = apply_exif
+        self.scale_high_bit_depth = scale_high_bit_depth
+        self._init_reference(chosen, params, kwargs)
+
+    def _init_reference(self, chosen: Any, params: Any, kwargs: dict) -> None:
+        raise NotImplementedError
+
+    @property
+    def strategy(self) -> str:
+        return resolve(self.preset)[0].strategy
 
     @property
     def _glue(self) -> ProcessorGlue:
         return PROCESSOR_GLUE.get(self.strategy)
 
-    def __call__(self, images: Any, *args: Any, **kwargs: Any) -> BatchFeature:
-        return self.preprocess(images, *args, **kwargs)
+    def __reduce__(self) -> tuple:
+        return (_rebuild, (self.to_dict(),))
 
-    def preprocess(self, images: Any, return_tensors: str | None = None, **kwargs: Any) -> BatchFeature:
+    def _run(self, images: Any, overrides: dict, return_tensors: Any, row_col_info: bool) -> BatchFeature:
+        """anyres' pixels for ``images`` (flat or nested) with ``overrides``."""
         from .pixels import preprocess
 
         glue = self._glue
-        row_col_info = bool(kwargs.pop("return_row_col_info", False))
-        overrides = self._overrides(kwargs)
         flat, per_sample = _flatten(images)
+        if not flat:
+            raise SpecError("AnyresImageProcessor needs at least one image")
         tensors = "pt" if str(return_tensors) in ("pt", "TensorType.PYTORCH") else "np"
         data = None
         if per_sample is not None and glue.nested is not None:
@@ -116,6 +146,101 @@ class AnyresImageProcessor(BaseImageProcessor):
             data = {k: v for k, v in data.items() if k not in glue.on_request}
         tensor_type = None if return_tensors is None else tensors
         return BatchFeature(data=data, tensor_type=tensor_type, skip_tensor_conversion=[*glue.on_request, *glue.lists])
+
+    def _patches(self, height: int, width: int, overrides: dict) -> Any:
+        from .plan import plan
+
+        return self._glue.image_patches(plan((width, height), self.preset, **overrides))
+
+
+class _DropIn(AnyresImageProcessor):
+    """The part of the drop-in processor that is anyres' (the rest is the reference class)."""
+
+    _reference_cls: type
+
+    def _init_reference(self, chosen: Any, params: Any, kwargs: dict) -> None:
+        baseline = baseline_kwargs(self.preset, self._glue.host_attributes(params, chosen.pixels))
+        try:
+            super(AnyresImageProcessor, self).__init__(**{**baseline, **kwargs})
+        except SpecError:
+            raise
+        except (TypeError, ValueError) as exc:  # the reference's own validation
+            raise _refused(self.preset, self._reference_cls.__name__, exc) from None
+
+    def _overrides_for(self, resolved: dict) -> dict:
+        chosen, params, _ = resolve(self.preset)
+        glue = self._glue
+        base = baseline_resolved(self._reference_cls, baseline_kwargs(self.preset, glue.host_attributes(params, chosen.pixels)))
+        return overrides_from(self.preset, differences(resolved, base), glue.translate)
+
+    def preprocess(self, images: Any, *args: Any, **kwargs: Any) -> BatchFeature:
+        """The reference's ``preprocess`` (its argument precedence and validation; a refusal
+        is a ``SpecError``, also a ``TypeError`` where the reference raises one)."""
+        checked = {k: v for k, v in kwargs.items() if k != "image_like_kwargs"}
+        try:
+            resolved_kwargs(self, checked)
+        except (TypeError, ValueError) as exc:
+            raise _refused(self.preset, self._reference_cls.__name__, exc) from None
+        return super().preprocess(images, *args, **kwargs)
+
+    def _preprocess_image_like_inputs(self, images: Any, *args: Any, **kwargs: Any) -> BatchFeature:
+        """The reference's last step (its arguments resolved and validated), by anyres."""
+        data_format = kwargs.get("data_format")
+        if data_format is not None and str(getattr(data_format, "value", data_format)) != "channels_first":
+            raise SpecError(f"AnyresImageProcessor returns channels-first pixels; data_format={data_format!r} "
+                            "is not supported")
+        overrides = self._overrides_for(kwargs)
+        convert, layout = kwargs.get("do_convert_rgb"), kwargs.get("input_data_format")
+        flat, per_sample = _flatten(images)
+        seen = [as_reference_sees(self, im, convert, layout) for im in flat]
+        if per_sample is not None:
+            it = iter(seen)
+            seen = [[next(it) for _ in range(n)] for n in per_sample]
+        return self._run(seen, overrides, kwargs.get("return_tensors"), bool(kwargs.get("return_row_col_info")))
+
+    def get_number_of_image_patches(self, height: int, width: int, images_kwargs: dict | None = None) -> Any:
+        """What the model's own image processor reports for an image of this size, with
+        ``images_kwargs`` over the attributes (serving engines reserve placeholders
+        with it); counted on the plan that processing follows."""
+        given = {k: v for k, v in dict(images_kwargs or {}).items() if k in self._valid_kwargs_names}
+        return self._patches(height, width, self._overrides_for(resolved_kwargs(self, given)))
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in super().to_dict().items() if not k.startswith("_")}
+        out["image_processor_type"] = "AnyresImageProcessor"
+        return out
+
+
+@lru_cache(maxsize=None)
+def _drop_in_class(reference: type) -> type:
+    return type("AnyresImageProcessor", (_DropIn, reference),
+                {"_reference_cls": reference, "__module__": __name__, "__qualname__": "AnyresImageProcessor"})
+
+
+class _PresetProcessor(AnyresImageProcessor):
+    """A preset without a transformers PIL class to stand in for: its attributes describe
+    the preset; call arguments that name a preset parameter override it."""
+
+    def _init_reference(self, chosen: Any, params: Any, kwargs: dict) -> None:
+        BaseImageProcessor.__init__(self)
+        glue = self._glue
+        self.model_input_names = list(glue.input_names(params))
+        px = chosen.pixels
+        attributes = {"image_mean": list(px.mean), "image_std": list(px.std), "rescale_factor": px.rescale}
+        attributes.update(glue.host_attributes(params, px))
+        for key, value in kwargs.items():
+            if key not in attributes or attributes[key] != value:
+                raise SpecError(f"AnyresImageProcessor({self.preset!r}) cannot honour {key}={value!r}: the preset has "
+                                "no transformers image processor whose arguments it takes (use a spec string)")
+        for key, value in attributes.items():
+            setattr(self, key, value)
+
+    def __call__(self, images: Any, *args: Any, **kwargs: Any) -> BatchFeature:
+        return self.preprocess(images, *args, **kwargs)
+
+    def preprocess(self, images: Any, return_tensors: str | None = None, **kwargs: Any) -> BatchFeature:
+        row_col_info = bool(kwargs.pop("return_row_col_info", False))
+        return self._run(images, self._overrides(kwargs), return_tensors, row_col_info)
 
     def _overrides(self, kwargs: dict) -> dict:
         from .plan.pixel_keys import PIXEL_KEYS
@@ -140,16 +265,23 @@ class AnyresImageProcessor(BaseImageProcessor):
         return overrides
 
     def get_number_of_image_patches(self, height: int, width: int, images_kwargs: dict | None = None) -> Any:
-        """What the model's own image processor reports for an image of this size
-        (serving engines reserve placeholders with it)."""
-        from .plan import plan
-
-        return self._glue.image_patches(plan((width, height), self.preset, **self._overrides(dict(images_kwargs or {}))))
+        return self._patches(height, width, self._overrides(dict(images_kwargs or {})))
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
-        out["image_processor_type"] = type(self).__name__
+        out["image_processor_type"] = "AnyresImageProcessor"
         return out
+
+
+def _refused(preset: str, reference: str, exc: Exception) -> SpecError:
+    if isinstance(exc, SpecError):
+        return exc
+    kind = ArgumentTypeError if isinstance(exc, TypeError) else SpecError
+    return kind(f"AnyresImageProcessor({preset!r}) refuses these arguments as {reference} does: {exc}")
+
+
+def _rebuild(config: dict) -> AnyresImageProcessor:
+    return AnyresImageProcessor(**config)
 
 
 def _reference_kwarg(preset: str, key: str, value: Any) -> bool:
@@ -191,6 +323,8 @@ def _native_patches(plan: Any) -> int:
 
 
 def _idefics3_patches(plan: Any) -> tuple[int, int, int]:
+    if not plan.params["do_image_splitting"]:  # the reference counts no patches then
+        return 0, 0, 0
     return len(plan.views), plan.info["rows"], plan.info["cols"]
 
 
@@ -277,13 +411,21 @@ def _anyres_inputs(p: Any) -> list[str]:
 _PLAIN = ProcessorGlue(lambda p: ["pixel_values"], lambda p, px: {})
 for _name in ("fixed", "fixed-pad", "fixed-crop", "dynamic"):
     register_processor_glue(_name, _PLAIN)
-register_processor_glue("anyres", ProcessorGlue(_anyres_inputs, _anyres_attributes, nested=_onevision_samples))
+def _anyres_reference(p: Any) -> str:
+    return "LlavaNextImageProcessorPil" if p["max_views"] is None else "LlavaOnevisionImageProcessorPil"
+
+
+register_processor_glue("anyres", ProcessorGlue(_anyres_inputs, _anyres_attributes, nested=_onevision_samples,
+                                                reference=_anyres_reference))
 register_processor_glue("native", ProcessorGlue(lambda p: ["pixel_values", "image_grid_thw"], _native_attributes,
-                                                image_patches=_native_patches))
-register_processor_glue("internvl", ProcessorGlue(lambda p: ["pixel_values", "num_patches"], _internvl_attributes))
+                                                image_patches=_native_patches,
+                                                reference=lambda p: "Qwen2VLImageProcessorPil"))
+register_processor_glue("internvl", ProcessorGlue(lambda p: ["pixel_values", "num_patches"], _internvl_attributes,
+                                                  reference=lambda p: "GotOcr2ImageProcessorPil"))
 register_processor_glue("idefics3", ProcessorGlue(lambda p: ["pixel_values", "pixel_attention_mask"],
                                                   _idefics3_attributes, image_patches=_idefics3_patches,
-                                                  nested=_split_idefics3_samples, on_request=("rows", "cols")))
+                                                  nested=_split_idefics3_samples, on_request=("rows", "cols"),
+                                                  reference=lambda p: "Idefics3ImageProcessorPil"))
 for _name in ("slicing", "gpt4v", "s2", "budget"):
     PROCESSOR_GLUE.unsupported(_name, "it has no transformers image processor to stand in for")
 
@@ -300,9 +442,11 @@ def _naflex_attributes(p: Any, px: Any) -> dict[str, Any]:
 
 
 register_processor_glue("idefics2", ProcessorGlue(lambda p: ["pixel_values", "pixel_attention_mask"],
-                                                  _idefics2_attributes, nested=_split_idefics3_samples))
+                                                  _idefics2_attributes, nested=_split_idefics3_samples,
+                                                  reference=lambda p: "Idefics2ImageProcessorPil"))
 register_processor_glue("naflex", ProcessorGlue(lambda p: ["pixel_values", "pixel_attention_mask", "spatial_shapes"],
-                                                _naflex_attributes, image_patches=lambda plan: plan.num_tokens))
+                                                _naflex_attributes, image_patches=lambda plan: plan.num_tokens,
+                                                reference=lambda p: "Siglip2ImageProcessorPil"))
 
 
 # --- Aria (fam-idefics) ---
@@ -310,7 +454,8 @@ def _aria_attributes(p: Any, px: Any) -> dict[str, Any]:
     return dict(max_image_size=p["max_image_size"], min_image_size=p["min_image_size"], split_image=False)
 
 
-register_processor_glue("aria", ProcessorGlue(lambda p: ["pixel_values", "pixel_mask", "num_crops"], _aria_attributes))
+register_processor_glue("aria", ProcessorGlue(lambda p: ["pixel_values", "pixel_mask", "num_crops"], _aria_attributes,
+                                              reference=lambda p: "AriaImageProcessorPil"))
 
 __all__ = ["PROCESSOR_GLUE", "AnyresImageProcessor", "ProcessorGlue", "register_processor_glue"]
 
@@ -332,7 +477,8 @@ def _pixtral_attributes(p: Any, px: Any) -> dict[str, Any]:
     return dict(size=dict(p["size"]), patch_size={"height": side, "width": side})
 
 
-register_processor_glue("pan-and-scan", ProcessorGlue(lambda p: ["pixel_values", "num_crops"], _gemma3_attributes))
+register_processor_glue("pan-and-scan", ProcessorGlue(lambda p: ["pixel_values", "num_crops"], _gemma3_attributes,
+                                                      reference=lambda p: "Gemma3ImageProcessorPil"))
 def _pixtral_kwargs(p: Any, kwargs: dict) -> dict:
     """PixtralProcessor calls its image processor with ``patch_size`` = patch x merge (the
     resize unit): read back as the preset's encoder patch."""
@@ -348,7 +494,7 @@ def _pixtral_kwargs(p: Any, kwargs: dict) -> dict:
 
 
 register_processor_glue("pixtral", ProcessorGlue(lambda p: ["pixel_values", "image_sizes"], _pixtral_attributes,
-                                                 translate=_pixtral_kwargs))
+                                                 translate=_pixtral_kwargs, reference=lambda p: "PixtralImageProcessorPil"))
 
 
 # Mllama and Llama 4 --------------------------------------------------------------------
@@ -360,7 +506,8 @@ def _mllama_attributes(p: Any, px: Any) -> dict[str, Any]:
 
 register_processor_glue("mllama", ProcessorGlue(
     lambda p: ["pixel_values", "num_tiles", "aspect_ratio_ids", "aspect_ratio_mask"], _mllama_attributes,
-    image_patches=lambda plan: plan.info["num_tiles"], lists=("num_tiles",)))
+    image_patches=lambda plan: plan.info["num_tiles"], lists=("num_tiles",),
+    reference=lambda p: "MllamaImageProcessorPil"))
 PROCESSOR_GLUE.unsupported(
     "llama4",
     "AnyresImageProcessor returns the transformers PIL processor's output, and Llama 4 has only a "
@@ -374,4 +521,5 @@ def _gemma4_attributes(p: Any, px: Any) -> dict[str, Any]:
 
 
 register_processor_glue("gemma4", ProcessorGlue(
-    lambda p: ["pixel_values", "image_position_ids", "num_soft_tokens_per_image"], _gemma4_attributes))
+    lambda p: ["pixel_values", "image_position_ids", "num_soft_tokens_per_image"], _gemma4_attributes,
+    reference=lambda p: "Gemma4ImageProcessorPil"))
