@@ -65,6 +65,7 @@ class ProcessorGlue:
     translate: Callable[[Any, dict], dict] | None = None
     lists: tuple[str, ...] = ()  # output keys the reference leaves as Python lists (Mllama's num_tiles)
     reference: Callable[[Any], str | None] = lambda params: None  # the transformers PIL class, by name
+    keeps_uint8: bool = True  # pixel_values stay uint8 when neither rescaled nor normalised (as the reference's)
 
 
 PROCESSOR_GLUE: LayerRegistry[ProcessorGlue] = LayerRegistry(
@@ -196,7 +197,11 @@ class _DropIn(AnyresImageProcessor):
         if per_sample is not None:
             it = iter(seen)
             seen = [[next(it) for _ in range(n)] for n in per_sample]
-        return self._run(seen, overrides, kwargs.get("return_tensors"), bool(kwargs.get("return_row_col_info")))
+        out = self._run(seen, overrides, kwargs.get("return_tensors"), bool(kwargs.get("return_row_col_info")))
+        if not kwargs.get("do_rescale") and not kwargs.get("do_normalize") and self._glue.keeps_uint8:
+            pv = out["pixel_values"]  # exact integers: resized uint8 views times 1, minus 0, over 1
+            out["pixel_values"] = pv.to(dtype=__import__("torch").uint8) if hasattr(pv, "detach") else pv.astype("uint8")
+        return out
 
     def get_number_of_image_patches(self, height: int, width: int, images_kwargs: dict | None = None) -> Any:
         """What the model's own image processor reports for an image of this size, with
@@ -418,7 +423,7 @@ def _anyres_reference(p: Any) -> str:
 register_processor_glue("anyres", ProcessorGlue(_anyres_inputs, _anyres_attributes, nested=_onevision_samples,
                                                 reference=_anyres_reference))
 register_processor_glue("native", ProcessorGlue(lambda p: ["pixel_values", "image_grid_thw"], _native_attributes,
-                                                image_patches=_native_patches,
+                                                image_patches=_native_patches, keeps_uint8=False,
                                                 reference=lambda p: "Qwen2VLImageProcessorPil"))
 register_processor_glue("internvl", ProcessorGlue(lambda p: ["pixel_values", "num_patches"], _internvl_attributes,
                                                   reference=lambda p: "GotOcr2ImageProcessorPil"))
@@ -507,7 +512,7 @@ def _mllama_attributes(p: Any, px: Any) -> dict[str, Any]:
 register_processor_glue("mllama", ProcessorGlue(
     lambda p: ["pixel_values", "num_tiles", "aspect_ratio_ids", "aspect_ratio_mask"], _mllama_attributes,
     image_patches=lambda plan: plan.info["num_tiles"], lists=("num_tiles",),
-    reference=lambda p: "MllamaImageProcessorPil"))
+    reference=lambda p: "MllamaImageProcessorPil", keeps_uint8=False))
 PROCESSOR_GLUE.unsupported(
     "llama4",
     "AnyresImageProcessor returns the transformers PIL processor's output, and Llama 4 has only a "

@@ -146,16 +146,27 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def differences(resolved: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
-    """The resolved arguments (not about the output's form) that differ from the baseline."""
-    out = {}
-    for key, value in resolved.items():
-        if key in FORM_KEYS:
-            continue
-        value = plain_value(value)
-        if not _same(value, baseline.get(key)):
-            out[key] = value
+def _effective(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Resolved arguments with the pixel arithmetic they imply: no normalisation is mean 0
+    and std 1 (whatever image_mean says), no rescaling a factor of 1."""
+    out = {k: plain_value(v) for k, v in kwargs.items() if k not in FORM_KEYS}
+    if "do_normalize" in out:
+        if not out.pop("do_normalize"):
+            out["image_mean"], out["image_std"] = [0.0] * 3, [1.0] * 3
+    if "do_rescale" in out:
+        if not out.pop("do_rescale"):
+            out["rescale_factor"] = 1.0
+    for key in ("image_mean", "image_std"):  # a number means the same for every channel
+        if isinstance(out.get(key), (int, float)) and not isinstance(out.get(key), bool):
+            out[key] = [float(out[key])] * 3
     return out
+
+
+def differences(resolved: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
+    """The resolved arguments (not about the output's form) whose effect differs from the
+    baseline's (``baseline`` as ``baseline_resolved`` gives it)."""
+    ours, base = _effective(resolved), _effective(baseline)
+    return {k: v for k, v in ours.items() if not _same(v, base.get(k))}
 
 
 def overrides_from(spec: str, diffs: dict[str, Any], translate: Any = None) -> dict[str, Any]:
