@@ -58,13 +58,13 @@ SMALL = {
 MODES = ("RGB", "RGBA", "L", "P", "I;16")
 
 
-def make_image(rng: random.Random, mode: str, exif: int | None = None):
+def make_image(rng: random.Random, mode: str, exif: int | None = None, strips: bool = True):
     """A small noisy gradient in ``mode`` (I;16 spans the 16-bit range), with an EXIF
     orientation tag when ``exif`` is given."""
     from PIL import Image
 
     w, h = rng.randint(1, 180), rng.randint(1, 180)
-    if rng.random() < 0.15:  # thin strips
+    if strips and rng.random() < 0.15:  # thin strips
         w, h = (rng.randint(1, 4), rng.randint(60, 300)) if rng.random() < 0.5 else (rng.randint(60, 300), rng.randint(1, 4))
     g = np.random.default_rng(rng.randrange(2**32))
     rgb = g.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
