@@ -30,6 +30,12 @@ plan = _plan_module
 
 __version__ = "0.1.0"
 
+# AutoImageProcessor / AutoProcessor load a saved AnyresImageProcessor config (registered once
+# transformers' auto module is imported; nothing is imported here)
+from . import hf_auto as _hf_auto  # noqa: E402
+
+_hf_auto.install()
+
 _LAZY = {
     "preprocess": ("anyres.pixels", "preprocess"),
     "render_views": ("anyres.pixels", "render_views"),

@@ -27,8 +27,8 @@ from transformers.feature_extraction_utils import BatchFeature
 from transformers.image_processing_utils import BaseImageProcessor
 
 from .errors import ArgumentTypeError, SpecError
-from .hf_reference import (as_reference_sees, baseline_kwargs, baseline_resolved, differences, overrides_from,
-                           reference_class, resolved_kwargs)
+from .hf_reference import (as_reference_sees, baseline_kwargs, baseline_resolved, canonical_kwargs, differences,
+                           overrides_from, reference_class, resolved_kwargs)
 from .layers import LayerRegistry
 from .plan import resolve
 from .workers import check_workers
@@ -160,7 +160,8 @@ class _DropIn(AnyresImageProcessor):
     _reference_cls: type
 
     def _init_reference(self, chosen: Any, params: Any, kwargs: dict) -> None:
-        baseline = baseline_kwargs(self.preset, self._glue.host_attributes(params, chosen.pixels))
+        baseline = canonical_kwargs(self._reference_cls,
+                                    baseline_kwargs(self.preset, self._glue.host_attributes(params, chosen.pixels)))
         try:
             super(AnyresImageProcessor, self).__init__(**{**baseline, **kwargs})
         except SpecError:
@@ -180,7 +181,7 @@ class _DropIn(AnyresImageProcessor):
         checked = {k: v for k, v in kwargs.items() if k != "image_like_kwargs"}
         try:
             resolved_kwargs(self, checked)
-        except (TypeError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - TypeError, ValueError or huggingface_hub's validation error
             raise _refused(self.preset, self._reference_cls.__name__, exc) from None
         return super().preprocess(images, *args, **kwargs)
 
@@ -281,7 +282,7 @@ class _PresetProcessor(AnyresImageProcessor):
 def _refused(preset: str, reference: str, exc: Exception) -> SpecError:
     if isinstance(exc, SpecError):
         return exc
-    kind = ArgumentTypeError if isinstance(exc, TypeError) else SpecError
+    kind = ArgumentTypeError if isinstance(exc, TypeError) or isinstance(exc.__cause__, TypeError) else SpecError
     return kind(f"AnyresImageProcessor({preset!r}) refuses these arguments as {reference} does: {exc}")
 
 

@@ -96,6 +96,23 @@ def resolved_kwargs(ip: Any, call_kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=256)
+def _canonical(cls: type, frozen: tuple) -> dict[str, Any]:
+    import json
+
+    return {k: v for k, v in cls(**json.loads(frozen[0])).to_dict().items() if k != "image_processor_type"}
+
+
+def canonical_kwargs(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` as the reference's own saved config states them (Qwen2-VL's
+    min_pixels / max_pixels folded into ``size``), so that a caller's ``size`` given on
+    top of them is not overridden by the baseline's pixel bounds."""
+    import copy
+    import json
+
+    return copy.deepcopy(_canonical(cls, (json.dumps(kwargs, sort_keys=True, default=_jsonable),)))
+
+
+@lru_cache(maxsize=256)
 def _baseline_resolved(cls: type, frozen: tuple) -> dict[str, Any]:
     import json
 
