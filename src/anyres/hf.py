@@ -65,7 +65,8 @@ class ProcessorGlue:
     translate: Callable[[Any, dict], dict] | None = None
     lists: tuple[str, ...] = ()  # output keys the reference leaves as Python lists (Mllama's num_tiles)
     reference: Callable[[Any], str | None] = lambda params: None  # the transformers PIL class, by name
-    keeps_uint8: bool = True  # pixel_values stay uint8 when neither rescaled nor normalised (as the reference's)
+    # pixel_values stay uint8 when neither rescaled nor normalised, as the reference's do (given the output)
+    keeps_uint8: Callable[[dict], bool] = lambda data: True
 
 
 PROCESSOR_GLUE: LayerRegistry[ProcessorGlue] = LayerRegistry(
@@ -199,7 +200,7 @@ class _DropIn(AnyresImageProcessor):
             it = iter(seen)
             seen = [[next(it) for _ in range(n)] for n in per_sample]
         out = self._run(seen, overrides, kwargs.get("return_tensors"), bool(kwargs.get("return_row_col_info")))
-        if not kwargs.get("do_rescale") and not kwargs.get("do_normalize") and self._glue.keeps_uint8:
+        if not kwargs.get("do_rescale") and not kwargs.get("do_normalize") and self._glue.keeps_uint8(out):
             pv = out["pixel_values"]  # exact integers: resized uint8 views times 1, minus 0, over 1
             out["pixel_values"] = pv.to(dtype=__import__("torch").uint8) if hasattr(pv, "detach") else pv.astype("uint8")
         return out
@@ -409,6 +410,48 @@ def _split_idefics3_samples(flat, per_sample, proc, overrides, tensors) -> dict 
     return data
 
 
+def _no_empty_slot(data: dict) -> bool:
+    """Idefics2/3 pad samples with fewer views with float32 zeros, so their stacked
+    pixel_values become float32 when any sample is short of views."""
+    mask = data["pixel_attention_mask"]
+    mask = mask.numpy() if hasattr(mask, "numpy") else mask
+    return bool(mask.reshape(*mask.shape[:2], -1).any(axis=-1).all())
+
+
+def _mllama_samples(flat, per_sample, proc, overrides, tensors) -> dict | None:
+    """Mllama batches nested images by sample: (samples, most images, max tiles, 3, H, W),
+    images padded with zeros, aspect ratio id 0 and a mask of the first tile only."""
+    import numpy as np
+
+    if len(per_sample) < 2:
+        return None
+
+    from .pixels import preprocess
+
+    parts, start = [], 0
+    for n in per_sample:
+        parts.append(preprocess(flat[start : start + n], proc.preset, output="hf", exact=proc.exact, **overrides))
+        start += n
+    most = max(per_sample)
+    first = parts[0]["pixel_values"]
+    pixel_values = np.zeros((len(parts), most, *first.shape[2:]), dtype=np.float32)
+    ids = np.zeros((len(parts), most), dtype=np.int64)
+    mask = np.zeros((len(parts), most, first.shape[2]), dtype=np.int64)
+    mask[:, :, 0] = 1
+    for i, part in enumerate(parts):
+        n = part["pixel_values"].shape[1]
+        pixel_values[i, :n] = part["pixel_values"][0]
+        ids[i, :n] = part["aspect_ratio_ids"][0]
+        mask[i, :n] = part["aspect_ratio_mask"][0]
+    data = {"pixel_values": pixel_values, "aspect_ratio_ids": ids, "aspect_ratio_mask": mask,
+            "num_tiles": [part["num_tiles"][0] for part in parts]}
+    if tensors == "pt":
+        import torch
+
+        data = {k: torch.from_numpy(v) if hasattr(v, "dtype") else v for k, v in data.items()}
+    return data
+
+
 def _anyres_inputs(p: Any) -> list[str]:
     names = ["pixel_values", "image_sizes"]
     return names + ["batch_num_images"] if p["max_views"] is not None else names  # LLaVA-OneVision's
@@ -424,14 +467,15 @@ def _anyres_reference(p: Any) -> str:
 register_processor_glue("anyres", ProcessorGlue(_anyres_inputs, _anyres_attributes, nested=_onevision_samples,
                                                 reference=_anyres_reference))
 register_processor_glue("native", ProcessorGlue(lambda p: ["pixel_values", "image_grid_thw"], _native_attributes,
-                                                image_patches=_native_patches, keeps_uint8=False,
+                                                image_patches=_native_patches, keeps_uint8=lambda data: False,
                                                 reference=lambda p: "Qwen2VLImageProcessorPil"))
 register_processor_glue("internvl", ProcessorGlue(lambda p: ["pixel_values", "num_patches"], _internvl_attributes,
                                                   reference=lambda p: "GotOcr2ImageProcessorPil"))
 register_processor_glue("idefics3", ProcessorGlue(lambda p: ["pixel_values", "pixel_attention_mask"],
                                                   _idefics3_attributes, image_patches=_idefics3_patches,
                                                   nested=_split_idefics3_samples, on_request=("rows", "cols"),
-                                                  reference=lambda p: "Idefics3ImageProcessorPil"))
+                                                  reference=lambda p: "Idefics3ImageProcessorPil",
+                                                  keeps_uint8=_no_empty_slot))
 for _name in ("slicing", "gpt4v", "s2", "budget"):
     PROCESSOR_GLUE.unsupported(_name, "it has no transformers image processor to stand in for")
 
@@ -449,7 +493,8 @@ def _naflex_attributes(p: Any, px: Any) -> dict[str, Any]:
 
 register_processor_glue("idefics2", ProcessorGlue(lambda p: ["pixel_values", "pixel_attention_mask"],
                                                   _idefics2_attributes, nested=_split_idefics3_samples,
-                                                  reference=lambda p: "Idefics2ImageProcessorPil"))
+                                                  reference=lambda p: "Idefics2ImageProcessorPil",
+                                                  keeps_uint8=_no_empty_slot))
 register_processor_glue("naflex", ProcessorGlue(lambda p: ["pixel_values", "pixel_attention_mask", "spatial_shapes"],
                                                 _naflex_attributes, image_patches=lambda plan: plan.num_tokens,
                                                 reference=lambda p: "Siglip2ImageProcessorPil"))
@@ -513,7 +558,7 @@ def _mllama_attributes(p: Any, px: Any) -> dict[str, Any]:
 register_processor_glue("mllama", ProcessorGlue(
     lambda p: ["pixel_values", "num_tiles", "aspect_ratio_ids", "aspect_ratio_mask"], _mllama_attributes,
     image_patches=lambda plan: plan.info["num_tiles"], lists=("num_tiles",),
-    reference=lambda p: "MllamaImageProcessorPil", keeps_uint8=False))
+    reference=lambda p: "MllamaImageProcessorPil", keeps_uint8=lambda data: False, nested=_mllama_samples))
 PROCESSOR_GLUE.unsupported(
     "llama4",
     "AnyresImageProcessor returns the transformers PIL processor's output, and Llama 4 has only a "
