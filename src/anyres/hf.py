@@ -457,9 +457,69 @@ def _anyres_inputs(p: Any) -> list[str]:
     return names + ["batch_num_images"] if p["max_views"] is not None else names  # LLaVA-OneVision's
 
 
-_PLAIN = ProcessorGlue(lambda p: ["pixel_values"], lambda p, px: {})
-for _name in ("fixed", "fixed-pad", "fixed-crop", "dynamic"):
-    register_processor_glue(_name, _PLAIN)
+def _fixed_size(p: Any) -> tuple[int, int]:
+    from .plan.strategies.fixed import target_size
+
+    s = target_size(p["size"])
+    return s.width, s.height
+
+
+def _fixed_attributes(p: Any, px: Any) -> dict[str, Any]:
+    """A plain resize: CLIPImageProcessor with a (height, width) size and no crop."""
+    w, h = _fixed_size(p)
+    return dict(size={"height": h, "width": w}, do_center_crop=False)
+
+
+def _crop_attributes(p: Any, px: Any) -> dict[str, Any]:
+    """Shortest edge, then a centre crop (CLIPImageProcessor); with do_pad, the square
+    mean-colour pad first (LlavaImageProcessor)."""
+    w, h = _fixed_size(p)
+    edge = p.get("shortest_edge") or min(w, h)
+    return dict(size={"shortest_edge": edge}, crop_size={"height": h, "width": w}, do_center_crop=True)
+
+
+def _fixed_kwargs(p: Any, kwargs: dict) -> dict:
+    """CLIPImageProcessor's ``size={"height", "width"}`` (plain resize) as the preset's size."""
+    size = kwargs.get("size")
+    if isinstance(size, dict) and set(size) == {"height", "width"}:
+        kwargs = {**kwargs, "size": (size["width"], size["height"])}
+    return kwargs
+
+
+def _crop_kwargs(p: Any, kwargs: dict) -> dict:
+    """CLIPImageProcessor's ``size={"shortest_edge"}`` and ``crop_size`` as the preset's
+    shortest_edge and size."""
+    kwargs = dict(kwargs)
+    size = kwargs.pop("size", None)
+    if size is not None:
+        if not (isinstance(size, dict) and set(size) == {"shortest_edge"}):
+            raise SpecError(f"size must be {{'shortest_edge': int}} for a resize-and-crop preset, got {size!r}")
+        kwargs["shortest_edge"] = size["shortest_edge"]
+    crop = kwargs.pop("crop_size", None)
+    if crop is not None:
+        if not (isinstance(crop, dict) and set(crop) == {"height", "width"}):
+            raise SpecError(f"crop_size must be {{'height': int, 'width': int}}, got {crop!r}")
+        kwargs["size"] = (crop["width"], crop["height"])
+    return kwargs
+
+
+register_processor_glue("fixed", ProcessorGlue(lambda p: ["pixel_values"], _fixed_attributes, translate=_fixed_kwargs,
+                                               reference=lambda p: "CLIPImageProcessorPil"))
+register_processor_glue("fixed-crop", ProcessorGlue(lambda p: ["pixel_values"], _crop_attributes,
+                                                    translate=_crop_kwargs, reference=lambda p: "CLIPImageProcessorPil"))
+def _pad_kwargs(p: Any, kwargs: dict) -> dict:
+    """LlavaImageProcessor pads with the mean colour whether or not it normalises; anyres'
+    pad colour is the normalisation mean, so the two cannot be changed apart."""
+    if "image_mean" in kwargs:
+        raise SpecError("fixed-pad fills the square with the normalisation mean, so image_mean and do_normalize "
+                        "cannot be changed (use a preset with the pixels you want)")
+    return _crop_kwargs(p, kwargs)
+
+
+register_processor_glue("fixed-pad", ProcessorGlue(
+    lambda p: ["pixel_values"], lambda p, px: {**_crop_attributes({**p, "shortest_edge": None}, px), "do_pad": True},
+    translate=_pad_kwargs, reference=lambda p: "LlavaImageProcessorPil"))
+register_processor_glue("dynamic", ProcessorGlue(lambda p: ["pixel_values"], lambda p, px: {}))
 def _anyres_reference(p: Any) -> str:
     return "LlavaNextImageProcessorPil" if p["max_views"] is None else "LlavaOnevisionImageProcessorPil"
 
