@@ -67,6 +67,7 @@ class ProcessorGlue:
     reference: Callable[[Any], str | None] = lambda params: None  # the transformers PIL class, by name
     # pixel_values stay uint8 when neither rescaled nor normalised, as the reference's do (given the output)
     keeps_uint8: Callable[[dict], bool] = lambda data: True
+    fill_from_attribute: bool = False  # pads with the image_mean attribute, not the call's (LLaVA-OneVision)
 
 
 PROCESSOR_GLUE: LayerRegistry[ProcessorGlue] = LayerRegistry(
@@ -174,7 +175,10 @@ class _DropIn(AnyresImageProcessor):
         chosen, params, _ = resolve(self.preset)
         glue = self._glue
         base = baseline_resolved(self._reference_cls, baseline_kwargs(self.preset, glue.host_attributes(params, chosen.pixels)))
-        return overrides_from(self.preset, differences(resolved, base), glue.translate)
+        diffs = differences(resolved, base)
+        if glue.fill_from_attribute and ("image_mean" in diffs or "do_normalize" in diffs):
+            diffs["fill_mean"] = [float(x) for x in self.image_mean]
+        return overrides_from(self.preset, diffs, glue.translate)
 
     def preprocess(self, images: Any, *args: Any, **kwargs: Any) -> BatchFeature:
         """The reference's ``preprocess`` (its argument precedence and validation; a refusal
@@ -507,25 +511,16 @@ register_processor_glue("fixed", ProcessorGlue(lambda p: ["pixel_values"], _fixe
                                                reference=lambda p: "CLIPImageProcessorPil"))
 register_processor_glue("fixed-crop", ProcessorGlue(lambda p: ["pixel_values"], _crop_attributes,
                                                     translate=_crop_kwargs, reference=lambda p: "CLIPImageProcessorPil"))
-def _pad_kwargs(p: Any, kwargs: dict) -> dict:
-    """LlavaImageProcessor pads with the mean colour whether or not it normalises; anyres'
-    pad colour is the normalisation mean, so the two cannot be changed apart."""
-    if "image_mean" in kwargs:
-        raise SpecError("fixed-pad fills the square with the normalisation mean, so image_mean and do_normalize "
-                        "cannot be changed (use a preset with the pixels you want)")
-    return _crop_kwargs(p, kwargs)
-
-
 register_processor_glue("fixed-pad", ProcessorGlue(
     lambda p: ["pixel_values"], lambda p, px: {**_crop_attributes({**p, "shortest_edge": None}, px), "do_pad": True},
-    translate=_pad_kwargs, reference=lambda p: "LlavaImageProcessorPil"))
+    translate=_crop_kwargs, reference=lambda p: "LlavaImageProcessorPil"))
 register_processor_glue("dynamic", ProcessorGlue(lambda p: ["pixel_values"], lambda p, px: {}))
 def _anyres_reference(p: Any) -> str:
     return "LlavaNextImageProcessorPil" if p["max_views"] is None else "LlavaOnevisionImageProcessorPil"
 
 
 register_processor_glue("anyres", ProcessorGlue(_anyres_inputs, _anyres_attributes, nested=_onevision_samples,
-                                                reference=_anyres_reference))
+                                                reference=_anyres_reference, fill_from_attribute=True))
 register_processor_glue("native", ProcessorGlue(lambda p: ["pixel_values", "image_grid_thw"], _native_attributes,
                                                 image_patches=_native_patches, keeps_uint8=lambda data: False,
                                                 reference=lambda p: "Qwen2VLImageProcessorPil"))

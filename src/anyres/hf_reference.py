@@ -167,15 +167,13 @@ def _effective(kwargs: dict[str, Any]) -> dict[str, Any]:
     """Resolved arguments with the pixel arithmetic they imply: no normalisation is mean 0
     and std 1 (whatever image_mean says), no rescaling a factor of 1."""
     out = {k: plain_value(v) for k, v in kwargs.items() if k not in FORM_KEYS}
-    if "do_normalize" in out:
-        if not out.pop("do_normalize"):
-            out["image_mean"], out["image_std"] = [0.0] * 3, [1.0] * 3
-    if "do_rescale" in out:
-        if not out.pop("do_rescale"):
-            out["rescale_factor"] = 1.0
     for key in ("image_mean", "image_std"):  # a number means the same for every channel
         if isinstance(out.get(key), (int, float)) and not isinstance(out.get(key), bool):
             out[key] = [float(out[key])] * 3
+    if out.get("do_normalize") is False:  # image_std unused; image_mean still the pad colour
+        out["image_std"] = None
+    if out.get("do_rescale") is False:
+        out["rescale_factor"] = None
     return out
 
 
@@ -183,7 +181,11 @@ def differences(resolved: dict[str, Any], baseline: dict[str, Any]) -> dict[str,
     """The resolved arguments (not about the output's form) whose effect differs from the
     baseline's (``baseline`` as ``baseline_resolved`` gives it)."""
     ours, base = _effective(resolved), _effective(baseline)
-    return {k: v for k, v in ours.items() if not _same(v, base.get(k))}
+    out = {k: v for k, v in ours.items() if not _same(v, base.get(k)) and v is not None}
+    for flag in ("do_normalize", "do_rescale"):  # stated whenever off, so that mean or factor read right
+        if ours.get(flag) is False and len(out):
+            out[flag] = False
+    return out
 
 
 def overrides_from(spec: str, diffs: dict[str, Any], translate: Any = None) -> dict[str, Any]:
