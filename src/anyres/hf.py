@@ -1,20 +1,20 @@
 """A transformers image processor backed by anyres, configured by a preset.
 
-``AnyresImageProcessor("llava-next")`` goes wherever transformers expects an image
-processor -- inside a ``LlavaNextProcessor``, ``Qwen2VLProcessor``, ``LlavaOnevisionProcessor``,
-``Idefics3Processor`` or a GotOcr2/InternVL pipeline -- and returns the ``BatchFeature``
-the model's own processor returns (same keys, shapes, dtypes and values), from anyres'
-exact path (or its fast path, ``exact=False``; or ``num_workers`` processes).
+``AnyresImageProcessor("qwen2-vl", max_pixels=200704)`` goes wherever transformers expects
+an image processor. For a preset with a transformers PIL image processor (each strategy's
+glue names it: ``ProcessorGlue.reference``; ``hf_reference.REFERENCE_CLASSES`` by preset)
+the object is an instance of a subclass of that class, so its constructor and call
+arguments, their defaults, precedence and validation, its live attributes, ``to_dict`` /
+``save_pretrained`` / ``from_pretrained`` and its helper methods are the reference's own.
+anyres replaces only the last step: the resolved arguments that differ from the preset's
+(``hf_reference.differences``) become overrides of the spec, or a ``SpecError`` when anyres
+cannot reproduce them, and the images, converted as the reference sees them, go through
+anyres' exact path (or its fast path, ``exact=False``; or ``num_workers`` processes) into
+the reference's output (same keys, shapes, dtypes and values).
 
-It saves to and loads from ``preprocessor_config.json`` (``save_pretrained`` /
-``AnyresImageProcessor.from_pretrained``); the file records the preset spec, the pixel
-path and, for readers of the file, the attributes the host processors read.
-
-Keyword arguments a host processor passes per call (``images_kwargs``) that name a
-parameter of the preset (``max_pixels``, ``max_tiles``, ...) override it for that call;
-formatting arguments that do not change anyres' output (``do_pad``, ``do_resize``, ...
-at their reference values, ``return_row_col_info``) are accepted and ignored; anything
-else is refused with ``SpecError`` rather than silently ignored.
+A preset without such a class (``dynamic``) gets a preset-only processor whose call
+arguments are the preset's parameters. ``import anyres`` registers the class with
+``AutoImageProcessor`` (``hf_auto``).
 """
 
 from __future__ import annotations
