@@ -53,12 +53,6 @@ FORM_KEYS = frozenset({"return_tensors", "data_format", "input_data_format", "de
 _PIL_FILTERS = {"nearest": 0, "lanczos": 1, "bilinear": 2, "bicubic": 3}
 
 
-def base_name(spec: str) -> str:
-    from .plan.spec import parse_spec
-
-    return parse_spec(spec)[0]
-
-
 def reference_class(spec: str, by_strategy: Any) -> type | None:
     """The transformers PIL class ``spec``'s preset reproduces (by the preset's name, else
     ``by_strategy(params)``, the strategy's glue), or None."""
