@@ -5,8 +5,8 @@ config) give the same outcome: the same keys, shapes, dtypes and values, or both
 
 The one tolerated difference is anyres' documented refusal of an image the reference
 keeps with other than 3 channels (SigLIP2 leaves do_convert_rgb unset): a SpecError
-saying so. ``ANYRES_HF_DIFF_CASES`` sets the cases a family (default 12, ~25 s on a
-2-core machine; the report's 250 a family is ``ANYRES_HF_DIFF_CASES=250``).
+saying so. ``ANYRES_HF_DIFF_CASES`` sets the cases a family (default 12, under a minute
+on a busy 2-core machine; the README's 200 a family is ``ANYRES_HF_DIFF_CASES=200``).
 """
 
 from __future__ import annotations
