@@ -44,7 +44,7 @@ def test_smolvlm_reference_shaped_call_kwargs():
     out = AnyresImageProcessor("smolvlm")(images, return_tensors="np", **kw)
     ref = SmolVLMImageProcessorPil()(images, return_tensors="np", **kw)
     _compare(dict(out), ref, "smolvlm")
-    with pytest.raises(SpecError, match="cannot honour"):
+    with pytest.raises(SpecError, match="refuses these arguments as SmolVLMImageProcessorPil does"):
         AnyresImageProcessor("smolvlm")(images, size={"height": 3})
     assert np.asarray(out["pixel_values"]).shape[1] == 5  # 768x512 -> 2x2 tiles of 384 + the global view
 

@@ -7,7 +7,7 @@ in the functions that need them.
 from __future__ import annotations
 
 from . import plan as _plan_module
-from .errors import AnyresError, CheckpointError, ImageError, PlanError, ShapeError, SpecError, WorkerError
+from .errors import AnyresError, ArgumentTypeError, CheckpointError, ImageError, PlanError, ShapeError, SpecError, WorkerError
 from .plan import (
     Box,
     Layout,
@@ -30,6 +30,12 @@ from .plan import (
 plan = _plan_module
 
 __version__ = "0.1.0"
+
+# AutoImageProcessor / AutoProcessor load a saved AnyresImageProcessor config (registered once
+# transformers' auto module is imported; nothing is imported here)
+from . import hf_auto as _hf_auto  # noqa: E402
+
+_hf_auto.install()
 
 _LAZY = {
     "preprocess": ("anyres.pixels", "preprocess"),
@@ -59,6 +65,7 @@ __all__ = [
     *_LAZY,
     "AnyresError",
     "Box",
+    "ArgumentTypeError",
     "CheckpointError",
     "ImageError",
     "Layout",

@@ -15,6 +15,11 @@ class SpecError(AnyresError, ValueError):
     """A preset name, spec string or parameter is not valid."""
 
 
+class ArgumentTypeError(SpecError, TypeError):
+    """An argument refused for its name or type, where the transformers class that anyres
+    stands in for raises ``TypeError`` (so code written for either catches it)."""
+
+
 class ImageError(AnyresError, ValueError):
     """An image could not be decoded safely (the message names the source and the reason)."""
 

@@ -1,31 +1,34 @@
 """A transformers image processor backed by anyres, configured by a preset.
 
-``AnyresImageProcessor("llava-next")`` goes wherever transformers expects an image
-processor -- inside a ``LlavaNextProcessor``, ``Qwen2VLProcessor``, ``LlavaOnevisionProcessor``,
-``Idefics3Processor`` or a GotOcr2/InternVL pipeline -- and returns the ``BatchFeature``
-the model's own processor returns (same keys, shapes, dtypes and values), from anyres'
-exact path (or its fast path, ``exact=False``; or ``num_workers`` processes).
+``AnyresImageProcessor("qwen2-vl", max_pixels=200704)`` goes wherever transformers expects
+an image processor. For a preset with a transformers PIL image processor (each strategy's
+glue names it: ``ProcessorGlue.reference``; ``hf_reference.REFERENCE_CLASSES`` by preset)
+the object is an instance of a subclass of that class, so its constructor and call
+arguments, their defaults, precedence and validation, its live attributes, ``to_dict`` /
+``save_pretrained`` / ``from_pretrained`` and its helper methods are the reference's own.
+anyres replaces only the last step: the resolved arguments that differ from the preset's
+(``hf_reference.differences``) become overrides of the spec, or a ``SpecError`` when anyres
+cannot reproduce them, and the images, converted as the reference sees them, go through
+anyres' exact path (or its fast path, ``exact=False``; or ``num_workers`` processes) into
+the reference's output (same keys, shapes, dtypes and values).
 
-It saves to and loads from ``preprocessor_config.json`` (``save_pretrained`` /
-``AnyresImageProcessor.from_pretrained``); the file records the preset spec, the pixel
-path and, for readers of the file, the attributes the host processors read.
-
-Keyword arguments a host processor passes per call (``images_kwargs``) that name a
-parameter of the preset (``max_pixels``, ``max_tiles``, ...) override it for that call;
-formatting arguments that do not change anyres' output (``do_pad``, ``do_resize``, ...
-at their reference values, ``return_row_col_info``) are accepted and ignored; anything
-else is refused with ``SpecError`` rather than silently ignored.
+A preset without such a class (``dynamic``) gets a preset-only processor whose call
+arguments are the preset's parameters. ``import anyres`` registers the class with
+``AutoImageProcessor`` (``hf_auto``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable
 
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.image_processing_utils import BaseImageProcessor
 
-from .errors import SpecError
+from .errors import ArgumentTypeError, SpecError
+from .hf_reference import (as_reference_sees, baseline_kwargs, baseline_resolved, canonical_kwargs, differences,
+                           overrides_from, reference_class, resolved_kwargs)
 from .layers import LayerRegistry
 from .plan import resolve
 from .plan.spec import split_spec
@@ -62,6 +65,10 @@ class ProcessorGlue:
     on_request: tuple[str, ...] = ()
     translate: Callable[[Any, dict], dict] | None = None
     lists: tuple[str, ...] = ()  # output keys the reference leaves as Python lists (Mllama's num_tiles)
+    reference: Callable[[Any], str | None] = lambda params: None  # the transformers PIL class, by name
+    # pixel_values stay uint8 when neither rescaled nor normalised, as the reference's do (given the output)
+    keeps_uint8: Callable[[dict], bool] = lambda data: True
+    fill_from_attribute: bool = False  # pads with the image_mean attribute, not the call's (LLaVA-OneVision)
 
 
 PROCESSOR_GLUE: LayerRegistry[ProcessorGlue] = LayerRegistry(
@@ -75,12 +82,35 @@ def register_processor_glue(strategy: str, glue: ProcessorGlue, *, replace_exist
 
 
 class AnyresImageProcessor(BaseImageProcessor):
-    """An image processor for ``preset`` (a name or spec string)."""
+    """An image processor for ``preset`` (a name or spec string).
 
-    def __init__(self, preset: str = "llava-next", exact: bool = True, num_workers: int = 0, **ignored: Any) -> None:
-        super().__init__()
-        chosen, params, _ = resolve(preset)  # validates the spec
-        if isinstance(preset, str) and split_spec(preset)[1]:
+    For a preset that reproduces a transformers PIL image processor (``hf_reference``),
+    the object is an instance of a subclass of that class: it takes the reference's
+    constructor and call arguments with the same defaults, meaning and validation, its
+    attributes are live, and its helpers are the reference's; anyres computes the pixels.
+    An argument that changes the output in a way anyres cannot reproduce is a
+    ``SpecError``. ``apply_exif=True`` rotates decoded PIL images by their EXIF
+    orientation and ``scale_high_bit_depth=True`` scales 16-bit images to 8 bits (the
+    reference does neither: it rotates only the files it opens, and clips 16-bit values).
+    """
+
+    def __new__(cls, preset: str = "llava-next", *args: Any, **kwargs: Any) -> "AnyresImageProcessor":
+        if cls is AnyresImageProcessor:
+            if not isinstance(preset, str):
+                raise SpecError(f"a preset spec is a string, got {type(preset).__name__}")
+            chosen = resolve(preset)[0]
+            reference = reference_class(preset, PROCESSOR_GLUE.get(chosen.strategy).reference)
+            cls = _drop_in_class(reference) if reference is not None else _PresetProcessor
+        return object.__new__(cls)
+
+    def __init__(self, preset: str = "llava-next", exact: bool = True, num_workers: int = 0, apply_exif: bool = False,
+                 scale_high_bit_depth: bool = False, **kwargs: Any) -> None:
+        kwargs.pop("image_processor_type", None)
+        for key, value in (("apply_exif", apply_exif), ("scale_high_bit_depth", scale_high_bit_depth)):
+            if not isinstance(value, bool):
+                raise SpecError(f"{key} must be True or False, got {value!r}")
+        chosen, params, _ = resolve(preset)
+        if split_spec(preset)[1]:
             raise SpecError(
                 f"AnyresImageProcessor({preset!r}): token reducers ({preset[len(split_spec(preset)[0]):]}) act on the "
                 "encoder's features, and the reference image processor, whose outputs this one reproduces, has "
@@ -89,29 +119,32 @@ class AnyresImageProcessor(BaseImageProcessor):
         self.preset = preset
         self.exact = bool(exact)
         self.num_workers = check_workers(num_workers)
-        self.strategy = chosen.strategy
-        glue = PROCESSOR_GLUE.get(chosen.strategy)
-        self.model_input_names = list(glue.input_names(params))
-        px = chosen.pixels
-        attributes = {"image_mean": list(px.mean), "image_std": list(px.std), "rescale_factor": px.rescale}
-        attributes.update(glue.host_attributes(params, px))
-        for key, value in attributes.items():
-            setattr(self, key, value)
+        self.apply_exif = apply_exif
+        self.scale_high_bit_depth = scale_high_bit_depth
+        self._init_reference(chosen, params, kwargs)
+
+    def _init_reference(self, chosen: Any, params: Any, kwargs: dict) -> None:
+        raise NotImplementedError
+
+    @property
+    def strategy(self) -> str:
+        return resolve(self.preset)[0].strategy
 
     @property
     def _glue(self) -> ProcessorGlue:
         return PROCESSOR_GLUE.get(self.strategy)
 
-    def __call__(self, images: Any, *args: Any, **kwargs: Any) -> BatchFeature:
-        return self.preprocess(images, *args, **kwargs)
+    def __reduce__(self) -> tuple:
+        return (_rebuild, (self.to_dict(),))
 
-    def preprocess(self, images: Any, return_tensors: str | None = None, **kwargs: Any) -> BatchFeature:
+    def _run(self, images: Any, overrides: dict, return_tensors: Any, row_col_info: bool) -> BatchFeature:
+        """anyres' pixels for ``images`` (flat or nested) with ``overrides``."""
         from .pixels import preprocess
 
         glue = self._glue
-        row_col_info = bool(kwargs.pop("return_row_col_info", False))
-        overrides = self._overrides(kwargs)
         flat, per_sample = _flatten(images)
+        if not flat:
+            raise SpecError("AnyresImageProcessor needs at least one image")
         tensors = "pt" if str(return_tensors) in ("pt", "TensorType.PYTORCH") else "np"
         data = None
         if per_sample is not None and glue.nested is not None:
@@ -123,6 +156,109 @@ class AnyresImageProcessor(BaseImageProcessor):
             data = {k: v for k, v in data.items() if k not in glue.on_request}
         tensor_type = None if return_tensors is None else tensors
         return BatchFeature(data=data, tensor_type=tensor_type, skip_tensor_conversion=[*glue.on_request, *glue.lists])
+
+    def _patches(self, height: int, width: int, overrides: dict) -> Any:
+        from .plan import plan
+
+        return self._glue.image_patches(plan((width, height), self.preset, **overrides))
+
+
+class _DropIn(AnyresImageProcessor):
+    """The part of the drop-in processor that is anyres' (the rest is the reference class)."""
+
+    _reference_cls: type
+
+    def _init_reference(self, chosen: Any, params: Any, kwargs: dict) -> None:
+        baseline = canonical_kwargs(self._reference_cls,
+                                    baseline_kwargs(self.preset, self._glue.host_attributes(params, chosen.pixels)))
+        try:
+            super(AnyresImageProcessor, self).__init__(**{**baseline, **kwargs})
+        except SpecError:
+            raise
+        except (TypeError, ValueError) as exc:  # the reference's own validation
+            raise _refused(self.preset, self._reference_cls.__name__, exc) from None
+
+    def _overrides_for(self, resolved: dict) -> dict:
+        chosen, params, _ = resolve(self.preset)
+        glue = self._glue
+        base = baseline_resolved(self._reference_cls, baseline_kwargs(self.preset, glue.host_attributes(params, chosen.pixels)))
+        diffs = differences(resolved, base)
+        if glue.fill_from_attribute and ("image_mean" in diffs or "do_normalize" in diffs):
+            diffs["fill_mean"] = [float(x) for x in self.image_mean]
+        return overrides_from(self.preset, diffs, glue.translate)
+
+    def preprocess(self, images: Any, *args: Any, **kwargs: Any) -> BatchFeature:
+        """The reference's ``preprocess`` (its argument precedence and validation; a refusal
+        is a ``SpecError``, also a ``TypeError`` where the reference raises one)."""
+        checked = {k: v for k, v in kwargs.items() if k != "image_like_kwargs"}
+        try:
+            resolved_kwargs(self, checked)
+        except Exception as exc:  # noqa: BLE001 - TypeError, ValueError or huggingface_hub's validation error
+            raise _refused(self.preset, self._reference_cls.__name__, exc) from None
+        return super().preprocess(images, *args, **kwargs)
+
+    def _preprocess_image_like_inputs(self, images: Any, *args: Any, **kwargs: Any) -> BatchFeature:
+        """The reference's last step (its arguments resolved and validated), by anyres."""
+        data_format = kwargs.get("data_format")
+        if data_format is not None and str(getattr(data_format, "value", data_format)) != "channels_first":
+            raise SpecError(f"AnyresImageProcessor returns channels-first pixels; data_format={data_format!r} "
+                            "is not supported")
+        overrides = self._overrides_for(kwargs)
+        convert, layout = kwargs.get("do_convert_rgb"), kwargs.get("input_data_format")
+        flat, per_sample = _flatten(images)
+        seen = [as_reference_sees(self, im, convert, layout) for im in flat]
+        if per_sample is not None:
+            it = iter(seen)
+            seen = [[next(it) for _ in range(n)] for n in per_sample]
+        out = self._run(seen, overrides, kwargs.get("return_tensors"), bool(kwargs.get("return_row_col_info")))
+        if not kwargs.get("do_rescale") and not kwargs.get("do_normalize") and self._glue.keeps_uint8(out):
+            pv = out["pixel_values"]  # exact integers: resized uint8 views times 1, minus 0, over 1
+            out["pixel_values"] = pv.to(dtype=__import__("torch").uint8) if hasattr(pv, "detach") else pv.astype("uint8")
+        return out
+
+    def get_number_of_image_patches(self, height: int, width: int, images_kwargs: dict | None = None) -> Any:
+        """What the model's own image processor reports for an image of this size, with
+        ``images_kwargs`` over the attributes (serving engines reserve placeholders
+        with it); counted on the plan that processing follows."""
+        given = {k: v for k, v in dict(images_kwargs or {}).items() if k in self._valid_kwargs_names}
+        return self._patches(height, width, self._overrides_for(resolved_kwargs(self, given)))
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in super().to_dict().items() if not k.startswith("_")}
+        out["image_processor_type"] = "AnyresImageProcessor"
+        return out
+
+
+@lru_cache(maxsize=None)
+def _drop_in_class(reference: type) -> type:
+    return type("AnyresImageProcessor", (_DropIn, reference),
+                {"_reference_cls": reference, "__module__": __name__, "__qualname__": "AnyresImageProcessor"})
+
+
+class _PresetProcessor(AnyresImageProcessor):
+    """A preset without a transformers PIL class to stand in for: its attributes describe
+    the preset; call arguments that name a preset parameter override it."""
+
+    def _init_reference(self, chosen: Any, params: Any, kwargs: dict) -> None:
+        BaseImageProcessor.__init__(self)
+        glue = self._glue
+        self.model_input_names = list(glue.input_names(params))
+        px = chosen.pixels
+        attributes = {"image_mean": list(px.mean), "image_std": list(px.std), "rescale_factor": px.rescale}
+        attributes.update(glue.host_attributes(params, px))
+        for key, value in kwargs.items():
+            if key not in attributes or attributes[key] != value:
+                raise SpecError(f"AnyresImageProcessor({self.preset!r}) cannot honour {key}={value!r}: the preset has "
+                                "no transformers image processor whose arguments it takes (use a spec string)")
+        for key, value in attributes.items():
+            setattr(self, key, value)
+
+    def __call__(self, images: Any, *args: Any, **kwargs: Any) -> BatchFeature:
+        return self.preprocess(images, *args, **kwargs)
+
+    def preprocess(self, images: Any, return_tensors: str | None = None, **kwargs: Any) -> BatchFeature:
+        row_col_info = bool(kwargs.pop("return_row_col_info", False))
+        return self._run(images, self._overrides(kwargs), return_tensors, row_col_info)
 
     def _overrides(self, kwargs: dict) -> dict:
         from .plan.pixel_keys import PIXEL_KEYS
@@ -147,16 +283,23 @@ class AnyresImageProcessor(BaseImageProcessor):
         return overrides
 
     def get_number_of_image_patches(self, height: int, width: int, images_kwargs: dict | None = None) -> Any:
-        """What the model's own image processor reports for an image of this size
-        (serving engines reserve placeholders with it)."""
-        from .plan import plan
-
-        return self._glue.image_patches(plan((width, height), self.preset, **self._overrides(dict(images_kwargs or {}))))
+        return self._patches(height, width, self._overrides(dict(images_kwargs or {})))
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
-        out["image_processor_type"] = type(self).__name__
+        out["image_processor_type"] = "AnyresImageProcessor"
         return out
+
+
+def _refused(preset: str, reference: str, exc: Exception) -> SpecError:
+    if isinstance(exc, SpecError):
+        return exc
+    kind = ArgumentTypeError if isinstance(exc, TypeError) or isinstance(exc.__cause__, TypeError) else SpecError
+    return kind(f"AnyresImageProcessor({preset!r}) refuses these arguments as {reference} does: {exc}")
+
+
+def _rebuild(config: dict) -> AnyresImageProcessor:
+    return AnyresImageProcessor(**config)
 
 
 def _reference_kwarg(preset: str, key: str, value: Any) -> bool:
@@ -198,6 +341,8 @@ def _native_patches(plan: Any) -> int:
 
 
 def _idefics3_patches(plan: Any) -> tuple[int, int, int]:
+    if not plan.params["do_image_splitting"]:  # the reference counts no patches then
+        return 0, 0, 0
     return len(plan.views), plan.info["rows"], plan.info["cols"]
 
 
@@ -276,21 +421,123 @@ def _split_idefics3_samples(flat, per_sample, proc, overrides, tensors) -> dict 
     return data
 
 
+def _no_empty_slot(data: dict) -> bool:
+    """Idefics2/3 pad samples with fewer views with float32 zeros, so their stacked
+    pixel_values become float32 when any sample is short of views."""
+    mask = data["pixel_attention_mask"]
+    mask = mask.numpy() if hasattr(mask, "numpy") else mask
+    return bool(mask.reshape(*mask.shape[:2], -1).any(axis=-1).all())
+
+
+def _mllama_samples(flat, per_sample, proc, overrides, tensors) -> dict | None:
+    """Mllama batches nested images by sample: (samples, most images, max tiles, 3, H, W),
+    images padded with zeros, aspect ratio id 0 and a mask of the first tile only."""
+    import numpy as np
+
+    if len(per_sample) < 2:
+        return None
+
+    from .pixels import preprocess
+
+    parts, start = [], 0
+    for n in per_sample:
+        parts.append(preprocess(flat[start : start + n], proc.preset, output="hf", exact=proc.exact, **overrides))
+        start += n
+    most = max(per_sample)
+    first = parts[0]["pixel_values"]
+    pixel_values = np.zeros((len(parts), most, *first.shape[2:]), dtype=np.float32)
+    ids = np.zeros((len(parts), most), dtype=np.int64)
+    mask = np.zeros((len(parts), most, first.shape[2]), dtype=np.int64)
+    mask[:, :, 0] = 1
+    for i, part in enumerate(parts):
+        n = part["pixel_values"].shape[1]
+        pixel_values[i, :n] = part["pixel_values"][0]
+        ids[i, :n] = part["aspect_ratio_ids"][0]
+        mask[i, :n] = part["aspect_ratio_mask"][0]
+    data = {"pixel_values": pixel_values, "aspect_ratio_ids": ids, "aspect_ratio_mask": mask,
+            "num_tiles": [part["num_tiles"][0] for part in parts]}
+    if tensors == "pt":
+        import torch
+
+        data = {k: torch.from_numpy(v) if hasattr(v, "dtype") else v for k, v in data.items()}
+    return data
+
+
 def _anyres_inputs(p: Any) -> list[str]:
     names = ["pixel_values", "image_sizes"]
     return names + ["batch_num_images"] if p["max_views"] is not None else names  # LLaVA-OneVision's
 
 
-_PLAIN = ProcessorGlue(lambda p: ["pixel_values"], lambda p, px: {})
-for _name in ("fixed", "fixed-pad", "fixed-crop", "dynamic"):
-    register_processor_glue(_name, _PLAIN)
-register_processor_glue("anyres", ProcessorGlue(_anyres_inputs, _anyres_attributes, nested=_onevision_samples))
+def _fixed_size(p: Any) -> tuple[int, int]:
+    from .plan.strategies.fixed import target_size
+
+    s = target_size(p["size"])
+    return s.width, s.height
+
+
+def _fixed_attributes(p: Any, px: Any) -> dict[str, Any]:
+    """A plain resize: CLIPImageProcessor with a (height, width) size and no crop."""
+    w, h = _fixed_size(p)
+    return dict(size={"height": h, "width": w}, do_center_crop=False)
+
+
+def _crop_attributes(p: Any, px: Any) -> dict[str, Any]:
+    """Shortest edge, then a centre crop (CLIPImageProcessor); with do_pad, the square
+    mean-colour pad first (LlavaImageProcessor)."""
+    w, h = _fixed_size(p)
+    edge = p.get("shortest_edge") or min(w, h)
+    return dict(size={"shortest_edge": edge}, crop_size={"height": h, "width": w}, do_center_crop=True)
+
+
+def _fixed_kwargs(p: Any, kwargs: dict) -> dict:
+    """CLIPImageProcessor's ``size={"height", "width"}`` (plain resize) as the preset's size."""
+    size = kwargs.get("size")
+    if isinstance(size, dict) and set(size) == {"height", "width"}:
+        kwargs = {**kwargs, "size": (size["width"], size["height"])}
+    return kwargs
+
+
+def _crop_kwargs(p: Any, kwargs: dict) -> dict:
+    """CLIPImageProcessor's ``size={"shortest_edge"}`` and ``crop_size`` as the preset's
+    shortest_edge and size."""
+    kwargs = dict(kwargs)
+    size = kwargs.pop("size", None)
+    if size is not None:
+        if not (isinstance(size, dict) and set(size) == {"shortest_edge"}):
+            raise SpecError(f"size must be {{'shortest_edge': int}} for a resize-and-crop preset, got {size!r}")
+        kwargs["shortest_edge"] = size["shortest_edge"]
+    crop = kwargs.pop("crop_size", None)
+    if crop is not None:
+        if not (isinstance(crop, dict) and set(crop) == {"height", "width"}):
+            raise SpecError(f"crop_size must be {{'height': int, 'width': int}}, got {crop!r}")
+        kwargs["size"] = (crop["width"], crop["height"])
+    return kwargs
+
+
+register_processor_glue("fixed", ProcessorGlue(lambda p: ["pixel_values"], _fixed_attributes, translate=_fixed_kwargs,
+                                               reference=lambda p: "CLIPImageProcessorPil"))
+register_processor_glue("fixed-crop", ProcessorGlue(lambda p: ["pixel_values"], _crop_attributes,
+                                                    translate=_crop_kwargs, reference=lambda p: "CLIPImageProcessorPil"))
+register_processor_glue("fixed-pad", ProcessorGlue(
+    lambda p: ["pixel_values"], lambda p, px: {**_crop_attributes({**p, "shortest_edge": None}, px), "do_pad": True},
+    translate=_crop_kwargs, reference=lambda p: "LlavaImageProcessorPil"))
+register_processor_glue("dynamic", ProcessorGlue(lambda p: ["pixel_values"], lambda p, px: {}))
+def _anyres_reference(p: Any) -> str:
+    return "LlavaNextImageProcessorPil" if p["max_views"] is None else "LlavaOnevisionImageProcessorPil"
+
+
+register_processor_glue("anyres", ProcessorGlue(_anyres_inputs, _anyres_attributes, nested=_onevision_samples,
+                                                reference=_anyres_reference, fill_from_attribute=True))
 register_processor_glue("native", ProcessorGlue(lambda p: ["pixel_values", "image_grid_thw"], _native_attributes,
-                                                image_patches=_native_patches))
-register_processor_glue("internvl", ProcessorGlue(lambda p: ["pixel_values", "num_patches"], _internvl_attributes))
+                                                image_patches=_native_patches, keeps_uint8=lambda data: False,
+                                                reference=lambda p: "Qwen2VLImageProcessorPil"))
+register_processor_glue("internvl", ProcessorGlue(lambda p: ["pixel_values", "num_patches"], _internvl_attributes,
+                                                  reference=lambda p: "GotOcr2ImageProcessorPil"))
 register_processor_glue("idefics3", ProcessorGlue(lambda p: ["pixel_values", "pixel_attention_mask"],
                                                   _idefics3_attributes, image_patches=_idefics3_patches,
-                                                  nested=_split_idefics3_samples, on_request=("rows", "cols")))
+                                                  nested=_split_idefics3_samples, on_request=("rows", "cols"),
+                                                  reference=lambda p: "Idefics3ImageProcessorPil",
+                                                  keeps_uint8=_no_empty_slot))
 for _name in ("slicing", "gpt4v", "s2", "budget"):
     PROCESSOR_GLUE.unsupported(_name, "it has no transformers image processor to stand in for")
 
@@ -307,9 +554,12 @@ def _naflex_attributes(p: Any, px: Any) -> dict[str, Any]:
 
 
 register_processor_glue("idefics2", ProcessorGlue(lambda p: ["pixel_values", "pixel_attention_mask"],
-                                                  _idefics2_attributes, nested=_split_idefics3_samples))
+                                                  _idefics2_attributes, nested=_split_idefics3_samples,
+                                                  reference=lambda p: "Idefics2ImageProcessorPil",
+                                                  keeps_uint8=_no_empty_slot))
 register_processor_glue("naflex", ProcessorGlue(lambda p: ["pixel_values", "pixel_attention_mask", "spatial_shapes"],
-                                                _naflex_attributes, image_patches=lambda plan: plan.num_tokens))
+                                                _naflex_attributes, image_patches=lambda plan: plan.num_tokens,
+                                                reference=lambda p: "Siglip2ImageProcessorPil"))
 
 
 # --- Aria (fam-idefics) ---
@@ -317,7 +567,8 @@ def _aria_attributes(p: Any, px: Any) -> dict[str, Any]:
     return dict(max_image_size=p["max_image_size"], min_image_size=p["min_image_size"], split_image=False)
 
 
-register_processor_glue("aria", ProcessorGlue(lambda p: ["pixel_values", "pixel_mask", "num_crops"], _aria_attributes))
+register_processor_glue("aria", ProcessorGlue(lambda p: ["pixel_values", "pixel_mask", "num_crops"], _aria_attributes,
+                                              reference=lambda p: "AriaImageProcessorPil"))
 
 __all__ = ["PROCESSOR_GLUE", "AnyresImageProcessor", "ProcessorGlue", "register_processor_glue"]
 
@@ -339,7 +590,8 @@ def _pixtral_attributes(p: Any, px: Any) -> dict[str, Any]:
     return dict(size=dict(p["size"]), patch_size={"height": side, "width": side})
 
 
-register_processor_glue("pan-and-scan", ProcessorGlue(lambda p: ["pixel_values", "num_crops"], _gemma3_attributes))
+register_processor_glue("pan-and-scan", ProcessorGlue(lambda p: ["pixel_values", "num_crops"], _gemma3_attributes,
+                                                      reference=lambda p: "Gemma3ImageProcessorPil"))
 def _pixtral_kwargs(p: Any, kwargs: dict) -> dict:
     """PixtralProcessor calls its image processor with ``patch_size`` = patch x merge (the
     resize unit): read back as the preset's encoder patch."""
@@ -355,7 +607,7 @@ def _pixtral_kwargs(p: Any, kwargs: dict) -> dict:
 
 
 register_processor_glue("pixtral", ProcessorGlue(lambda p: ["pixel_values", "image_sizes"], _pixtral_attributes,
-                                                 translate=_pixtral_kwargs))
+                                                 translate=_pixtral_kwargs, reference=lambda p: "PixtralImageProcessorPil"))
 
 
 # Mllama and Llama 4 --------------------------------------------------------------------
@@ -367,7 +619,8 @@ def _mllama_attributes(p: Any, px: Any) -> dict[str, Any]:
 
 register_processor_glue("mllama", ProcessorGlue(
     lambda p: ["pixel_values", "num_tiles", "aspect_ratio_ids", "aspect_ratio_mask"], _mllama_attributes,
-    image_patches=lambda plan: plan.info["num_tiles"], lists=("num_tiles",)))
+    image_patches=lambda plan: plan.info["num_tiles"], lists=("num_tiles",),
+    reference=lambda p: "MllamaImageProcessorPil", keeps_uint8=lambda data: False, nested=_mllama_samples))
 PROCESSOR_GLUE.unsupported(
     "llama4",
     "AnyresImageProcessor returns the transformers PIL processor's output, and Llama 4 has only a "
@@ -381,4 +634,5 @@ def _gemma4_attributes(p: Any, px: Any) -> dict[str, Any]:
 
 
 register_processor_glue("gemma4", ProcessorGlue(
-    lambda p: ["pixel_values", "image_position_ids", "num_soft_tokens_per_image"], _gemma4_attributes))
+    lambda p: ["pixel_values", "image_position_ids", "num_soft_tokens_per_image"], _gemma4_attributes,
+    reference=lambda p: "Gemma4ImageProcessorPil"))

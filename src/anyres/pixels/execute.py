@@ -105,7 +105,8 @@ def render_views(
     flt = resample_filter(resample or pixels.resample)
     direct = [direct_views(c, [v for v in plan.views if v.canvas == i]) for i, c in enumerate(plan.canvases)]
     canvases = [
-        None if d else render_canvas(image, c, flt, pixels.mean, reducing_gap) for c, d in zip(plan.canvases, direct)
+        None if d else render_canvas(image, c, flt, pixels.fill_mean or pixels.mean, reducing_gap)
+        for c, d in zip(plan.canvases, direct)
     ]
     out = []
     for v in plan.views:

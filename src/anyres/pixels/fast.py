@@ -103,14 +103,14 @@ def _canvas(image: Any, full, c: Canvas, sx: float, sy: float, mode: str, px) ->
         from ..plan.types import Box
 
         scaled = c._replace(source=Box(*box))
-        return _rgbx(render_canvas(image, scaled, resample_filter(px.resample), px.mean))
+        return _rgbx(render_canvas(image, scaled, resample_filter(px.resample), px.fill_mean or px.mean))
     l, t, r, b = (int(round(v)) for v in box)
     x = full[:, :, t:b, l:r]
     for step in c.steps:
         x = _resize(x, step.width, step.height, mode)
     if c.padded != c.resized or c.offset != (0, 0):
         canvas = torch.empty((1, c.padded.height, c.padded.width, 4), dtype=torch.uint8)
-        canvas[...] = torch.tensor((*fill_colour(c, px.mean), 255), dtype=torch.uint8)
+        canvas[...] = torch.tensor((*fill_colour(c, px.fill_mean or px.mean), 255), dtype=torch.uint8)
         canvas = canvas.permute(0, 3, 1, 2)  # channels-last, as the resized canvases
         ox, oy = c.offset
         canvas[:, :, oy : oy + x.shape[2], ox : ox + x.shape[3]] = x

@@ -1,7 +1,8 @@
 """The reference image processors' pixel keywords as overrides of a preset's PixelSettings.
 
 ``image_mean``, ``image_std``, ``rescale_factor`` and ``resample`` (a PIL filter code or
-name) replace the preset's values; ``do_rescale=False`` / ``do_normalize=False`` mean a
+name) replace the preset's values (``fill_mean``: the colour of a "mean" pad fill, where a
+reference takes it from elsewhere than its normalisation mean); ``do_rescale=False`` / ``do_normalize=False`` mean a
 rescale of 1 / mean 0 and std 1, as in the reference; ``do_resize`` and
 ``do_convert_rgb`` are accepted only as True (anyres always resizes to the plan and
 converts to RGB).
@@ -16,7 +17,7 @@ from typing import Any
 from ..errors import SpecError
 
 PIXEL_KEYS = ("image_mean", "image_std", "rescale_factor", "resample", "do_rescale", "do_normalize", "do_resize",
-              "do_convert_rgb")
+              "do_convert_rgb", "fill_mean")
 # PIL's Image.Resampling codes, as preprocessor_config.json stores them
 _FILTERS = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic"}
 
@@ -57,6 +58,8 @@ def with_pixel_keys(px: Any, kw: dict[str, Any]) -> Any:
         changes["mean"] = _triple("image_mean", kw["image_mean"])
     if "image_std" in kw:
         changes["std"] = _triple("image_std", kw["image_std"])
+    if "fill_mean" in kw:  # a "mean" pad fill's colour, when not the normalisation mean
+        changes["fill_mean"] = _triple("fill_mean", kw["fill_mean"])
     if "rescale_factor" in kw:
         r = kw["rescale_factor"]
         if isinstance(r, bool) or not isinstance(r, (int, float)) or not math.isfinite(r) or r <= 0:
@@ -66,6 +69,7 @@ def with_pixel_keys(px: Any, kw: dict[str, Any]) -> Any:
         changes["resample"] = _resample(kw["resample"])
     if kw.get("do_rescale") is False:
         changes["rescale"] = 1.0
-    if kw.get("do_normalize") is False:
+    if kw.get("do_normalize") is False:  # the pad colour keeps the mean, as the reference's
+        changes["fill_mean"] = changes.get("fill_mean") or px.fill_mean or changes.get("mean", px.mean)
         changes["mean"], changes["std"] = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
     return replace(px, **changes) if changes else px

@@ -40,6 +40,9 @@ class PixelSettings:
     std: tuple[float, float, float] = CLIP_STD
     rescale: float = 1 / 255
     sharpen: bool = False  # Pillow's SHARPEN filter on every view after resizing (document transform)
+    # the mean a "mean" pad fill is taken from when it is not the normalisation mean: the
+    # reference pads with int(image_mean * 255) even with do_normalize=False
+    fill_mean: tuple[float, float, float] | None = None
 
 
 @dataclass(frozen=True)
