@@ -375,3 +375,13 @@ def _gemma4_attributes(p: Any, px: Any) -> dict[str, Any]:
 
 register_processor_glue("gemma4", ProcessorGlue(
     lambda p: ["pixel_values", "image_position_ids", "num_soft_tokens_per_image"], _gemma4_attributes))
+
+
+# --- Ovis2 (families) ---
+def _ovis2_attributes(p: Any, px: Any) -> dict[str, Any]:
+    t = p["tile_size"]
+    return dict(size={"height": t, "width": t}, crop_to_patches=p["crop_to_patches"], min_patches=p["min_patches"],
+                max_patches=p["max_patches"], use_covering_area_grid=p["use_covering_area_grid"])
+
+
+register_processor_glue("ovis2", ProcessorGlue(lambda p: ["pixel_values", "grids"], _ovis2_attributes))

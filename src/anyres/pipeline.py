@@ -371,3 +371,6 @@ for _name in ("idefics2", "naflex"):
 
 # --- Aria (fam-idefics) ---
 ENCODER_CHECKS.register("aria", check_tower)
+
+# --- Ovis2 (families) ---
+ENCODER_CHECKS.register("ovis2", check_tower)

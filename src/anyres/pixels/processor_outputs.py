@@ -329,3 +329,19 @@ def aria(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
 
 
 register_hf_output("aria", aria)
+
+
+# --- Ovis2 (families) ---
+def ovis2(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
+    """Ovis2: every view of every image stacked (thumbnail first), ``grids`` (rows, cols)
+    an image ((1, 1) without cropping)."""
+    import numpy as np
+
+    first = _offsets(plans)
+    w, h = plans[0].views[0].size
+    out = np.empty((sum(len(p.views) for p in plans), 3, h, w), dtype=np.float32)
+    result = {"pixel_values": out, "grids": np.array([list(p.info["grids"]) for p in plans], dtype=np.int64)}
+    return result, lambda i, j, v: _normalise_into(out[first[i] + j], v, px)
+
+
+register_hf_output("ovis2", ovis2)

@@ -271,3 +271,13 @@ register_preset(
     "a pixel mask; 256 projector tokens.",
     reference="transformers AriaImageProcessorPil + AriaProcessor",
 )
+
+# --- Ovis2 (families) ---
+register_preset(
+    "ovis2",
+    "ovis2",
+    pixels=CLIP,
+    description="Ovis2: one 384x384 view (class default; crop_to_patches=True: a 90%-covering grid of up to 12 "
+    "tiles after a thumbnail), 256 <IMG_ATOM> a view with <IMG_GRID>/<IMG_COL>/<IMG_ROW> separators.",
+    reference="transformers Ovis2ImageProcessorPil + Ovis2Processor",
+)

@@ -253,3 +253,7 @@ register_assembly("naflex", per_view)
 # size_conversion[max_image_size] queries a crop (anyres' perceiver stands in for Aria's
 # cross-attention projector until its weights load)
 register_assembly("aria", resampled)
+
+# --- Ovis2 (families) ---
+# image_seq_length embeddings a view (anyres' perceiver stands in for Ovis2's visual tokenizer)
+register_assembly("ovis2", resampled)

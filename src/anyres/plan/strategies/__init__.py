@@ -13,6 +13,7 @@ from .idefics3 import IDEFICS3
 from .internvl import INTERNVL
 from .naflex import SIGLIP2_NAFLEX
 from .native import QWEN2_VL
+from .ovis2 import OVIS2
 from .fit_canvas import LLAMA4, MLLAMA
 from .gemma4 import GEMMA4
 from .pan_and_scan import PAN_AND_SCAN
@@ -27,6 +28,7 @@ STRATEGIES: dict[str, Strategy] = {
 }
 STRATEGIES.update({s.name: s for s in (PAN_AND_SCAN, PIXTRAL, MLLAMA, LLAMA4, GEMMA4)})
 STRATEGIES.update({s.name: s for s in (IDEFICS2, SIGLIP2_NAFLEX, ARIA)})
+STRATEGIES.update({s.name: s for s in (OVIS2,)})  # families: Ovis2
 
 
 def register_strategy(strategy: Strategy, *, replace_existing: bool = False) -> Strategy:

@@ -1,0 +1,35 @@
+"""output="hf" equals the transformers PIL processors for Ovis2 (and the families added
+with it): keys, shapes, dtypes, values within the float32 roundings _compare allows."""
+
+from __future__ import annotations
+
+import pytest
+
+from anyres.pixels import preprocess
+
+from .test_hf_parity import _compare, make_image
+from .test_hf_parity_idefics_siglip import N_IMAGES, _sizes
+
+
+def _reference(preset: str):
+    if preset.startswith("ovis2"):
+        from transformers.models.ovis2.image_processing_pil_ovis2 import Ovis2ImageProcessorPil
+
+        return Ovis2ImageProcessorPil(crop_to_patches="crop_to_patches=True" in preset)
+    raise KeyError(preset)
+
+
+@pytest.mark.parametrize("preset,batch,top", [
+    ("ovis2", 4, 3.0),
+    ("ovis2(crop_to_patches=True)", 2, 2.6),  # up to 13 views of 384 an image: smaller images keep it fast
+])
+def test_hf_output_matches_transformers(preset, batch, top):
+    ref_proc = _reference(preset)
+    sizes = _sizes(sum(map(ord, preset)), top=top)
+    assert len(sizes) >= N_IMAGES
+    for start in range(0, len(sizes), batch):
+        chunk = sizes[start : start + batch]
+        images = [make_image(w, h, start + k) for k, (w, h) in enumerate(chunk)]
+        ref = ref_proc(images, return_tensors="np")
+        ours = preprocess(images, preset, output="hf")
+        _compare(ours, ref, preset)

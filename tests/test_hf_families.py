@@ -1,0 +1,22 @@
+"""AnyresImageProcessor for the families of issue 12's last batch (Ovis2, ...): the
+reference's outputs and keyword arguments in the reference's names."""
+
+from __future__ import annotations
+
+from anyres.hf import AnyresImageProcessor
+
+from .pixels.test_hf_parity import _compare, make_image
+
+SIZES = [(300, 200), (50, 700), (1200, 90)]
+
+
+def test_ovis2_processor_outputs_and_call_kwargs():
+    from transformers.models.ovis2.image_processing_pil_ovis2 import Ovis2ImageProcessorPil
+
+    images = [make_image(w, h, k) for k, (w, h) in enumerate(SIZES)]
+    ours, ref = AnyresImageProcessor("ovis2"), Ovis2ImageProcessorPil()
+    _compare(dict(ours(images, return_tensors="np")), ref(images, return_tensors="np"), "ovis2")
+    out = ours(images, return_tensors="np", crop_to_patches=True, max_patches=4)
+    _compare(dict(out), ref(images, return_tensors="np", crop_to_patches=True, max_patches=4), "ovis2(crop)")
+    assert out["pixel_values"].shape[0] > len(images)
+    assert ours.model_input_names == ["pixel_values", "grids"]
