@@ -20,3 +20,14 @@ def test_ovis2_processor_outputs_and_call_kwargs():
     _compare(dict(out), ref(images, return_tensors="np", crop_to_patches=True, max_patches=4), "ovis2(crop)")
     assert out["pixel_values"].shape[0] > len(images)
     assert ours.model_input_names == ["pixel_values", "grids"]
+
+
+def test_minicpmv4_6_processor_outputs():
+    from transformers.models.minicpmv4_6.image_processing_pil_minicpmv4_6 import MiniCPMV4_6ImageProcessorPil
+
+    images = [make_image(w, h, k) for k, (w, h) in enumerate(SIZES)]
+    ours, ref = AnyresImageProcessor("minicpm-v-4.6"), MiniCPMV4_6ImageProcessorPil()
+    out = ours(images, return_tensors="np", max_slice_nums=4)
+    want = ref(images, return_tensors="np", max_slice_nums=4)
+    _compare(dict(out), want, "minicpm-v-4.6")
+    assert isinstance(out["grids"], list) and out["num_patches_per_image"] == want["num_patches_per_image"]

@@ -385,3 +385,15 @@ def _ovis2_attributes(p: Any, px: Any) -> dict[str, Any]:
 
 
 register_processor_glue("ovis2", ProcessorGlue(lambda p: ["pixel_values", "grids"], _ovis2_attributes))
+
+
+# --- MiniCPM-V 4.6 (families) ---
+def _minicpmv4_6_attributes(p: Any, px: Any) -> dict[str, Any]:
+    return dict(max_slice_nums=p["max_slice_nums"], scale_resolution=p["scale_resolution"],
+                patch_size=p["patch_size"], slice_mode=p["slice_mode"], downsample_mode=p["downsample_mode"],
+                use_image_id=True)
+
+
+register_processor_glue("minicpm-v-4.6", ProcessorGlue(lambda p: ["pixel_values", "target_sizes"],
+                                                       _minicpmv4_6_attributes,
+                                                       lists=("grids", "num_patches_per_image")))

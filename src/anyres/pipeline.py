@@ -374,3 +374,6 @@ ENCODER_CHECKS.register("aria", check_tower)
 
 # --- Ovis2 (families) ---
 ENCODER_CHECKS.register("ovis2", check_tower)
+
+# --- MiniCPM-V 4.6 (families) ---
+ENCODER_CHECKS.register("minicpm-v-4.6", check_tower)

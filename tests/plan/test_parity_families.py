@@ -68,3 +68,47 @@ def test_ovis2_default_is_one_view_and_the_transposed_cut_is_warned():
     assert not anyres.plan((800, 800), "ovis2(crop_to_patches=True)").diagnostics.warnings
     with pytest.raises(SpecError, match="square"):
         anyres.plan((10, 10), 'ovis2(size={"height": 384, "width": 448})')
+
+
+# ---------------------------------------------------------------- MiniCPM-V 4.6
+MINICPM_TOKENS = dict(image_start_token="<image>", image_end_token="</image>", slice_start_token="<slice>",
+                      slice_end_token="</slice>", image_token="<unk>")
+
+
+def minicpm_oracle(ip, proc, width: int, height: int, divisor: int, **kwargs) -> dict:
+    """The reference's own _preprocess (resize stubbed to shapes, no rescale or normalise)
+    and MiniCPMV4_6Processor.replace_image_token."""
+    args = dict(max_slice_nums=9, scale_resolution=448, patch_size=14, slice_mode=True, downsample_mode="16x")
+    args.update(kwargs)
+    with shape_only_resize():
+        out = ip._preprocess([fake_image(width, height)], do_resize=True, resample=None, do_rescale=False,
+                             rescale_factor=1 / 255, do_normalize=False, image_mean=None, image_std=None, **args)
+    text = proc.replace_image_token(out, 0, image_token_divisor=divisor)
+    return {"grid": tuple(out["grids"][0]), "target_sizes": [tuple(t) for t in out["target_sizes"].tolist()],
+            "tokens": int((out["target_sizes"].prod(-1) // divisor).sum()), "text": text}
+
+
+@pytest.mark.parametrize("spec,kwargs,divisor,n", [
+    ("minicpm-v-4.6", {}, 16, 2000),
+    ('minicpm-v-4.6(downsample_mode="4x", max_slice_nums=4)', dict(downsample_mode="4x", max_slice_nums=4), 4, 500),
+    ("minicpm-v-4.6(slice_mode=False)", dict(slice_mode=False), 16, 300),
+])
+def test_minicpmv4_6_matches_processor_and_prompt(spec, kwargs, divisor, n):
+    from transformers.models.minicpmv4_6.image_processing_pil_minicpmv4_6 import MiniCPMV4_6ImageProcessorPil
+    from transformers.models.minicpmv4_6.processing_minicpmv4_6 import MiniCPMV4_6Processor
+
+    ip = MiniCPMV4_6ImageProcessorPil()
+    proc = _bare(MiniCPMV4_6Processor, slice_mode=kwargs.get("slice_mode", True), **MINICPM_TOKENS)
+    bad = []
+    for w, h in SIZES[:n]:
+        ref = minicpm_oracle(ip, proc, w, h, divisor, **kwargs)
+        p = anyres.plan((w, h), spec)
+        ts = [(v.size.height // 14, v.size.width // 14) for v in p.views]
+        got = ((p.grid or (0, 0)), ts, p.num_tokens, p.layout.text())
+        if got != (ref["grid"], ref["target_sizes"], ref["tokens"], ref["text"]):
+            bad.append(((w, h), got[:3], (ref["grid"], ref["target_sizes"], ref["tokens"])))
+        elif len(p.layout) != p.num_tokens + 2 * len(p.views) + (p.grid[0] - 1 if p.grid else 0):
+            bad.append(((w, h), "layout length", len(p.layout)))
+    _no_mismatch(bad, spec)
+    with pytest.raises(SpecError, match="16x"):
+        anyres.plan((10, 10), 'minicpm-v-4.6(downsample_mode="8x")')

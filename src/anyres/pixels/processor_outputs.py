@@ -345,3 +345,37 @@ def ovis2(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
 
 
 register_hf_output("ovis2", ovis2)
+
+
+# --- MiniCPM-V 4.6 (families) ---
+def minicpmv4_6(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
+    """MiniCPM-V 4.6: every view's patches side by side in one (1, 3, p, L) array (a view
+    of h x w px as (3, p, h * w / p): patch rows of each patch, patches in raster order),
+    ``target_sizes`` (h / p, w / p) a view (int32), ``grids`` ((0, 0) without slices) and
+    ``num_patches_per_image`` as lists."""
+    import numpy as np
+
+    p = plans[0].params["patch_size"]
+    first = _offsets(plans)
+    sizes = [v.size for pl in plans for v in pl.views]
+    starts = np.concatenate([[0], np.cumsum([s.width * s.height // p for s in sizes])]).astype(int)
+    out = np.empty((1, 3, p, int(starts[-1])), dtype=np.float32)
+    result = {
+        "pixel_values": out,
+        "target_sizes": np.array([[s.height // p, s.width // p] for s in sizes], dtype=np.int32),
+        "grids": [list(pl.info["grids"]) for pl in plans],
+        "num_patches_per_image": [len(pl.views) for pl in plans],
+    }
+
+    def fill(i: int, j: int, v: Any) -> None:
+        k = first[i] + j
+        h, w = v.shape[1], v.shape[2]
+        tmp = np.empty((3, h, w), dtype=np.float32)
+        normalise_view(v, px.mean, px.std, px.rescale, out=tmp)
+        blocks = tmp.reshape(3, h // p, p, w // p, p).transpose(0, 2, 1, 3, 4)
+        out[0, :, :, starts[k] : starts[k + 1]] = blocks.reshape(3, p, -1)
+
+    return result, fill
+
+
+register_hf_output("minicpm-v-4.6", minicpmv4_6)

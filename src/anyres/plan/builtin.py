@@ -281,3 +281,13 @@ register_preset(
     "tiles after a thumbnail), 256 <IMG_ATOM> a view with <IMG_GRID>/<IMG_COL>/<IMG_ROW> separators.",
     reference="transformers Ovis2ImageProcessorPil + Ovis2Processor",
 )
+
+# --- MiniCPM-V 4.6 (families) ---
+register_preset(
+    "minicpm-v-4.6",
+    "minicpm-v-4.6",
+    pixels=PixelSettings("bicubic", HALF, HALF),
+    description="MiniCPM-V 4.6: a ~448^2 source view + up to 9 slices by log-aspect fit, sides multiples of 56, "
+    "one token a 4x4 patch block (downsample_mode 16x), <image>/<slice> wrappers, rows split by newlines.",
+    reference="transformers MiniCPMV4_6ImageProcessorPil + MiniCPMV4_6Processor",
+)

@@ -257,3 +257,6 @@ register_assembly("aria", resampled)
 # --- Ovis2 (families) ---
 # image_seq_length embeddings a view (anyres' perceiver stands in for Ovis2's visual tokenizer)
 register_assembly("ovis2", resampled)
+
+# --- MiniCPM-V 4.6 (families) ---
+register_assembly("minicpm-v-4.6", per_view)  # one token a 4x4 (16x) or 2x2 (4x) patch block a view
