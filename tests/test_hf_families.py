@@ -31,3 +31,14 @@ def test_minicpmv4_6_processor_outputs():
     want = ref(images, return_tensors="np", max_slice_nums=4)
     _compare(dict(out), want, "minicpm-v-4.6")
     assert isinstance(out["grids"], list) and out["num_patches_per_image"] == want["num_patches_per_image"]
+
+
+def test_hunyuan_vl_processor_outputs_and_patch_count():
+    from transformers.models.hunyuan_vl.image_processing_pil_hunyuan_vl import HunYuanVLImageProcessorPil
+
+    images = [make_image(w, h, k) for k, (w, h) in enumerate(SIZES)]
+    ours, ref = AnyresImageProcessor("hunyuan-vl"), HunYuanVLImageProcessorPil()
+    kwargs = {"size": {"shortest_edge": 256 * 256, "longest_edge": 1024 * 1024}}
+    _compare(dict(ours(images, return_tensors="np", **kwargs)), ref(images, return_tensors="np", **kwargs), "hunyuan")
+    assert ours.get_number_of_image_patches(600, 1000) == ref.get_number_of_image_patches(600, 1000)
+    assert ours.model_input_names == ["pixel_values", "image_grid_thw"]

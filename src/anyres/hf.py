@@ -397,3 +397,18 @@ def _minicpmv4_6_attributes(p: Any, px: Any) -> dict[str, Any]:
 register_processor_glue("minicpm-v-4.6", ProcessorGlue(lambda p: ["pixel_values", "target_sizes"],
                                                        _minicpmv4_6_attributes,
                                                        lists=("grids", "num_patches_per_image")))
+
+
+# --- HunYuan-VL (families) ---
+def _hunyuan_vl_attributes(p: Any, px: Any) -> dict[str, Any]:
+    return dict(patch_size=p["patch_size"], merge_size=p["merge_size"], temporal_patch_size=1,
+                size={"shortest_edge": p["min_pixels"], "longest_edge": p["max_pixels"]})
+
+
+def _hunyuan_vl_patches(plan: Any) -> tuple[int, int]:
+    _, gh, gw = plan.info["grid_thw"]
+    return gh, gw
+
+
+register_processor_glue("hunyuan-vl", ProcessorGlue(lambda p: ["pixel_values", "image_grid_thw"],
+                                                    _hunyuan_vl_attributes, image_patches=_hunyuan_vl_patches))

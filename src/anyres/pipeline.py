@@ -377,3 +377,6 @@ ENCODER_CHECKS.register("ovis2", check_tower)
 
 # --- MiniCPM-V 4.6 (families) ---
 ENCODER_CHECKS.register("minicpm-v-4.6", check_tower)
+
+# --- HunYuan-VL (families) ---
+ENCODER_CHECKS.register("hunyuan-vl", check_tower)

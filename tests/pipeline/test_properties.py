@@ -38,8 +38,10 @@ def _spec(preset: str) -> str:
     also at a 200704 px budget (300 examples stay fast)."""
     p = anyres.get_preset(preset)
     params = p.resolved()
-    if p.strategy == "native" and (params["patch_size"] != 14 or params["max_pixels"] > 1003520):
-        return f"{preset}(patch_size=14, max_pixels={min(params['max_pixels'], 200704)})"
+    if "max_pixels" in params and (params["patch_size"] != 14 or params["max_pixels"] > 1003520):
+        hi = min(params["max_pixels"], 200704)
+        lo = params["min_pixels"] if params["min_pixels"] <= hi else hi // 4  # HunYuan-VL's 512^2 floor
+        return f"{preset}(patch_size=14, min_pixels={lo}, max_pixels={hi})"
     if anyres.plan.preset_connector(preset).patch_size != 14:
         return f"{preset}(patch_size=14)"
     return preset

@@ -1,4 +1,4 @@
-"""output="hf" equals the transformers PIL processors for Ovis2, MiniCPM-V 4.6 (and the families added
+"""output="hf" equals the transformers PIL processors for Ovis2, MiniCPM-V 4.6, HunYuan-VL (and the families added
 with it): keys, shapes, dtypes, values within the float32 roundings _compare allows."""
 
 from __future__ import annotations
@@ -20,6 +20,10 @@ def _reference(preset: str):
         from transformers.models.minicpmv4_6.image_processing_pil_minicpmv4_6 import MiniCPMV4_6ImageProcessorPil
 
         return MiniCPMV4_6ImageProcessorPil(downsample_mode="4x" if "4x" in preset else "16x")
+    if preset == "hunyuan-vl":
+        from transformers.models.hunyuan_vl.image_processing_pil_hunyuan_vl import HunYuanVLImageProcessorPil
+
+        return HunYuanVLImageProcessorPil()
     raise KeyError(preset)
 
 
@@ -28,6 +32,7 @@ def _reference(preset: str):
     ("ovis2(crop_to_patches=True)", 2, 2.6),  # up to 13 views of 384 an image: smaller images keep it fast
     ("minicpm-v-4.6", 3, 3.0),
     ('minicpm-v-4.6(downsample_mode="4x")', 2, 2.8),
+    ("hunyuan-vl", 3, 3.0),  # every image at least 512^2 px
 ])
 def test_hf_output_matches_transformers(preset, batch, top):
     ref_proc = _reference(preset)

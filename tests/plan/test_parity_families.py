@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 import anyres
-from anyres import SpecError
+from anyres import PlanError, SpecError
 
 from .oracles import _bare, fake_image, shape_only_resize
 from .sizes import sample_sizes
@@ -112,3 +112,60 @@ def test_minicpmv4_6_matches_processor_and_prompt(spec, kwargs, divisor, n):
     _no_mismatch(bad, spec)
     with pytest.raises(SpecError, match="16x"):
         anyres.plan((10, 10), 'minicpm-v-4.6(downsample_mode="8x")')
+
+
+# ---------------------------------------------------------------- HunYuan-VL
+def _hunyuan_refs():
+    from transformers.models.hunyuan_vl.image_processing_pil_hunyuan_vl import HunYuanVLImageProcessorPil
+    from transformers.models.hunyuan_vl.processing_hunyuan_vl import HunYuanVLProcessor
+
+    ip = HunYuanVLImageProcessorPil()
+    return ip, _bare(HunYuanVLProcessor, image_processor=ip, cat_extra_token=True, image_token="<image>")
+
+
+def test_hunyuan_vl_matches_processor_and_prompt():
+    """Grid (get_number_of_image_patches), the processor's placeholder count
+    (replace_image_token) and the 200:1 refusal, on >= 2000 sizes within the limit."""
+    import numpy as np
+
+    ip, proc = _hunyuan_refs()
+    bad, refused = [], 0
+    sizes = SIZES + sample_sizes(600, seed=1, max_aspect=200)
+    for w, h in sizes:
+        try:
+            gh, gw = ip.get_number_of_image_patches(h, w)
+        except ValueError:
+            refused += 1
+            with pytest.raises(PlanError, match="aspect ratio"):
+                anyres.plan((w, h), "hunyuan-vl")
+            continue
+        text = proc.replace_image_token({"image_grid_thw": np.array([[1, gh, gw]])}, 0)
+        p = anyres.plan((w, h), "hunyuan-vl")
+        got = (p.info["image_grid_thw"], len(p.layout), p.layout.text(), p.num_tokens)
+        want = ((1, gh, gw), len(text) // len("<image>"), text, len(text) // len("<image>"))
+        if got != want or p.views[0].size != (gw * 16, gh * 16):
+            bad.append(((w, h), got[:2], want[:2]))
+    _no_mismatch(bad, "hunyuan-vl")
+    assert refused > 10 and len(sizes) - refused >= 2000
+
+
+def test_hunyuan_vl_processing_path_agrees():
+    """The sizes _preprocess resizes to (resize stubbed to shapes) are the grid above,
+    with overrides in the reference's shapes (size={...})."""
+    ip, _ = _hunyuan_refs()
+    spec = 'hunyuan-vl(size={"shortest_edge": 65536, "longest_edge": 1048576})'
+    for w, h in SIZES[:150]:
+        if max(w, h) / min(w, h) > 200:
+            continue
+        with shape_only_resize():
+            out = ip._preprocess([fake_image(w, h)], do_resize=True, size=_size_dict(65536, 1048576), resample=None,
+                                 do_rescale=False, rescale_factor=1 / 255, do_normalize=False, image_mean=None,
+                                 image_std=None, patch_size=16, temporal_patch_size=1, merge_size=2,
+                                 return_tensors=None)
+        assert tuple(out["image_grid_thw"][0].tolist()) == anyres.plan((w, h), spec).info["image_grid_thw"], (w, h)
+
+
+def _size_dict(lo: int, hi: int):
+    from transformers.image_utils import SizeDict
+
+    return SizeDict(shortest_edge=lo, longest_edge=hi)

@@ -379,3 +379,24 @@ def minicpmv4_6(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
 
 
 register_hf_output("minicpm-v-4.6", minicpmv4_6)
+
+
+# --- HunYuan-VL (families) ---
+def hunyuan_vl(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
+    """HunYuan-VL: one (patches, C * p * p) matrix, patches in raster order, and
+    ``image_grid_thw``."""
+    import numpy as np
+
+    patch = plans[0].connector.patch_size
+    grids = [p.info["grid_thw"][1:] for p in plans]
+    starts = np.concatenate([[0], np.cumsum([gh * gw for gh, gw in grids])]).astype(int)
+    out = np.empty((int(starts[-1]), 3 * patch * patch), dtype=np.float32)
+    result = {"pixel_values": out, "image_grid_thw": np.array([[1, gh, gw] for gh, gw in grids], dtype=np.int64)}
+
+    def fill(i: int, j: int, v: Any) -> None:
+        normalised_patches(v, patch, 1, 1, px.mean, px.std, px.rescale, out=out[starts[i] : starts[i + 1]])
+
+    return result, fill
+
+
+register_hf_output("hunyuan-vl", hunyuan_vl)

@@ -291,3 +291,13 @@ register_preset(
     "one token a 4x4 patch block (downsample_mode 16x), <image>/<slice> wrappers, rows split by newlines.",
     reference="transformers MiniCPMV4_6ImageProcessorPil + MiniCPMV4_6Processor",
 )
+
+# --- HunYuan-VL (families) ---
+register_preset(
+    "hunyuan-vl",
+    "hunyuan-vl",
+    pixels=CLIP,
+    description="HunYuan-VL: smart_resize to multiples of 32 within [512^2, 2048^2] px, patches in raster order; "
+    "a token a 2x2 merge plus a newline a row and begin/end embeddings.",
+    reference="transformers HunYuanVLImageProcessorPil + HunYuanVLProcessor",
+)

@@ -260,3 +260,23 @@ register_assembly("ovis2", resampled)
 
 # --- MiniCPM-V 4.6 (families) ---
 register_assembly("minicpm-v-4.6", per_view)  # one token a 4x4 (16x) or 2x2 (4x) patch block a view
+
+
+# --- HunYuan-VL (families) ---
+def rows_with_newlines(asm, plan, feats) -> Rows:
+    """One view's patch map pooled to its token grid (anyres' stand-in for HunYuan-VL's
+    2x2 conv merger), projected, then laid out as the plan's layout says: each token row
+    followed by the learned newline embedding, the begin and end embeddings (the same
+    learned vector here) around them."""
+    streams: list = []
+    for i, v in enumerate(plan.views):
+        _, grid = asm.split_view(plan, i, feats[i])
+        gh, gw = v.token_grid
+        k = grid.shape[0] // gh
+        if k > 1:
+            grid = avg_pool(grid, k)
+        streams.append((asm.project(_flat(grid)), grid_positions(gh, gw, i)))
+    return follow_layout(plan, streams, asm.image_newline)
+
+
+register_assembly("hunyuan-vl", rows_with_newlines)
