@@ -42,3 +42,13 @@ def test_hunyuan_vl_processor_outputs_and_patch_count():
     _compare(dict(ours(images, return_tensors="np", **kwargs)), ref(images, return_tensors="np", **kwargs), "hunyuan")
     assert ours.get_number_of_image_patches(600, 1000) == ref.get_number_of_image_patches(600, 1000)
     assert ours.model_input_names == ["pixel_values", "image_grid_thw"]
+
+
+def test_deepseek_ocr2_processor_outputs():
+    from transformers.models.deepseek_ocr2.image_processing_pil_deepseek_ocr2 import DeepseekOcr2ImageProcessorPil
+
+    images = [make_image(w, h, k) for k, (w, h) in enumerate(SIZES)]
+    ours, ref = AnyresImageProcessor("deepseek-ocr2"), DeepseekOcr2ImageProcessorPil()
+    out = ours(images, return_tensors="np", max_patches=3)
+    _compare(dict(out), ref(images, return_tensors="np", max_patches=3), "deepseek-ocr2")
+    assert out["pixel_values_local"].shape[0] == 3  # only the 1200x90 image has tiles (a side above 768)

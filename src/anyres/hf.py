@@ -412,3 +412,14 @@ def _hunyuan_vl_patches(plan: Any) -> tuple[int, int]:
 
 register_processor_glue("hunyuan-vl", ProcessorGlue(lambda p: ["pixel_values", "image_grid_thw"],
                                                     _hunyuan_vl_attributes, image_patches=_hunyuan_vl_patches))
+
+
+# --- DeepSeek-OCR 2 (families) ---
+def _deepseek_ocr2_attributes(p: Any, px: Any) -> dict[str, Any]:
+    return dict(size={"height": p["size"], "width": p["size"]}, tile_size=p["tile_size"],
+                crop_to_patches=p["crop_to_patches"], min_patches=p["min_patches"], max_patches=p["max_patches"],
+                background_color=[127, 127, 127])
+
+
+register_processor_glue("deepseek-ocr2", ProcessorGlue(lambda p: ["pixel_values", "num_local_patches"],
+                                                       _deepseek_ocr2_attributes))

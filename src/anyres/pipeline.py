@@ -380,3 +380,6 @@ ENCODER_CHECKS.register("minicpm-v-4.6", check_tower)
 
 # --- HunYuan-VL (families) ---
 ENCODER_CHECKS.register("hunyuan-vl", check_tower)
+
+# --- DeepSeek-OCR 2 (families) ---
+ENCODER_CHECKS.register("deepseek-ocr2", check_tower)

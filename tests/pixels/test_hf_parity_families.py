@@ -1,4 +1,4 @@
-"""output="hf" equals the transformers PIL processors for Ovis2, MiniCPM-V 4.6, HunYuan-VL (and the families added
+"""output="hf" equals the transformers PIL processors for Ovis2, MiniCPM-V 4.6, HunYuan-VL, DeepSeek-OCR 2 (and the families added
 with it): keys, shapes, dtypes, values within the float32 roundings _compare allows."""
 
 from __future__ import annotations
@@ -24,6 +24,12 @@ def _reference(preset: str):
         from transformers.models.hunyuan_vl.image_processing_pil_hunyuan_vl import HunYuanVLImageProcessorPil
 
         return HunYuanVLImageProcessorPil()
+    if preset == "deepseek-ocr2":
+        from transformers.models.deepseek_ocr2.image_processing_pil_deepseek_ocr2 import (
+            DeepseekOcr2ImageProcessorPil,
+        )
+
+        return DeepseekOcr2ImageProcessorPil()
     raise KeyError(preset)
 
 
@@ -33,10 +39,13 @@ def _reference(preset: str):
     ("minicpm-v-4.6", 3, 3.0),
     ('minicpm-v-4.6(downsample_mode="4x")', 2, 2.8),
     ("hunyuan-vl", 3, 3.0),  # every image at least 512^2 px
+    ("deepseek-ocr2", 2, 2.95),  # a 1024^2 global view each, tiles above 768 px
 ])
 def test_hf_output_matches_transformers(preset, batch, top):
     ref_proc = _reference(preset)
     sizes = _sizes(sum(map(ord, preset)), top=top)
+    if preset == "deepseek-ocr2":  # a side that scales to 0 px is refused (see the plan tests)
+        sizes = [(w, h) for w, h in sizes if round(1024 * min(w, h) / max(w, h)) >= 1]
     assert len(sizes) >= N_IMAGES
     for start in range(0, len(sizes), batch):
         chunk = sizes[start : start + batch]

@@ -169,3 +169,80 @@ def _size_dict(lo: int, hi: int):
     from transformers.image_utils import SizeDict
 
     return SizeDict(shortest_edge=lo, longest_edge=hi)
+
+
+# ---------------------------------------------------------------- DeepSeek-OCR 2
+def deepseek_ocr2_oracle(ip, proc, width: int, height: int, **kwargs) -> dict:
+    """The reference's own _preprocess with resize and pad_to_square stubbed to shapes
+    (the resize sizes recorded), and DeepseekOcr2Processor.replace_image_token."""
+    from unittest import mock
+
+    from transformers.image_processing_backends import PilBackend
+    from transformers.models.deepseek_ocr2.image_processing_pil_deepseek_ocr2 import DeepseekOcr2ImageProcessorPil
+
+    resized = []
+
+    def fake_resize(self, image, size, *args, **kw):
+        resized.append((size.width, size.height))
+        return fake_image(size.width, size.height)
+
+    def fake_pad(self, image, background_color=0):
+        side = max(image.shape[-2:])
+        return fake_image(side, side)
+
+    args = dict(crop_to_patches=True, min_patches=2, max_patches=6, tile_size=768)
+    args.update(kwargs)
+    with mock.patch.object(PilBackend, "resize", fake_resize), \
+            mock.patch.object(DeepseekOcr2ImageProcessorPil, "pad_to_square", fake_pad):
+        out = ip._preprocess([fake_image(width, height)], size=ip.size, resample=None, do_rescale=False,
+                             rescale_factor=1 / 255, do_normalize=False, image_mean=None, image_std=None,
+                             return_tensors=None, **args)
+    text = proc.replace_image_token(out, 0)
+    return {"global": resized[-1], "tiles": out["num_local_patches"][0], "canvas": resized[0] if len(resized) > 1
+            else None, "tokens": len(text) // len("<image>"), "text": text,
+            "global_side": out["pixel_values"][0].shape[-1]}
+
+
+@pytest.mark.parametrize("spec,kwargs,n", [
+    ("deepseek-ocr2", {}, 2000),
+    ("deepseek-ocr2(max_patches=9, min_patches=1)", dict(max_patches=9, min_patches=1), 400),
+])
+def test_deepseek_ocr2_matches_processor_and_prompt(spec, kwargs, n):
+    from unittest import mock
+
+    import numpy as np
+
+    from transformers.models.deepseek_ocr2.image_processing_pil_deepseek_ocr2 import DeepseekOcr2ImageProcessorPil
+    from transformers.models.deepseek_ocr2.processing_deepseek_ocr2 import DeepseekOcr2Processor
+
+    ip = DeepseekOcr2ImageProcessorPil()
+    proc = _bare(DeepseekOcr2Processor, image_processor=ip, patch_size=16, downsample_ratio=4, image_token="<image>")
+    no_tiles = mock.patch.object(DeepseekOcr2ImageProcessorPil, "crop_image_to_patches", lambda self, im, **kw: [])
+    bad, planned = [], 0
+    for w, h in SIZES[:n]:
+        scale = 1024 / max(w, h)
+        if round(w * scale) < 1 or round(h * scale) < 1:  # the reference's resize refuses a 0 px side
+            with pytest.raises(ValueError, match="width"), no_tiles:  # its global resize raises
+                ip(np.zeros((h, w, 3), dtype=np.uint8), input_data_format="channels_last", **kwargs)
+            with pytest.raises(PlanError, match="0 px"):
+                anyres.plan((w, h), spec)
+            continue
+        ref = deepseek_ocr2_oracle(ip, proc, w, h, **kwargs)
+        p = anyres.plan((w, h), spec)
+        planned += 1
+        got = (tuple(p.info["global_resized"]), len(p.views) - 1, p.num_tokens, p.layout.text(),
+               p.views[0].size.width, tuple(p.canvases[1].resized) if len(p.canvases) > 1 else None)
+        want = (ref["global"], ref["tiles"], ref["tokens"], ref["text"], ref["global_side"], ref["canvas"])
+        if got != want:
+            bad.append(((w, h), got[:3], want[:3]))
+    _no_mismatch(bad, spec)
+    assert planned >= 0.95 * n  # a few thin sizes are refused (checked above)
+
+
+def test_deepseek_ocr2_without_crops_warns_of_its_token_count():
+    p = anyres.plan((1000, 600), "deepseek-ocr2(crop_to_patches=False)")
+    assert (len(p.views), p.views[0].size, p.num_tokens) == (1, (768, 768), 257)  # counted at size=1024
+    assert any("reserves 256" in w for w in p.diagnostics.warnings)
+    assert not anyres.plan((1000, 600), "deepseek-ocr2").diagnostics.warnings
+    q = anyres.plan((1000, 600), 'deepseek-ocr2(size={"height": 1024, "width": 1024})')
+    assert q.num_tokens == 256 + 6 * 144 + 1

@@ -400,3 +400,31 @@ def hunyuan_vl(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
 
 
 register_hf_output("hunyuan-vl", hunyuan_vl)
+
+
+# --- DeepSeek-OCR 2 (families) ---
+def deepseek_ocr2(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
+    """DeepSeek-OCR 2: the global views (images, 3, S, S), ``num_local_patches``, and
+    every tile of every image in ``pixel_values_local`` when there is one."""
+    import numpy as np
+
+    s = plans[0].views[0].size
+    shapes = {p.views[0].size for p in plans}
+    if len(shapes) != 1:
+        raise SpecError(f"output='hf' for {plans[0].preset} needs one global view size per batch, got {sorted(shapes)}")
+    glob = np.empty((len(plans), 3, s.height, s.width), dtype=np.float32)
+    counts = [len(p.views) - 1 for p in plans]
+    first = [sum(counts[:i]) for i in range(len(plans))]
+    result = {"pixel_values": glob, "num_local_patches": np.array(counts, dtype=np.int64)}
+    local = None
+    if sum(counts):
+        t = next(p.views[1].size for p in plans if len(p.views) > 1)
+        local = result["pixel_values_local"] = np.empty((sum(counts), 3, t.height, t.width), dtype=np.float32)
+
+    def fill(i: int, j: int, v: Any) -> None:
+        _normalise_into(glob[i] if j == 0 else local[first[i] + j - 1], v, px)
+
+    return result, fill
+
+
+register_hf_output("deepseek-ocr2", deepseek_ocr2)

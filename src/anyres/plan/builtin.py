@@ -301,3 +301,13 @@ register_preset(
     "a token a 2x2 merge plus a newline a row and begin/end embeddings.",
     reference="transformers HunYuanVLImageProcessorPil + HunYuanVLProcessor",
 )
+
+# --- DeepSeek-OCR 2 (families) ---
+register_preset(
+    "deepseek-ocr2",
+    "deepseek-ocr2",
+    pixels=PixelSettings("bicubic", HALF, HALF),  # the pad grey, background_color 127, is int(0.5 * 255)
+    description="DeepSeek-OCR 2: a 1024 global view centred on a grey square + (long side > 768) 2-6 tiles of "
+    "768 by nearest aspect; 256 + 144 a tile tokens + a view separator.",
+    reference="transformers DeepseekOcr2ImageProcessorPil + DeepseekOcr2Processor",
+)

@@ -16,6 +16,7 @@ from .native import QWEN2_VL
 from .ovis2 import OVIS2
 from .minicpmv4_6 import MINICPMV4_6
 from .hunyuan_vl import HUNYUAN_VL
+from .deepseek_ocr2 import DEEPSEEK_OCR2
 from .fit_canvas import LLAMA4, MLLAMA
 from .gemma4 import GEMMA4
 from .pan_and_scan import PAN_AND_SCAN
@@ -30,7 +31,7 @@ STRATEGIES: dict[str, Strategy] = {
 }
 STRATEGIES.update({s.name: s for s in (PAN_AND_SCAN, PIXTRAL, MLLAMA, LLAMA4, GEMMA4)})
 STRATEGIES.update({s.name: s for s in (IDEFICS2, SIGLIP2_NAFLEX, ARIA)})
-STRATEGIES.update({s.name: s for s in (OVIS2, MINICPMV4_6, HUNYUAN_VL)})  # families: Ovis2, MiniCPM-V 4.6, HunYuan-VL
+STRATEGIES.update({s.name: s for s in (OVIS2, MINICPMV4_6, HUNYUAN_VL, DEEPSEEK_OCR2)})  # families
 
 
 def register_strategy(strategy: Strategy, *, replace_existing: bool = False) -> Strategy:
