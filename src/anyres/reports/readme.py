@@ -1,4 +1,5 @@
-"""Generated sections of the README (kept true by a test): the preset table and a compare table."""
+"""Generated sections of the README (kept true by a test): the preset table, a compare table and the
+family coverage table."""
 
 from __future__ import annotations
 
@@ -43,7 +44,13 @@ def compare_table() -> str:
     return "```\n$ anyres compare --size 1240x1754\n" + format_table(compare((1240, 1754))) + "\n```"
 
 
-SECTIONS = {"presets": preset_table, "compare": compare_table}
+def coverage_table() -> str:
+    from .coverage import coverage_table as table
+
+    return table()
+
+
+SECTIONS = {"presets": preset_table, "compare": compare_table, "coverage": coverage_table}
 
 
 def render(text: str) -> str:
