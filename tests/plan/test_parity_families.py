@@ -244,5 +244,23 @@ def test_deepseek_ocr2_without_crops_warns_of_its_token_count():
     assert (len(p.views), p.views[0].size, p.num_tokens) == (1, (768, 768), 257)  # counted at size=1024
     assert any("reserves 256" in w for w in p.diagnostics.warnings)
     assert not anyres.plan((1000, 600), "deepseek-ocr2").diagnostics.warnings
+
+
+def test_deepseek_ocr2_count_path_is_recorded_where_it_disagrees():
+    """get_number_of_image_patches (what serving engines call) picks the grid with
+    size=1024 as the tile and tiles images the processing path leaves whole."""
+    from transformers.models.deepseek_ocr2.image_processing_pil_deepseek_ocr2 import DeepseekOcr2ImageProcessorPil
+
+    ip = DeepseekOcr2ImageProcessorPil()
+    differ = 0
+    for w, h in SIZES[:1000]:
+        if round(1024 * min(w, h) / max(w, h)) < 1:
+            continue
+        p = anyres.plan((w, h), "deepseek-ocr2")
+        counted = ip.get_number_of_image_patches(h, w)
+        assert p.info.get("reference_count_path", len(p.views)) == counted, (w, h)
+        differ += counted != len(p.views)
+        assert (counted != len(p.views)) == any("get_number_of_image_patches" in x for x in p.diagnostics.warnings)
+    assert differ > 100  # e.g. every image whose sides are both at most 768 px
     q = anyres.plan((1000, 600), 'deepseek-ocr2(size={"height": 1024, "width": 1024})')
     assert q.num_tokens == 256 + 6 * 144 + 1

@@ -37,6 +37,18 @@ def global_size(image: Size, target: int) -> Size:
     return Size(round(image.width * scale), round(image.height * scale))
 
 
+def count_path_patches(image: Size, p: dict[str, Any]) -> int:
+    """What the image processor's ``get_number_of_image_patches`` returns: it picks the
+    grid with ``size`` (not ``tile_size``) as the tile and ignores the "a side above
+    tile_size" condition of its processing path."""
+    if p["crop_to_patches"] and p["max_patches"] > 1:
+        s = p["size"]
+        cols, rows = best_grid(image, Size(s, s), p["min_patches"], p["max_patches"])
+        if cols * rows > 1:
+            return 1 + cols * rows
+    return 1
+
+
 def _check(p: dict[str, Any]) -> None:
     positive_int(p, "size", "tile_size", "min_patches", "max_patches", "patch_size", "downsample_ratio")
     if not isinstance(p["crop_to_patches"], bool):
@@ -87,16 +99,20 @@ def plan_deepseek_ocr2(image: Size, p: dict[str, Any]) -> PlanParts:
         tq, tn = view_tokens(t, p)
         views += grid_views(canvases, 1, rows, cols, Size(t, t), tn, grids=((t // p["patch_size"],) * 2, (tq, tq)))
         grid = (rows, cols)
-    warnings = ()
+    info: dict[str, Any] = {"num_local_patches": len(views) - 1, "global_resized": g, "tile_grid": grid}
+    warnings: tuple[str, ...] = ()
+    counted = count_path_patches(image, p)
+    if counted != len(views):
+        info["reference_count_path"] = counted
+        warnings = (f"DeepseekOcr2ImageProcessor.get_number_of_image_patches reports {counted} patches for {image}; "
+                    f"its processing path makes {len(views)} (this plan follows the processing path)",)
     if view_tokens(side, p)[1] != gn:
-        warnings = (f"deepseek-ocr2: the processor reserves {gn} tokens for the global view (counted at size="
+        warnings += (f"deepseek-ocr2: the processor reserves {gn} tokens for the global view (counted at size="
                     f"{p['size']}), but the view is {side} px (crop_to_patches=False resizes it to tile_size), "
                     f"which the model encodes to {view_tokens(side, p)[1]}",)
     # the tile grid is in info, not plan.grid: a plan.grid on this connector would mean a
     # stitched LLaVA-NeXT map to the token reducers
-    return PlanParts(tuple(canvases), tuple(views), None, newline_tokens=1,
-                     info={"num_local_patches": len(views) - 1, "global_resized": g, "tile_grid": grid},
-                     warnings=warnings)
+    return PlanParts(tuple(canvases), tuple(views), None, newline_tokens=1, info=info, warnings=warnings)
 
 
 def layout_deepseek_ocr2(plan) -> Layout:
