@@ -264,3 +264,35 @@ def test_deepseek_ocr2_count_path_is_recorded_where_it_disagrees():
     assert differ > 100  # e.g. every image whose sides are both at most 768 px
     q = anyres.plan((1000, 600), 'deepseek-ocr2(size={"height": 1024, "width": 1024})')
     assert q.num_tokens == 256 + 6 * 144 + 1
+
+
+# ---------------------------------------------------------------- worst cases
+@pytest.mark.parametrize("spec", ["ovis2", "ovis2(crop_to_patches=True)", "minicpm-v-4.6",
+                                  'minicpm-v-4.6(downsample_mode="4x")', "hunyuan-vl", "deepseek-ocr2",
+                                  "deepseek-ocr2(max_patches=9, min_patches=1)"])
+def test_cost_formula_bounds_the_plans(spec):
+    """Strategy.cost (what resolve checks against the limits before planning) bounds the
+    views, the largest view and all views' pixels of every plan of 600 sizes, at aspect
+    ratios up to 20:1 (MiniCPM-V 4.6's thin views beyond are bounded per image by plan(),
+    as its formula says); worst_case finds the most prompt positions the plans take."""
+    from anyres.plan import worst_case
+    from anyres.plan.registry import resolve
+    from anyres.plan.strategies import STRATEGIES
+
+    chosen, params, _ = resolve(spec)
+    cost = STRATEGIES[chosen.strategy].cost(dict(params))
+    most = 0
+    for w, h in sample_sizes(600, seed=3, max_side=12000, max_aspect=20):
+        if max(w, h) > 20 * min(w, h):  # sample_sizes keeps its thin edge sizes
+            continue
+        try:
+            p = anyres.plan((w, h), spec)
+        except PlanError:
+            continue
+        px = [v.size.width * v.size.height for v in p.views]
+        assert len(px) <= cost.views and max(px) <= cost.view_pixels and sum(px) <= cost.total_pixels, (w, h)
+        most = max(most, len(p.layout))
+    n, size = worst_case(spec)
+    # worst_case searches a geometric grid of sides: for MiniCPM-V 4.6 "4x" it finds 2701
+    # positions where these samples reach 2722 (its slice rounding peaks between grid sides)
+    assert len(anyres.plan(size, spec).layout) == n and n >= 0.98 * most
