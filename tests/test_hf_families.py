@@ -52,3 +52,12 @@ def test_deepseek_ocr2_processor_outputs():
     out = ours(images, return_tensors="np", max_patches=3)
     _compare(dict(out), ref(images, return_tensors="np", max_patches=3), "deepseek-ocr2")
     assert out["pixel_values_local"].shape[0] == 3  # only the 1200x90 image has tiles (a side above 768)
+
+
+def test_janus_processor_outputs():
+    from transformers.models.janus.image_processing_pil_janus import JanusImageProcessorPil
+
+    images = [make_image(w, h, k) for k, (w, h) in enumerate(SIZES)]
+    ours, ref = AnyresImageProcessor("janus"), JanusImageProcessorPil()
+    _compare(dict(ours(images, return_tensors="np")), ref(images, return_tensors="np"), "janus")
+    assert ours.model_input_names == ["pixel_values"]

@@ -423,3 +423,11 @@ def _deepseek_ocr2_attributes(p: Any, px: Any) -> dict[str, Any]:
 
 register_processor_glue("deepseek-ocr2", ProcessorGlue(lambda p: ["pixel_values", "num_local_patches"],
                                                        _deepseek_ocr2_attributes))
+
+
+# --- DeepSeek-VL and Janus (families) ---
+def _deepseek_vl_attributes(p: Any, px: Any) -> dict[str, Any]:
+    return dict(size={"height": p["size"], "width": p["size"]}, min_size=p["min_size"], do_pad=p["do_pad"])
+
+
+register_processor_glue("deepseek-vl", ProcessorGlue(lambda p: ["pixel_values"], _deepseek_vl_attributes))

@@ -383,3 +383,6 @@ ENCODER_CHECKS.register("hunyuan-vl", check_tower)
 
 # --- DeepSeek-OCR 2 (families) ---
 ENCODER_CHECKS.register("deepseek-ocr2", check_tower)
+
+# --- DeepSeek-VL and Janus (families) ---
+ENCODER_CHECKS.register("deepseek-vl", check_tower)

@@ -1,4 +1,4 @@
-"""output="hf" equals the transformers PIL processors for Ovis2, MiniCPM-V 4.6, HunYuan-VL, DeepSeek-OCR 2 (and the families added
+"""output="hf" equals the transformers PIL processors for Ovis2, MiniCPM-V 4.6, HunYuan-VL, DeepSeek-OCR 2, DeepSeek-VL, Janus (and the families added
 with it): keys, shapes, dtypes, values within the float32 roundings _compare allows."""
 
 from __future__ import annotations
@@ -30,6 +30,14 @@ def _reference(preset: str):
         )
 
         return DeepseekOcr2ImageProcessorPil()
+    if preset == "deepseek-vl":
+        from transformers.models.deepseek_vl.image_processing_pil_deepseek_vl import DeepseekVLImageProcessorPil
+
+        return DeepseekVLImageProcessorPil()
+    if preset == "janus":
+        from transformers.models.janus.image_processing_pil_janus import JanusImageProcessorPil
+
+        return JanusImageProcessorPil()
     raise KeyError(preset)
 
 
@@ -40,6 +48,8 @@ def _reference(preset: str):
     ('minicpm-v-4.6(downsample_mode="4x")', 2, 2.8),
     ("hunyuan-vl", 3, 3.0),  # every image at least 512^2 px
     ("deepseek-ocr2", 2, 2.95),  # a 1024^2 global view each, tiles above 768 px
+    ("deepseek-vl", 4, 3.0),
+    ("janus", 4, 3.0),
 ])
 def test_hf_output_matches_transformers(preset, batch, top):
     ref_proc = _reference(preset)

@@ -296,3 +296,61 @@ def test_cost_formula_bounds_the_plans(spec):
     # worst_case searches a geometric grid of sides: for MiniCPM-V 4.6 "4x" it finds 2701
     # positions where these samples reach 2722 (its slice rounding peaks between grid sides)
     assert len(anyres.plan(size, spec).layout) == n and n >= 0.98 * most
+
+
+# ---------------------------------------------------------------- DeepSeek-VL and Janus
+def deepseek_vl_oracle(ip, module: str, width: int, height: int) -> dict:
+    """The reference's _preprocess with its resize stubbed to shapes (sizes recorded) and
+    its own pad_to_square on a black image: the content is where the pad colour is not."""
+    from unittest import mock
+
+    from transformers.image_utils import SizeDict
+
+    resized = []
+
+    def fake_resize(image, size, **kw):
+        resized.append((size[1], size[0]))
+        return np.zeros((3, size[0], size[1]), dtype=np.uint8)
+
+    import numpy as np
+
+    with mock.patch(f"{module}.np_resize", fake_resize):
+        out = ip._preprocess([fake_image(width, height)], do_resize=True, size=SizeDict(height=384, width=384),
+                             resample=None, do_rescale=False, rescale_factor=1 / 255, do_normalize=False,
+                             image_mean=None, image_std=None, min_size=14, return_tensors=None, do_pad=True)
+    content = out["pixel_values"][0][0] == 0
+    rows, cols = np.flatnonzero(content.any(axis=1)), np.flatnonzero(content.any(axis=0))
+    return {"resized": resized[0], "side": out["pixel_values"][0].shape[-1], "offset": (int(cols[0]), int(rows[0]))}
+
+
+@pytest.mark.parametrize("preset,n", [("deepseek-vl", 2000), ("janus", 300)])
+def test_deepseek_vl_and_janus_match_processor_and_prompt(preset, n):
+    from transformers.models.deepseek_vl.image_processing_pil_deepseek_vl import DeepseekVLImageProcessorPil
+    from transformers.models.deepseek_vl.processing_deepseek_vl import DeepseekVLProcessor
+    from transformers.models.janus.image_processing_pil_janus import JanusImageProcessorPil
+    from transformers.models.janus.processing_janus import JanusProcessor
+
+    if preset == "janus":
+        ip, module = JanusImageProcessorPil(), "transformers.models.janus.image_processing_pil_janus"
+        proc = _bare(JanusProcessor, num_image_tokens=576, image_token="<image_placeholder>",
+                     image_start_token="<begin_of_image>", image_end_token="<end_of_image>")
+    else:
+        ip, module = DeepseekVLImageProcessorPil(), "transformers.models.deepseek_vl.image_processing_pil_deepseek_vl"
+        proc = _bare(DeepseekVLProcessor, num_image_tokens=576, image_token="<image_placeholder>")
+    bad = []
+    for w, h in SIZES[:n]:
+        ref = deepseek_vl_oracle(ip, module, w, h)
+        p = anyres.plan((w, h), preset)
+        c = p.canvases[0]
+        got = (tuple(c.resized), c.padded.width, tuple(c.offset), p.layout.text())
+        want = (ref["resized"], ref["side"], ref["offset"], proc.replace_image_token({}, 0))
+        if got != want or p.num_tokens != 576:
+            bad.append(((w, h), got[:3], want[:3]))
+    _no_mismatch(bad, preset)
+
+
+def test_deepseek_vl_token_count_follows_its_patches():
+    with pytest.raises(SpecError, match="num_image_tokens=576"):
+        anyres.plan((10, 10), "deepseek-vl(patch_size=14)")
+    p = anyres.plan((1000, 600), 'janus(size={"height": 336, "width": 336}, patch_size=14)')
+    assert (p.views[0].size, p.num_tokens, len(p.layout)) == ((336, 336), 576, 578)

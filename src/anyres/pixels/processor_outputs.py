@@ -428,3 +428,7 @@ def deepseek_ocr2(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]
 
 
 register_hf_output("deepseek-ocr2", deepseek_ocr2)
+
+
+# --- DeepSeek-VL and Janus (families) ---
+register_hf_output("deepseek-vl", single_view)  # (images, 3, 384, 384)

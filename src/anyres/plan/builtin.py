@@ -311,3 +311,23 @@ register_preset(
     "768 by nearest aspect; 256 + 144 a tile tokens + a view separator.",
     reference="transformers DeepseekOcr2ImageProcessorPil + DeepseekOcr2Processor",
 )
+
+# --- DeepSeek-VL and Janus (families) ---
+register_preset(
+    "deepseek-vl",
+    "deepseek-vl",
+    pixels=CLIP,  # the pad colour is int(mean * 255), as the reference computes its background_color
+    description="DeepSeek-VL: longest side to 384 (short side >= 14), centred on a mean-colour 384 square; "
+    "576 <image_placeholder> (SigLIP 384/16).",
+    reference="transformers DeepseekVLImageProcessorPil + DeepseekVLProcessor",
+)
+register_preset(
+    "janus",
+    "deepseek-vl",
+    image_start_token="<begin_of_image>",
+    image_end_token="<end_of_image>",
+    pixels=CLIP,
+    description="Janus: DeepSeek-VL's 384 padded square, 576 <image_placeholder> inside <begin_of_image> / "
+    "<end_of_image>.",
+    reference="transformers JanusImageProcessorPil + JanusProcessor",
+)

@@ -71,7 +71,9 @@ FAMILIES: tuple[Family, ...] = (
     Family("LLaVA-UHD", "llava-uhd", "", plan_check=F, plan_test=PLAN_FORM,
            note="original repository's slicing restated (no transformers processor)"),
     # families of issue 12 that anyres does not reach yet
-    Family("DeepSeek-VL / Janus", None, "deepseek_vl", note="PIL processor in transformers; no preset yet"),
+    Family("DeepSeek-VL", "deepseek-vl", "deepseek_vl", "siglip_vision_model", P, PLAN_F, PIX_F),
+    Family("Janus", "janus", "janus", "janus_vision_model", P, PLAN_F, PIX_F),
+    Family("DeepSeek-VL hybrid", None, "deepseek_vl_hybrid", note="PIL processor in transformers; no preset yet"),
     Family("LFM2-VL", None, "lfm2_vl", note="no PIL image processor in transformers 5.23 (torchvision only)"),
     Family("Phi-4-multimodal", None, "phi4_multimodal", note="no PIL image processor in transformers 5.23"),
     Family("Kimi-K2.5", None, "kimi_k25", note="no PIL image processor in transformers 5.23"),

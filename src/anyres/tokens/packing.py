@@ -286,3 +286,6 @@ register_assembly("hunyuan-vl", rows_with_newlines)
 
 # --- DeepSeek-OCR 2 (families) ---
 register_assembly("deepseek-ocr2", rows_with_newlines)  # pooled views + one learned view separator
+
+# --- DeepSeek-VL and Janus (families) ---
+register_assembly("deepseek-vl", per_view)
