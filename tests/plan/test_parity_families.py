@@ -354,3 +354,41 @@ def test_deepseek_vl_token_count_follows_its_patches():
         anyres.plan((10, 10), "deepseek-vl(patch_size=14)")
     p = anyres.plan((1000, 600), 'janus(size={"height": 336, "width": 336}, patch_size=14)')
     assert (p.views[0].size, p.num_tokens, len(p.layout)) == ((336, 336), 576, 578)
+
+
+# ---------------------------------------------------------------- checkpoint folders
+def _saved(tmp_path, ip, model_type: str, name: str) -> str:
+    import json
+
+    path = tmp_path / name
+    path.mkdir()
+    ip.save_pretrained(path)
+    (path / "config.json").write_text(json.dumps({"model_type": model_type}))
+    return str(path)
+
+
+def test_checkpoint_folders_of_the_new_families(tmp_path):
+    """A folder with the reference image processor's saved config plans as the preset
+    with the saved values (the family from config.json's model_type)."""
+    from transformers.models.deepseek_ocr2.image_processing_pil_deepseek_ocr2 import DeepseekOcr2ImageProcessorPil
+    from transformers.models.hunyuan_vl.image_processing_pil_hunyuan_vl import HunYuanVLImageProcessorPil
+    from transformers.models.janus.image_processing_pil_janus import JanusImageProcessorPil
+    from transformers.models.minicpmv4_6.image_processing_pil_minicpmv4_6 import MiniCPMV4_6ImageProcessorPil
+    from transformers.models.ovis2.image_processing_pil_ovis2 import Ovis2ImageProcessorPil
+
+    cases = [
+        (Ovis2ImageProcessorPil(size={"height": 448, "width": 448}, crop_to_patches=True, max_patches=9), "ovis2",
+         'ovis2(tile_size=448, crop_to_patches=True, max_patches=9)'),
+        (MiniCPMV4_6ImageProcessorPil(max_slice_nums=4, downsample_mode="4x"), "minicpmv4_6",
+         'minicpm-v-4.6(max_slice_nums=4, downsample_mode="4x")'),
+        (HunYuanVLImageProcessorPil(max_pixels=1024 * 1024), "hunyuan_vl", "hunyuan-vl(max_pixels=1048576)"),
+        (DeepseekOcr2ImageProcessorPil(max_patches=4), "deepseek_ocr2", "deepseek-ocr2(max_patches=4)"),
+        (JanusImageProcessorPil(), "janus", "janus"),
+    ]
+    for ip, model_type, spec in cases:
+        folder = _saved(tmp_path, ip, model_type, model_type)
+        for size in [(1000, 600), (1240, 1754), (37, 41), (3000, 200)]:
+            a, b = anyres.plan(size, folder), anyres.plan(size, spec)
+            assert (a.strategy, a.num_tokens, len(a.layout), [v.size for v in a.views]) == \
+                   (b.strategy, b.num_tokens, len(b.layout), [v.size for v in b.views]), (model_type, size)
+            assert a.pixels == b.pixels, model_type

@@ -55,6 +55,11 @@ def _check(p: dict[str, Any]) -> None:
         raise SpecError(f"deepseek-ocr2: crop_to_patches must be True or False, got {p['crop_to_patches']!r}")
     if p["min_patches"] > p["max_patches"]:
         raise SpecError(f"deepseek-ocr2: min_patches={p['min_patches']} exceeds max_patches={p['max_patches']}")
+    unit = p["patch_size"] * p["downsample_ratio"]
+    for key in ("size", "tile_size"):  # the processor counts ceil(side / unit)^2 tokens, the tower floors patches
+        if p[key] % unit:
+            raise SpecError(f"deepseek-ocr2: {key}={p[key]} is not a multiple of patch_size * downsample_ratio = "
+                            f"{unit} (anyres plans whole token grids; the released 1024 and 768 are)")
 
 
 SCHEMA = {
@@ -110,9 +115,7 @@ def plan_deepseek_ocr2(image: Size, p: dict[str, Any]) -> PlanParts:
         warnings += (f"deepseek-ocr2: the processor reserves {gn} tokens for the global view (counted at size="
                     f"{p['size']}), but the view is {side} px (crop_to_patches=False resizes it to tile_size), "
                     f"which the model encodes to {view_tokens(side, p)[1]}",)
-    # the tile grid is in info, not plan.grid: a plan.grid on this connector would mean a
-    # stitched LLaVA-NeXT map to the token reducers
-    return PlanParts(tuple(canvases), tuple(views), None, newline_tokens=1, info=info, warnings=warnings)
+    return PlanParts(tuple(canvases), tuple(views), grid, newline_tokens=1, info=info, warnings=warnings)
 
 
 def layout_deepseek_ocr2(plan) -> Layout:
@@ -136,9 +139,9 @@ def translate_deepseek_ocr2(kw: dict[str, Any], base: dict[str, Any]) -> dict[st
 
 def connector_deepseek_ocr2(p: dict[str, Any], info: dict[str, Any]) -> Connector:
     """SAM ViT patches downsampled ``downsample_ratio`` x a side, DeepSeek's query
-    encoder and projector, one learned view separator: anyres stands in with average
-    pooling to the token grid and one learned separator embedding."""
-    return Connector("unpad-newline", 1, learned=True, patch_size=p["patch_size"], tower_merges=(1,))
+    encoder and projector, one learned view separator: anyres stands in with
+    ``downsample_ratio`` average pooling and one learned separator embedding."""
+    return Connector("pool", p["downsample_ratio"], learned=True, patch_size=p["patch_size"], tower_merges=(1,))
 
 
 DEEPSEEK_OCR2 = Strategy(

@@ -93,9 +93,9 @@ def layout_hunyuan_vl(plan) -> Layout:
 
 def connector_hunyuan_vl(p: dict[str, Any], info: dict[str, Any]) -> Connector:
     """A merge-free tower over raster patches, then HunYuan's merger (a 2x2 conv, a row
-    newline, begin and end embeddings): anyres stands in with 2x2 average pooling and one
-    learned newline embedding for all three."""
-    return Connector("unpad-newline", 1, learned=True, patch_size=p["patch_size"], packing_merge=1,
+    newline, begin and end embeddings): anyres stands in with merge_size x merge_size
+    average pooling and one learned newline embedding for all three (``learned``)."""
+    return Connector("pool", p["merge_size"], learned=True, patch_size=p["patch_size"], packing_merge=1,
                      tower_merges=(1,), position_ids="1d")
 
 
