@@ -36,39 +36,34 @@ from .internvl import best_grid, candidate_grids
 COVERING_THRESHOLD = 0.9  # crop_image_to_patches' default; not a processor argument
 
 
-def covered_area(w: float, h: float, side: int) -> float:
-    """The pixels of a w x h region a ``side`` tile keeps: the long side capped at
-    ``side``, the short side scaled with it (``compute_patch_covering_area``)."""
-    w, h = max(w, h), min(w, h)
-    if w > side:
-        h = h / w * side
-        w = side
-    return w * h
-
-
 @lru_cache(maxsize=4096)
 def covering_grid(width: int, height: int, side: int, max_patches: int) -> tuple[int, int]:
-    """(a, b) as ``get_min_tile_covering_grid``; the reference scores a rows x b columns."""
+    """(a, b) as ``get_min_tile_covering_grid``; the reference scores a rows x b columns.
+
+    A region keeps ``long * short`` px with ``long`` capped at ``side`` and ``short``
+    scaled with it (``compute_patch_covering_area``); the coverages are summed in the
+    reference's order (row-major, from 0) and with its operations, so every float is the
+    reference's (ties and the 0.9 threshold then fall the same way)."""
     area = width * height
-    evaluated = []
-    sufficient = []
+    best_ok = best_any = None  # (key, grid): the first minimum, as min() keeps it
     for a, b in candidate_grids(1, max_patches):
         row_h, col_w = height // a, width // b
-        total = 0.0
+        total = 0
         for r in range(a):
-            y0 = r * row_h
-            y1 = height if r == a - 1 else (r + 1) * row_h
+            rh = height - r * row_h if r == a - 1 else row_h
             for c in range(b):
-                x0 = c * col_w
-                x1 = width if c == b - 1 else (c + 1) * col_w
-                total += covered_area(x1 - x0, y1 - y0, side)
+                cw = width - c * col_w if c == b - 1 else col_w
+                lo, hi = (rh, cw) if cw >= rh else (cw, rh)
+                total += lo / hi * side * side if hi > side else hi * lo
         ratio = total / area
-        evaluated.append(((a, b), ratio))
+        key_any = (-ratio, a * b)
+        if best_any is None or key_any < best_any[0]:
+            best_any = (key_any, (a, b))
         if ratio > COVERING_THRESHOLD:
-            sufficient.append(((a, b), ratio))
-    if sufficient:
-        return min(sufficient, key=lambda x: (x[0][0] * x[0][1], -x[1]))[0]
-    return min(evaluated, key=lambda x: (-x[1], x[0][0] * x[0][1]))[0]
+            key_ok = (a * b, -ratio)
+            if best_ok is None or key_ok < best_ok[0]:
+                best_ok = (key_ok, (a, b))
+    return (best_ok or best_any)[1]
 
 
 def ovis2_grid(image: Size, p: dict[str, Any]) -> tuple[int, int]:
