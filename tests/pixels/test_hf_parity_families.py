@@ -1,5 +1,7 @@
-"""output="hf" equals the transformers PIL processors for Ovis2, MiniCPM-V 4.6, HunYuan-VL, DeepSeek-OCR 2, DeepSeek-VL, Janus (and the families added
-with it): keys, shapes, dtypes, values within the float32 roundings _compare allows."""
+"""output="hf" equals the transformers PIL processors for Ovis2 and MiniCPM-V 4.6 (keys,
+shapes, dtypes, values within the float32 roundings _compare allows); ``_reference`` and
+``check_preset`` also serve HunYuan-VL, DeepSeek-OCR 2, DeepSeek-VL and Janus
+(test_hf_parity_deepseek_hunyuan.py) and benchmarks/bench_preprocess.py."""
 
 from __future__ import annotations
 
@@ -46,12 +48,12 @@ def _reference(preset: str):
     ("ovis2(crop_to_patches=True)", 2, 2.6),  # up to 13 views of 384 an image: smaller images keep it fast
     ("minicpm-v-4.6", 3, 3.0),
     ('minicpm-v-4.6(downsample_mode="4x")', 2, 2.8),
-    ("hunyuan-vl", 3, 3.0),  # every image at least 512^2 px
-    ("deepseek-ocr2", 2, 2.95),  # a 1024^2 global view each, tiles above 768 px
-    ("deepseek-vl", 4, 3.0),
-    ("janus", 4, 3.0),
 ])
 def test_hf_output_matches_transformers(preset, batch, top):
+    check_preset(preset, batch, top)
+
+
+def check_preset(preset: str, batch: int, top: float) -> None:
     ref_proc = _reference(preset)
     sizes = _sizes(sum(map(ord, preset)), top=top)
     if preset == "deepseek-ocr2":  # a side that scales to 0 px is refused (see the plan tests)

@@ -32,6 +32,7 @@ class Family:
 
 P, F = "processor", "formula"
 PLAN, PLAN_N, PLAN_F = "tests/plan/test_parity.py", "tests/plan/test_parity_native.py", "tests/plan/test_parity_families.py"
+PLAN_OM, PIX_DH = "tests/plan/test_parity_ovis_minicpm.py", "tests/pixels/test_hf_parity_deepseek_hunyuan.py"
 PLAN_GP, PLAN_FC = "tests/plan/test_parity_gemma_pixtral.py", "tests/plan/test_parity_fit_canvas.py"
 PLAN_G4, PLAN_IS = "tests/plan/test_parity_gemma4.py", "tests/plan/test_parity_idefics_siglip.py"
 PLAN_FORM = "tests/plan/test_formulas.py"
@@ -62,17 +63,17 @@ FAMILIES: tuple[Family, ...] = (
     Family("Llama 4", "llama4", "llama4", "llama4_vision_model", F, PLAN_FC,
            note="image processor needs torchvision: geometry restated, tested against its helpers"),
     Family("Aria", "aria", "aria", "idefics3_vision", P, PLAN_IS, PIX_IS, note="split_image=False only"),
-    Family("Ovis2", "ovis2", "ovis2", "ovis2_vision", P, PLAN_F, PIX_F),
-    Family("MiniCPM-V 4.6", "minicpm-v-4.6", "minicpmv4_6", "minicpmv4_6_vision", P, PLAN_F, PIX_F),
-    Family("HunYuan-VL", "hunyuan-vl", "hunyuan_vl", "hunyuan_vl_vision", P, PLAN_F, PIX_F),
-    Family("DeepSeek-OCR 2", "deepseek-ocr2", "deepseek_ocr2", "deepseek_ocr2_vision", P, PLAN_F, PIX_F),
+    Family("Ovis2", "ovis2", "ovis2", "ovis2_vision", P, PLAN_OM, PIX_F),
+    Family("MiniCPM-V 4.6", "minicpm-v-4.6", "minicpmv4_6", "minicpmv4_6_vision", P, PLAN_OM, PIX_F),
+    Family("HunYuan-VL", "hunyuan-vl", "hunyuan_vl", "hunyuan_vl_vision", P, PLAN_F, PIX_DH),
+    Family("DeepSeek-OCR 2", "deepseek-ocr2", "deepseek_ocr2", "deepseek_ocr2_vision", P, PLAN_F, PIX_DH),
     Family("MiniCPM-V 2.6", "minicpm-v", "", plan_check=F, plan_test=PLAN_FORM,
            note="original repository's slice_image restated (no transformers processor)"),
     Family("LLaVA-UHD", "llava-uhd", "", plan_check=F, plan_test=PLAN_FORM,
            note="original repository's slicing restated (no transformers processor)"),
     # families of issue 12 that anyres does not reach yet
-    Family("DeepSeek-VL", "deepseek-vl", "deepseek_vl", "siglip_vision_model", P, PLAN_F, PIX_F),
-    Family("Janus", "janus", "janus", "janus_vision_model", P, PLAN_F, PIX_F),
+    Family("DeepSeek-VL", "deepseek-vl", "deepseek_vl", "siglip_vision_model", P, PLAN_F, PIX_DH),
+    Family("Janus", "janus", "janus", "janus_vision_model", P, PLAN_F, PIX_DH),
     Family("DeepSeek-VL hybrid", None, "deepseek_vl_hybrid", note="PIL processor in transformers; no preset yet"),
     Family("LFM2-VL", None, "lfm2_vl", note="no PIL image processor in transformers 5.23 (torchvision only)"),
     Family("Phi-4-multimodal", None, "phi4_multimodal", note="no PIL image processor in transformers 5.23"),
