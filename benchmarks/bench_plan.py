@@ -80,6 +80,27 @@ def peers():
 
     aria = AriaImageProcessorPil()
     out["aria"] = lambda s: aria.get_number_of_image_patches(s[1], s[0])
+    # the families helper's presets: their references' pure counting helpers
+    from transformers.models.deepseek_ocr2.image_processing_pil_deepseek_ocr2 import DeepseekOcr2ImageProcessorPil
+    from transformers.models.hunyuan_vl.image_processing_pil_hunyuan_vl import HunYuanVLImageProcessorPil
+    from transformers.models.minicpmv4_6.image_processing_pil_minicpmv4_6 import MiniCPMV4_6ImageProcessorPil
+    from transformers.models.ovis2.image_processing_pil_ovis2 import get_min_tile_covering_grid
+
+    hy = HunYuanVLImageProcessorPil()
+    out["hunyuan-vl"] = lambda s: hy.get_number_of_image_patches(s[1], s[0])
+    ds = DeepseekOcr2ImageProcessorPil()
+    out["deepseek-ocr2"] = lambda s: ds.get_number_of_image_patches(s[1], s[0])
+    mc = MiniCPMV4_6ImageProcessorPil()
+
+    def minicpm_count(s):  # the grid and the source and slice sizes its _preprocess computes
+        grid = mc.get_sliced_grid((s[1], s[0]), 9, 448)
+        src = mc.find_best_resize((s[1], s[0]), 448, 14, "16x", allow_upscale=grid is None)
+        return src if grid is None else (src, mc.get_refine_size((s[1], s[0]), grid, 448, 14, "16x", True))
+
+    out["minicpm-v-4.6"] = minicpm_count
+    # ovis2's class default does not tile: the peer is the covering grid of crop_to_patches=True
+    # (get_min_tile_covering_grid's lru_cache is cleared so each size is computed)
+    out["ovis2(crop_to_patches=True)"] = lambda s: get_min_tile_covering_grid.__wrapped__((s[1], s[0]), 384, 12)
     return out
 
 
@@ -90,7 +111,7 @@ def main() -> None:
     items = sizes(args.n)
     ref = peers()
     print(f"{'preset':<16} {'plans/s':>10} {'+layout+diag/s':>15} {'transformers count/s':>21} {'ratio':>6}")
-    for preset in anyres.presets():
+    for preset in [*anyres.presets(), "ovis2(crop_to_patches=True)"]:
         anyres.plan(items[0], preset)  # warm the spec cache
         r = rate(lambda s: anyres.plan(s, preset), items)
         few = items[: max(200, args.n // 20)]

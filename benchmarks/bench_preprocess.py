@@ -53,7 +53,8 @@ from PIL import Image  # noqa: E402
 from timing import best_time, best_times  # noqa: E402
 
 PRESETS = ["llava-next", "qwen2-vl", "internvl", "idefics3", "smolvlm", "idefics2", "siglip2", "internvl3.5", "aria",
-           "gemma3", "pixtral", "mistral3", "mllama", "gemma4", "qwen2.5-vl", "qwen3-vl", "glm4v"]
+           "gemma3", "pixtral", "mistral3", "mllama", "gemma4", "qwen2.5-vl", "qwen3-vl", "glm4v",
+           "ovis2", "ovis2(crop_to_patches=True)", "minicpm-v-4.6", "hunyuan-vl", "deepseek-ocr2"]
 ONE_SAMPLE = ("idefics3", "smolvlm", "idefics2")  # transformers batches these images as one sample
 KINDS = ["pil", "numpy", "torch", "files"]
 MIX = ["photo.jpg", "page.png", "screenshot.png", "infographic.png", "thumb.jpg"]
@@ -101,12 +102,14 @@ def reference(preset: str):
                                                       image_std=list(px.std)),
             "gemma4": lambda: Gemma4ImageProcessorPil(),
         }[preset]()
-    from tests.pixels import test_hf_parity, test_hf_parity_idefics_siglip
+    from tests.pixels import test_hf_parity, test_hf_parity_families, test_hf_parity_idefics_siglip
 
-    try:
-        return test_hf_parity._reference(preset)
-    except KeyError:
-        return test_hf_parity_idefics_siglip._reference(preset)
+    for module in (test_hf_parity_families, test_hf_parity, test_hf_parity_idefics_siglip):
+        try:
+            return module._reference(preset)
+        except KeyError:
+            continue
+    raise KeyError(preset)
 
 
 # --- one input kind, in a fresh subprocess ---------------------------------------------

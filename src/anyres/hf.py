@@ -636,3 +636,59 @@ def _gemma4_attributes(p: Any, px: Any) -> dict[str, Any]:
 register_processor_glue("gemma4", ProcessorGlue(
     lambda p: ["pixel_values", "image_position_ids", "num_soft_tokens_per_image"], _gemma4_attributes,
     reference=lambda p: "Gemma4ImageProcessorPil"))
+
+
+# --- Ovis2 (families) ---
+def _ovis2_attributes(p: Any, px: Any) -> dict[str, Any]:
+    t = p["tile_size"]
+    return dict(size={"height": t, "width": t}, crop_to_patches=p["crop_to_patches"], min_patches=p["min_patches"],
+                max_patches=p["max_patches"], use_covering_area_grid=p["use_covering_area_grid"])
+
+
+register_processor_glue("ovis2", ProcessorGlue(lambda p: ["pixel_values", "grids"], _ovis2_attributes))
+
+
+# --- MiniCPM-V 4.6 (families) ---
+def _minicpmv4_6_attributes(p: Any, px: Any) -> dict[str, Any]:
+    return dict(max_slice_nums=p["max_slice_nums"], scale_resolution=p["scale_resolution"],
+                patch_size=p["patch_size"], slice_mode=p["slice_mode"], downsample_mode=p["downsample_mode"],
+                use_image_id=True)
+
+
+register_processor_glue("minicpm-v-4.6", ProcessorGlue(lambda p: ["pixel_values", "target_sizes"],
+                                                       _minicpmv4_6_attributes,
+                                                       lists=("grids", "num_patches_per_image")))
+
+
+# --- HunYuan-VL (families) ---
+def _hunyuan_vl_attributes(p: Any, px: Any) -> dict[str, Any]:
+    return dict(patch_size=p["patch_size"], merge_size=p["merge_size"], temporal_patch_size=1,
+                size={"shortest_edge": p["min_pixels"], "longest_edge": p["max_pixels"]})
+
+
+def _hunyuan_vl_patches(plan: Any) -> tuple[int, int]:
+    _, gh, gw = plan.info["grid_thw"]
+    return gh, gw
+
+
+register_processor_glue("hunyuan-vl", ProcessorGlue(lambda p: ["pixel_values", "image_grid_thw"],
+                                                    _hunyuan_vl_attributes, image_patches=_hunyuan_vl_patches))
+
+
+# --- DeepSeek-OCR 2 (families) ---
+def _deepseek_ocr2_attributes(p: Any, px: Any) -> dict[str, Any]:
+    return dict(size={"height": p["size"], "width": p["size"]}, tile_size=p["tile_size"],
+                crop_to_patches=p["crop_to_patches"], min_patches=p["min_patches"], max_patches=p["max_patches"],
+                background_color=[127, 127, 127])
+
+
+register_processor_glue("deepseek-ocr2", ProcessorGlue(lambda p: ["pixel_values", "num_local_patches"],
+                                                       _deepseek_ocr2_attributes))
+
+
+# --- DeepSeek-VL and Janus (families) ---
+def _deepseek_vl_attributes(p: Any, px: Any) -> dict[str, Any]:
+    return dict(size={"height": p["size"], "width": p["size"]}, min_size=p["min_size"], do_pad=p["do_pad"])
+
+
+register_processor_glue("deepseek-vl", ProcessorGlue(lambda p: ["pixel_values"], _deepseek_vl_attributes))

@@ -386,3 +386,18 @@ for _name in ("idefics2", "naflex"):
 
 # --- Aria (fam-idefics) ---
 ENCODER_CHECKS.register("aria", check_tower)
+
+# --- Ovis2 (families) ---
+ENCODER_CHECKS.register("ovis2", check_tower)
+
+# --- MiniCPM-V 4.6 (families) ---
+ENCODER_CHECKS.register("minicpm-v-4.6", check_tower)
+
+# --- HunYuan-VL (families) ---
+ENCODER_CHECKS.register("hunyuan-vl", check_tower)
+
+# --- DeepSeek-OCR 2 (families) ---
+ENCODER_CHECKS.register("deepseek-ocr2", check_tower)
+
+# --- DeepSeek-VL and Janus (families) ---
+ENCODER_CHECKS.register("deepseek-vl", check_tower)

@@ -218,3 +218,27 @@ def check_cli_encode(spec, folder, images, tmp_path):
     for k, ref in enumerate(expected):
         # the same modules on the same pixels, batched in other groups: float32 summation order
         assert_close_rel(load_embeddings(tmp_path / "job", rows[f"{k}.png"]), ref.embeddings, ulps=64)
+
+
+def qwen_pipeline_against_reference(spec, folder, model, sizes, patch, mean_std=None, seed=3):
+    """``VisionPipeline.from_preset(spec, folder)`` on PIL images of ``sizes`` (h, w), all in
+    one call, against ``model.model.get_image_features`` on transformers' own processor
+    output for the same images (Qwen2VLImageProcessorPil at the spec's settings): one
+    ``(ours, reference)`` pair of VisualTokens and reference output per image."""
+    import numpy as np
+    from PIL import Image
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    from anyres.pipeline import VisionPipeline
+
+    rng = np.random.default_rng(seed)
+    images = [Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)) for h, w in sizes]
+    params = __import__("anyres").plan.resolve(spec)[1]
+    extra = {"image_mean": list(mean_std), "image_std": list(mean_std)} if mean_std else {}
+    processor = Qwen2VLImageProcessorPil(patch_size=patch, min_pixels=params["min_pixels"],
+                                         max_pixels=params["max_pixels"], **extra)
+    batch = processor(images=images, return_tensors="pt")
+    with torch.no_grad():
+        expected = model.model.get_image_features(batch["pixel_values"], batch["image_grid_thw"])
+    tokens = VisionPipeline.from_preset(spec, folder)(images)
+    return tokens, expected

@@ -178,3 +178,19 @@ def test_window_order_refuses_an_empty_window():
 
     with pytest.raises(SpecError, match="at least one merged token"):
         window_order([(1, 4, 4)], 2, 0)
+
+
+def test_pipeline_equals_get_image_features(qwen2_5):
+    """The issue's standard: VisionPipeline.from_preset(spec, folder) on three images of
+    different sizes and aspect ratios in one call, against the model's own
+    get_image_features on transformers' processor output for the same images."""
+    from .conftest import qwen_pipeline_against_reference
+
+    vlm, _, ref = qwen2_5
+    sizes = [(60, 90), (130, 50), (84, 84), (300, 40)]
+    tokens, expected = qwen_pipeline_against_reference("qwen2.5-vl(min_pixels=3136, max_pixels=31360)", vlm, ref,
+                                                       sizes, 14)
+    assert len({t.plan.num_tokens for t in tokens}) == len(sizes)
+    for t, e in zip(tokens, expected.pooler_output):
+        assert len(t) == t.plan.num_tokens
+        close(t.embeddings, e)

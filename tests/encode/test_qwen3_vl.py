@@ -179,3 +179,20 @@ def test_bad_tower_configs_are_checkpoint_errors(qwen3, tmp_path, field, value, 
 def test_config_limits_reach_the_tower_config(qwen3):
     """load_encoder's limits bound this tower's config too, before any weight is read."""
     assert_limits_reach_the_config(qwen3[1])
+
+
+def test_pipeline_equals_get_image_features_with_deepstack(qwen3):
+    """VisionPipeline.from_preset on three images of different sizes in one call: the
+    embeddings and every DeepStack level equal get_image_features' on transformers'
+    processor output (Qwen3-VL's checkpoints: patch 16, mean and std 0.5)."""
+    from .conftest import qwen_pipeline_against_reference
+
+    vlm, _, ref = qwen3
+    sizes = [(64, 96), (200, 64), (128, 128)]
+    tokens, expected = qwen_pipeline_against_reference("qwen3-vl(min_pixels=1024, max_pixels=40960)", vlm, ref,
+                                                       sizes, 16, mean_std=(0.5, 0.5, 0.5))
+    for k, t in enumerate(tokens):
+        assert len(t) == t.plan.num_tokens and len(t.deepstack) == 2
+        close(t.embeddings, expected.pooler_output[k])
+        for ours, level in zip(t.deepstack, expected.deepstack_features):
+            close(ours, level[k])

@@ -38,8 +38,14 @@ def _spec(preset: str) -> str:
     own tower) at 1024 px (300 examples stay fast)."""
     p = anyres.get_preset(preset)
     params = p.resolved()
-    if p.strategy == "native" and (params["patch_size"] != 14 or params["max_pixels"] > 1003520):
-        return f"{preset}(patch_size=14, max_pixels={min(params['max_pixels'], 200704)})"
+    if preset == "deepseek-ocr2":  # its 1024 global view and 768 tiles, scaled down (the same rule)
+        return "deepseek-ocr2(patch_size=14, size=448, tile_size=336)"
+    if preset in ("deepseek-vl", "janus"):  # 576 tokens: 24 x 24 patches of 14 px
+        return f"{preset}(patch_size=14, size=336)"
+    if "max_pixels" in params and (params["patch_size"] != 14 or params["max_pixels"] > 1003520):
+        hi = min(params["max_pixels"], 200704)
+        lo = params["min_pixels"] if params["min_pixels"] <= hi else hi // 4  # HunYuan-VL's 512^2 floor
+        return f"{preset}(patch_size=14, min_pixels={lo}, max_pixels={hi})"
     if p.strategy == "pixtral" and params["patch_size"] == 14 and params["size"].get("longest_edge", 0) > 1024:
         return f"{preset}(size={{'longest_edge': 1024}})"
     if anyres.plan.preset_connector(preset).patch_size != 14:

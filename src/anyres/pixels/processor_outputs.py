@@ -329,3 +329,106 @@ def aria(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
 
 
 register_hf_output("aria", aria)
+
+
+# --- Ovis2 (families) ---
+def ovis2(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
+    """Ovis2: every view of every image stacked (thumbnail first), ``grids`` (rows, cols)
+    an image ((1, 1) without cropping)."""
+    import numpy as np
+
+    first = _offsets(plans)
+    w, h = plans[0].views[0].size
+    out = np.empty((sum(len(p.views) for p in plans), 3, h, w), dtype=np.float32)
+    result = {"pixel_values": out, "grids": np.array([list(p.info["grids"]) for p in plans], dtype=np.int64)}
+    return result, lambda i, j, v: _normalise_into(out[first[i] + j], v, px)
+
+
+register_hf_output("ovis2", ovis2)
+
+
+# --- MiniCPM-V 4.6 (families) ---
+def minicpmv4_6(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
+    """MiniCPM-V 4.6: every view's patches side by side in one (1, 3, p, L) array (a view
+    of h x w px as (3, p, h * w / p): patch rows of each patch, patches in raster order),
+    ``target_sizes`` (h / p, w / p) a view (int32), ``grids`` ((0, 0) without slices) and
+    ``num_patches_per_image`` as lists."""
+    import numpy as np
+
+    p = plans[0].params["patch_size"]
+    first = _offsets(plans)
+    sizes = [v.size for pl in plans for v in pl.views]
+    starts = np.concatenate([[0], np.cumsum([s.width * s.height // p for s in sizes])]).astype(int)
+    out = np.empty((1, 3, p, int(starts[-1])), dtype=np.float32)
+    result = {
+        "pixel_values": out,
+        "target_sizes": np.array([[s.height // p, s.width // p] for s in sizes], dtype=np.int32),
+        "grids": [list(pl.info["grids"]) for pl in plans],
+        "num_patches_per_image": [len(pl.views) for pl in plans],
+    }
+
+    def fill(i: int, j: int, v: Any) -> None:
+        k = first[i] + j
+        h, w = v.shape[1], v.shape[2]
+        tmp = np.empty((3, h, w), dtype=np.float32)
+        normalise_view(v, px.mean, px.std, px.rescale, out=tmp)
+        blocks = tmp.reshape(3, h // p, p, w // p, p).transpose(0, 2, 1, 3, 4)
+        out[0, :, :, starts[k] : starts[k + 1]] = blocks.reshape(3, p, -1)
+
+    return result, fill
+
+
+register_hf_output("minicpm-v-4.6", minicpmv4_6)
+
+
+# --- HunYuan-VL (families) ---
+def hunyuan_vl(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
+    """HunYuan-VL: one (patches, C * p * p) matrix, patches in raster order, and
+    ``image_grid_thw``."""
+    import numpy as np
+
+    patch = plans[0].connector.patch_size
+    grids = [p.info["grid_thw"][1:] for p in plans]
+    starts = np.concatenate([[0], np.cumsum([gh * gw for gh, gw in grids])]).astype(int)
+    out = np.empty((int(starts[-1]), 3 * patch * patch), dtype=np.float32)
+    result = {"pixel_values": out, "image_grid_thw": np.array([[1, gh, gw] for gh, gw in grids], dtype=np.int64)}
+
+    def fill(i: int, j: int, v: Any) -> None:
+        normalised_patches(v, patch, 1, 1, px.mean, px.std, px.rescale, out=out[starts[i] : starts[i + 1]])
+
+    return result, fill
+
+
+register_hf_output("hunyuan-vl", hunyuan_vl)
+
+
+# --- DeepSeek-OCR 2 (families) ---
+def deepseek_ocr2(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
+    """DeepSeek-OCR 2: the global views (images, 3, S, S), ``num_local_patches``, and
+    every tile of every image in ``pixel_values_local`` when there is one."""
+    import numpy as np
+
+    s = plans[0].views[0].size
+    shapes = {p.views[0].size for p in plans}
+    if len(shapes) != 1:
+        raise SpecError(f"output='hf' for {plans[0].preset} needs one global view size per batch, got {sorted(shapes)}")
+    glob = np.empty((len(plans), 3, s.height, s.width), dtype=np.float32)
+    counts = [len(p.views) - 1 for p in plans]
+    first = [sum(counts[:i]) for i in range(len(plans))]
+    result = {"pixel_values": glob, "num_local_patches": np.array(counts, dtype=np.int64)}
+    local = None
+    if sum(counts):
+        t = next(p.views[1].size for p in plans if len(p.views) > 1)
+        local = result["pixel_values_local"] = np.empty((sum(counts), 3, t.height, t.width), dtype=np.float32)
+
+    def fill(i: int, j: int, v: Any) -> None:
+        _normalise_into(glob[i] if j == 0 else local[first[i] + j - 1], v, px)
+
+    return result, fill
+
+
+register_hf_output("deepseek-ocr2", deepseek_ocr2)
+
+
+# --- DeepSeek-VL and Janus (families) ---
+register_hf_output("deepseek-vl", single_view)  # (images, 3, 384, 384)

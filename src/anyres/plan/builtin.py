@@ -271,3 +271,63 @@ register_preset(
     "a pixel mask; 256 projector tokens.",
     reference="transformers AriaImageProcessorPil + AriaProcessor",
 )
+
+# --- Ovis2 (families) ---
+register_preset(
+    "ovis2",
+    "ovis2",
+    pixels=CLIP,
+    description="Ovis2: one 384x384 view (class default; crop_to_patches=True: a 90%-covering grid of up to 12 "
+    "tiles after a thumbnail), 256 <IMG_ATOM> a view with <IMG_GRID>/<IMG_COL>/<IMG_ROW> separators.",
+    reference="transformers Ovis2ImageProcessorPil + Ovis2Processor",
+)
+
+# --- MiniCPM-V 4.6 (families) ---
+register_preset(
+    "minicpm-v-4.6",
+    "minicpm-v-4.6",
+    pixels=PixelSettings("bicubic", HALF, HALF),
+    description="MiniCPM-V 4.6: a ~448^2 source view + up to 9 slices by log-aspect fit, sides multiples of 56, "
+    "one token a 4x4 patch block (downsample_mode 16x), <image>/<slice> wrappers, rows split by newlines.",
+    reference="transformers MiniCPMV4_6ImageProcessorPil + MiniCPMV4_6Processor",
+)
+
+# --- HunYuan-VL (families) ---
+register_preset(
+    "hunyuan-vl",
+    "hunyuan-vl",
+    pixels=CLIP,
+    description="HunYuan-VL: smart_resize to multiples of 32 within [512^2, 2048^2] px, patches in raster order; "
+    "a token a 2x2 merge plus a newline a row and begin/end embeddings.",
+    reference="transformers HunYuanVLImageProcessorPil + HunYuanVLProcessor",
+)
+
+# --- DeepSeek-OCR 2 (families) ---
+register_preset(
+    "deepseek-ocr2",
+    "deepseek-ocr2",
+    pixels=PixelSettings("bicubic", HALF, HALF),  # the pad grey, background_color 127, is int(0.5 * 255)
+    description="DeepSeek-OCR 2: a 1024 global view centred on a grey square + (long side > 768) 2-6 tiles of "
+    "768 by nearest aspect; 256 + 144 a tile tokens + a view separator.",
+    reference="transformers DeepseekOcr2ImageProcessorPil + DeepseekOcr2Processor",
+)
+
+# --- DeepSeek-VL and Janus (families) ---
+register_preset(
+    "deepseek-vl",
+    "deepseek-vl",
+    pixels=CLIP,  # the pad colour is int(mean * 255), as the reference computes its background_color
+    description="DeepSeek-VL: longest side to 384 (short side >= 14), centred on a mean-colour 384 square; "
+    "576 <image_placeholder> (SigLIP 384/16).",
+    reference="transformers DeepseekVLImageProcessorPil + DeepseekVLProcessor",
+)
+register_preset(
+    "janus",
+    "deepseek-vl",
+    image_start_token="<begin_of_image>",
+    image_end_token="<end_of_image>",
+    pixels=CLIP,
+    description="Janus: DeepSeek-VL's 384 padded square, 576 <image_placeholder> inside <begin_of_image> / "
+    "<end_of_image>.",
+    reference="transformers JanusImageProcessorPil + JanusProcessor",
+)

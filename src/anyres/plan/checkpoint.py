@@ -268,3 +268,31 @@ register_checkpoint_family("pixtral", image_processor_types=("PixtralImageProces
 register_checkpoint_family("mistral3", model_types=("mistral3",), rules=_PIXTRAL)
 
 __all__ = ["Family", "Rule", "checkpoint_overrides", "read_configs", "register_checkpoint_family", "stamp"]
+
+
+# --- the families helper's presets (Ovis2, MiniCPM-V 4.6, HunYuan-VL, DeepSeek-OCR 2, DeepSeek-VL, Janus) ---
+def _image_rules(*keys: str) -> tuple[Rule, ...]:
+    """Image processor keys that are overrides under their own names."""
+    return tuple(Rule("image", k, k) for k in keys)
+
+
+register_checkpoint_family("ovis2", model_types=("ovis2",), image_processor_types=("Ovis2ImageProcessor",),
+                           rules=_image_rules("size", "crop_to_patches", "min_patches", "max_patches",
+                                              "use_covering_area_grid")
+                           + (Rule("processor", "image_seq_length", "image_seq_length"),))
+register_checkpoint_family("minicpm-v-4.6", model_types=("minicpmv4_6",),
+                           image_processor_types=("MiniCPMV4_6ImageProcessor",),
+                           rules=_image_rules("max_slice_nums", "scale_resolution", "patch_size", "slice_mode",
+                                              "downsample_mode"))
+register_checkpoint_family("hunyuan-vl", model_types=("hunyuan_vl",), image_processor_types=("HunYuanVLImageProcessor",),
+                           rules=_NATIVE + (Rule("processor", "cat_extra_token", "cat_extra_token"),))
+register_checkpoint_family("deepseek-ocr2", model_types=("deepseek_ocr2",),
+                           image_processor_types=("DeepseekOcr2ImageProcessor",),
+                           rules=_image_rules("size", "tile_size", "crop_to_patches", "min_patches", "max_patches")
+                           + (Rule("processor", "patch_size", "patch_size"),
+                              Rule("processor", "downsample_ratio", "downsample_ratio")))
+for _preset, _type, _ip in (("deepseek-vl", "deepseek_vl", "DeepseekVLImageProcessor"),
+                            ("janus", "janus", "JanusImageProcessor")):
+    register_checkpoint_family(_preset, model_types=(_type,), image_processor_types=(_ip,),
+                               rules=_image_rules("size", "min_size", "do_pad")
+                               + (Rule("processor", "num_image_tokens", "num_image_tokens"),))

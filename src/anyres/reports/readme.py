@@ -1,4 +1,5 @@
-"""Generated sections of the README (kept true by a test): the preset table and a compare table."""
+"""Generated sections of the README (kept true by a test): the preset table, a compare table and the
+family coverage table."""
 
 from __future__ import annotations
 
@@ -67,7 +68,14 @@ def fitted_table() -> str:
     return _cost_command(FITTED_SPECS, " --max-tokens 1024")
 
 
-SECTIONS = {"presets": preset_table, "compare": compare_table, "cost": cost_table, "fitted": fitted_table}
+def coverage_table() -> str:
+    from .coverage import coverage_table as table
+
+    return table()
+
+
+SECTIONS = {"presets": preset_table, "compare": compare_table, "coverage": coverage_table, "cost": cost_table,
+            "fitted": fitted_table}
 
 
 def render(text: str) -> str:

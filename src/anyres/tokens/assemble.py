@@ -46,9 +46,15 @@ def token_grid(plan, i: int) -> tuple[int, int]:
     return plan.views[i].token_grid
 
 
+# kinds whose ``learned=True`` means a learned newline embedding: LLaVA-NeXT's unpadded map,
+# and pooled views with learned layout embeddings (HunYuan-VL's row newlines, begin and end;
+# DeepSeek-OCR 2's view separator)
+NEWLINE_KINDS = ("unpad-newline", "pool")
+
+
 def has_learned_parts(c: Connector) -> bool:
     """True when the token stage of a plan with this connector has weights of its own."""
-    return c.kind == "resampler" or (c.kind == "unpad-newline" and c.learned) or c.projector != "auto"
+    return c.kind == "resampler" or (c.kind in NEWLINE_KINDS and c.learned) or c.projector != "auto"
 
 
 class Assembler(nn.Module):
@@ -111,7 +117,7 @@ class Assembler(nn.Module):
             if kind == "auto":
                 kind = "none" if self.out_width == in_width else "mlp2x_gelu"
             self.projector = build_projector(kind, in_width, self.out_width)
-        if connector.kind == "unpad-newline" and connector.learned:
+        if connector.kind in NEWLINE_KINDS and connector.learned:
             self.image_newline = nn.Parameter(torch.randn(self.out_width) / self.out_width**0.5)
 
     @classmethod

@@ -255,3 +255,39 @@ register_assembly("naflex", per_view)
 # size_conversion[max_image_size] queries a crop (anyres' perceiver stands in for Aria's
 # cross-attention projector until its weights load)
 register_assembly("aria", resampled)
+
+# --- Ovis2 (families) ---
+# image_seq_length embeddings a view (anyres' perceiver stands in for Ovis2's visual tokenizer)
+register_assembly("ovis2", resampled)
+
+# --- MiniCPM-V 4.6 (families) ---
+register_assembly("minicpm-v-4.6", per_view)  # one token a 4x4 (16x) or 2x2 (4x) patch block a view
+
+
+# --- HunYuan-VL (families) ---
+def rows_with_newlines(asm, plan, feats) -> Rows:
+    """Each view's patch map pooled to its token grid (anyres' stand-in for HunYuan-VL's
+    2x2 conv merger and DeepSeek-OCR 2's downsampling query encoder; an area resize where
+    the grid is not a whole multiple), projected, then laid out as the plan's layout says
+    with the learned newline embedding at its newline positions (HunYuan-VL's row
+    newlines, begin and end; DeepSeek-OCR 2's view separator)."""
+    streams: list = []
+    for i, v in enumerate(plan.views):
+        _, grid = asm.split_view(plan, i, feats[i])
+        gh, gw = v.token_grid
+        k = grid.shape[0] // gh
+        if (grid.shape[0], grid.shape[1]) == (gh * k, gw * k) and k > 1:
+            grid = avg_pool(grid, k)
+        elif (grid.shape[0], grid.shape[1]) != (gh, gw):
+            grid = area_resize(grid, (gh, gw))
+        streams.append((asm.project(_flat(grid)), grid_positions(gh, gw, i)))
+    return follow_layout(plan, streams, asm.image_newline)
+
+
+register_assembly("hunyuan-vl", rows_with_newlines)
+
+# --- DeepSeek-OCR 2 (families) ---
+register_assembly("deepseek-ocr2", rows_with_newlines)  # pooled views + one learned view separator
+
+# --- DeepSeek-VL and Janus (families) ---
+register_assembly("deepseek-vl", per_view)

@@ -13,6 +13,11 @@ from .idefics3 import IDEFICS3
 from .internvl import INTERNVL
 from .naflex import SIGLIP2_NAFLEX
 from .native import QWEN2_VL
+from .ovis2 import OVIS2
+from .minicpmv4_6 import MINICPMV4_6
+from .hunyuan_vl import HUNYUAN_VL
+from .deepseek_ocr2 import DEEPSEEK_OCR2
+from .deepseek_vl import DEEPSEEK_VL
 from .fit_canvas import LLAMA4, MLLAMA
 from .gemma4 import GEMMA4
 from .pan_and_scan import PAN_AND_SCAN
@@ -27,6 +32,7 @@ STRATEGIES: dict[str, Strategy] = {
 }
 STRATEGIES.update({s.name: s for s in (PAN_AND_SCAN, PIXTRAL, MLLAMA, LLAMA4, GEMMA4)})
 STRATEGIES.update({s.name: s for s in (IDEFICS2, SIGLIP2_NAFLEX, ARIA)})
+STRATEGIES.update({s.name: s for s in (OVIS2, MINICPMV4_6, HUNYUAN_VL, DEEPSEEK_OCR2, DEEPSEEK_VL)})  # families
 
 
 def register_strategy(strategy: Strategy, *, replace_existing: bool = False) -> Strategy:
