@@ -157,6 +157,14 @@ class VisionPipeline:
         assembler = assembler.to(dtype).eval()
         return cls(spec, encoder, assembler, **options)
 
+    def to(self, *args: Any, **kwargs: Any) -> "VisionPipeline":
+        """Move the encoder and the token stage together (``torch.nn.Module.to``'s
+        arguments: a device, a dtype, or both); the pixels follow the encoder's weights,
+        so nothing else changes for the caller. Returns the pipeline."""
+        self.encoder.to(*args, **kwargs)
+        self.assembler.to(*args, **kwargs)
+        return self
+
     # ---------------------------------------------------------------- running
     def __call__(self, images: Any, *, on_error: str = "raise") -> list[Any]:
         """One ``VisualTokens`` per image. With ``on_error="skip"`` an input that is

@@ -185,3 +185,54 @@ def test_pos_antialias_flag_changes_only_shrunk_grids(clip_vision):
             # position embeddings by a sizeable fraction, far above any rounding (> PACKED_ULPS)
             diff = error_in_ulps(plain.forward_features(pixels), smooth.forward_features(pixels))
             assert (diff > PACKED_ULPS) == differs, (size, diff)
+
+
+def _segments(lengths=(5, 17, 17, 9), seed=1):
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.randn(1, 2, sum(lengths), 8, generator=gen) for _ in range(3)], lengths
+
+
+def test_a_varlen_kernel_is_used_only_after_it_agrees_with_the_loop(monkeypatch):
+    """The selection logic of "auto" on CUDA, exercised on CPU with stand-in kernels (the
+    real ones are CUDA-only): a kernel that agrees with the batched loop on its first input
+    is adopted for that device and dtype; one that disagrees, or raises, never is, and the
+    loop's result is returned either way."""
+    import anyres.encode.attention as attention
+
+    (q, k, v), lengths = _segments()
+    loop = attention._batched_runs(q, k, v, lengths)
+    calls = []
+
+    def exact(q, k, v, lengths):
+        calls.append("exact")
+        return attention._batched_runs(q, k, v, lengths)
+
+    def wrong(q, k, v, lengths):
+        calls.append("wrong")
+        return attention._batched_runs(q, k, v, lengths) + 0.01
+
+    def broken(q, k, v, lengths):
+        raise RuntimeError("no kernel image is available for execution on the device")
+
+    for kernel, verdict in ((exact, True), (wrong, False), (broken, False)):
+        monkeypatch.setattr(attention, "_VARLEN_CHECKED", {})
+        assert attention.varlen_usable(q, k, v, lengths, kernel=kernel) is verdict
+        assert attention.varlen_usable(q, k, v, lengths, kernel=kernel) is verdict  # decided once
+    assert calls == ["exact", "wrong"]  # each kernel ran once, beside the loop
+    # a batch of two packed sequences is never handed to a varlen kernel
+    monkeypatch.setattr(attention, "_VARLEN_CHECKED", {})
+    q2 = q.expand(2, -1, -1, -1)
+    assert attention.varlen_usable(q2, q2, q2, lengths, kernel=exact) is False
+    # on CPU "auto" is the batched loop whatever was decided
+    monkeypatch.setattr(attention, "_VARLEN_CHECKED", {("cpu", torch.float32): True})
+    assert torch.equal(packed_attention(q, k, v, lengths), loop)
+
+
+def test_the_varlen_kernels_are_cuda_only_here():
+    """On this CPU-only torch the kernels raise, so "varlen" asked for by name fails loudly
+    (a RuntimeError from torch) while "auto" never tries it off CUDA."""
+    (q, k, v), lengths = _segments()
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device: scripts/gpu_checks.py checks the kernels against the loop")
+    with pytest.raises((RuntimeError, NotImplementedError)):
+        packed_attention(q, k, v, lengths, "varlen")

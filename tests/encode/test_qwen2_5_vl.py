@@ -7,6 +7,7 @@ partial ones included) is saved twice: the whole VLM folder and its bare vision 
 
 from __future__ import annotations
 
+import copy
 
 import pytest
 
@@ -143,8 +144,10 @@ def test_bfloat16_against_float32(qwen2_5):
     with torch.no_grad():
         exact = torch.cat(ref.model.get_image_features(pixels, grid).pooler_output)
         ours = encoder.forward_packed(pixels, grid)
-        ref_bf16 = torch.cat(ref.to(torch.bfloat16).model.get_image_features(pixels, grid).pooler_output)
-        ref.float()
+        # a copy: casting the module fixture to bfloat16 and back would round its weights
+        # for every later test of this module
+        half = copy.deepcopy(ref).to(torch.bfloat16)
+        ref_bf16 = torch.cat(half.model.get_image_features(pixels, grid).pooler_output)
     assert ours.dtype == torch.bfloat16
     scale = exact.abs().max().item()
     ours_err, ref_err = (ours.float() - exact).abs().max().item(), (ref_bf16.float() - exact).abs().max().item()

@@ -125,3 +125,21 @@ def test_encode_batch_equals_encode_views(preset, tiny_clip):
         # tests/encode/test_packed.py)
         assert_close_rel(a.embeddings, b.embeddings, ulps=64, what=preset)
         assert torch.equal(a.positions, b.positions) and len(a) == a.plan.num_tokens
+
+
+def test_to_moves_the_encoder_and_the_token_stage_together(llava_next_folder):
+    """``VisionPipeline.to(dtype)`` (and ``.to(device)``) moves every module: the rows
+    come out in bfloat16, close to float32's (bfloat16 keeps 8 bits of mantissa: a 2-layer
+    tower, projector and newline rows round to a few 1e-3 of the scale; 3e-2 is loose on
+    purpose, the test is about where the modules and pixels live, the CPU bf16 accuracy is
+    checked per tower in tests/encode)."""
+    folder, _ = llava_next_folder
+    full = VisionPipeline.from_preset("llava-next", folder)
+    half = VisionPipeline.from_preset("llava-next", folder).to(torch.bfloat16)
+    assert half.to("cpu") is half
+    params = list(half.encoder.parameters()) + list(half.assembler.parameters())
+    assert params and all(p.dtype == torch.bfloat16 for p in params)
+    for a, b in zip(full(IMAGES[:2]), half(IMAGES[:2])):
+        assert b.embeddings.dtype == torch.bfloat16 and b.embeddings.shape == a.embeddings.shape
+        err = (b.embeddings.float() - a.embeddings).abs().max() / a.embeddings.abs().max()
+        assert err < 3e-2, err

@@ -14,7 +14,12 @@ Three implementations, all exact (they agree to float32 rounding), and ``"auto"`
 ``"auto"`` is the loop, with one refinement: a run of consecutive segments of equal
 length (Qwen2.5-VL's full windows, images of one size) is one batched SDPA call over
 (runs, heads, L, head_dim) instead of one call each (exact: the same per-segment
-softmax). A single segment is one plain SDPA call. The mask does N^2 work whatever the
+softmax). On a CUDA device ``"auto"`` first tries a variable-length kernel
+(``"varlen"``: FlashAttention's ``cu_seqlens`` form for float16/bfloat16, the
+memory-efficient kernel's for float32; torch's own ``aten`` ops), which does sum(L_i^2)
+work in one launch. Each kernel is checked once per device and dtype against the batched
+loop on the first input it sees, and used only if it agrees to the dtype's rounding; a
+kernel that is missing, raises, or disagrees is never tried again and the loop runs. A single segment is one plain SDPA call. The mask does N^2 work whatever the
 segments, and compiled flex, which skips empty blocks, runs a slower CPU kernel than
 SDPA's and compiles anew for every total length. The timings behind this choice are in
 ``docs/performance.md`` (``benchmarks/bench_encode.py --flex`` reprints them; its
@@ -30,7 +35,11 @@ import torch.nn.functional as F
 
 from ..errors import ShapeError, SpecError
 
-IMPLEMENTATIONS = ("auto", "loop", "mask", "flex")  # auto: the loop with equal runs batched
+IMPLEMENTATIONS = ("auto", "loop", "mask", "flex", "varlen")  # auto: varlen on CUDA if it checks out, else the loop
+# Agreement the first-use check asks of a varlen kernel, relative to the output's magnitude:
+# a few units of the dtype's rounding over a softmax-weighted sum of head_dim products.
+VARLEN_TOLERANCE = {torch.float32: 1e-4, torch.float16: 4e-3, torch.bfloat16: 3e-2}
+_VARLEN_CHECKED: dict[tuple[str, torch.dtype], bool] = {}
 
 
 def segment_ids(lengths: tuple[int, ...], device: torch.device | None = None) -> torch.Tensor:
@@ -94,6 +103,42 @@ def _batched_runs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lengths: tu
     return torch.cat(out, dim=-2)
 
 
+def _cu_seqlens(lengths: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    return torch.tensor((0, *lengths), device=device, dtype=torch.int32).cumsum(0, dtype=torch.int32)
+
+
+def _varlen(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lengths: tuple[int, ...]) -> torch.Tensor:
+    """One variable-length kernel launch over (1, heads, N, head_dim) inputs (CUDA only)."""
+    if q.shape[0] != 1:
+        raise ShapeError(f"varlen attention takes one packed sequence (batch 1), got batch {q.shape[0]}")
+    cu, longest = _cu_seqlens(lengths, q.device), max(lengths)
+    if q.dtype in (torch.float16, torch.bfloat16):  # FlashAttention: (N, heads, head_dim)
+        q_, k_, v_ = (t[0].transpose(0, 1).contiguous() for t in (q, k, v))
+        out = torch.ops.aten._flash_attention_forward(q_, k_, v_, cu, cu, longest, longest, 0.0, False, False)[0]
+        return out.transpose(0, 1).unsqueeze(0)
+    q_, k_, v_ = (t.transpose(1, 2).contiguous() for t in (q, k, v))  # memory-efficient: (1, N, heads, head_dim)
+    out = torch.ops.aten._efficient_attention_forward(q_, k_, v_, None, cu, cu, longest, longest, 0.0, 0)[0]
+    return out.transpose(1, 2)
+
+
+def varlen_usable(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lengths: tuple[int, ...],
+                  kernel=_varlen) -> bool:
+    """Whether the varlen kernel may serve this device and dtype: decided once, on the
+    first input, by running it beside the batched loop (see the module's docstring)."""
+    key = (q.device.type, q.dtype)
+    if key not in _VARLEN_CHECKED:
+        ok = False
+        if q.shape[0] == 1 and q.dtype in VARLEN_TOLERANCE:
+            try:
+                ours, ref = kernel(q, k, v, lengths), _batched_runs(q, k, v, lengths)
+                scale = ref.abs().max().item() or 1.0
+                ok = ours.shape == ref.shape and (ours - ref).abs().max().item() <= VARLEN_TOLERANCE[q.dtype] * scale
+            except (RuntimeError, TypeError, NotImplementedError, AttributeError, ShapeError):
+                ok = False  # not built into this torch, or not for this device, head size or dtype
+        _VARLEN_CHECKED[key] = ok
+    return _VARLEN_CHECKED[key] and q.shape[0] == 1
+
+
 def packed_attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lengths: tuple[int, ...], impl: str = "auto"
 ) -> torch.Tensor:
@@ -107,7 +152,11 @@ def packed_attention(
     if len(lengths) == 1:
         return F.scaled_dot_product_attention(q, k, v)
     if impl == "auto":
+        if q.is_cuda and varlen_usable(q, k, v, lengths):
+            return _varlen(q, k, v, lengths)
         return _batched_runs(q, k, v, lengths)
+    if impl == "varlen":
+        return _varlen(q, k, v, lengths)
     if impl == "loop":
         parts = zip(q.split(lengths, -2), k.split(lengths, -2), v.split(lengths, -2))
         return torch.cat([F.scaled_dot_product_attention(a, b, c) for a, b, c in parts], dim=-2)
