@@ -112,8 +112,14 @@ def run_ray(preset: str, encoder: Any, exact: bool, units: list[dict[str, Any]],
                             batch_size=batch_size, batch_format="pyarrow", compute=actors,
                             num_cpus=pool["num_cpus"], num_gpus=pool["num_gpus"] or None)
         committer = _Committer(store, stats, progress)
-        for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-            committer.add(batch)
+        batches = iter(ds.iter_batches(batch_size=None, batch_format="pyarrow"))
+        try:
+            for batch in batches:
+                committer.add(batch)
+        finally:  # on any exit, stop the execution (its actors hold the cluster's GPUs)
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
         committer.commit()
     finally:
         if ours:

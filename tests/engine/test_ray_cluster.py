@@ -1,0 +1,142 @@
+"""The Ray engine on a simulated multi-node cluster (``ray.cluster_utils.Cluster``: a head
+node with CPUs, two worker nodes with a CPU and a fake GPU each), shared by the tests of
+this module: encoder actors one per GPU across the nodes, a node lost mid-run and a driver
+crash, then a resume that ends with every good image encoded exactly once, every bad one
+in the errors table, and the local engine's embeddings; bad Parquet rows and a damaged
+row group refused row by row, as the local engine does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from anyres.engine import encode_dataset
+from anyres.engine.store import Store, load_embeddings
+
+from ..tolerance import assert_close_rel
+from .corpus import make_corpus
+
+ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.slow  # one cluster for the module: ~1 minute on 2 busy cores
+
+PRESET = "llava-next"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from ray.cluster_utils import Cluster
+
+    if ray.is_initialized():
+        ray.shutdown()
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "object_store_memory": 100 * 2**20,
+                                                      "include_dashboard": False})
+    gpu_nodes = [c.add_node(num_cpus=1, num_gpus=1, object_store_memory=100 * 2**20) for _ in range(2)]
+    ray.init(address=c.address, log_to_driver=False)
+    c.wait_for_nodes()
+    yield c, gpu_nodes
+    ray.shutdown()
+    c.shutdown()
+
+
+def _manifest(out: Path) -> list[dict]:
+    return pq.read_table(out / "manifest.parquet").to_pylist()
+
+
+def _errors(out: Path) -> list[dict]:
+    return pq.read_table(out / "errors.parquet").to_pylist()
+
+
+def _same_rows_and_embeddings(local: Path, remote: Path) -> None:
+    keep = ("source", "content_hash", "width", "height", "preset", "grid", "num_tokens", "layout_length", "layout")
+    a = sorted(({k: r[k] for k in keep} for r in _manifest(local)), key=lambda r: r["source"])
+    b = sorted(({k: r[k] for k in keep} for r in _manifest(remote)), key=lambda r: r["source"])
+    assert a == b
+    ours = {r["source"]: load_embeddings(remote, r) for r in _manifest(remote)}
+    for r in _manifest(local):
+        # the same encoder on the same pixels, batched in other groups: float32 summation
+        # order (see PACKED_ULPS in tests/encode/test_packed.py)
+        assert_close_rel(ours[r["source"]], load_embeddings(local, r), ulps=64, what=r["source"])
+    assert sorted(e["source"] for e in _errors(local)) == sorted(e["source"] for e in _errors(remote))
+
+
+def _only_named_shards(out: Path) -> None:
+    """Every shard file is named by a committed row (no orphan left from a lost task)."""
+    assert {f"shards/{f.name}" for f in (out / "shards").iterdir()} == {r["shard"] for r in _manifest(out)}
+
+
+def test_encoders_one_per_gpu_across_nodes_and_the_local_engines_rows(cluster, tmp_path, tiny_clip_folder):
+    src = tmp_path / "src"
+    good, bad = make_corpus(src, 24, seed=3, bad_share=0.15)
+    local = encode_dataset(src, tmp_path / "local", PRESET, tiny_clip_folder, batch_size=2, shard_mb=0.3)
+    run = encode_dataset(src, tmp_path / "ray", PRESET, tiny_clip_folder, engine="ray", batch_size=2, shard_mb=0.3)
+    assert (local["encoded"], local["refused"]) == (run["encoded"], run["refused"]) == (len(good), len(bad))
+    assert run["encoder_pool"] == [1, 2] and run["gpus_per_encoder"] == 1.0  # one actor a (fake) GPU
+    assert (run["encoder_actors"], run["encoder_nodes"]) == (2, 2)  # ... on both GPU nodes
+    assert run["ray_started_here"] is False and run["ray_startup_s"] < 1  # joined the running cluster
+    _same_rows_and_embeddings(tmp_path / "local", tmp_path / "ray")
+    _only_named_shards(tmp_path / "ray")
+    again = encode_dataset(src, tmp_path / "ray", PRESET, tiny_clip_folder, engine="ray", encoders=1)
+    assert (again["encoded"], again["refused"], again["skipped_done"]) == (0, 0, len(good) + len(bad))
+
+
+def test_bad_parquet_rows_and_path_lists_on_the_workers(cluster, tmp_path, tiny_clip_folder):
+    src = tmp_path / "src"
+    good, bad = make_corpus(src, 8, seed=5, bad_share=0.01)
+    rows = [(src / g).read_bytes() for g in good]
+    pq.write_table(pa.table({"bytes": rows}), tmp_path / "rows.parquet", row_group_size=2)
+    meta = pq.ParquetFile(tmp_path / "rows.parquet").metadata.row_group(1).column(0)
+    with open(tmp_path / "rows.parquet", "r+b") as fh:  # a damaged row group: its two rows refused
+        fh.seek(meta.dictionary_page_offset or meta.data_page_offset)
+        fh.write(b"\xff" * 64)
+    run = encode_dataset(tmp_path / "rows.parquet", tmp_path / "pq", PRESET, tiny_clip_folder, engine="ray",
+                         encoders=(1, 1))
+    assert (run["encoded"], run["refused"]) == (len(rows) - 2, 2)
+    errors = _errors(tmp_path / "pq")
+    assert sorted(e["source"] for e in errors) == ["row-2", "row-3"] and all("row group 1" in e["message"] for e in errors)
+    listing = tmp_path / "list.txt"
+    listing.write_bytes(b"\n".join([f"src/{g}".encode() for g in good + bad] + [b"src/a\x00b.png", b"src/gone.png"]))
+    run = encode_dataset(listing, tmp_path / "lst", PRESET, tiny_clip_folder, engine="ray", encoders=1)
+    assert (run["encoded"], run["refused"]) == (len(good), len(bad) + 2)
+    errors = {e["source"]: e["message"] for e in _errors(tmp_path / "lst")}
+    assert "NUL byte" in errors["src/a\x00b.png"] and "cannot read" in errors["src/gone.png"]
+
+
+def test_a_node_lost_and_a_driver_crash_mid_run_then_resume_exactly_once(cluster, tmp_path, tiny_clip_folder,
+                                                                         monkeypatch):
+    """The first run loses a GPU node after its first commit and its driver dies at the
+    third (after the workers wrote shards that no part names); the resumed run, on the
+    remaining nodes, finishes the job."""
+    import anyres.engine.ray_engine as ray_engine
+
+    c, gpu_nodes = cluster
+    src = tmp_path / "src"
+    good, bad = make_corpus(src, 30, seed=9, bad_share=0.1)
+    encode_dataset(src, tmp_path / "local", PRESET, tiny_clip_folder, batch_size=3)
+    monkeypatch.setattr(ray_engine, "COMMIT_ROWS", 3)
+    real_commit = Store.commit
+    commits = []
+
+    def commit(self, manifest, refused):
+        if len(commits) == 1:
+            c.remove_node(gpu_nodes[1])  # a node lost mid-run: its actor and tasks with it
+        if len(commits) == 2:
+            raise SystemExit("the driver dies here")
+        commits.append(real_commit(self, manifest, refused))
+        return commits[-1]
+
+    monkeypatch.setattr(Store, "commit", commit)
+    out = tmp_path / "ray"
+    with pytest.raises(SystemExit):
+        encode_dataset(src, out, PRESET, tiny_clip_folder, engine="ray", batch_size=3)
+    assert len(list((out / "manifest").glob("part-*.parquet"))) == 2
+    monkeypatch.setattr(Store, "commit", real_commit)
+    run = encode_dataset(src, out, PRESET, tiny_clip_folder, engine="ray", batch_size=3)
+    assert 0 < run["skipped_done"] < len(good) + len(bad) and run["encoder_nodes"] == 1
+    assert run["encoded"] + run["refused"] + run["skipped_done"] == len(good) + len(bad)
+    assert sorted(r["source"] for r in _manifest(out)) == sorted(good)  # each exactly once
+    assert sorted(e["source"] for e in _errors(out)) == sorted(bad)
+    _same_rows_and_embeddings(tmp_path / "local", out)
+    _only_named_shards(out)
