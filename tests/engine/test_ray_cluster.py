@@ -78,30 +78,27 @@ def test_encoders_one_per_gpu_across_nodes_and_the_local_engines_rows(cluster, t
     assert run["ray_started_here"] is False and run["ray_startup_s"] < 1  # joined the running cluster
     _same_rows_and_embeddings(tmp_path / "local", tmp_path / "ray")
     _only_named_shards(tmp_path / "ray")
-    again = encode_dataset(src, tmp_path / "ray", PRESET, tiny_clip_folder, engine="ray", encoders=1)
-    assert (again["encoded"], again["refused"], again["skipped_done"]) == (0, 0, len(good) + len(bad))
 
 
-def test_bad_parquet_rows_and_path_lists_on_the_workers(cluster, tmp_path, tiny_clip_folder):
+def test_bad_parquet_rows_on_the_workers(cluster, tmp_path, tiny_clip_folder):
+    """Rows refused one by one (a damaged row group, a missing file, a NUL byte in a path),
+    the good ones encoded (unit by unit reading: test_ray_sources.py)."""
     src = tmp_path / "src"
-    good, bad = make_corpus(src, 8, seed=5, bad_share=0.01)
-    rows = [(src / g).read_bytes() for g in good]
-    pq.write_table(pa.table({"bytes": rows}), tmp_path / "rows.parquet", row_group_size=2)
-    meta = pq.ParquetFile(tmp_path / "rows.parquet").metadata.row_group(1).column(0)
+    good, _ = make_corpus(src, 6, seed=5, bad_share=0.01)
+    paths = [f"img-{k}" for k in range(len(good))] + ["src/gone.png", "x\x00y.png"]
+    data = [(src / g).read_bytes() for g in good] + [None, None]
+    pq.write_table(pa.table({"path": paths, "bytes": data}), tmp_path / "rows.parquet", row_group_size=2)
+    meta = pq.ParquetFile(tmp_path / "rows.parquet").metadata.row_group(1).column(1)
     with open(tmp_path / "rows.parquet", "r+b") as fh:  # a damaged row group: its two rows refused
         fh.seek(meta.dictionary_page_offset or meta.data_page_offset)
         fh.write(b"\xff" * 64)
     run = encode_dataset(tmp_path / "rows.parquet", tmp_path / "pq", PRESET, tiny_clip_folder, engine="ray",
                          encoders=(1, 1))
-    assert (run["encoded"], run["refused"]) == (len(rows) - 2, 2)
-    errors = _errors(tmp_path / "pq")
-    assert sorted(e["source"] for e in errors) == ["row-2", "row-3"] and all("row group 1" in e["message"] for e in errors)
-    listing = tmp_path / "list.txt"
-    listing.write_bytes(b"\n".join([f"src/{g}".encode() for g in good + bad] + [b"src/a\x00b.png", b"src/gone.png"]))
-    run = encode_dataset(listing, tmp_path / "lst", PRESET, tiny_clip_folder, engine="ray", encoders=1)
-    assert (run["encoded"], run["refused"]) == (len(good), len(bad) + 2)
-    errors = {e["source"]: e["message"] for e in _errors(tmp_path / "lst")}
-    assert "NUL byte" in errors["src/a\x00b.png"] and "cannot read" in errors["src/gone.png"]
+    ok = len(good) - 2  # all but the damaged group's two rows
+    assert (run["encoded"], run["refused"]) == (ok, len(paths) - ok)
+    errors = {e["source"]: e["message"] for e in _errors(tmp_path / "pq")}
+    assert "row group 1" in errors["row-2"] and "row group 1" in errors["row-3"]
+    assert "cannot read" in errors["src/gone.png"] and "NUL byte" in errors["x\x00y.png"]
 
 
 def test_a_node_lost_and_a_driver_crash_mid_run_then_resume_exactly_once(cluster, tmp_path, tiny_clip_folder,

@@ -55,9 +55,10 @@ def source_units(src: str | os.PathLike, column: str | None = None) -> list[dict
             first += rows
         return units
     if suffix in (".txt", ".lst", ".list"):
-        try:
-            with open(path, "rb") as fh:
-                st = os.fstat(fh.fileno())
+        try:  # stat, not open: opening a FIFO would wait for a writer
+            st = os.stat(path)
+            if stat.S_ISREG(st.st_mode) and not os.access(path, os.R_OK):
+                raise PermissionError(13, "Permission denied")
         except OSError as exc:
             raise SpecError(f"{path}: cannot read the path list ({exc.strerror or exc})") from None
         if not stat.S_ISREG(st.st_mode):
@@ -69,7 +70,7 @@ def source_units(src: str | os.PathLike, column: str | None = None) -> list[dict
 def _unit(kind: str, root: Path, *, a: int, b: int = 0, path_col: str = "", bytes_col: str = "", rows: int = 0,
           sub: bytes = b"") -> dict[str, Any]:
     """One unit of work (every unit has the same fields: they travel as one Arrow table)."""
-    return {"kind": kind, "root": os.fsencode(root.resolve()), "a": a, "b": b, "path_col": path_col,
+    return {"kind": kind, "root": os.fsencode(os.path.abspath(root)), "a": a, "b": b, "path_col": path_col,
             "bytes_col": bytes_col, "rows": rows, "sub": sub}
 
 
