@@ -32,11 +32,11 @@ from PIL import Image  # noqa: E402
 # (preset, tower kind, config of the published tower, its depth, the depths timed)
 TOWERS = [
     ("llava-next", "clip", dict(hidden_size=1024, intermediate_size=4096, num_attention_heads=16, image_size=336,
-                                patch_size=14), 24, (2, 3)),
+                                patch_size=14), 24, (2, 4)),
     ("llava-onevision", "siglip", dict(hidden_size=1152, intermediate_size=4304, num_attention_heads=16,
-                                       image_size=384, patch_size=14), 27, (2, 3)),
+                                       image_size=384, patch_size=14), 27, (2, 4)),
     ("qwen2-vl", "qwen2", dict(embed_dim=1280, hidden_size=1536, num_heads=16, mlp_ratio=4, patch_size=14,
-                               spatial_merge_size=2), 32, (1, 2)),
+                               spatial_merge_size=2), 32, (1, 3)),
 ]
 RENDER_PRESETS = ["llava-next", "llava-onevision", "internvl", "qwen2-vl", "qwen2.5-vl", "idefics3", "gemma3"]
 
@@ -128,7 +128,7 @@ def encode_rates(data: bytes, repeats: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--photo", default="1024x768")
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     w, h = (int(x) for x in args.photo.split("x"))
     data = photo(w, h)

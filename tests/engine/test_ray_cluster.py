@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from anyres import SpecError
 from anyres.engine import encode_dataset
 from anyres.engine.store import Store, load_embeddings
 
@@ -71,13 +72,32 @@ def test_encoders_one_per_gpu_across_nodes_and_the_local_engines_rows(cluster, t
     src = tmp_path / "src"
     good, bad = make_corpus(src, 24, seed=3, bad_share=0.15)
     local = encode_dataset(src, tmp_path / "local", PRESET, tiny_clip_folder, batch_size=2, shard_mb=0.3)
-    run = encode_dataset(src, tmp_path / "ray", PRESET, tiny_clip_folder, engine="ray", batch_size=2, shard_mb=0.3)
+    # the default pool is (1, 2) here (encoder_pool: tested below); a fixed pool of two
+    # starts both actors before any data flows, so that both get batches
+    run = encode_dataset(src, tmp_path / "ray", PRESET, tiny_clip_folder, engine="ray", batch_size=2, shard_mb=0.3,
+                         encoders=2)
     assert (local["encoded"], local["refused"]) == (run["encoded"], run["refused"]) == (len(good), len(bad))
-    assert run["encoder_pool"] == [1, 2] and run["gpus_per_encoder"] == 1.0  # one actor a (fake) GPU
+    assert run["encoder_pool"] == [2, 2] and run["gpus_per_encoder"] == 1.0  # one actor a (fake) GPU
     assert (run["encoder_actors"], run["encoder_nodes"]) == (2, 2)  # ... on both GPU nodes
     assert run["ray_started_here"] is False and run["ray_startup_s"] < 1  # joined the running cluster
     _same_rows_and_embeddings(tmp_path / "local", tmp_path / "ray")
     _only_named_shards(tmp_path / "ray")
+
+
+def test_the_pool_is_sized_to_the_cluster():
+    from anyres.engine.ray_engine import check_encoders, encoder_pool
+
+    gpus = {"CPU": 64.0, "GPU": 8.0}
+    assert encoder_pool(gpus, 2, None, 1.0) == {"min": 1, "max": 8, "num_gpus": 1.0, "num_cpus": 1.0}
+    assert encoder_pool(gpus, 2, None, 0.5)["max"] == 16  # two actors share a GPU
+    assert encoder_pool(gpus, 2, (2, 4), 1.0)["max"] == 4
+    assert encoder_pool({"CPU": 8.0}, 3, None, 1.0) == {"min": 1, "max": 3, "num_gpus": 0.0, "num_cpus": 0.25}
+    assert check_encoders("2,6", 1) == ((2, 6), 1.0) and check_encoders(3, 0.25) == ((3, 3), 0.25)
+    for bad in ("0", "4,2", "x", (1, 2, 3), True, 2.5):
+        with pytest.raises(SpecError, match="encoders"):
+            check_encoders(bad, 1.0)
+    with pytest.raises(SpecError, match="gpus_per_encoder"):
+        check_encoders(None, 0)
 
 
 def test_bad_parquet_rows_on_the_workers(cluster, tmp_path, tiny_clip_folder):

@@ -100,6 +100,9 @@ def run_ray(preset: str, encoder: Any, exact: bool, units: list[dict[str, Any]],
         ctx = ray.data.DataContext.get_current()
         ctx.execution_options.preserve_order = False
         ctx.enable_progress_bars = False
+        # the pool's first actors (those the cluster has room for now) load their model before
+        # any data flows, so that every accelerator gets work from the start
+        ctx.wait_for_min_actors_s = 600
         done = _done_table.remote(str(store.root))
         tasks = ray.data.TaskPoolStrategy(size=workers or None)
         ds = ray.data.from_items(units, override_num_blocks=max(1, min(len(units), 4096)))
@@ -107,7 +110,9 @@ def run_ray(preset: str, encoder: Any, exact: bool, units: list[dict[str, Any]],
         ds = ds.map_batches(_read_render, fn_args=(preset, exact, max_image_pixels, [done]),
                             batch_size=max(1, batch_size // 2), batch_format="pyarrow", num_cpus=render_cpus,
                             compute=tasks)
-        actors = ray.data.ActorPoolStrategy(min_size=pool["min"], max_size=pool["max"], initial_size=pool["max"])
+        room = encoder_pool(ray.available_resources(), nodes, None, gpus_per_encoder)["max"]
+        initial = max(pool["min"], min(pool["max"], room))
+        actors = ray.data.ActorPoolStrategy(min_size=pool["min"], max_size=pool["max"], initial_size=initial)
         ds = ds.map_batches(_Encode, fn_constructor_args=(preset, str(encoder), exact, threads, out, shard_mb),
                             batch_size=batch_size, batch_format="pyarrow", compute=actors,
                             num_cpus=pool["num_cpus"], num_gpus=pool["num_gpus"] or None)
