@@ -68,17 +68,27 @@ def _only_named_shards(out: Path) -> None:
     assert {f"shards/{f.name}" for f in (out / "shards").iterdir()} == {r["shard"] for r in _manifest(out)}
 
 
-def test_encoders_one_per_gpu_across_nodes_and_the_local_engines_rows(cluster, tmp_path, tiny_clip_folder):
+def test_encoders_one_per_gpu_across_nodes_and_the_local_engines_rows(cluster, tmp_path, tiny_clip_folder,
+                                                                      monkeypatch):
+    from ray._private.state import available_resources_per_node
+
+    c, gpu_nodes = cluster
     src = tmp_path / "src"
     good, bad = make_corpus(src, 24, seed=3, bad_share=0.15)
     local = encode_dataset(src, tmp_path / "local", PRESET, tiny_clip_folder, batch_size=2, shard_mb=0.3)
-    # the default pool is (1, 2) here (encoder_pool: tested below); a fixed pool of two
-    # starts both actors before any data flows, so that both get batches
-    run = encode_dataset(src, tmp_path / "ray", PRESET, tiny_clip_folder, engine="ray", batch_size=2, shard_mb=0.3,
-                         encoders=2)
+    real_commit, free_gpus = Store.commit, []
+
+    def commit(self, manifest, refused):  # where the encoders sit, while the job runs
+        free_gpus.append({n: r.get("GPU", 0) for n, r in available_resources_per_node().items()})
+        return real_commit(self, manifest, refused)
+
+    monkeypatch.setattr(Store, "commit", commit)
+    run = encode_dataset(src, tmp_path / "ray", PRESET, tiny_clip_folder, engine="ray", batch_size=2, shard_mb=0.3)
     assert (local["encoded"], local["refused"]) == (run["encoded"], run["refused"]) == (len(good), len(bad))
-    assert run["encoder_pool"] == [2, 2] and run["gpus_per_encoder"] == 1.0  # one actor a (fake) GPU
-    assert (run["encoder_actors"], run["encoder_nodes"]) == (2, 2)  # ... on both GPU nodes
+    assert run["encoder_pool"] == [1, 2] and run["gpus_per_encoder"] == 1.0  # one actor a (fake) GPU
+    # both started before any data flowed: each GPU node's GPU is taken, by one actor each
+    assert free_gpus and all(free_gpus[0][n.node_id] == 0 for n in gpu_nodes)
+    assert 1 <= run["encoder_actors"] <= 2 and run["encoder_nodes"] == run["encoder_actors"]
     assert run["ray_started_here"] is False and run["ray_startup_s"] < 1  # joined the running cluster
     _same_rows_and_embeddings(tmp_path / "local", tmp_path / "ray")
     _only_named_shards(tmp_path / "ray")

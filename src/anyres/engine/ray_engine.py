@@ -29,6 +29,7 @@ from typing import Any
 
 from ..errors import AnyresError, SpecError
 from .job import Stats, layout_json
+from .ray_sources import ENTRY_ROWS
 from .store import Refused, Store, manifest_schema
 
 COMMIT_ROWS = 1024  # records the driver holds before it commits a part
@@ -106,7 +107,17 @@ def run_ray(preset: str, encoder: Any, exact: bool, units: list[dict[str, Any]],
         done = _done_table.remote(str(store.root))
         tasks = ray.data.TaskPoolStrategy(size=workers or None)
         ds = ray.data.from_items(units, override_num_blocks=max(1, min(len(units), 4096)))
-        ds = ds.map_batches(_read_units, batch_size=1, batch_format="pyarrow", num_cpus=render_cpus, compute=tasks)
+        if units and units[0]["kind"] == "parquet":
+            # a row group's entries hold its image bytes: listed and rendered in one task
+            # (Ray fuses the two stages), so that the bytes never cross the object store
+            ds = ds.map_batches(_read_units, fn_args=(ENTRY_ROWS,), batch_size=1, batch_format="pyarrow",
+                                num_cpus=render_cpus, compute=tasks)
+        else:
+            # a listing's entries are a few bytes each: listed apart (a unit can be a
+            # flat folder of millions of files) and spread, a block at a time, over the
+            # render tasks
+            ds = ds.map_batches(_read_units, fn_args=(max(1, batch_size),), batch_size=1, batch_format="pyarrow",
+                                num_cpus=0.05, compute=ray.data.TaskPoolStrategy())
         ds = ds.map_batches(_read_render, fn_args=(preset, exact, max_image_pixels, [done]),
                             batch_size=max(1, batch_size // 2), batch_format="pyarrow", num_cpus=render_cpus,
                             compute=tasks)
@@ -170,10 +181,10 @@ class _LazyRemote:
 _done_table = _LazyRemote(_read_done)
 
 
-def _read_units(batch: Any):
+def _read_units(batch: Any, rows_per_block: int):
     from .ray_sources import read_units
 
-    yield from read_units(batch)
+    yield from read_units(batch, rows_per_block)
 
 
 _DONE: dict[str, Any] = {}  # the anti-join's right side, once per worker process

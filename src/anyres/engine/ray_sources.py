@@ -81,9 +81,9 @@ def _folder_units(root: Path) -> list[dict[str, Any]]:
     return [_unit("folder", root, a=-1)] + [_unit("folder", root, a=k, sub=s) for k, s in enumerate(subs)]
 
 
-def read_units(batch: Any) -> Iterator[Any]:
+def read_units(batch: Any, rows_per_block: int = ENTRY_ROWS) -> Iterator[Any]:
     """A ``map_batches`` generator: the entries of each unit of ``batch`` (an Arrow
-    table of units), ``ENTRY_ROWS`` at a time."""
+    table of units), ``rows_per_block`` at a time."""
     import pyarrow as pa
 
     schema = entry_schema()
@@ -91,7 +91,7 @@ def read_units(batch: Any) -> Iterator[Any]:
         rows: list[tuple] = []
         for entry in _unit_entries(unit):
             rows.append(entry)
-            if len(rows) >= ENTRY_ROWS:
+            if len(rows) >= rows_per_block:
                 yield pa.Table.from_arrays([pa.array(c, t.type) for c, t in zip(zip(*rows), schema)], schema=schema)
                 rows = []
         if rows:
