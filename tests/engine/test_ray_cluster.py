@@ -72,6 +72,8 @@ def test_encoders_one_per_gpu_across_nodes_and_the_local_engines_rows(cluster, t
                                                                       monkeypatch):
     from ray._private.state import available_resources_per_node
 
+    import anyres.engine.ray_engine as ray_engine
+
     c, gpu_nodes = cluster
     src = tmp_path / "src"
     good, bad = make_corpus(src, 24, seed=3, bad_share=0.15)
@@ -83,11 +85,16 @@ def test_encoders_one_per_gpu_across_nodes_and_the_local_engines_rows(cluster, t
         return real_commit(self, manifest, refused)
 
     monkeypatch.setattr(Store, "commit", commit)
-    run = encode_dataset(src, tmp_path / "ray", PRESET, tiny_clip_folder, engine="ray", batch_size=2, shard_mb=0.3)
+    monkeypatch.setattr(ray_engine, "COMMIT_ROWS", 4)  # commits while the job runs (the last one follows its end)
+    # the default pool autoscales from 1 to 2 actors here (the second released when the
+    # renders cannot keep both busy; encoder_pool is tested below); a fixed pool of two
+    # holds both GPUs for the whole job
+    run = encode_dataset(src, tmp_path / "ray", PRESET, tiny_clip_folder, engine="ray", batch_size=2, shard_mb=0.3,
+                         encoders=2)
     assert (local["encoded"], local["refused"]) == (run["encoded"], run["refused"]) == (len(good), len(bad))
-    assert run["encoder_pool"] == [1, 2] and run["gpus_per_encoder"] == 1.0  # one actor a (fake) GPU
+    assert run["encoder_pool"] == [2, 2] and run["gpus_per_encoder"] == 1.0  # one actor a (fake) GPU
     # both started before any data flowed: each GPU node's GPU is taken, by one actor each
-    assert free_gpus and all(free_gpus[0][n.node_id] == 0 for n in gpu_nodes)
+    assert free_gpus and all(free_gpus[0][n.node_id] == 0 for n in gpu_nodes), free_gpus[0]
     assert 1 <= run["encoder_actors"] <= 2 and run["encoder_nodes"] == run["encoder_actors"]
     assert run["ray_started_here"] is False and run["ray_startup_s"] < 1  # joined the running cluster
     _same_rows_and_embeddings(tmp_path / "local", tmp_path / "ray")

@@ -104,7 +104,8 @@ def run_ray(preset: str, encoder: Any, exact: bool, units: list[dict[str, Any]],
         # the pool's first actors (those the cluster has room for now) load their model before
         # any data flows, so that every accelerator gets work from the start
         ctx.wait_for_min_actors_s = 600
-        done = _done_table.remote(str(store.root))
+        # one task reads the committed keys; the workers share its table through the object store
+        done = ray.remote(num_cpus=0)(_read_done).remote(str(store.root))
         tasks = ray.data.TaskPoolStrategy(size=workers or None)
         ds = ray.data.from_items(units, override_num_blocks=max(1, min(len(units), 4096)))
         if units and units[0]["kind"] == "parquet":
@@ -118,6 +119,9 @@ def run_ray(preset: str, encoder: Any, exact: bool, units: list[dict[str, Any]],
             # render tasks
             ds = ds.map_batches(_read_units, fn_args=(max(1, batch_size),), batch_size=1, batch_format="pyarrow",
                                 num_cpus=0.05, compute=ray.data.TaskPoolStrategy())
+            # Ray coalesces a task's small outputs into one block: cut them again (streaming,
+            # no shuffle), so that each render task gets a few images and streams them on
+            ds = ds.repartition(target_num_rows_per_block=max(1, batch_size // 2))
         ds = ds.map_batches(_read_render, fn_args=(preset, exact, max_image_pixels, [done]),
                             batch_size=max(1, batch_size // 2), batch_format="pyarrow", num_cpus=render_cpus,
                             compute=tasks)
@@ -145,12 +149,6 @@ def run_ray(preset: str, encoder: Any, exact: bool, units: list[dict[str, Any]],
             "encoder_nodes": len(committer.nodes)}
 
 
-def _remote(fn):
-    import ray
-
-    return ray.remote(num_cpus=0)(fn)
-
-
 def _read_done(root: str) -> Any:
     """(source, content_hash) of every committed part: the right side of the anti-join."""
     import pyarrow as pa
@@ -166,19 +164,6 @@ def _read_done(root: str) -> Any:
                 if os.path.exists(os.path.join(root, "manifest", f"{stem}.parquet")):  # committed
                     tables.append(pq.read_table(os.path.join(folder, name), columns=["source", "content_hash"]))
     return pa.concat_tables(tables).cast(schema) if tables else schema.empty_table()
-
-
-class _LazyRemote:
-    def __init__(self, fn):
-        self.fn, self.remote_fn = fn, None
-
-    def remote(self, *args):
-        if self.remote_fn is None:
-            self.remote_fn = _remote(self.fn)
-        return self.remote_fn.remote(*args)
-
-
-_done_table = _LazyRemote(_read_done)
 
 
 def _read_units(batch: Any, rows_per_block: int):
