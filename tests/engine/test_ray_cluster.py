@@ -136,6 +136,10 @@ def test_bad_parquet_rows_on_the_workers(cluster, tmp_path, tiny_clip_folder):
     errors = {e["source"]: e["message"] for e in _errors(tmp_path / "pq")}
     assert "row group 1" in errors["row-2"] and "row group 1" in errors["row-3"]
     assert "cannot read" in errors["src/gone.png"] and "NUL byte" in errors["x\x00y.png"]
+    # a typo is refused by the worker that checks the pipeline, before the folder is touched
+    with pytest.raises(SpecError, match="unknown preset"):
+        encode_dataset(tmp_path / "rows.parquet", tmp_path / "typo", "llava-nxt", tiny_clip_folder, engine="ray")
+    assert not (tmp_path / "typo").exists()
 
 
 def test_a_node_lost_and_a_driver_crash_mid_run_then_resume_exactly_once(cluster, tmp_path, tiny_clip_folder,

@@ -51,8 +51,6 @@ def encode_dataset(
     this job, its start-up reported as ``ray_startup_s``); ``encoders`` is the encoder
     pool, N or (MIN, MAX) actors (default: one per ``gpus_per_encoder`` of the
     cluster's GPUs, or one CPU actor per node)."""
-    from ..pipeline import VisionPipeline
-
     if engine not in ("local", "ray"):
         raise SpecError(f"engine must be 'local' or 'ray', got {engine!r}")
     if engine == "ray":
@@ -65,15 +63,16 @@ def encode_dataset(
     if (isinstance(shard_mb, bool) or not isinstance(shard_mb, (int, float)) or not math.isfinite(shard_mb)
             or shard_mb <= 0):
         raise SpecError(f"shard_mb must be a number > 0, got {shard_mb!r}")
-    # the preset and the encoder are checked before the folder is touched: a typo must
-    # not leave a job.json behind that the corrected command would refuse to resume
-    pipe = VisionPipeline.from_preset(preset, encoder, exact=exact)
-    if engine != "local":
-        del pipe  # Ray's workers load their own
+    if engine != "local":  # the driver never loads the model (a Ray task checks it)
         return _encode_dataset_ray(src, out, preset, encoder, exact, column, progress, address=ray_address,
                                    workers=workers, batch_size=batch_size, shard_mb=shard_mb,
                                    max_image_pixels=max_image_pixels, encoders=encoders,
                                    gpus_per_encoder=gpus_per_encoder)
+    from ..pipeline import VisionPipeline
+
+    # the preset and the encoder are checked before the folder is touched: a typo must
+    # not leave a job.json behind that the corrected command would refuse to resume
+    pipe = VisionPipeline.from_preset(preset, encoder, exact=exact)
     items = iter_items(src, column=column)  # a source that cannot be opened stops here
     store = Store.open(out, job_settings(preset, encoder, exact))
     stats = Stats()
@@ -108,20 +107,31 @@ def _encode_dataset_ray(src, out, preset, encoder, exact, column, progress, **kw
     """The Ray engine's job: the source is cut into units (nothing read but its
     listing's top level or its Parquet footer), the folder opened without loading what
     is done (the workers anti-join against it)."""
-    from .ray_engine import run_ray
+    from .ray_engine import check_pipeline, connect, run_ray
     from .ray_sources import source_units
 
     units = source_units(src, column)  # a source that cannot be opened stops here
-    store = Store.open(out, job_settings(preset, encoder, exact), load_done=False)
     stats = Stats()
-    bar = _bar(progress, "ray")
+    ours, startup = connect(kw.pop("address"))
     try:
-        extra = run_ray(preset, encoder, exact, units, store, stats, out=str(store.root), progress=bar, **kw)
-        images, errors = store.consolidate()
+        # the preset and the encoder are checked (on a worker: the driver never holds the
+        # model) before the folder is touched, as the local engine does
+        check_pipeline(preset, encoder, exact)
+        store = Store.open(out, job_settings(preset, encoder, exact), load_done=False)
+        bar = _bar(progress, "ray")
+        try:
+            extra = run_ray(preset, encoder, exact, units, store, stats, out=str(store.root), progress=bar, **kw)
+            images, errors = store.consolidate()
+        finally:
+            if bar is not None:
+                bar.close()
+            store.close()
     finally:
-        if bar is not None:
-            bar.close()
-        store.close()
+        if ours:
+            import ray
+
+            ray.shutdown()
+    extra.update(ray_startup_s=round(startup, 3), ray_started_here=ours)
     summary = stats.summary()
     summary.update(manifest_images=images, errors_listed=errors, out=str(out), engine="ray")
     summary.update(extra)

@@ -75,76 +75,101 @@ def encoder_pool(resources: dict[str, float], nodes: int, encoders: tuple[int, i
     return {"min": low, "max": high, "num_gpus": num_gpus, "num_cpus": 1.0 if num_gpus else 0.25}
 
 
-def run_ray(preset: str, encoder: Any, exact: bool, units: list[dict[str, Any]], store: Store, stats: Stats, *,
-            out: str, workers: int, batch_size: int, shard_mb: float, max_image_pixels: int,
-            address: str | None = None, encoders: tuple[int, int] | None = None, gpus_per_encoder: float = 1.0,
-            progress: Any = None) -> dict[str, Any]:
-    """Run the job; returns what the summary adds (start-up cost, the pool, where it ran)."""
+def connect(address: str | None) -> tuple[bool, float]:
+    """Join the cluster at ``address`` ("auto", "HOST:PORT"), or start one for this job
+    when there is none, unless this process is already connected; returns (whether it
+    was started or joined here, so is to be shut down by the caller; seconds it took)."""
     import ray
-    import ray.data
 
     started = time.perf_counter()
     ours = not ray.is_initialized()
     if ours:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
-    startup = time.perf_counter() - started
-    try:
-        resources = ray.cluster_resources()
-        nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
-        pool = encoder_pool(resources, nodes, encoders, gpus_per_encoder)
-        cpus = resources.get("CPU", 1.0)
-        slots = workers or max(1, int(cpus))
-        # every encoder must fit at once beside the render tasks, or Ray leaves some unscheduled
-        render_cpus = max(0.05, min(1.0, (cpus - (0 if pool["num_gpus"] else pool["max"] * pool["num_cpus"])) / slots))
-        threads = max(1, int(cpus) - slots) if not pool["num_gpus"] else 1
+    return ours, time.perf_counter() - started
 
-        ctx = ray.data.DataContext.get_current()
-        ctx.execution_options.preserve_order = False
-        ctx.enable_progress_bars = False
-        # the pool's first actors (those the cluster has room for now) load their model before
-        # any data flows, so that every accelerator gets work from the start
-        ctx.wait_for_min_actors_s = 600
-        # one task reads the committed keys; the workers share its table through the object store
-        done = ray.remote(num_cpus=0)(_read_done).remote(str(store.root))
-        tasks = ray.data.TaskPoolStrategy(size=workers or None)
-        ds = ray.data.from_items(units, override_num_blocks=max(1, min(len(units), 4096)))
-        if units and units[0]["kind"] == "parquet":
-            # a row group's entries hold its image bytes: listed and rendered in one task
-            # (Ray fuses the two stages), so that the bytes never cross the object store
-            ds = ds.map_batches(_read_units, fn_args=(ENTRY_ROWS,), batch_size=1, batch_format="pyarrow",
-                                num_cpus=render_cpus, compute=tasks)
-        else:
-            # a listing's entries are a few bytes each: listed apart (a unit can be a
-            # flat folder of millions of files) and spread, a block at a time, over the
-            # render tasks
-            ds = ds.map_batches(_read_units, fn_args=(max(1, batch_size),), batch_size=1, batch_format="pyarrow",
-                                num_cpus=0.05, compute=ray.data.TaskPoolStrategy())
-            # Ray coalesces a task's small outputs into one block: cut them again (streaming,
-            # no shuffle), so that each render task gets a few images and streams them on
-            ds = ds.repartition(target_num_rows_per_block=max(1, batch_size // 2))
-        ds = ds.map_batches(_read_render, fn_args=(preset, exact, max_image_pixels, [done]),
-                            batch_size=max(1, batch_size // 2), batch_format="pyarrow", num_cpus=render_cpus,
-                            compute=tasks)
-        room = encoder_pool(ray.available_resources(), nodes, None, gpus_per_encoder)["max"]
-        initial = max(pool["min"], min(pool["max"], room))
-        actors = ray.data.ActorPoolStrategy(min_size=pool["min"], max_size=pool["max"], initial_size=initial)
-        ds = ds.map_batches(_Encode, fn_constructor_args=(preset, str(encoder), exact, threads, out, shard_mb),
-                            batch_size=batch_size, batch_format="pyarrow", compute=actors,
-                            num_cpus=pool["num_cpus"], num_gpus=pool["num_gpus"] or None)
-        committer = _Committer(store, stats, progress)
-        batches = iter(ds.iter_batches(batch_size=None, batch_format="pyarrow"))
-        try:
-            for batch in batches:
-                committer.add(batch)
-        finally:  # on any exit, stop the execution (its actors hold the cluster's GPUs)
-            close = getattr(batches, "close", None)
-            if close is not None:
-                close()
-        committer.commit()
-    finally:
-        if ours:
-            ray.shutdown()
-    return {"ray_startup_s": round(startup, 3), "ray_started_here": ours, "encoder_pool": [pool["min"], pool["max"]],
+
+def _check_pipeline(preset: str, encoder: str, exact: bool) -> BaseException | None:
+    try:
+        from ..pipeline import VisionPipeline
+
+        VisionPipeline.from_preset(preset, encoder, exact=exact)
+    except Exception as exc:  # handed back as it is, raised in the driver
+        return exc.with_traceback(None)
+    return None
+
+
+def check_pipeline(preset: str, encoder: Any, exact: bool) -> None:
+    """Load the pipeline once in a Ray task and raise what it raised (a ``SpecError``
+    for a preset typo, a ``CheckpointError`` for an encoder folder, ...)."""
+    import ray
+
+    error = ray.get(ray.remote(num_cpus=0)(_check_pipeline).remote(preset, str(encoder), exact))
+    if error is not None:
+        raise error
+
+
+def run_ray(preset: str, encoder: Any, exact: bool, units: list[dict[str, Any]], store: Store, stats: Stats, *,
+            out: str, workers: int, batch_size: int, shard_mb: float, max_image_pixels: int,
+            encoders: tuple[int, int] | None = None, gpus_per_encoder: float = 1.0,
+            progress: Any = None) -> dict[str, Any]:
+    """Run the job on the connected cluster (``connect``); returns what the summary
+    adds (the pool, where it ran)."""
+    import ray
+    import ray.data
+
+    resources = ray.cluster_resources()
+    nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+    pool = encoder_pool(resources, nodes, encoders, gpus_per_encoder)
+    cpus = resources.get("CPU", 1.0)
+    slots = workers or max(1, int(cpus))
+    # every encoder must fit at once beside the render tasks, or Ray leaves some unscheduled
+    render_cpus = max(0.05, min(1.0, (cpus - (0 if pool["num_gpus"] else pool["max"] * pool["num_cpus"])) / slots))
+    threads = max(1, int(cpus) - slots) if not pool["num_gpus"] else 1
+
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = False
+    ctx.enable_progress_bars = False
+    # the pool's first actors (those the cluster has room for now) load their model before
+    # any data flows, so that every accelerator gets work from the start
+    ctx.wait_for_min_actors_s = 600
+    # one task reads the committed keys; the workers share its table through the object store
+    done = ray.remote(num_cpus=0)(_read_done).remote(str(store.root))
+    tasks = ray.data.TaskPoolStrategy(size=workers or None)
+    ds = ray.data.from_items(units, override_num_blocks=max(1, min(len(units), 4096)))
+    if units and units[0]["kind"] == "parquet":
+        # a row group's entries hold its image bytes: listed and rendered in one task
+        # (Ray fuses the two stages), so that the bytes never cross the object store
+        ds = ds.map_batches(_read_units, fn_args=(ENTRY_ROWS,), batch_size=1, batch_format="pyarrow",
+                            num_cpus=render_cpus, compute=tasks)
+    else:
+        # a listing's entries are a few bytes each: listed apart (a unit can be a
+        # flat folder of millions of files) and spread, a block at a time, over the
+        # render tasks
+        ds = ds.map_batches(_read_units, fn_args=(max(1, batch_size),), batch_size=1, batch_format="pyarrow",
+                            num_cpus=0.05, compute=ray.data.TaskPoolStrategy())
+        # Ray coalesces a task's small outputs into one block: cut them again (streaming,
+        # no shuffle), so that each render task gets a few images and streams them on
+        ds = ds.repartition(target_num_rows_per_block=max(1, batch_size // 2))
+    ds = ds.map_batches(_read_render, fn_args=(preset, exact, max_image_pixels, [done]),
+                        batch_size=max(1, batch_size // 2), batch_format="pyarrow", num_cpus=render_cpus,
+                        compute=tasks)
+    room = encoder_pool(ray.available_resources(), nodes, None, gpus_per_encoder)["max"]
+    initial = max(pool["min"], min(pool["max"], room))
+    actors = ray.data.ActorPoolStrategy(min_size=pool["min"], max_size=pool["max"], initial_size=initial)
+    ds = ds.map_batches(_Encode, fn_constructor_args=(preset, str(encoder), exact, threads, out, shard_mb),
+                        batch_size=batch_size, batch_format="pyarrow", compute=actors,
+                        num_cpus=pool["num_cpus"], num_gpus=pool["num_gpus"] or None)
+    committer = _Committer(store, stats, progress)
+    batches = iter(ds.iter_batches(batch_size=None, batch_format="pyarrow"))
+    try:
+        for batch in batches:
+            committer.add(batch)
+    finally:  # on any exit, stop the execution (its actors hold the cluster's GPUs)
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
+    committer.commit()
+    return {"encoder_pool": [pool["min"], pool["max"]],
             "gpus_per_encoder": pool["num_gpus"], "encoder_actors": len(committer.actors),
             "encoder_nodes": len(committer.nodes)}
 
