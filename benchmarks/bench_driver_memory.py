@@ -1,6 +1,6 @@
 """The Ray engine's driver memory against the corpus size: Parquet corpora of 1x, 10x and
 100x the images (image bytes in the Parquet file), each encoded by a fresh driver process
-that joins one running Ray cluster; the driver's peak RSS (``ru_maxrss``) is printed per
+that joins one running Ray cluster; the driver's peak RSS (``VmHWM``) is printed per
 size, with the corpus' image bytes and the job's rate.
 
     .venv/bin/python benchmarks/bench_driver_memory.py [--images 40] [--scales 1,10,100] [--side 160]
@@ -30,14 +30,18 @@ sys.path.insert(0, str(ROOT / "src"))
 os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])
 
 DRIVER = """
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, {src!r})
 from anyres.engine import encode_dataset
 start = time.perf_counter()
 summary = encode_dataset({corpus!r}, {out!r}, "llava-next", {encoder!r}, engine="ray", ray_address={address!r},
                          batch_size=16, shard_mb=64)
 summary["wall_s"] = time.perf_counter() - start
-summary["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec, so a child of a big
+# parent would report the parent's size; VmHWM is this program's own high-water mark
+status = open("/proc/self/status").read()
+summary["peak_rss_mb"] = int(status.split("VmHWM:")[1].split()[0]) / 1024
+summary["torch_imported"] = "torch" in sys.modules
 print("RESULT " + json.dumps(summary))
 """
 
@@ -101,7 +105,7 @@ def main() -> None:
                     raise SystemExit(f"scale {scale}: the driver failed")
                 s = json.loads(line[0][7:])
                 print(f"{scale:>4}x: {s['encoded']:>6} images, {size / 2**20:7.1f} MB of image bytes, "
-                      f"driver peak RSS {s['peak_rss_mb']:6.0f} MB, {s['wall_s']:6.1f} s "
+                      f"driver peak RSS {s['peak_rss_mb']:6.0f} MB (torch imported: {s['torch_imported']}), {s['wall_s']:6.1f} s "
                       f"({s['encoded'] / s['wall_s']:.1f} images/s), load {os.getloadavg()[0]:.1f}")
         finally:
             ray.shutdown()
