@@ -93,7 +93,7 @@ def test_encoders_one_per_gpu_across_nodes_and_the_local_engines_rows(cluster, t
                          encoders=2)
     assert (local["encoded"], local["refused"]) == (run["encoded"], run["refused"]) == (len(good), len(bad))
     assert run["encoder_pool"] == [2, 2] and run["gpus_per_encoder"] == 1.0  # one actor a (fake) GPU
-    # both started before any data flowed: each GPU node's GPU is taken, by one actor each
+    # while the job runs, each GPU node's GPU is taken, by one actor each
     assert free_gpus and all(free_gpus[0][n.node_id] == 0 for n in gpu_nodes), free_gpus[0]
     assert 1 <= run["encoder_actors"] <= 2 and run["encoder_nodes"] == run["encoder_actors"]
     assert run["ray_started_here"] is False and run["ray_startup_s"] < 1  # joined the running cluster

@@ -129,9 +129,6 @@ def run_ray(preset: str, encoder: Any, exact: bool, units: list[dict[str, Any]],
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = False
     ctx.enable_progress_bars = False
-    # the pool's first actors (those the cluster has room for now) load their model before
-    # any data flows, so that every accelerator gets work from the start
-    ctx.wait_for_min_actors_s = 600
     # one task reads the committed keys; the workers share its table through the object store
     done = ray.remote(num_cpus=0)(_read_done).remote(str(store.root))
     tasks = ray.data.TaskPoolStrategy(size=workers or None)
@@ -153,6 +150,8 @@ def run_ray(preset: str, encoder: Any, exact: bool, units: list[dict[str, Any]],
     ds = ds.map_batches(_read_render, fn_args=(preset, exact, max_image_pixels, [done]),
                         batch_size=max(1, batch_size // 2), batch_format="pyarrow", num_cpus=render_cpus,
                         compute=tasks)
+    # start as many actors as the cluster has room for now (they load the model while the
+    # first images are read and rendered), up to the pool's size
     room = encoder_pool(ray.available_resources(), nodes, None, gpus_per_encoder)["max"]
     initial = max(pool["min"], min(pool["max"], room))
     actors = ray.data.ActorPoolStrategy(min_size=pool["min"], max_size=pool["max"], initial_size=initial)
