@@ -349,7 +349,7 @@ def cmd_encode_dataset(args) -> int:
         args.src, args.out, args.preset, args.encoder, engine=args.engine, workers=args.workers,
         batch_size=args.batch_size, shard_mb=args.shard_mb, exact=not args.fast, column=args.column,
         progress=not args.quiet and sys.stderr.isatty(), ray_address=args.ray_address,
-        force_workers=args.force_workers,
+        force_workers=args.force_workers, encoders=args.encoders, gpus_per_encoder=args.gpus_per_encoder,
     )
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -359,6 +359,8 @@ def cmd_encode_dataset(args) -> int:
             f"{summary['skipped_done']} already done, in {summary['seconds']:.1f} s "
             f"({summary['images_per_s']:.2f} images/s, {summary['tokens_per_s']:,.0f} tokens/s); "
             f"{summary['manifest_images']} in {args.out}/manifest.parquet, {summary['errors_listed']} in errors.parquet"
+            + (f"; Ray start-up {summary['ray_startup_s']:.1f} s, {summary['encoder_actors']} encoder actors on "
+               f"{summary['encoder_nodes']} nodes" if "ray_startup_s" in summary else "")
         )
     return 0
 
@@ -426,7 +428,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard-mb", type=float, default=256.0, help="embeddings per shard, in megabytes")
     p.add_argument("--column", help="the Parquet column holding paths or image bytes")
     p.add_argument("--fast", action="store_true", help="the fast pixel path (exact=False)")
-    p.add_argument("--ray-address", help="an existing Ray cluster (default: start a local one)")
+    p.add_argument("--address", "--ray-address", dest="ray_address",
+                   help="Ray engine: a running cluster to join ('auto', or HOST:PORT; default: start one for this job)")
+    p.add_argument("--encoders", help="Ray engine: encoder actors, N or MIN,MAX (default: one per GPU, "
+                   "or one CPU actor per node)")
+    p.add_argument("--gpus-per-encoder", type=float, default=1.0,
+                   help="Ray engine: GPUs each encoder actor takes (a fraction shares a GPU; default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_encode_dataset)

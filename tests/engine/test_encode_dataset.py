@@ -1,4 +1,5 @@
-"""encode-dataset: manifest, shards and errors; resume; SIGKILL at random points; Ray."""
+"""encode-dataset: manifest, shards and errors; resume; SIGKILL at random points (the Ray engine:
+test_ray_cluster.py)."""
 
 from __future__ import annotations
 
@@ -111,24 +112,6 @@ def test_sigkill_at_three_random_points_then_resume(tmp_path, tiny_clip_folder):
     assert ours.keys() == ref.keys()
     for key in ref:
         assert_close_rel(ours[key], ref[key], ulps=64, what=key)  # batched in other groups: as above
-
-
-def test_ray_engine_matches_local(tmp_path, tiny_clip_folder):
-    pytest.importorskip("ray")
-    src = tmp_path / "src"
-    good, bad = make_corpus(src, 14, seed=3, bad_share=0.1)
-    local = encode_dataset(src, tmp_path / "local", PRESET, tiny_clip_folder, batch_size=4, shard_mb=0.3)
-    ray_run = encode_dataset(src, tmp_path / "ray", PRESET, tiny_clip_folder, engine="ray", workers=1,
-                             batch_size=4, shard_mb=0.3)
-    assert (local["encoded"], local["refused"]) == (ray_run["encoded"], ray_run["refused"]) == (len(good), len(bad))
-    keep = ("source", "content_hash", "width", "height", "preset", "grid", "num_tokens", "layout_length", "layout")
-    a = sorted(({k: r[k] for k in keep} for r in _manifest(tmp_path / "local")), key=lambda r: r["source"])
-    b = sorted(({k: r[k] for k in keep} for r in _manifest(tmp_path / "ray")), key=lambda r: r["source"])
-    assert a == b
-    ea, eb = _embeddings(tmp_path / "local"), _embeddings(tmp_path / "ray")
-    for key in ea:
-        assert_close_rel(ea[key], eb[key], ulps=64, what=key)  # batched in other groups: as above
-    assert sorted(e["source"] for e in _errors(tmp_path / "ray")) == sorted(bad)
 
 
 def _killer(job):

@@ -51,3 +51,50 @@ def test_other_settings_refuse_to_resume(tmp_path):
     Store.open(tmp_path, SETTINGS).close()
     with pytest.raises(SpecError, match="preset differ"):
         Store.open(tmp_path, {**SETTINGS, "preset": "qwen2-vl"})
+
+
+def _commit_named(store, tmp_path, sources: list[str]) -> str:
+    """Commit rows whose embeddings a worker wrote as a content-named shard (the Ray engine's way)."""
+    import pyarrow as pa
+
+    from anyres.engine.shard_io import output_location, write_shard
+    from anyres.engine.store import manifest_schema
+
+    fs, base = output_location(str(tmp_path))
+    tensors = {f"{k:06d}": torch.full((2, 4), float(k)) for k in range(len(sources))}
+    shard = write_shard(fs, base, tensors, {"format": "anyres-shard-1"})
+    rows = [dict(source=s, content_hash=f"h-{s}", width=1, height=1, preset="p", grid="", num_tokens=2,
+                 layout_length=2, shard=shard, offset=2 * k, tensor=f"{k:06d}", layout="[]")
+            for k, s in enumerate(sources)]
+    store.commit(pa.Table.from_pylist(rows, schema=manifest_schema()), [])
+    return shard
+
+
+def test_content_named_shards_orphans_and_duplicates(tmp_path):
+    with Store.open(tmp_path, SETTINGS, load_done=False) as store:
+        kept = _commit_named(store, tmp_path, ["a.png", "b.png", "a.png"])  # a retried task's duplicate
+        assert _commit_named(store, tmp_path, ["a.png", "b.png", "a.png"]) == kept  # same content, same name
+        assert not store.done  # the Ray engine anti-joins on its workers: no set in the driver
+    (tmp_path / "shards" / f"{'0' * 40}.safetensors").write_bytes(b"a task's shard never committed")
+    (tmp_path / "shards" / ".abc.tmp").write_bytes(b"a write cut short")
+    again = Store.open(tmp_path, SETTINGS)
+    assert [p.name for p in (tmp_path / "shards").iterdir()] == [kept.split("/")[1]]
+    assert again.is_done("b.png", "h-b.png") and again.next_part == 2
+    assert again.consolidate() == (2, 0)  # one row a source
+    rows = {r["source"]: r for r in pq.read_table(tmp_path / "manifest.parquet").to_pylist()}
+    assert torch.equal(load_embeddings(tmp_path, rows["a.png"]), torch.full((2, 4), 2.0))  # a.png's last row
+    again.close()
+
+
+def test_a_part_naming_a_shard_outside_the_folder_is_set_aside(tmp_path):
+    import pyarrow as pa
+
+    from anyres.engine.store import manifest_schema
+
+    with Store.open(tmp_path, SETTINGS) as store:
+        row = dict(source="x.png", content_hash="h", width=1, height=1, preset="p", grid="", num_tokens=1,
+                   layout_length=1, shard="shards/../../etc/passwd", offset=0, tensor="000000", layout="[]")
+        store.commit(pa.Table.from_pylist([row], schema=manifest_schema()), [])
+    again = Store.open(tmp_path, SETTINGS)
+    assert len(again.dropped) == 1 and "outside shards/" in again.dropped[0] and not again.is_done("x.png", "h")
+    again.close()

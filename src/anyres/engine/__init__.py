@@ -4,8 +4,9 @@
 with a Parquet manifest and an errors table (``store``), resumably: rerun the same
 command after any interruption and it finishes the job, every good image encoded once.
 ``engine="local"`` (default) decodes in worker processes and encodes in the main one;
-``engine="ray"`` runs the same stages on Ray Data. ``budget.corpus_budget`` plans a
-corpus without an encoder.
+``engine="ray"`` runs on a Ray cluster (``ray_engine``): workers read, hash, render,
+encode and write shards, the driver only commits manifest parts. ``budget.corpus_budget``
+plans a corpus without an encoder.
 """
 
 from __future__ import annotations
@@ -38,46 +39,50 @@ def encode_dataset(
     progress: bool = False,
     ray_address: str | None = None,
     force_workers: bool = False,
+    encoders: Any = None,
+    gpus_per_encoder: float = 1.0,
 ) -> dict[str, Any]:
     """Encode every image of ``src`` into ``out``; returns the run's summary.
 
     ``workers`` is at most the machine's cores unless ``force_workers`` (or the
-    environment variable ``ANYRES_MAX_WORKERS``) allows more (``anyres.workers``)."""
-    from ..pipeline import VisionPipeline
-
+    environment variable ``ANYRES_MAX_WORKERS``) allows more (``anyres.workers``); with
+    the Ray engine it caps the render tasks in flight (0: as many as the cluster's CPUs
+    take). Ray only: ``ray_address`` joins a running cluster (default: start one for
+    this job, its start-up reported as ``ray_startup_s``); ``encoders`` is the encoder
+    pool, N or (MIN, MAX) actors (default: one per ``gpus_per_encoder`` of the
+    cluster's GPUs, or one CPU actor per node)."""
     if engine not in ("local", "ray"):
         raise SpecError(f"engine must be 'local' or 'ray', got {engine!r}")
+    if engine == "ray":
+        from .ray_engine import check_encoders
+
+        encoders, gpus_per_encoder = check_encoders(encoders, gpus_per_encoder)
     workers = check_workers(workers, name="workers", force=force_workers)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise SpecError(f"batch_size must be an int >= 1, got {batch_size!r}")
     if (isinstance(shard_mb, bool) or not isinstance(shard_mb, (int, float)) or not math.isfinite(shard_mb)
             or shard_mb <= 0):
         raise SpecError(f"shard_mb must be a number > 0, got {shard_mb!r}")
+    if engine != "local":  # the driver never loads the model (a Ray task checks it)
+        return _encode_dataset_ray(src, out, preset, encoder, exact, column, progress, address=ray_address,
+                                   workers=workers, batch_size=batch_size, shard_mb=shard_mb,
+                                   max_image_pixels=max_image_pixels, encoders=encoders,
+                                   gpus_per_encoder=gpus_per_encoder)
+    from ..pipeline import VisionPipeline
+
     # the preset and the encoder are checked before the folder is touched: a typo must
     # not leave a job.json behind that the corrected command would refuse to resume
     pipe = VisionPipeline.from_preset(preset, encoder, exact=exact)
-    if engine != "local":
-        del pipe  # Ray's workers load their own
     items = iter_items(src, column=column)  # a source that cannot be opened stops here
     store = Store.open(out, job_settings(preset, encoder, exact))
     stats = Stats()
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(unit="img", desc=f"encoding ({engine})")
+    bar = _bar(progress, engine)
     shards = Shards(store, stats, shard_mb, bar)
     work = pending_items(items, store, stats)
     try:
-        if engine == "local":
-            from .local import run_local
+        from .local import run_local
 
-            run_local(pipe, work, shards, workers=workers, batch_size=batch_size, max_image_pixels=max_image_pixels)
-        else:
-            from .ray_engine import run_ray
-
-            run_ray(preset, encoder, exact, work, shards, workers=workers, batch_size=batch_size,
-                    max_image_pixels=max_image_pixels, address=ray_address)
+        run_local(pipe, work, shards, workers=workers, batch_size=batch_size, max_image_pixels=max_image_pixels)
         shards.flush()
         images, errors = store.consolidate()
     finally:
@@ -86,6 +91,50 @@ def encode_dataset(
         store.close()
     summary = stats.summary()
     summary.update(manifest_images=images, errors_listed=errors, out=str(out), engine=engine)
+    summary.update(store.report())
+    return summary
+
+
+def _bar(progress: bool, engine: str) -> Any:
+    if not progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(unit="img", desc=f"encoding ({engine})")
+
+
+def _encode_dataset_ray(src, out, preset, encoder, exact, column, progress, **kw) -> dict[str, Any]:
+    """The Ray engine's job: the source is cut into units (nothing read but its
+    listing's top level or its Parquet footer), the folder opened without loading what
+    is done (the workers anti-join against it)."""
+    from .ray_engine import check_pipeline, connect, run_ray
+    from .ray_sources import source_units
+
+    units = source_units(src, column)  # a source that cannot be opened stops here
+    stats = Stats()
+    ours, startup = connect(kw.pop("address"))
+    try:
+        # the preset and the encoder are checked (on a worker: the driver never holds the
+        # model) before the folder is touched, as the local engine does
+        check_pipeline(preset, encoder, exact)
+        store = Store.open(out, job_settings(preset, encoder, exact), load_done=False)
+        bar = _bar(progress, "ray")
+        try:
+            extra = run_ray(preset, encoder, exact, units, store, stats, out=str(store.root), progress=bar, **kw)
+            images, errors = store.consolidate()
+        finally:
+            if bar is not None:
+                bar.close()
+            store.close()
+    finally:
+        if ours:
+            import ray
+
+            ray.shutdown()
+    extra.update(ray_startup_s=round(startup, 3), ray_started_here=ours)
+    summary = stats.summary()
+    summary.update(manifest_images=images, errors_listed=errors, out=str(out), engine="ray")
+    summary.update(extra)
     summary.update(store.report())
     return summary
 

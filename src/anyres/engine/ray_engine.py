@@ -1,121 +1,401 @@
-"""The Ray engine: the same stages on Ray Data, for more than one machine.
+"""The Ray engine: the dataset job on a Ray cluster, nothing proportional to the corpus
+on the driver.
 
-read (the driver hashes and skips committed inputs, as the local engine does)
-  -> render: ``map_batches`` tasks on CPU workers (decode, plan, crop/resize/pad: uint8
-     views, exactly ``anyres.pixels.render.render_one``)
-  -> encode: ``map_batches`` on an actor pool, each actor holding one ``VisionPipeline``
-     (a GPU per actor when the cluster has GPUs)
-  -> write: the driver streams the results, in input order, into the same ``Store``
-     commits as the local engine (shards, manifest, errors, crash safety, resume).
+  units   the driver cuts the source into units (row groups, sub-folders, byte ranges of
+          a path list: ``ray_sources``); workers turn them into entries
+  read    a CPU task reads each entry's bytes once (a file, or the Parquet row group's
+          value), hashes them, anti-joins (source, hash) against the committed parts
+          (an Arrow join on the worker against a table that one task read from the
+          manifest and errors parts and shared through the object store), and decodes,
+          plans and renders the pending ones from the same bytes (``render_one``)
+  encode  an actor pool sized to the cluster (one actor per GPU, or per fraction of one;
+          CPU actors when there is no accelerator) encodes each batch and writes its
+          embeddings as content-named shards straight to the output (``shard_io``)
+  commit  the driver receives one small record per image (no embeddings) and commits
+          them in bounded windows as manifest and errors parts (``Store.commit``: one
+          atomic write is the commit point)
 
-Rows travel between stages as pickled payloads (plans and uint8 views, then
-embeddings), so any plan and any view shape pass through Ray's Arrow blocks unchanged.
+After a crash anywhere, or a node lost mid-run, shards no committed part names are
+deleted when the job resumes, and the resumed job anti-joins against what was
+committed: every image ends up encoded exactly once.
 """
 
 from __future__ import annotations
 
+import os
 import pickle
-from typing import Any, Iterable
+import time
+from typing import Any
 
-import numpy as np
+from ..errors import AnyresError, SpecError
+from .job import Stats, layout_json
+from .ray_sources import ENTRY_ROWS
+from .store import Refused, Store, manifest_schema
 
-from .job import Pending, Shards, encoded_record, refused_record
-from .store import Refused
+COMMIT_ROWS = 1024  # records the driver holds before it commits a part
+COMMIT_SECONDS = 10.0  # ... or the time it waits
 
 
-def _render(batch: dict[str, np.ndarray], preset: str, exact: bool, max_image_pixels: int) -> dict[str, Any]:
-    """A render task (tasks reuse the cluster's warm worker processes; actors would
-    start new ones for every job)."""
+def check_encoders(encoders: Any, gpus_per_encoder: Any) -> tuple[tuple[int, int] | None, float]:
+    """``encoders``: None (sized to the cluster), N, (MIN, MAX) or "MIN,MAX";
+    ``gpus_per_encoder``: a number in (0, 8]."""
+    if isinstance(encoders, str):
+        try:
+            parts = [int(x) for x in encoders.split(",")]
+        except ValueError:
+            raise SpecError(f"encoders must be N or MIN,MAX (ints), got {encoders!r}") from None
+        encoders = tuple(parts) if len(parts) != 1 else parts[0]
+    if isinstance(encoders, int) and not isinstance(encoders, bool):
+        encoders = (encoders, encoders)
+    if encoders is not None:
+        ok = (isinstance(encoders, (tuple, list)) and len(encoders) == 2
+              and all(isinstance(x, int) and not isinstance(x, bool) for x in encoders)
+              and 1 <= encoders[0] <= encoders[1] <= 4096)
+        if not ok:
+            raise SpecError(f"encoders must be N or MIN,MAX with 1 <= MIN <= MAX <= 4096, got {encoders!r}")
+        encoders = (int(encoders[0]), int(encoders[1]))
+    if (isinstance(gpus_per_encoder, bool) or not isinstance(gpus_per_encoder, (int, float))
+            or not 0 < gpus_per_encoder <= 8):
+        raise SpecError(f"gpus_per_encoder must be a number in (0, 8], got {gpus_per_encoder!r}")
+    return encoders, float(gpus_per_encoder)
+
+
+def encoder_pool(resources: dict[str, float], nodes: int, encoders: tuple[int, int] | None,
+                 gpus_per_encoder: float) -> dict[str, Any]:
+    """How many encoder actors, and what each asks for: one per ``gpus_per_encoder`` of
+    the cluster's GPUs; without GPUs, one CPU actor per node. ``encoders`` caps (or
+    widens) the pool: Ray Data starts MAX actors and keeps at least MIN (a lost node's
+    actors are restarted where there is room, and the job goes on with fewer)."""
+    gpus = resources.get("GPU", 0.0)
+    if gpus >= gpus_per_encoder:
+        num_gpus, fit = gpus_per_encoder, int(gpus // gpus_per_encoder + 1e-9)
+    else:
+        num_gpus, fit = 0.0, max(1, nodes)
+    low, high = encoders or (1, fit)
+    return {"min": low, "max": high, "num_gpus": num_gpus, "num_cpus": 1.0 if num_gpus else 0.25}
+
+
+def connect(address: str | None) -> tuple[bool, float]:
+    """Join the cluster at ``address`` ("auto", "HOST:PORT"), or start one for this job
+    when there is none, unless this process is already connected; returns (whether it
+    was started or joined here, so is to be shut down by the caller; seconds it took)."""
+    import ray
+
+    started = time.perf_counter()
+    ours = not ray.is_initialized()
+    if ours:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    return ours, time.perf_counter() - started
+
+
+def _check_pipeline(preset: str, encoder: str, exact: bool) -> BaseException | None:
+    try:
+        from ..pipeline import VisionPipeline
+
+        VisionPipeline.from_preset(preset, encoder, exact=exact)
+    except Exception as exc:  # handed back as it is, raised in the driver
+        return exc.with_traceback(None)
+    return None
+
+
+def check_pipeline(preset: str, encoder: Any, exact: bool) -> None:
+    """Load the pipeline once in a Ray task and raise what it raised (a ``SpecError``
+    for a preset typo, a ``CheckpointError`` for an encoder folder, ...)."""
+    import ray
+
+    error = ray.get(ray.remote(num_cpus=0)(_check_pipeline).remote(preset, str(encoder), exact))
+    if error is not None:
+        raise error
+
+
+def run_ray(preset: str, encoder: Any, exact: bool, units: list[dict[str, Any]], store: Store, stats: Stats, *,
+            out: str, workers: int, batch_size: int, shard_mb: float, max_image_pixels: int,
+            encoders: tuple[int, int] | None = None, gpus_per_encoder: float = 1.0,
+            progress: Any = None) -> dict[str, Any]:
+    """Run the job on the connected cluster (``connect``); returns what the summary
+    adds (the pool, where it ran)."""
+    import ray
+    import ray.data
+
+    resources = ray.cluster_resources()
+    nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+    pool = encoder_pool(resources, nodes, encoders, gpus_per_encoder)
+    cpus = resources.get("CPU", 1.0)
+    slots = workers or max(1, int(cpus))
+    # every encoder must fit at once beside the render tasks, or Ray leaves some unscheduled
+    render_cpus = max(0.05, min(1.0, (cpus - (0 if pool["num_gpus"] else pool["max"] * pool["num_cpus"])) / slots))
+    threads = max(1, int(cpus) - slots) if not pool["num_gpus"] else 1
+
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = False
+    ctx.enable_progress_bars = False
+    # one task reads the committed keys; the workers share its table through the object store
+    done = ray.remote(num_cpus=0)(_read_done).remote(str(store.root))
+    tasks = ray.data.TaskPoolStrategy(size=workers or None)
+    ds = ray.data.from_items(units, override_num_blocks=max(1, min(len(units), 4096)))
+    if units and units[0]["kind"] == "parquet":
+        # a row group's entries hold its image bytes: listed and rendered in one task
+        # (Ray fuses the two stages), so that the bytes never cross the object store
+        ds = ds.map_batches(_read_units, fn_args=(ENTRY_ROWS,), batch_size=1, batch_format="pyarrow",
+                            num_cpus=render_cpus, compute=tasks)
+    else:
+        # a listing's entries are a few bytes each: listed apart (a unit can be a
+        # flat folder of millions of files) and spread, a block at a time, over the
+        # render tasks
+        ds = ds.map_batches(_read_units, fn_args=(max(1, batch_size),), batch_size=1, batch_format="pyarrow",
+                            num_cpus=0.05, compute=ray.data.TaskPoolStrategy())
+        # Ray coalesces a task's small outputs into one block: cut them again (streaming,
+        # no shuffle), so that each render task gets a few images and streams them on
+        ds = ds.repartition(target_num_rows_per_block=max(1, batch_size // 2))
+    ds = ds.map_batches(_read_render, fn_args=(preset, exact, max_image_pixels, [done]),
+                        batch_size=max(1, batch_size // 2), batch_format="pyarrow", num_cpus=render_cpus,
+                        compute=tasks)
+    # start as many actors as the cluster has room for now (they load the model while the
+    # first images are read and rendered), up to the pool's size
+    room = encoder_pool(ray.available_resources(), nodes, None, gpus_per_encoder)["max"]
+    initial = max(pool["min"], min(pool["max"], room))
+    actors = ray.data.ActorPoolStrategy(min_size=pool["min"], max_size=pool["max"], initial_size=initial)
+    ds = ds.map_batches(_Encode, fn_constructor_args=(preset, str(encoder), exact, threads, out, shard_mb),
+                        batch_size=batch_size, batch_format="pyarrow", compute=actors,
+                        num_cpus=pool["num_cpus"], num_gpus=pool["num_gpus"] or None)
+    committer = _Committer(store, stats, progress)
+    batches = iter(ds.iter_batches(batch_size=None, batch_format="pyarrow"))
+    try:
+        for batch in batches:
+            committer.add(batch)
+    finally:  # on any exit, stop the execution (its actors hold the cluster's GPUs)
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
+    committer.commit()
+    return {"encoder_pool": [pool["min"], pool["max"]],
+            "gpus_per_encoder": pool["num_gpus"], "encoder_actors": len(committer.actors),
+            "encoder_nodes": len(committer.nodes)}
+
+
+def _read_done(root: str) -> Any:
+    """(source, content_hash) of every committed part: the right side of the anti-join."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([("source", pa.string()), ("content_hash", pa.string())])
+    tables = []
+    for sub in ("manifest", "errors"):
+        folder = os.path.join(root, sub)
+        for name in sorted(os.listdir(folder)):
+            if name.startswith("part-") and name.endswith(".parquet"):
+                stem = name[: -len(".parquet")]
+                if os.path.exists(os.path.join(root, "manifest", f"{stem}.parquet")):  # committed
+                    tables.append(pq.read_table(os.path.join(folder, name), columns=["source", "content_hash"]))
+    return pa.concat_tables(tables).cast(schema) if tables else schema.empty_table()
+
+
+def _read_units(batch: Any, rows_per_block: int):
+    from .ray_sources import read_units
+
+    yield from read_units(batch, rows_per_block)
+
+
+_DONE: dict[str, Any] = {}  # the anti-join's right side, once per worker process
+
+
+def _done(box: list) -> Any:
+    import ray
+
+    ref = box[0]
+    key = ref.hex()
+    if key not in _DONE:
+        _DONE.clear()
+        _DONE[key] = ray.get(ref)
+    return _DONE[key]
+
+
+def rendered_schema():
+    import pyarrow as pa
+
+    return pa.schema([("source", pa.string()), ("content_hash", pa.string()), ("status", pa.string()),
+                      ("error_type", pa.string()), ("message", pa.string()), ("rendered", pa.binary())])
+
+
+def _read_render(batch: Any, preset: str, exact: bool, max_image_pixels: int, done_box: list) -> Any:
+    """Read, hash, skip what is committed, render the rest: one read of each input."""
+    import pyarrow as pa
+
     from ..pixels.render import Job, render_one
+    from .sources import Item, content_hash, safe_key
 
-    out = []
-    for path, data in zip(batch["path"], batch["data"]):
-        source = bytes(data) if data is not None and len(data) else str(path)
-        out.append(pickle.dumps(render_one(Job(source, preset, {}, exact, max_image_pixels))))
-    return {"idx": batch["idx"], "rendered": np.array(out, dtype=object)}
+    entries = batch.to_pylist()
+    keys, hashes, datas, errors = [], [], [], []
+    for e in entries:
+        item = Item(e["key"], os.fsdecode(e["path"]) if e["path"] is not None else None, e["data"], e["problem"])
+        data, error = None, None
+        try:
+            data = item.read_bytes()
+        except (OSError, ValueError, AnyresError) as exc:
+            if isinstance(exc, AnyresError):
+                error = exc
+            else:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                error = type(exc)(f"{item.key}: cannot read ({reason})")
+        keys.append(item.key)
+        hashes.append(content_hash(data) if data is not None else "")
+        datas.append(data)
+        errors.append(error)
+    probe = pa.table({"source": keys, "content_hash": hashes, "i": list(range(len(keys)))})
+    pending = set(probe.join(_done(done_box), keys=["source", "content_hash"], join_type="left anti")
+                  .column("i").to_pylist())
+    out = {name: [] for name in rendered_schema().names}
+    for i, (key, digest, data, error) in enumerate(zip(keys, hashes, datas, errors)):
+        status, rendered = "skip", None
+        if i in pending:
+            if error is None:
+                result = render_one(Job(data, preset, {}, exact, max_image_pixels))
+                if isinstance(result, AnyresError):
+                    error = result
+                else:
+                    status, rendered = "ok", pickle.dumps(result, protocol=5)
+            if error is not None:
+                status = "refused"
+        message = None
+        if error is not None:
+            message = str(error)
+            prefix = f"<{len(data)} bytes>" if data is not None else None
+            if prefix and message.startswith(prefix):  # rendered from the bytes read: name the input
+                message = key + message[len(prefix):]
+            message = safe_key(message)
+        for name, value in zip(out, (key, digest, status, type(error).__name__ if error is not None else None,
+                                     message, rendered)):
+            out[name].append(value)
+    return pa.table(out, schema=rendered_schema())
+
+
+def record_schema():
+    import pyarrow as pa
+
+    extra = [("status", pa.string()), ("error_type", pa.string()), ("message", pa.string()),
+             ("actor", pa.string()), ("node", pa.string())]
+    return pa.schema(list(manifest_schema()) + [pa.field(n, t) for n, t in extra])
 
 
 class _Encode:
-    """One pipeline per actor: the encoder is loaded once, not per batch."""
+    """One pipeline per actor (the encoder is loaded once); each batch's embeddings are
+    written by the actor as shards of at most ``shard_mb`` megabytes."""
 
-    def __init__(self, preset: str, encoder: str, exact: bool, threads: int) -> None:
+    def __init__(self, preset: str, encoder: str, exact: bool, threads: int, out: str, shard_mb: float) -> None:
+        import ray
         import torch
 
         from ..pipeline import VisionPipeline
+        from .shard_io import output_location
 
         self.pipe = VisionPipeline.from_preset(preset, encoder, exact=exact)
         if torch.cuda.is_available():
             self.pipe.encoder.cuda()
             self.pipe.assembler.cuda()
-        else:  # the cores the render workers leave (as the local engine does)
-            torch.set_num_threads(threads)
+        else:  # the cores the render tasks leave
+            torch.set_num_threads(max(1, min(threads, os.cpu_count() or 1)))
+        self.fs, self.base = output_location(out)
+        self.limit = shard_mb * 2**20
+        ctx = ray.get_runtime_context()
+        self.actor, self.node = ctx.get_actor_id(), ctx.get_node_id()
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
+    def __call__(self, batch: Any) -> Any:
+        import pyarrow as pa
+
         from .local import encode_rendered
 
-        rendered = [pickle.loads(r) for r in batch["rendered"]]
-        ok = [r for r in rendered if not isinstance(r, Exception)]
-        tokens = iter(encode_rendered(self.pipe, ok) if ok else [])
-        out = []
-        for r in rendered:
-            if isinstance(r, Exception):
-                out.append(pickle.dumps(r))
-            else:
-                t = next(tokens)
-                out.append(pickle.dumps((t.plan, t.embeddings.cpu().numpy(), t.positions.cpu().numpy(),
-                                         t.kind.cpu().numpy())))
-        return {"idx": batch["idx"], "result": np.array(out, dtype=object)}
+        rows = batch.to_pylist()
+        ok = [k for k, r in enumerate(rows) if r["status"] == "ok"]
+        rendered = [pickle.loads(rows[k]["rendered"]) for k in ok]
+        try:
+            tokens = encode_rendered(self.pipe, rendered) if rendered else []
+        except AnyresError:  # one image at fault: encode them one at a time
+            tokens = [self._alone(r) for r in rendered]
+        results = dict(zip(ok, tokens))
+        names = record_schema().names
+        records, shard_rows, tensors, size = [], [], {}, 0
+        for k, r in enumerate(rows):
+            rec = dict.fromkeys(names)
+            rec.update(source=r["source"], content_hash=r["content_hash"], status=r["status"], actor=self.actor,
+                       node=self.node, error_type=r["error_type"], message=r["message"])
+            t = results.get(k)
+            if isinstance(t, AnyresError):
+                rec.update(status="refused", error_type=type(t).__name__, message=str(t))
+            elif t is not None:
+                p = t.plan
+                name = f"{len(tensors):06d}"
+                tensors[name] = t.embeddings.detach().to("cpu").contiguous()
+                rec.update(width=p.image.width, height=p.image.height, preset=p.spec,
+                           grid=f"{p.grid[0]}x{p.grid[1]}" if p.grid else "", num_tokens=len(t),
+                           layout=layout_json(p), layout_length=len(p.layout), tensor=name)
+                shard_rows.append(rec)
+                size += tensors[name].numel() * tensors[name].element_size()
+                if size >= self.limit:
+                    self._write(shard_rows, tensors)
+                    shard_rows, tensors, size = [], {}, 0
+            records.append(rec)
+        if tensors:
+            self._write(shard_rows, tensors)
+        return pa.Table.from_pylist(records, schema=record_schema())
+
+    def _write(self, shard_rows: list[dict], tensors: dict) -> None:
+        """One shard, named by its content; its rows get its name and their offsets."""
+        from .shard_io import write_shard
+
+        shard = write_shard(self.fs, self.base, tensors, {"format": "anyres-shard-1", "images": str(len(tensors))})
+        offset = 0
+        for rec in shard_rows:
+            rec["shard"], rec["offset"] = shard, offset
+            offset += rec["num_tokens"]
+
+    def _alone(self, rendered: Any) -> Any:
+        from .local import encode_rendered
+
+        try:
+            return encode_rendered(self.pipe, [rendered])[0]
+        except AnyresError as exc:
+            return exc
 
 
-def run_ray(preset: str, encoder: Any, exact: bool, work: Iterable[Pending | Refused], shards: Shards, *, workers: int,
-            batch_size: int, max_image_pixels: int, address: str | None = None) -> None:
-    import ray
-    import ray.data
+class _Committer:
+    """Turns the stream of records into committed parts, ``COMMIT_ROWS`` (or
+    ``COMMIT_SECONDS``) at a time: the driver's memory is one window."""
 
-    pending: list[Pending] = []
-    for x in work:
-        if isinstance(x, Refused):
-            shards.add(x)
-        else:
-            pending.append(x)
-    if not pending:
-        return
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
-    try:
-        ctx = ray.data.DataContext.get_current()
-        ctx.execution_options.preserve_order = True
-        ctx.enable_progress_bars = False
-        rows = [{"idx": k, "path": p.item.path or "", "data": p.item.data or b""} for k, p in enumerate(pending)]
-        gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
-        # Every actor must fit the cluster at once, or Ray leaves some unscheduled: the
-        # encoder asks for a GPU (or a quarter CPU: its threads share the cores), the
-        # render workers share the remaining CPUs, at most one each.
-        cpus = ray.cluster_resources().get("CPU", 1)
-        encode_cpus = 1 if gpus else 0.25
-        render_cpus = min(1.0, (cpus - (0 if gpus else encode_cpus)) / max(1, workers))
-        ds = ray.data.from_items(rows)
-        ds = ds.map_batches(_render, fn_args=(preset, exact, max_image_pixels), batch_size=max(1, batch_size // 2),
-                            concurrency=max(1, workers), num_cpus=render_cpus)
-        threads = max(1, int(cpus) - max(1, workers))
-        ds = ds.map_batches(_Encode, fn_constructor_args=(preset, str(encoder), exact, threads), batch_size=batch_size,
-                            concurrency=1, num_cpus=encode_cpus, num_gpus=gpus)
-        for batch in ds.iter_batches(batch_size=None):
-            for idx, result in zip(batch["idx"], batch["result"]):
-                shards.add(_record(pending[int(idx)], pickle.loads(result)))
-    finally:
-        if started:
-            ray.shutdown()
+    def __init__(self, store: Store, stats: Stats, progress: Any = None) -> None:
+        self.store, self.stats, self.progress = store, stats, progress
+        self.rows: dict[tuple[str, str], dict] = {}  # (source, hash) -> record: a retried task's duplicate counts once
+        self.since = time.perf_counter()
+        self.actors: set[str] = set()
+        self.nodes: set[str] = set()
 
+    def add(self, table: Any) -> None:
+        for rec in table.to_pylist():
+            if rec["status"] == "skip":
+                self.stats.skipped += 1
+                continue
+            self.actors.add(rec["actor"])
+            self.nodes.add(rec["node"])
+            if rec["status"] == "ok":
+                now = time.perf_counter()
+                self.stats.first = self.stats.first or now
+                self.stats.last = now
+            self.rows[(rec["source"], rec["content_hash"])] = rec
+        if len(self.rows) >= COMMIT_ROWS or time.perf_counter() - self.since >= COMMIT_SECONDS:
+            self.commit()
 
-def _record(p: Pending, result: Any):
-    import torch
+    def commit(self) -> None:
+        import pyarrow as pa
 
-    if isinstance(result, Exception):
-        return refused_record(p.item, p.digest, result)
-    plan, emb, pos, kind = result
-    from ..pipeline import VisualTokens
-
-    tokens = VisualTokens(torch.from_numpy(emb), torch.from_numpy(pos), torch.from_numpy(kind), plan)
-    return encoded_record(p.item, p.digest, tokens)
+        self.since = time.perf_counter()
+        if not self.rows:
+            return
+        encoded = [r for r in self.rows.values() if r["status"] == "ok"]
+        refused = [Refused(r["source"], r["content_hash"], r["error_type"], r["message"])
+                   for r in self.rows.values() if r["status"] == "refused"]
+        self.rows = {}
+        self.store.commit(pa.Table.from_pylist(encoded, schema=record_schema()), refused)
+        self.stats.encoded += len(encoded)
+        self.stats.refused += len(refused)
+        self.stats.tokens += sum(r["num_tokens"] for r in encoded)
+        if self.progress is not None:
+            self.progress.update(len(encoded) + len(refused))

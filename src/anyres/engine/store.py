@@ -2,9 +2,12 @@
 
 Layout of ``DIR``::
 
-    shards/shard-00000.safetensors     one tensor per image: its token embeddings
-    manifest/part-00000.parquet        one row per image encoded into that shard
-    errors/part-00000.parquet          one row per input refused while filling it
+    shards/shard-00000.safetensors     one tensor per image: its token embeddings (the
+                                       local engine numbers its shards; the Ray engine's
+                                       workers name theirs by content: shards/<sha256>.safetensors)
+    manifest/part-00000.parquet        one row per image committed by that part (its
+                                       ``shard`` column names the shard holding it)
+    errors/part-00000.parquet          one row per input refused in that part
     manifest.parquet, errors.parquet   all committed parts, consolidated at the end
     replaced.parquet                   rows left out of those two because a newer run
                                        saw the same source again (a changed file)
@@ -12,9 +15,10 @@ Layout of ``DIR``::
 
 Crash safety. A flush writes its shard, then its errors part, then its manifest part;
 each file goes to a temporary name, is flushed to disk (fsync) and renamed into place,
-and the manifest part is the commit point. When a job starts, every shard or errors part
-without its manifest part is an interrupted flush: it is deleted and its images are
-done again. So the manifest only ever references complete shards, and after any kill a
+and the manifest part is the commit point. When a job starts, every errors part without its manifest
+part, and every shard that no committed manifest part names, is an interrupted flush (or
+a Ray task whose result never reached a commit): it is deleted and its images are done
+again. So the manifest only ever references complete shards, and after any kill a
 rerun ends with every good image encoded exactly once and every bad one listed once
 (inputs are recognised by their source key and content hash).
 
@@ -85,11 +89,14 @@ class Store:
     next_part: int = 0
     dropped: list[str] = field(default_factory=list)  # damaged parts moved aside at open
     replaced: int = 0  # rows left out of the consolidated tables for a newer one
+    load_done: bool = True  # whether ``done`` holds the committed inputs (the local engine's skip set)
     _lock: Any = field(default=None, repr=False)
 
     @classmethod
-    def open(cls, root: str | os.PathLike, settings: dict[str, Any]) -> "Store":
-        """Open (or create) a job folder, drop interrupted flushes, load what is done."""
+    def open(cls, root: str | os.PathLike, settings: dict[str, Any], *, load_done: bool = True) -> "Store":
+        """Open (or create) a job folder, drop interrupted flushes, load what is done
+        (``load_done=False``: not into this process; the Ray engine anti-joins against the
+        committed parts on its workers instead)."""
         root = Path(root)
         try:
             if root.exists() and not root.is_dir():
@@ -104,42 +111,53 @@ class Store:
                             "choose a folder you can write to") from None
         try:
             _check_settings(root, settings)
-            store = cls(root)
+            store = cls(root, load_done=load_done)
             store._lock = lock  # held (and the folder ours) for as long as the store lives
-            store._recover()
+            store._recover(load_done)
         except BaseException:
             lock.close()
             raise
         return store
 
-    def _recover(self) -> None:
+    def _recover(self, load_done: bool = True) -> None:
         for f in sorted((self.root / "manifest").glob("part-*.parquet")):
             problem = _part_problem(self.root, f.stem)
             if problem is not None:
                 self._set_aside(f.stem, problem)
         committed = {p.stem for p in (self.root / "manifest").glob("part-*.parquet")}
-        for sub, suffix in (("shards", ".safetensors"), ("errors", ".parquet")):
-            for f in (self.root / sub).iterdir():
-                if f.name.endswith(".corrupt") or f.is_dir():  # set aside, or not ours to delete
-                    continue
-                stem = f.name[: -len(suffix)].replace("shard-", "part-") if f.name.endswith(suffix) else None
-                if f.name.startswith(".") or stem not in committed:
-                    f.unlink()  # an interrupted flush (or its temporary file)
+        named = set()  # the shards committed parts name
+        for stem in committed:
+            named.update(_shards_named(self.root, stem))
+        for f in (self.root / "shards").iterdir():
+            if f.name.endswith(".corrupt") or f.is_dir():  # set aside, or not ours to delete
+                continue
+            if f.name.startswith(".") or f"shards/{f.name}" not in named:
+                f.unlink()  # an interrupted flush, a task's shard never committed, a temporary file
+        for f in (self.root / "errors").iterdir():
+            if f.name.endswith(".corrupt") or f.is_dir():
+                continue
+            if f.name.startswith(".") or not f.name.endswith(".parquet") or f.name[:-8] not in committed:
+                f.unlink()
         for f in (self.root / "manifest").glob(".*"):
             f.unlink()
         numbers = [int(s.split("-")[1]) for s in committed]
         aside = [int(f.name.split("-")[1].split(".")[0]) for f in (self.root / "manifest").glob("part-*.corrupt")]
         self.next_part = max(numbers + aside, default=-1) + 1
-        for stem in sorted(committed):
-            for t in _read_parts(self.root, stem):
-                self.done.update(zip(t.column("source").to_pylist(), t.column("content_hash").to_pylist()))
+        if load_done:
+            for stem in sorted(committed):
+                for t in _read_parts(self.root, stem):
+                    self.done.update(zip(t.column("source").to_pylist(), t.column("content_hash").to_pylist()))
 
     def _set_aside(self, stem: str, problem: str) -> None:
         """Move a damaged part (and its shard and errors part) out of the job: its images
         are done again by this run."""
-        shard = stem.replace("part-", "shard-")
+        shards = {f"shards/{stem.replace('part-', 'shard-')}.safetensors"}
+        try:
+            shards.update(_shards_named(self.root, stem))
+        except Exception:  # an unreadable manifest part: its shards become orphans, deleted as such
+            pass
         for f in (self.root / "manifest" / f"{stem}.parquet", self.root / "errors" / f"{stem}.parquet",
-                  self.root / "shards" / f"{shard}.safetensors"):
+                  *(self.root / s for s in sorted(shards))):
             if f.exists():
                 os.replace(f, f.with_name(f.name + ".corrupt"))
         self.dropped.append(f"{stem}: {problem}")
@@ -170,7 +188,6 @@ class Store:
         """Commit one shard of images and the refusals seen while filling it; returns the
         part number. Nothing is committed until the manifest part is in place."""
         import pyarrow as pa
-        import pyarrow.parquet as pq
         from safetensors.torch import save_file
 
         if not encoded and not refused:
@@ -194,12 +211,25 @@ class Store:
         if tensors:
             meta = {"format": "anyres-shard-1", "images": str(len(encoded))}
             _fsync_write(self.root / "shards" / shard, lambda p: save_file(tensors, str(p), metadata=meta))
+        self.commit(pa.table(rows, schema=manifest_schema()), refused)
+        return part
+
+    def commit(self, manifest: Any, refused: list[Refused]) -> int:
+        """Commit manifest rows (an Arrow table of ``MANIFEST_COLUMNS`` whose shards are
+        already in place under ``shards/``) and refusals as the next part: the errors part
+        first, then the manifest part, the commit point; returns the part number."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        part = self.next_part
+        name = f"part-{part:05d}"
         errs = pa.table({c: [getattr(r, c) for r in refused] for c in ERROR_COLUMNS}, schema=errors_schema())
         _fsync_write(self.root / "errors" / f"{name}.parquet", lambda p: pq.write_table(errs, p))
-        manifest = pa.table(rows, schema=manifest_schema())
+        manifest = manifest.select(list(MANIFEST_COLUMNS)).cast(manifest_schema())
         _fsync_write(self.root / "manifest" / f"{name}.parquet", lambda p: pq.write_table(manifest, p))
-        self.done.update((e.source, e.content_hash) for e in encoded)
-        self.done.update((r.source, r.content_hash) for r in refused)
+        if self.load_done:
+            self.done.update(zip(manifest.column("source").to_pylist(), manifest.column("content_hash").to_pylist()))
+            self.done.update((r.source, r.content_hash) for r in refused)
         self.next_part += 1
         return part
 
@@ -214,19 +244,22 @@ class Store:
 
         schemas = {"manifest": manifest_schema(), "errors": errors_schema()}
         tables: dict[str, list] = {"manifest": [], "errors": []}
-        newest: dict[str, int] = {}  # source -> its last part
-        for sub in tables:
+        newest: dict[str, tuple[int, int, int]] = {}  # source -> (its last part, table, row)
+        for n, sub in enumerate(tables):
             for f in sorted((self.root / sub).glob("part-*.parquet")):
                 t = pq.read_table(f, schema=schemas[sub])
                 part = int(f.stem.split("-")[1])
                 tables[sub].append((part, t))
-                for source in t.column("source").to_pylist():
-                    newest[source] = max(part, newest.get(source, -1))
+                for k, source in enumerate(t.column("source").to_pylist()):
+                    # a later part wins; within one part, its last row (a retried Ray task
+                    # whose result arrived twice in one commit window is committed once)
+                    if newest.get(source, (-1,))[0] <= part:
+                        newest[source] = (part, n, k)
         counts, replaced = [], {c: [] for c in ("source", "content_hash", "table", "part")}
-        for sub, parts in tables.items():
+        for n, (sub, parts) in enumerate(tables.items()):
             kept = []
             for part, t in parts:
-                stale = [newest[s] != part for s in t.column("source").to_pylist()]
+                stale = [newest[s] != (part, n, k) for k, s in enumerate(t.column("source").to_pylist())]
                 if any(stale):
                     mask = pa.array(stale)
                     old = t.filter(mask)
@@ -292,20 +325,38 @@ def _part_problem(root: Path, stem: str) -> str | None:
         errors = root / "errors" / f"{stem}.parquet"
         if errors.exists():
             pq.read_table(errors, schema=errors_schema())
-        tensors = manifest.column("tensor").to_pylist()
-        if tensors:
+        wanted: dict[str, set[str]] = {}
+        for shard, tensor in zip(manifest.column("shard").to_pylist(), manifest.column("tensor").to_pylist()):
+            wanted.setdefault(shard, set()).add(tensor)
+        if wanted:
             from safetensors import safe_open
 
-            shards = set(manifest.column("shard").to_pylist())
-            if shards != {f"shards/{stem.replace('part-', 'shard-')}.safetensors"}:
-                return f"its manifest names other shards ({', '.join(sorted(map(str, shards)))})"
-            with safe_open(str(root / next(iter(shards))), framework="pt") as fh:
-                missing = set(tensors) - set(fh.keys())
-            if missing:
-                return f"its shard lacks {len(missing)} of its tensors"
+            for shard, tensors in sorted(wanted.items()):
+                if not _is_shard_name(shard):
+                    return f"its manifest names a shard outside shards/ ({shard!r})"
+                with safe_open(str(root / shard), framework="pt") as fh:
+                    missing = tensors - set(fh.keys())
+                if missing:
+                    return f"its shard {shard} lacks {len(missing)} of its tensors"
     except Exception as exc:  # pyarrow's and safetensors' errors for damaged files vary
         return f"{type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
     return None
+
+
+def _is_shard_name(shard: object) -> bool:
+    """``shards/<one plain file name>.safetensors``: never a path out of the job folder."""
+    if not isinstance(shard, str) or not shard.startswith("shards/") or not shard.endswith(".safetensors"):
+        return False
+    name = shard[len("shards/"):]
+    return bool(name) and "/" not in name and "\\" not in name and not name.startswith(".")
+
+
+def _shards_named(root: Path, stem: str) -> set[str]:
+    """The shards a committed manifest part names (only its ``shard`` column is read)."""
+    import pyarrow.parquet as pq
+
+    return {s for s in pq.read_table(root / "manifest" / f"{stem}.parquet", columns=["shard"]).column("shard").to_pylist()
+            if _is_shard_name(s)}
 
 
 def _lock(root: Path):
