@@ -225,16 +225,22 @@ def vit_config(family: str, cfg: dict, folder: Path, limits: ConfigLimits = DEFA
         act=read.choice("hidden_act", "quick_gelu" if clip else "gelu_pytorch_tanh", ACTIVATIONS),
         eps=read.number("layer_norm_eps", 1e-5 if clip else 1e-6, 0.0, 1.0),
     )
-    c = cfg_out
+    check_vit_size(read, folder, cfg_out)
+    return cfg_out
+
+
+def check_vit_size(read: FieldReader, folder, c) -> None:
+    """A ViT config's trained grid holds at least one patch, and its parameters (blocks,
+    position table, patch embedding) are within the limits. ``c``: any config with
+    hidden_size, intermediate_size, num_layers, image_size, patch_size, num_channels."""
     if c.patch_size > c.image_size:
         raise CheckpointError(
             f"{folder}: config image_size={c.image_size} is smaller than patch_size={c.patch_size} "
             "(the trained grid must hold at least one patch)"
         )
-    grid = (c.image_size // c.patch_size) ** 2
+    width, grid = c.hidden_size, (c.image_size // c.patch_size) ** 2
     block = 4 * width * width + 2 * width * c.intermediate_size
     check_parameters(read, c.num_layers * block + (grid + 1) * width + c.num_channels * c.patch_size**2 * width)
-    return cfg_out
 
 
 def _build_vit(cfg: ViTConfig, depth: int, options) -> ClipEncoder:

@@ -28,10 +28,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import CheckpointError, SpecError
+from ..errors import SpecError
 from .base import VisionEncoder, check_feature_layer
-from .clip import ClipEncoder
-from .config import DEFAULT_LIMITS, ConfigLimits, FieldReader, check_heads, check_parameters
+from .clip import ClipEncoder, check_vit_size
+from .config import DEFAULT_LIMITS, ConfigLimits, FieldReader, check_heads
 from .layers import ACTIVATIONS, Attention, Block, RMSNorm
 from .posembed import native_grid
 from .towers import TowerFamily, register_tower
@@ -209,14 +209,7 @@ def internvit_config(cfg: dict, folder: Path, limits: ConfigLimits = DEFAULT_LIM
         mean_pooling=read.flag("use_mean_pooling", True),
         abs_pos=read.flag("use_absolute_position_embeddings", True),
     )
-    if c.patch_size > c.image_size:
-        raise CheckpointError(
-            f"{folder}: config image_size={c.image_size} is smaller than patch_size={c.patch_size} "
-            "(the trained grid must hold at least one patch)"
-        )
-    grid = (c.image_size // c.patch_size) ** 2
-    block = 4 * width * width + 2 * width * c.intermediate_size
-    check_parameters(read, c.num_layers * block + (grid + 1) * width + c.num_channels * c.patch_size**2 * width)
+    check_vit_size(read, folder, c)
     return c
 
 

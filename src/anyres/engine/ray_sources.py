@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import SpecError
-from .sources import IMAGE_EXTENSIONS, _open_parquet, _parquet_item, _path_problem, _one_line, safe_key
+from .sources import IMAGE_EXTENSIONS, _one_line, _open_parquet, _parquet_item, path_list_entries, safe_key
 
 UNIT_BYTES = 1 << 20  # a path list is read in ranges of this many bytes (~10,000 paths)
 ENTRY_ROWS = 64  # entries per block a unit yields (a block of Parquet image bytes stays small)
@@ -140,25 +140,22 @@ def _list_entries(unit: dict[str, Any]) -> Iterator[tuple]:
             fh.seek(start - 1)
             if fh.read(1) != b"\n":
                 fh.readline()  # the line that began before this range belongs to the one before
-        seen = set()
-        while fh.tell() < unit["b"]:
-            offset = fh.tell()
-            line = fh.readline()
-            if not line:
-                break
-            entry = os.fsdecode(line.strip()) if line.strip() else ""
-            if not entry or entry.startswith("#"):
-                continue
-            key = safe_key(entry)
-            if key in seen:
-                continue
-            seen.add(key)
-            problem = _path_problem(entry)
+        for offset, key, entry, problem in path_list_entries(_lines_before(fh, unit["b"])):
             if problem is not None:
                 yield key, None, None, f"byte {offset} of the path list: {problem}"
                 continue
             raw = os.fsencode(entry)
             yield key, raw if os.path.isabs(raw) else os.path.join(base, raw), None, None
+
+
+def _lines_before(fh: Any, end: int) -> Iterator[tuple[int, bytes]]:
+    """(offset, line) for the lines of ``fh`` that start before byte ``end``."""
+    while fh.tell() < end:
+        offset = fh.tell()
+        line = fh.readline()
+        if not line:
+            return
+        yield offset, line
 
 
 def _parquet_entries(unit: dict[str, Any]) -> Iterator[tuple]:

@@ -28,7 +28,7 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from ..errors import SpecError
 
@@ -138,8 +138,22 @@ def _path_list(listing: Path, raw: bytes) -> Iterator[Item]:
     """One path per line. Lines are bytes decoded as the file system would (undecodable
     bytes kept, so that such a file name still opens); their keys are escaped."""
     base = listing.parent
+    for n, key, entry, problem in path_list_entries(enumerate(raw.splitlines(), 1)):
+        if problem is not None:
+            yield Item(key, problem=f"line {n}: {problem}")
+            continue
+        full = Path(entry) if os.path.isabs(entry) else base / entry
+        yield Item(key, path=str(full))
+
+
+def path_list_entries(lines: Iterable[tuple[Any, bytes]]) -> Iterator[tuple[Any, str, str, str | None]]:
+    """``(where, key, entry, problem)`` for each distinct entry of ``(where, line)`` pairs
+    of a path list: blank lines and ``#`` comments skipped, the line decoded as the file
+    system would (undecodable bytes kept, so that such a name still opens), its key
+    escaped to valid UTF-8, repeats dropped, and ``problem`` saying why the entry cannot
+    be a path (else None)."""
     seen = set()
-    for n, line in enumerate(raw.splitlines(), 1):
+    for where, line in lines:
         entry = os.fsdecode(line.strip()) if line.strip() else ""
         if not entry or entry.startswith("#"):
             continue
@@ -147,12 +161,7 @@ def _path_list(listing: Path, raw: bytes) -> Iterator[Item]:
         if key in seen:
             continue
         seen.add(key)
-        problem = _path_problem(entry)
-        if problem is not None:
-            yield Item(key, problem=f"line {n}: {problem}")
-            continue
-        full = Path(entry) if os.path.isabs(entry) else base / entry
-        yield Item(key, path=str(full))
+        yield where, key, entry, _path_problem(entry)
 
 
 def _open_parquet(path: Path, column: str | None) -> tuple[Any, str | None, str | None]:

@@ -32,7 +32,7 @@ from ..errors import ShapeError, SpecError
 from ..plan.connector import Connector
 from .packing import ASSEMBLY
 from .merger import SpatialMerger
-from .project import MLPProjector, NormMLPProjector, build_projector, load_projector
+from .project import build_projector, load_projector
 from .resampler import Resampler, default_heads
 from .sequence import VisualSequence
 from .weights import find_tensor
