@@ -389,6 +389,17 @@ def _onevision_samples(flat, per_sample, proc, overrides, tensors) -> dict | Non
     return data
 
 
+def _sample_outputs(flat, per_sample, proc, overrides) -> list[dict]:
+    """``preprocess(output="hf")`` of each sample's images (``per_sample`` counts of ``flat``)."""
+    from .pixels import preprocess
+
+    parts, start = [], 0
+    for n in per_sample:
+        parts.append(preprocess(flat[start : start + n], proc.preset, output="hf", exact=proc.exact, **overrides))
+        start += n
+    return parts
+
+
 def _split_idefics3_samples(flat, per_sample, proc, overrides, tensors) -> dict | None:
     """Idefics3 batches nested images as one sample each: (samples, max views, 3, H, W)."""
     import numpy as np
@@ -396,12 +407,7 @@ def _split_idefics3_samples(flat, per_sample, proc, overrides, tensors) -> dict 
     if len(per_sample) < 2:
         return None
 
-    from .pixels import preprocess
-
-    parts, start = [], 0
-    for n in per_sample:
-        parts.append(preprocess(flat[start : start + n], proc.preset, output="hf", exact=proc.exact, **overrides))
-        start += n
+    parts = _sample_outputs(flat, per_sample, proc, overrides)
     views = max(p["pixel_values"].shape[1] for p in parts)
     h = max(p["pixel_values"].shape[3] for p in parts)
     w = max(p["pixel_values"].shape[4] for p in parts)
@@ -437,12 +443,7 @@ def _mllama_samples(flat, per_sample, proc, overrides, tensors) -> dict | None:
     if len(per_sample) < 2:
         return None
 
-    from .pixels import preprocess
-
-    parts, start = [], 0
-    for n in per_sample:
-        parts.append(preprocess(flat[start : start + n], proc.preset, output="hf", exact=proc.exact, **overrides))
-        start += n
+    parts = _sample_outputs(flat, per_sample, proc, overrides)
     most = max(per_sample)
     first = parts[0]["pixel_values"]
     pixel_values = np.zeros((len(parts), most, *first.shape[2:]), dtype=np.float32)
