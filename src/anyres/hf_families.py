@@ -14,6 +14,10 @@ so that the drop-in reproduces the processing (the reference's own quirks, follo
   processing makes (the reference's helper picks the grid with ``size`` as the tile and
   skips the "a side above tile_size" condition: it disagrees with its own output);
 - MiniCPM-V 4.6's ``use_image_id`` is read by the model processor only (no effect on pixels).
+
+Arguments that every reference class accepts but whose processing path never reads (``pad_size``,
+``image_seq_length``; ``do_pad``, ``do_center_crop`` / ``crop_size``, ``size`` or ``do_resize``
+where a family's ``_preprocess`` has no use for them) change nothing there, and nothing here.
 """
 
 from __future__ import annotations
@@ -32,6 +36,13 @@ def _colour(value: Any, name: str) -> tuple[int, int, int]:
     if len(values) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in values):
         raise SpecError(f"{name} must be three integers 0..255 (one per RGB channel), got {value!r}")
     return values  # type: ignore[return-value]
+
+
+def _unread(resolved: dict, *names: str) -> dict:
+    """``resolved`` without the arguments the reference's processing path never reads."""
+    for name in ("pad_size", "image_seq_length", *names):
+        resolved.pop(name, None)
+    return resolved
 
 
 def _padded_with(resolved: dict, colour: tuple[int, int, int]) -> dict:
@@ -55,8 +66,14 @@ def _ovis2_attributes(p: Any, px: Any) -> dict[str, Any]:
                 max_patches=p["max_patches"], use_covering_area_grid=p["use_covering_area_grid"])
 
 
+def _ovis2_processed(ip: Any, resolved: dict) -> dict:
+    """Ovis2 centre-crops when asked (anyres refuses that), so crop_size matters only then."""
+    return _unread(resolved, "do_pad", *(() if resolved.get("do_center_crop") else ("do_center_crop", "crop_size")))
+
+
 register_processor_glue("ovis2", ProcessorGlue(lambda p: ["pixel_values", "grids"], _ovis2_attributes,
-                                               reference=lambda p: "Ovis2ImageProcessorPil"))
+                                               reference=lambda p: "Ovis2ImageProcessorPil",
+                                               as_processed=_ovis2_processed))
 
 
 # --- MiniCPM-V 4.6 ---
@@ -67,8 +84,8 @@ def _minicpmv4_6_attributes(p: Any, px: Any) -> dict[str, Any]:
 
 
 def _minicpmv4_6_processed(ip: Any, resolved: dict) -> dict:
-    resolved.pop("use_image_id", None)  # the model processor's (<image_id> tags), not the pixels'
-    return resolved
+    # use_image_id: the model processor's (<image_id> tags); size: its sizes come from scale_resolution
+    return _unread(resolved, "use_image_id", "size", "do_pad", "do_center_crop", "crop_size")
 
 
 register_processor_glue("minicpm-v-4.6", ProcessorGlue(lambda p: ["pixel_values", "target_sizes"],
@@ -91,7 +108,7 @@ def _hunyuan_vl_patches(plan: Any) -> tuple[int, int]:
 
 def _hunyuan_vl_processed(ip: Any, resolved: dict) -> dict:
     resolved["resample"] = _BICUBIC  # its resize passes bicubic, not the resample it is given
-    return resolved
+    return _unread(resolved, "do_pad", "do_center_crop", "crop_size")
 
 
 register_processor_glue("hunyuan-vl", ProcessorGlue(lambda p: ["pixel_values", "image_grid_thw"],
@@ -111,6 +128,7 @@ def _deepseek_ocr2_attributes(p: Any, px: Any) -> dict[str, Any]:
 def _deepseek_ocr2_processed(ip: Any, resolved: dict) -> dict:
     colour = resolved.pop("background_color", None)
     colour = ip.background_color if colour is None else colour  # as its _preprocess falls back
+    resolved = _unread(resolved, "do_resize", "do_pad", "do_center_crop", "crop_size")  # it always resizes and pads
     return _padded_with(resolved, _colour(colour, "background_color"))
 
 
@@ -126,6 +144,7 @@ def _deepseek_vl_attributes(p: Any, px: Any) -> dict[str, Any]:
 
 
 def _deepseek_vl_processed(ip: Any, resolved: dict) -> dict:
+    resolved = _unread(resolved, "do_center_crop", "crop_size")
     if not resolved.get("resample"):  # ``resample or self.resample``: nearest (0) falls back too
         resolved["resample"] = ip.resample
     if not resolved.get("do_pad", True):
