@@ -69,6 +69,9 @@ class ProcessorGlue:
     # pixel_values stay uint8 when neither rescaled nor normalised, as the reference's do (given the output)
     keeps_uint8: Callable[[dict], bool] = lambda data: True
     fill_from_attribute: bool = False  # pads with the image_mean attribute, not the call's (LLaVA-OneVision)
+    # the resolved call arguments as the reference's processing path uses them, given the processor (an
+    # argument it ignores or replaces, a pad colour it reads from elsewhere than image_mean: ``fill_mean``)
+    as_processed: Callable[[Any, dict], dict] | None = None
 
 
 PROCESSOR_GLUE: LayerRegistry[ProcessorGlue] = LayerRegistry(
@@ -182,6 +185,8 @@ class _DropIn(AnyresImageProcessor):
         chosen, params, _ = resolve(self.preset)
         glue = self._glue
         base = baseline_resolved(self._reference_cls, baseline_kwargs(self.preset, glue.host_attributes(params, chosen.pixels)))
+        if glue.as_processed is not None:
+            resolved = glue.as_processed(self, dict(resolved))
         diffs = differences(resolved, base)
         if glue.fill_from_attribute and ("image_mean" in diffs or "do_normalize" in diffs):
             diffs["fill_mean"] = [float(x) for x in self.image_mean]
@@ -212,8 +217,9 @@ class _DropIn(AnyresImageProcessor):
             seen = [[next(it) for _ in range(n)] for n in per_sample]
         out = self._run(seen, overrides, kwargs.get("return_tensors"), bool(kwargs.get("return_row_col_info")))
         if not kwargs.get("do_rescale") and not kwargs.get("do_normalize") and self._glue.keeps_uint8(out):
-            pv = out["pixel_values"]  # exact integers: resized uint8 views times 1, minus 0, over 1
-            out["pixel_values"] = pv.to(dtype=__import__("torch").uint8) if hasattr(pv, "detach") else pv.astype("uint8")
+            for key in [k for k in out if k.startswith("pixel_values")]:  # DeepSeek-OCR 2's pixel_values_local too
+                pv = out[key]  # exact integers: resized uint8 views times 1, minus 0, over 1
+                out[key] = pv.to(dtype=__import__("torch").uint8) if hasattr(pv, "detach") else pv.astype("uint8")
         return out
 
     def get_number_of_image_patches(self, height: int, width: int, images_kwargs: dict | None = None) -> Any:
@@ -639,57 +645,5 @@ register_processor_glue("gemma4", ProcessorGlue(
     reference=lambda p: "Gemma4ImageProcessorPil"))
 
 
-# --- Ovis2 (families) ---
-def _ovis2_attributes(p: Any, px: Any) -> dict[str, Any]:
-    t = p["tile_size"]
-    return dict(size={"height": t, "width": t}, crop_to_patches=p["crop_to_patches"], min_patches=p["min_patches"],
-                max_patches=p["max_patches"], use_covering_area_grid=p["use_covering_area_grid"])
-
-
-register_processor_glue("ovis2", ProcessorGlue(lambda p: ["pixel_values", "grids"], _ovis2_attributes))
-
-
-# --- MiniCPM-V 4.6 (families) ---
-def _minicpmv4_6_attributes(p: Any, px: Any) -> dict[str, Any]:
-    return dict(max_slice_nums=p["max_slice_nums"], scale_resolution=p["scale_resolution"],
-                patch_size=p["patch_size"], slice_mode=p["slice_mode"], downsample_mode=p["downsample_mode"],
-                use_image_id=True)
-
-
-register_processor_glue("minicpm-v-4.6", ProcessorGlue(lambda p: ["pixel_values", "target_sizes"],
-                                                       _minicpmv4_6_attributes,
-                                                       lists=("grids", "num_patches_per_image")))
-
-
-# --- HunYuan-VL (families) ---
-def _hunyuan_vl_attributes(p: Any, px: Any) -> dict[str, Any]:
-    return dict(patch_size=p["patch_size"], merge_size=p["merge_size"], temporal_patch_size=1,
-                size={"shortest_edge": p["min_pixels"], "longest_edge": p["max_pixels"]})
-
-
-def _hunyuan_vl_patches(plan: Any) -> tuple[int, int]:
-    _, gh, gw = plan.info["grid_thw"]
-    return gh, gw
-
-
-register_processor_glue("hunyuan-vl", ProcessorGlue(lambda p: ["pixel_values", "image_grid_thw"],
-                                                    _hunyuan_vl_attributes, image_patches=_hunyuan_vl_patches))
-
-
-# --- DeepSeek-OCR 2 (families) ---
-def _deepseek_ocr2_attributes(p: Any, px: Any) -> dict[str, Any]:
-    return dict(size={"height": p["size"], "width": p["size"]}, tile_size=p["tile_size"],
-                crop_to_patches=p["crop_to_patches"], min_patches=p["min_patches"], max_patches=p["max_patches"],
-                background_color=[127, 127, 127])
-
-
-register_processor_glue("deepseek-ocr2", ProcessorGlue(lambda p: ["pixel_values", "num_local_patches"],
-                                                       _deepseek_ocr2_attributes))
-
-
-# --- DeepSeek-VL and Janus (families) ---
-def _deepseek_vl_attributes(p: Any, px: Any) -> dict[str, Any]:
-    return dict(size={"height": p["size"], "width": p["size"]}, min_size=p["min_size"], do_pad=p["do_pad"])
-
-
-register_processor_glue("deepseek-vl", ProcessorGlue(lambda p: ["pixel_values"], _deepseek_vl_attributes))
+# Ovis2, MiniCPM-V 4.6, HunYuan-VL, DeepSeek-OCR 2, DeepSeek-VL and Janus: anyres.hf_families
+from . import hf_families  # noqa: E402,F401  (registers their glue)

@@ -46,6 +46,12 @@ REFERENCE_CLASSES: dict[str, str] = {
     "mistral3": "PixtralImageProcessorPil",
     "mllama": "MllamaImageProcessorPil",
     "gemma4": "Gemma4ImageProcessorPil",
+    "ovis2": "Ovis2ImageProcessorPil",
+    "minicpm-v-4.6": "MiniCPMV4_6ImageProcessorPil",
+    "hunyuan-vl": "HunYuanVLImageProcessorPil",
+    "deepseek-ocr2": "DeepseekOcr2ImageProcessorPil",
+    "deepseek-vl": "DeepseekVLImageProcessorPil",
+    "janus": "JanusImageProcessorPil",
 }
 # call arguments about the output's form, not its values (handled by the drop-in itself)
 FORM_KEYS = frozenset({"return_tensors", "data_format", "input_data_format", "device", "disable_grouping",

@@ -46,8 +46,20 @@ FAMILIES: dict[str, list[dict]] = {
     "mistral3": [{"size": {"longest_edge": 224}}],
     "mllama": [{"max_image_tiles": 2}, {"size": {"height": 224, "width": 224}}],
     "gemma4": [{"max_soft_tokens": 70}, {"max_soft_tokens": 140}],
+    "ovis2": [{"crop_to_patches": True, "max_patches": 4},
+              {"crop_to_patches": True, "use_covering_area_grid": False, "min_patches": 2, "max_patches": 4},
+              {"size": {"height": 224, "width": 224}}],
+    "minicpm-v-4.6": [{"scale_resolution": 112, "max_slice_nums": 4}, {"slice_mode": False},
+                      {"downsample_mode": "4x", "scale_resolution": 112}],
+    "hunyuan-vl": [{"min_pixels": 32 * 32 * 2, "max_pixels": 32 * 32 * 12},
+                   {"size": {"shortest_edge": 32 * 32 * 8, "longest_edge": 32 * 32 * 16}}, {"resample": 0}],
+    "deepseek-ocr2": [{"crop_to_patches": False}, {"min_patches": 1, "max_patches": 3},
+                      {"background_color": [0, 255, 10]}, {"tile_size": 64}],
+    "deepseek-vl": [{"size": {"height": 224, "width": 224}}, {"min_size": 64}, {"do_pad": False}, {"resample": 0}],
+    "janus": [{"size": {"height": 224, "width": 224}}, {"min_size": 64}, {"resample": 0}],
 }
-# the call arguments each family's defaults are too large for a quick check: every case adds them
+# constructor arguments every case adds: where a family's defaults are too large for a quick check (or, below,
+# refuse most inputs)
 SMALL = {
     "qwen2-vl": {"max_pixels": 56 * 56 * 16}, "qwen2.5-vl": {"max_pixels": 56 * 56 * 16},
     "qwen3-vl": {"max_pixels": 64 * 64 * 16}, "glm4v": {"size": {"shortest_edge": 12544, "longest_edge": 80000}},
@@ -58,6 +70,11 @@ SMALL = {
     "pixtral": {"size": {"longest_edge": 320}}, "mistral3": {"size": {"longest_edge": 320}},
     "mllama": {"max_image_tiles": 2, "size": {"height": 224, "width": 224}},
     "gemma4": {"max_soft_tokens": 70},
+    "hunyuan-vl": {"size": {"shortest_edge": 32 * 32 * 4, "longest_edge": 32 * 32 * 32}},
+    "deepseek-ocr2": {"size": {"height": 256, "width": 256}, "tile_size": 128},
+    # DeepSeek-VL and Janus leave do_convert_rgb unset, so the reference refuses L, P, RGBA and I;16 images (a
+    # pad colour of 3 values for 1 or 4 channels): converting lets most cases compare values
+    "deepseek-vl": {"do_convert_rgb": True}, "janus": {"do_convert_rgb": True},
 }
 MODES = ("RGB", "RGBA", "L", "P", "I;16")
 

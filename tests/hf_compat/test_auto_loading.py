@@ -80,3 +80,44 @@ def test_auto_image_processor_and_auto_processor_load_the_saved_config(tmp_path)
     assert got["shape"] == list(expected["pixel_values"].shape)
     # the same float32 sum, up to summation order over ~1e6 values of magnitude <= 2.2
     assert abs(got["pixels"] - float(expected["pixel_values"].sum())) <= 1e-3 * max(1.0, abs(got["pixels"]))
+
+
+NEWEST = {"ovis2": {"crop_to_patches": True, "max_patches": 4}, "minicpm-v-4.6": {"max_slice_nums": 4},
+          "hunyuan-vl": {"min_pixels": 32 * 32 * 4, "max_pixels": 32 * 32 * 16}, "deepseek-ocr2": {"background_color": [0, 255, 10]},
+          "deepseek-vl": {"min_size": 64}, "janus": {"do_convert_rgb": True}}
+
+
+def test_the_newest_families_load_through_auto_image_processor(tmp_path):
+    """Ovis2, MiniCPM-V 4.6, HunYuan-VL, DeepSeek-OCR 2, DeepSeek-VL and Janus: a saved
+    drop-in comes back in a fresh process as the same drop-in (its reference's subclass,
+    the same config and pixels)."""
+    import numpy as np
+
+    image = np.random.default_rng(0).integers(0, 256, (90, 150, 3), dtype=np.uint8)
+    np.save(tmp_path / "image.npy", image)
+    expected = {}
+    for preset, kwargs in NEWEST.items():
+        ip = AnyresImageProcessor(preset, **kwargs)
+        ip.save_pretrained(tmp_path / preset)
+        expected[preset] = (ip.to_dict(), float(np.asarray(ip(image, return_tensors="np")["pixel_values"]).sum()))
+    out = _fresh(f"""
+        import json, warnings
+        warnings.simplefilter("ignore")
+        import numpy as np
+        import anyres
+        from transformers import AutoImageProcessor
+        image = np.load({str(tmp_path / 'image.npy')!r})
+        got = {{}}
+        for preset in {sorted(NEWEST)!r}:
+            ip = AutoImageProcessor.from_pretrained({str(tmp_path)!r} + "/" + preset)
+            got[preset] = dict(type=type(ip).__name__, reference=ip._reference_cls.__name__,
+                               is_reference=isinstance(ip, ip._reference_cls), config=ip.to_dict(),
+                               pixels=float(np.asarray(ip(image, return_tensors="np")["pixel_values"]).sum()))
+        print(json.dumps(got))
+    """)
+    got = json.loads(out.strip().splitlines()[-1])
+    for preset, (config, pixels) in expected.items():
+        g = got[preset]
+        assert g["type"] == "AnyresImageProcessor" and g["is_reference"], (preset, g["type"], g["reference"])
+        assert g["config"] == json.loads(json.dumps(config)), preset
+        assert g["pixels"] == pixels, preset  # the same computation on the same image: bit-identical sums
