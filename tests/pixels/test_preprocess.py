@@ -155,30 +155,41 @@ def test_two_workers_give_the_same_batch_as_one_process(tmp_path):
             assert np.array_equal(one.groups[key].pixel_values, two.groups[key].pixel_values)
 
 
-@pytest.mark.parametrize("backend", ["torch", "numpy"])
-def test_normalisation_kernels_agree_with_the_reference_table(backend, monkeypatch):
+def _use_backend(backend, monkeypatch):
+    """Make ``normalize`` run one kernel: the numba look-up, torch's or numpy's arithmetic."""
     from anyres.pixels import normalize
-    from anyres.pixels.normalize import kernel, normalise, normalise_table
 
+    if backend == "numba":
+        assert normalize.lookup_kernels() is not None
+        return
+    monkeypatch.setattr(normalize, "_LOOKUP", [None])
     if backend == "numpy":
         monkeypatch.setattr(normalize, "_TORCH", [None])
     else:
         assert normalize.torch_backend() is not None
+
+
+@pytest.mark.parametrize("backend", ["numba", "torch", "numpy"])
+def test_normalisation_kernels_agree_with_the_reference_table(backend, monkeypatch):
+    from anyres.pixels.normalize import kernel, normalise, normalise_table
+
+    _use_backend(backend, monkeypatch)
     u8 = np.arange(256, dtype=np.uint8)[None, :].repeat(3, 0)
     for name in anyres.presets():
         px = anyres.get_preset(name).pixels
         table = normalise_table(tuple(px.mean), tuple(px.std), px.rescale)
         assert np.array_equal(normalise(u8, px.mean, px.std, px.rescale), table), name
+        assert np.array_equal(normalise(u8[:, None, :], px.mean, px.std, px.rescale)[:, 0], table), name
         assert kernel(tuple(px.mean), tuple(px.std), px.rescale) == "arith", name  # the fast kernel applies
     odd = (0.1, 0.2, 0.3), (0.7, 0.11, 0.13), 1 / 256
     assert np.array_equal(normalise(u8, *odd), normalise_table(*odd))  # any constants: table or arithmetic
+    assert np.array_equal(normalise(u8[:, None, :], *odd)[:, 0], normalise_table(*odd))
 
 
 @pytest.mark.parametrize("preset", ["llava-next", "qwen2-vl", "internvl", "idefics3"])
-def test_torch_and_numpy_kernels_give_the_same_bits(preset, monkeypatch):
+def test_normalisation_backends_give_the_same_bits(preset, monkeypatch):
     """Views and Qwen2-VL patches (strided reads, odd sizes, read-only inputs) are the
-    same with either backend, and equal to the reference table looked up value by value."""
-    from anyres.pixels import normalize
+    same with every backend, and equal to the reference table looked up value by value."""
     from anyres.pixels.normalize import normalise_table, normalise_view
     from anyres.pixels.patches import normalised_patches
 
@@ -192,9 +203,8 @@ def test_torch_and_numpy_kernels_give_the_same_bits(preset, monkeypatch):
     views["read-only"] = ro
     want = np.stack([table[c][views["contiguous"][c]] for c in range(3)])
     results = {}
-    for backend in ("torch", "numpy"):
-        if backend == "numpy":
-            monkeypatch.setattr(normalize, "_TORCH", [None])
+    for backend in ("numba", "torch", "numpy"):
+        _use_backend(backend, monkeypatch)
         for kind, v in views.items():
             got = normalise_view(v, px.mean, px.std, px.rescale)
             assert np.array_equal(got, want), (backend, kind)

@@ -259,7 +259,7 @@ def reduce(src, base, rs, ps, bw, bh, fx, fy, mult, out):
                 out[y, x, ch] = np.uint8(((sums[ch] * m) & 0xFFFFFFFF) >> 24)
 
 
-STRIP = 64  # rows a horizontal strip: its transpose (64 x width x 4 bytes) stays in L2
+STRIP = 16  # rows a horizontal strip: its transpose (16 x width x 4 bytes) stays in L1/L2 (64 was 30% slower on a 4032 px row)
 
 
 @njit(cache=True)

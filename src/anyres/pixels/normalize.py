@@ -15,6 +15,12 @@ strided inputs (a channels-last image, Qwen2-VL's patch gather) faster than nump
 are the same; ``kernel``'s proof runs the backend in use (on a strided input with a
 vector tail), and the tests run both.
 
+When numba is installed, the (C, H, W) views and Qwen2-VL's patch matrices take a
+third kernel instead (``_normalize_kernels``): the table itself, looked up in compiled
+code in one pass in output order, 2.5-3x cheaper than the three float32 passes (and
+exact for any constants, with no proof needed). ``lookup_kernels`` says whether it is
+in use; the arithmetic kernels stay for other shapes and when numba is absent.
+
 All functions write into a caller's buffer when given one (``out=``), so the output
 layouts (shape groups, padded hf batches, patch matrices) are filled in place without
 an intermediate float copy.
@@ -40,6 +46,18 @@ def normalise_table(mean: tuple[float, ...], std: tuple[float, ...], scale: floa
 
 
 _TORCH: list = []  # [module or None], resolved on first use; tests set it
+_LOOKUP: list = []  # [kernels module or None], resolved on first use; tests set it
+
+
+def lookup_kernels():
+    """The compiled table look-up kernels when numba is installed, else None."""
+    if not _LOOKUP:
+        try:
+            from . import _normalize_kernels as kernels
+        except ImportError:
+            kernels = None
+        _LOOKUP.append(kernels)
+    return _LOOKUP[0]
 
 
 def torch_backend():
@@ -102,6 +120,12 @@ def normalise(u8, mean: Sequence[float], std: Sequence[float], scale: float = 1 
     import numpy as np
 
     mean, std = tuple(float(x) for x in mean), tuple(float(x) for x in std)
+    lookup = lookup_kernels()
+    if lookup is not None and u8.ndim == 3 and axis == 0:
+        if out is None:
+            out = np.empty(u8.shape, dtype=np.float32)
+        lookup.lookup_chw(u8, normalise_table(mean, std, float(scale)), out)
+        return out
     if scale == 1 / 255 and kernel(mean, std, scale) == "arith":
         return _arith(u8, mean, std, axis, out)
     table = normalise_table(mean, std, scale)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .normalize import normalise, torch_backend
+from .normalize import lookup_kernels, normalise, normalise_table, torch_backend
 
 
 def patch_grid(chw_u8, patch: int, merge: int):
@@ -48,6 +48,11 @@ def normalised_patches(
     if out is None:
         out = np.empty((gh * gw, c * temporal * patch * patch), dtype=np.float32)
     frames = out.reshape(src.shape[:5] + (temporal, patch, patch))
+    lookup = lookup_kernels()
+    if lookup is not None:  # every frame written in the same pass
+        table = normalise_table(tuple(float(x) for x in mean), tuple(float(x) for x in std), float(scale))
+        lookup.lookup_patches(src, table, frames)
+        return out, gh, gw
     normalise(src, mean, std, scale, axis=4, out=frames[:, :, :, :, :, 0])
     if temporal > 1:  # an image is its own frames
         flat = out.reshape(gh * gw, c, temporal, patch * patch)
