@@ -3,7 +3,7 @@ numba: int32 SIMD over whole rows, optional threads over output rows.
 
 Both passes run as vertical passes (each output row a weighted sum of whole source
 rows: long unit-stride loops that vectorise): the horizontal pass of RGBX images
-transposes 64-row strips (one uint32 pixel an element) and back. RGB arrays are read
+transposes 16-row strips (one uint32 pixel an element) and back. RGB arrays are read
 as RGBX (Pillow's own layout; a padded copy for packed numpy RGB).
 
 The arithmetic is Pillow's (``libImaging/Resample.c``, ``Reduce.c``, ``Convert.c``,
