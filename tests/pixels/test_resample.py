@@ -210,3 +210,66 @@ def test_unaligned_rgbx_buffer_takes_the_bytewise_kernel(flt):
     assert a.ctypes.data % 4 != 0
     for size in [(30, 20), (150, 11)]:
         assert np.array_equal(resample.resize(a, size, flt, mode="RGBX"), pillow(a, "RGBX", size, flt))
+
+
+@pytest.fixture
+def small_pillow_blocks():
+    """Pillow allocates new images in 8 KB blocks: every image of a few hundred pixels
+    a side is held in several blocks, as a user's 12 MP photo is in 16 MB ones."""
+    old = Image.core.get_block_size()
+    Image.core.set_block_size(8192)
+    yield
+    Image.core.set_block_size(old)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    w=st.integers(1, 300),
+    h=st.integers(1, 300),
+    ow=st.integers(1, 400),
+    oh=st.integers(1, 400),
+    flt=st.sampled_from(FILTERS),
+    keep=st.sampled_from(["none", "width", "height"]),
+    boxed=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_images_in_several_blocks_are_read_in_place(small_pillow_blocks, monkeypatch, w, h, ow, oh, flt, keep, boxed, seed):
+    """A PIL image held in several blocks is resized from its blocks (``row_runs``),
+    never copied into one first, and gives Pillow's pixels: both pass orders, a pass
+    alone, windows straddling two blocks, fractional boxes."""
+    from anyres.image import memory
+
+    rng = np.random.default_rng(seed)
+    im = Image.fromarray(photo_like(rng, h, w, 3))
+    runs = memory.row_runs(im)
+    assert runs is not None and sum(a.shape[0] for _, a in runs) == h
+    assert [r0 for r0, _ in runs] == sorted(r0 for r0, _ in runs)
+    if w * 4 * 3 > 8192:
+        assert len(runs) > 1 and not memory.exportable(im)
+    size = (w if keep == "width" else ow, h if keep == "height" else oh)
+    box = None
+    if boxed:
+        x0, y0 = rng.uniform(0, w / 2), rng.uniform(0, h / 2)
+        box = (x0, y0, rng.uniform(x0, w), rng.uniform(y0, h))
+
+    def no_copy(image):
+        raise AssertionError("the image was copied into one block")
+
+    if len(runs) > 1:
+        monkeypatch.setattr(memory, "one_block", no_copy)
+    got = np.asarray(resample.resize_image(im, size, flt, box=box))
+    assert np.array_equal(got, np.asarray(im.resize(size, flt, box=box)))
+
+
+def test_row_runs_refuses_what_it_cannot_verify(small_pillow_blocks):
+    from anyres.image import memory
+
+    assert memory.row_runs(Image.new("P", (50, 50))) is None  # a palette: not plain pixels
+    im = Image.fromarray(np.arange(300 * 200 * 3, dtype=np.uint32).astype(np.uint8).reshape(200, 300, 3))
+    runs = memory.row_runs(im)
+    whole = np.concatenate([a for _, a in runs])[:, :, :3]
+    assert np.array_equal(whole, np.asarray(im))
+    assert memory._same_pixels(im, runs)
+    runs[0][1].flags.writeable = True  # a deliberately wrong reading is caught by the pixel check
+    wrong = [(r0, a[::-1]) for r0, a in runs]
+    assert not memory._same_pixels(im, wrong)

@@ -12,10 +12,12 @@ The order matters for safety and for planning:
    ``background``, 16-bit and float scaled, CMYK through its ICC profile).
 
 Large JPEG and PNG files are decoded straight into one block of memory
-(``memory.decode_into_one_block``) and a caller's PIL image held in several blocks is
-copied once into one (``memory.one_block``), so the pixels reach numpy and torch
-without a further copy (``memory.pixels``). Pillow's allocator is left as it is (the
-process-wide change is opt-in: ``ANYRES_PILLOW_ONE_BLOCK=1``).
+(``memory.decode_into_one_block``), so their pixels reach numpy and torch without a
+copy (``memory.pixels``). A caller's PIL image held in several blocks is returned as it
+is: the exact resampler reads its blocks in place (``memory.row_runs``), and only a
+consumer that needs one array (the fast path's tensor) copies it, once
+(``memory.one_block``). Pillow's allocator is left as it is (the process-wide change is
+opt-in: ``ANYRES_PILLOW_ONE_BLOCK=1``).
 
 Every failure (missing file, empty input, text named .jpg, truncated or corrupt data,
 an unsupported mode) raises ``ImageError`` naming the source and the reason.
@@ -31,7 +33,7 @@ from ..errors import ImageError
 from .arrays import array_to_rgb
 from .files import open_regular
 from .limits import DEFAULT_MAX_PIXELS, NO_LIMIT, check_pixels, pillow_allows
-from .memory import contiguous_images, decode_into_one_block, one_block, opted_in
+from .memory import contiguous_images, decode_into_one_block, opted_in
 from .modes import Colour, to_rgb
 from .orientation import orientation
 
@@ -80,7 +82,7 @@ def load_image(
         except Exception as exc:
             raise ImageError(f"{name}: cannot read its pixels ({_reason(exc)})") from None
         with _quiet():
-            return one_block(to_rgb(_oriented(source), background, name))
+            return to_rgb(_oriented(source), background, name)
     if hasattr(source, "__array__") or hasattr(source, "__array_interface__"):
         if hasattr(source, "detach"):  # a torch tensor
             source = tensor_to_numpy(source, name)
@@ -175,7 +177,7 @@ def _decode(fp: Any, max_pixels: int, background: Colour, name: str, allow_trunc
         if not allow_truncated:
             check_complete(fp, im, name, before_decode=False)
         with _quiet():
-            return one_block(to_rgb(_oriented(im), background, name))
+            return to_rgb(_oriented(im), background, name)
 
 
 def checked_background(background: Any) -> tuple[int, int, int]:

@@ -188,6 +188,95 @@ def pixels(image: Any, channels: int = 3):
     return out
 
 
+_PIXEL_SIZE = {"RGB": 4, "RGBA": 4, "RGBX": 4, "L": 1}
+_get_name = ctypes.pythonapi.PyCapsule_GetName
+_get_name.restype = ctypes.c_char_p
+_get_name.argtypes = [ctypes.py_object]
+
+
+def _line_table(image: Any) -> int | None:
+    """The address of Pillow's table of line pointers (``Imaging->image``) for a loaded
+    image of a plain 8-bit mode, or None when the struct does not look as expected.
+
+    ``ImagingMemoryInstance`` starts with the mode (a 7-byte string before Pillow 12, an
+    int since), then the ints type, depth, bands, xsize, ysize, then the pointers
+    palette, image8, image32, image. The ints (bands, xsize, ysize) are found in the
+    first 64 bytes, so both layouts are read; the caller still checks pixels against
+    ``getpixel`` before trusting the table."""
+    try:
+        capsule = image.im.ptr
+        address = _get_pointer(capsule, _get_name(capsule))
+    except (AttributeError, ValueError, TypeError):
+        return None
+    if not address:
+        return None
+    w, h = image.size
+    bands = len(image.getbands()) if image.mode != "RGBX" else 4
+    ints = (ctypes.c_int32 * 16).from_address(address)
+    found = [i for i in range(1, 13) if (ints[i], ints[i + 1], ints[i + 2]) == (bands, w, h)]
+    if len(found) != 1:
+        return None
+    pointers = (found[0] * 4 + 12 + 7) // 8 * 8  # palette, image8, image32, image
+    image8, image32, table = (ctypes.c_void_p.from_address(address + pointers + 8 * k).value for k in (1, 2, 3))
+    if not table or table != (image8 if _PIXEL_SIZE[image.mode] == 1 else image32):
+        return None
+    return table
+
+
+def row_runs(image: Any) -> list[tuple[int, Any]] | None:
+    """A loaded image of mode RGB, RGBA, RGBX or L as runs of contiguous rows, read in
+    place from Pillow's memory: [(first row, (rows, W, pixel bytes) uint8 array), ...],
+    one run per block Pillow allocated (an RGB pixel is 4 bytes, RGBX). No copy: the
+    way to read an image that Pillow holds in several blocks (every image over 16 MB
+    made before its block size was raised), which it will not export.
+
+    None when the mode is another, or Pillow's struct cannot be read and verified
+    (unknown layout): the caller then copies (``one_block``). The arrays keep the image
+    alive; never write to them."""
+    import numpy as np
+    import PIL
+
+    if image.mode not in _PIXEL_SIZE or not 9 <= int(PIL.__version__.split(".")[0]) <= 13:
+        return None
+    image.load()
+    table = _line_table(image)
+    if table is None:
+        return None
+    w, h = image.size
+    ps = _PIXEL_SIZE[image.mode]
+    line = w * ps
+    rows = np.ctypeslib.as_array((ctypes.c_uint64 * h).from_address(table)).copy()
+    if not rows.all():
+        return None
+    breaks = np.flatnonzero(np.diff(rows.astype(np.int64)) != line) + 1
+    starts = [0, *breaks.tolist()]
+    ends = [*breaks.tolist(), h]
+    core = image.im  # the arrays hold Pillow's image object: its memory lives as long as they do
+    runs = []
+    for a, e in zip(starts, ends):
+        buffer = (ctypes.c_uint8 * (line * (e - a))).from_address(int(rows[a]))
+        buffer._owner = core  # type: ignore[attr-defined]
+        runs.append((a, np.frombuffer(buffer, dtype=np.uint8).reshape(e - a, w, ps)))
+    if not _same_pixels(image, runs):
+        return None
+    return runs
+
+
+def _same_pixels(image: Any, runs: list[tuple[int, Any]]) -> bool:
+    """Whether the runs hold the image's pixels: ``getpixel`` at the first and last row
+    of every run and at a few columns (the check that the struct was read right)."""
+    w = image.width
+    bands = len(image.getbands())
+    for a, arr in runs:
+        for y in {0, arr.shape[0] - 1}:
+            for x in {0, w // 2, w - 1}:
+                want = image.getpixel((x, a + y))
+                want = want if isinstance(want, tuple) else (want,)
+                if tuple(int(v) for v in arr[y, x, :bands]) != tuple(want):
+                    return False
+    return True
+
+
 def writable_rgbx(size: tuple[int, int]):
     """A new one-block RGB PIL image of ``size`` and a writable (H, W, 4) uint8 view of
     its RGBX memory (to fill it in one copy), or None where Pillow cannot export it."""

@@ -200,14 +200,15 @@ def _run(kernel, parallel: bool, *args) -> None:
         kernel(*args)
 
 
-def _horizontal(px, xsize: int, flt: int, b0, b2, y0: int, rows: int):
-    """The horizontal pass over rows y0..y0+rows of px: (rows, xsize, c)."""
+def _horizontal(px, xsize: int, flt: int, b0, b2, y0: int, rows: int, out=None):
+    """The horizontal pass over rows y0..y0+rows of px: (rows, xsize, c), written into
+    ``out`` (a C-contiguous (rows, xsize * c) uint8 array) when given."""
     import numpy as np
 
     k = kernels()
     w, c = px.shape[1], px.shape[2]
     ks, bounds, kk = k.coefficients(w, float(b0), float(np.float32(b2 - b0)), xsize, flt, SUPPORT[flt])
-    tmp = np.empty((rows, xsize * c), dtype=np.uint8)
+    tmp = np.empty((rows, xsize * c), dtype=np.uint8) if out is None else out
     flat, rs, _ = _flat(px)
     parallel = _use_parallel(tmp.size * ks)
     if c == 4 and rs % 4 == 0 and flat.ctypes.data % 4 == 0:
@@ -233,6 +234,85 @@ def _vertical(px, ysize: int, ks: int, bounds, kk):
     return out
 
 
+def _vertical_runs(runs, ysize: int, ks: int, bounds, kk):
+    """``_vertical`` over an image given as runs of contiguous rows (``memory.row_runs``):
+    each output row whose window lies inside one run is computed there in place; the few
+    whose window straddles two runs gather their rows into a small scratch array."""
+    import numpy as np
+
+    k = kernels()
+    width, c = runs[0][1].shape[1], runs[0][1].shape[2]
+    out = np.empty((ysize, width * c), dtype=np.uint8)
+    starts = bounds[0::2].astype(np.int64)
+    ends = starts + bounds[1::2]
+    done = np.zeros(ysize, dtype=bool)
+    for r0, arr in runs:
+        r1 = r0 + arr.shape[0]
+        lo = int(np.searchsorted(starts, r0, "left"))  # windows are monotone in both ends
+        hi = int(np.searchsorted(ends, r1, "right"))
+        if hi <= lo:
+            continue
+        part = bounds[2 * lo : 2 * hi].copy()
+        part[0::2] -= r0
+        flat, rs, _ = _flat(arr)
+        parallel = _use_parallel((hi - lo) * out.shape[1] * ks)
+        _run(k.vertical_parallel if parallel else k.vertical, parallel, flat, rs, part, kk[lo * ks : hi * ks], ks, out[lo:hi])
+        done[lo:hi] = True
+    for yy in np.flatnonzero(~done).tolist():
+        y0, y1 = int(starts[yy]), int(ends[yy])
+        rows = np.concatenate([arr[max(y0, r0) - r0 : min(y1, r0 + arr.shape[0]) - r0] for r0, arr in runs
+                               if r0 < y1 and r0 + arr.shape[0] > y0])
+        flat, rs, _ = _flat(rows)
+        k.vertical(flat, rs, np.array([0, y1 - y0], dtype=bounds.dtype), kk[yy * ks : (yy + 1) * ks], ks, out[yy : yy + 1])
+    return out.reshape(ysize, width, c)
+
+
+def resize_runs(runs, width: int, height: int, size, flt: int, box=None):
+    """``resize`` (4-byte pixels, mode RGBX or L, no ``reducing_gap``) of a width x height
+    image given as runs of contiguous rows, read in place: the same pixels as ``resize``
+    of the whole image, without first copying it into one array; None for a box or size
+    that ``resize`` refuses (the caller then raises its error)."""
+    import numpy as np
+
+    xsize, ysize = int(size[0]), int(size[1])
+    box = (0, 0, width, height) if box is None else tuple(box)
+    b0, b1, b2, b3 = (np.float32(v) for v in box)
+    if xsize < 1 or ysize < 1 or b0 < 0 or b1 < 0 or b2 > width or b3 > height or b2 < b0 or b3 < b1:
+        return None  # resize's own checks raise
+    need_h = xsize != width or b0 != 0 or b2 != xsize
+    need_v = ysize != height or b1 != 0 or b3 != ysize
+    crop = b0 == np.float32(int(b0)) and b1 == np.float32(int(b1)) and b2 - b0 == xsize and b3 - b1 == ysize
+    c = runs[0][1].shape[2]
+    if crop or not (need_h or need_v):  # Pillow's crop shortcut: the box's rows, copied once
+        x0, y0 = int(b0), int(b1)
+        return np.concatenate(
+            [arr[max(y0, r0) - r0 : min(y0 + ysize, r0 + arr.shape[0]) - r0, x0 : x0 + xsize]
+             for r0, arr in runs if r0 < y0 + ysize and r0 + arr.shape[0] > y0]
+        )
+    if not need_v:  # the horizontal pass alone, over every row, run by run
+        out = np.empty((height, xsize * c), dtype=np.uint8)
+        for r0, arr in runs:
+            _horizontal(arr, xsize, flt, b0, b2, 0, arr.shape[0], out=out[r0 : r0 + arr.shape[0]])
+        return out.reshape(height, xsize, c)
+    ks_v, bounds_v, kk_v = kernels().coefficients(height, float(b1), float(np.float32(b3 - b1)), ysize, flt, SUPPORT[flt])
+    if need_h and _horizontal_first(width, height, xsize, ysize):
+        y_first = int(bounds_v[0])
+        y_last = int(bounds_v[2 * ysize - 2] + bounds_v[2 * ysize - 1])
+        bounds_v[0::2] -= y_first
+        tmp = np.empty((y_last - y_first, xsize * c), dtype=np.uint8)
+        for r0, arr in runs:
+            a, e = max(r0, y_first), min(r0 + arr.shape[0], y_last)
+            if a < e:
+                _horizontal(arr, xsize, flt, b0, b2, a - r0, e - a, out=tmp[a - y_first : e - y_first])
+        return _vertical(tmp.reshape(y_last - y_first, xsize, c), ysize, ks_v, bounds_v, kk_v)
+    src = _vertical_runs(runs, ysize, ks_v, bounds_v, kk_v)
+    return _horizontal(src, xsize, flt, b0, b2, 0, ysize) if need_h else src
+
+
+def _horizontal_first(w: int, h: int, xsize: int, ysize: int) -> bool:
+    return not (_pillow_orders_passes() and h - ysize > 0 and h - ysize > (w - xsize) * 2)
+
+
 def _resample_pass_pair(px, xsize: int, ysize: int, flt: int, box) -> Any:
     """ImagingResample: two separable passes, each skipped when its axis keeps its size
     and box. Horizontal first (over only the rows the vertical windows read), unless
@@ -243,7 +323,7 @@ def _resample_pass_pair(px, xsize: int, ysize: int, flt: int, box) -> Any:
     b0, b1, b2, b3 = (np.float32(v) for v in box)
     need_h = xsize != w or b0 != 0 or b2 != xsize
     need_v = ysize != h or b1 != 0 or b3 != ysize
-    horizontal_first = not (_pillow_orders_passes() and h - ysize > 0 and h - ysize > (w - xsize) * 2)
+    horizontal_first = _horizontal_first(w, h, xsize, ysize)
     if need_v or need_h and horizontal_first:
         ks_v, bounds_v, kk_v = kernels().coefficients(
             h, float(b1), float(np.float32(b3 - b1)), ysize, flt, SUPPORT[flt]
@@ -421,9 +501,14 @@ def resize_image(image: Any, size: Sequence[int], resample: int, box=None, reduc
     import numpy as np
     from PIL import Image
 
-    from ..image.memory import pixels
+    from ..image.memory import exportable, pixels, row_runs
 
     if image.mode == "RGB":
+        if reducing_gap is None and not exportable(image):  # several blocks: read them in place
+            runs = row_runs(image)
+            out = None if runs is None else resize_runs(runs, image.width, image.height, size, resample, box)
+            if out is not None:
+                return Image.frombytes("RGB", (out.shape[1], out.shape[0]), out, "raw", "RGBX")
         px = pixels(image, 4)  # RGBX: Pillow's own layout, no copy when it exports it
         out = resize(px, size, resample, box, reducing_gap, mode="RGBX")
         return Image.frombytes("RGB", (out.shape[1], out.shape[0]), out, "raw", "RGBX")  # one copy, unpacked
