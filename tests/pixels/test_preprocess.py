@@ -334,3 +334,36 @@ def test_fast_path_jpeg_text_keeps_the_documented_bound():
         fast = render_one(Job(buf.getvalue(), spec, {}, False, 10**8))
         d = np.concatenate([np.abs(a.astype(int) - b.astype(int)).ravel() for a, b in zip(exact[1], fast[1])])
         assert d.max() <= 2 and (d > 1).mean() <= 1e-4, (spec, d.max(), (d > 1).mean())
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_images_in_several_blocks_are_never_copied_whole(exact, monkeypatch):
+    """A user's PIL image that Pillow holds in several blocks (every image over 16 MB
+    made before anything raised the block size; here 8 KB blocks) is read in place by
+    both paths: no copy into one block. The exact path gives the pixels of the same
+    image in one block; the fast path resizes the blocks with the exact resampler (its
+    canvases here have one step), so it gives the exact pixels too."""
+    from PIL import Image
+
+    from anyres.image import memory
+
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 256, (41, 33, 3), dtype=np.uint8)
+    whole = Image.fromarray(a).resize((700, 500), Image.BICUBIC)
+    assert memory.exportable(whole)
+    old = Image.core.get_block_size()
+    Image.core.set_block_size(8192)
+    try:
+        split = whole.copy()  # the views made later are one block, as a 16 MB block holds them
+    finally:
+        Image.core.set_block_size(old)
+    assert not memory.exportable(split) and len(memory.row_runs(split)) > 1
+    want = {p: preprocess([whole], p, output="hf", exact=True) for p in ("qwen2-vl", "llava-next", "internvl")}
+
+    def no_copy(image):
+        raise AssertionError("the image was copied into one block")
+
+    monkeypatch.setattr(memory, "one_block", no_copy)
+    for p, w in want.items():
+        got = preprocess([split], p, output="hf", exact=exact)
+        assert np.array_equal(np.asarray(got["pixel_values"]), np.asarray(w["pixel_values"])), p
