@@ -34,12 +34,12 @@ def render_one(job: Job) -> tuple[Plan, list[Any]] | AnyresError:
         if job.exact:
             from ..image import load_image
             from ..plan import plan
-            from ..image.memory import planar
+            from ..image.memory import chw
             from .execute import render_views
 
             image = load_image(job.source, max_pixels=job.max_pixels)
             p = plan(image, job.spec, **job.overrides)
-            return p, [planar(v) for v in render_views(image, p)]
+            return p, [chw(v) for v in render_views(image, p)]
         from .fast import load_for_plan, render_views_fast
 
         image, p = load_for_plan(job.source, job.spec, job.overrides, job.max_pixels)
