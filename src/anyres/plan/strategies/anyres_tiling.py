@@ -15,7 +15,7 @@ from typing import Any
 
 from ...errors import SpecError
 from ..plan import PlanParts
-from ..types import NEWLINE, VISUAL, Box, Canvas, Layout, Segment, Size, View
+from ..types import NEWLINE, VISUAL, Box, Canvas, Layout, Segment, Size
 from ..connector import Connector
 from ..knobs import Knob
 from .common import Strategy, grid_views, make_view, positive_int, resize_canvas, whole
@@ -147,7 +147,7 @@ def plan_anyres(image: Size, p: dict[str, Any]) -> PlanParts:
     canvases = (resize_canvas(image, square), Canvas(whole(image), (resized,), target, offset))
     grids = ((side, side), (side, side))  # features and token cells of every view (as connector_anyres says)
     views = [make_view(canvases, 0, Box(0, 0, base, base), square, "base", side * side + cls, grids=grids)]
-    views += counted_grid_views(canvases, 1, square, row_counts, col_counts, grids)
+    views += grid_views(canvases, 1, rows, cols, square, 0, grids=grids, counts=(row_counts, col_counts))
     newlines = out_h if p["image_newline"] else 0
     warnings = ()
     if out_h * out_w == 0:
@@ -230,92 +230,6 @@ def _first_reaching(start: int, kept: int, out: int, cell: int) -> int:
     while i < out and int(start + (i + 0.5) * kept / out) < cell:
         i += 1
     return i
-
-
-_tuple_new = tuple.__new__
-
-
-def counted_grid_views(canvases: Any, canvas: int, tile: Size, row_counts: list[int], col_counts: list[int],
-                       grids: tuple) -> list[View]:
-    """``grid_views(..., tokens=lambda r, c: row_counts[r] * col_counts[c])`` built with
-    the View and Box tuples' own constructor (a OneVision plan has up to 36 tiles, and
-    building them is most of its planning time)."""
-    rows, cols = len(row_counts), len(col_counts)
-    c = canvases[canvas]
-    tw, th = tile
-    (x0, y0), (rw, rh), src = c.offset, c.resized, c.source
-    sw, sh = src.right - src.left, src.bottom - src.top
-    xspans = _tile_spans(cols, tw, x0, rw, src.left, sw)
-    yspans = _tile_spans(rows, th, y0, rh, src.top, sh)
-    if xspans is None or yspans is None:  # a tile of padding only: the general path
-        return grid_views(list(canvases), canvas, rows, cols, tile, lambda r, k: row_counts[r] * col_counts[k],
-                          grids=grids)
-    g0, g1 = grids
-    crops, cells = _cells(rows, cols, tw, th)
-    new, no_pad = _tuple_new, _NO_PADDING
-    out: list[View] = []
-    for r, (sy0, sy1, ptop, pbottom) in enumerate(yspans):
-        nr, i = row_counts[r], r * cols
-        flat = not (ptop or pbottom)
-        out += [
-            new(View, ("tile", canvas, crop, tile, new(Box, (sx0, sy0, sx1, sy1)),
-                       no_pad if flat and not (pleft or pright) else (pleft, ptop, pright, pbottom),
-                       cell, nr * nc, 1, g0, g1 if nr * nc or g0 is None else (0, 0)))
-            for (sx0, sx1, pleft, pright), nc, crop, cell in zip(xspans, col_counts, crops[i:i + cols], cells[i:i + cols])
-        ]
-    return out
-
-
-def _tile_spans(n: int, t: int, offset: int, length: int, src0: float, src_len: float) -> list | None:
-    """``[axis_span(k * t, (k + 1) * t, offset, length, src0, src_len, 1.0) for k in
-    range(n)]`` (the same arithmetic, each tile edge's source coordinate computed once),
-    or None when a tile shows padding only."""
-    end = offset + length
-    k = src_len / length
-    out = []
-    left = None
-    for j in range(n):
-        a, b = j * t, (j + 1) * t
-        i0 = a if a > offset else offset
-        i1 = b if b < end else end
-        if i1 <= i0:
-            return None
-        s0 = left if left is not None and i0 == a else round(src0 + (i0 - offset) * k, 6)
-        s1 = round(src0 + (i1 - offset) * k, 6)
-        left = s1 if i1 == b else None
-        out.append((s0, s1, float(i0 - a), float(b - i1)))
-    return out
-
-
-_NO_PADDING = (0.0, 0.0, 0.0, 0.0)  # shared by the tiles inside the image (fewer objects for the collector)
-_CELLS: dict[tuple, tuple] = {}
-
-
-def _cells(rows: int, cols: int, tw: int, th: int) -> tuple[tuple[Box, ...], tuple[tuple[int, int], ...]]:
-    """The row-major crop boxes and (row, col) cells of a rows x cols grid of tw x th
-    tiles (built once a grid, shared by the plans that use it)."""
-    key = (rows, cols, tw, th)
-    hit = _CELLS.get(key)
-    if hit is None:
-        if len(_CELLS) > 1024:
-            _CELLS.clear()
-        hit = _CELLS[key] = (
-            tuple(Box(k * tw, r * th, (k + 1) * tw, (r + 1) * th) for r in range(rows) for k in range(cols)),
-            tuple((r, k) for r in range(rows) for k in range(cols)),
-        )
-    return hit
-
-
-def _crops(rows: int, cols: int, tw: int, th: int) -> tuple:
-    """The row-major crop boxes of a rows x cols grid of tw x th tiles (once per grid)."""
-    key = (rows, cols, tw, th)
-    hit = _CROPS.get(key)
-    if hit is None:
-        if len(_CROPS) > 1024:
-            _CROPS.clear()
-        hit = _CROPS[key] = tuple(Box(k * tw, r * th, (k + 1) * tw, (r + 1) * th)
-                                  for r in range(rows) for k in range(cols))
-    return hit
 
 
 def shrink_size(rows: int, cols: int, max_views: int, side: int, threshold: float = 1.1) -> tuple[int, int]:
