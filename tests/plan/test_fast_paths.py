@@ -9,8 +9,8 @@ import random
 import pytest
 
 import anyres
-from anyres.plan import Size, resolve
-from anyres.plan.strategies import anyres_tiling
+from anyres.plan import STRATEGIES, Size, resolve, with_grids
+from anyres.plan.strategies import anyres_tiling, s2, slicing
 
 from . import restated
 from .sizes import sample_sizes
@@ -28,10 +28,15 @@ def _types(views) -> list:
 
 
 def _first_difference(fast, slow, preset: str, sizes) -> list:
-    _, params, _ = resolve(preset)
+    """The sizes where ``fast`` and ``slow`` differ (the restatements leave each view's
+    feature and token grids to ``plan``, which fills them from the connector)."""
+    chosen, params, _ = resolve(preset)
+    connector = STRATEGIES[chosen.strategy].connector(params, {})
     bad = []
     for s in sizes:
-        a, b = _parts(fast(s, params)), _parts(slow(s, params))
+        a = _parts(fast(s, params))
+        b = _parts(slow(s, params))
+        b = (b[0], with_grids(b[1], connector), *b[2:])
         if a != b or _types(a[1]) != _types(b[1]):
             bad.append((s, preset))
             if len(bad) > 3:
@@ -55,6 +60,23 @@ ANYRES_SPECS = [
 def test_fast_anyres_tiling_equals_its_restatement(spec, sizes):
     bad = _first_difference(anyres_tiling.plan_anyres, restated.plan_anyres, spec, sizes)
     assert not bad, f"fast and restated anyres planners differ: {bad}"
+
+
+OTHER_SPECS = [
+    (slicing.plan_slicing, restated.plan_slicing, "minicpm-v", SIZES),
+    (slicing.plan_slicing, restated.plan_slicing, "llava-uhd", SIZES),
+    (slicing.plan_slicing, restated.plan_slicing, "minicpm-v(slice_mode=False)", SIZES[:300]),
+    (slicing.plan_slicing, restated.plan_slicing, "llava-uhd(max_slice_nums=4, query_num=144)", SIZES[:600]),
+    (s2.plan_s2, restated.plan_s2, "s2", SIZES),
+    (s2.plan_s2, restated.plan_s2, "s2(crop=False)", SIZES[:600]),
+    (s2.plan_s2, restated.plan_s2, "s2(scales=(224, 448, 672), split_size=224)", SIZES[:600]),
+]
+
+
+@pytest.mark.parametrize("fast,slow,spec,sizes", OTHER_SPECS, ids=[s for _, _, s, _ in OTHER_SPECS])
+def test_fast_slicing_and_s2_equal_their_restatements(fast, slow, spec, sizes):
+    bad = _first_difference(fast, slow, spec, sizes)
+    assert not bad, f"fast and restated planners differ: {bad}"
 
 
 def test_best_pinpoint_equals_select_best_resolution_on_ties_and_lists():
@@ -94,3 +116,18 @@ def test_plans_through_the_public_api_are_unchanged():
             ref = restated.plan_anyres(s, params)
             assert p.views == ref.views and p.num_tokens == sum(v.tokens for v in ref.views) + ref.newline_tokens
             assert len(p.layout) == p.num_tokens
+
+
+def test_best_canvas_equals_the_four_pass_rule():
+    from anyres.plan.strategies.fit_canvas import best_canvas, f32, grid_canvases, llama4_grids, mllama_grids
+
+    tables = [grid_canvases(llama4_grids(16), 336), grid_canvases(llama4_grids(5), 336),
+              grid_canvases(mllama_grids(4), 560), grid_canvases(mllama_grids(8), 448)]
+    for s in SIZES:
+        for canvases in tables:
+            for in_f32 in (False, True):
+                division = (lambda t, n: f32(t / n)) if in_f32 else (lambda t, n: t / n)
+                for to_max in (False, True):
+                    assert best_canvas(s, canvases, in_f32, to_max) == restated.best_canvas(
+                        s, canvases, division, to_max
+                    ), (s, canvases[:3], in_f32, to_max)
