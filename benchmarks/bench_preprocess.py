@@ -57,7 +57,7 @@ from timing import best_time, best_times  # noqa: E402
 PRESETS = ["llava-next", "llava-onevision", "qwen2-vl", "internvl", "idefics3", "smolvlm", "idefics2", "siglip2",
            "internvl3.5", "aria", "gemma3", "gemma3(do_pan_and_scan=True)", "pixtral", "mistral3", "mllama", "gemma4",
            "qwen2.5-vl", "qwen3-vl", "glm4v", "paddleocr-vl", "ovis2", "ovis2(crop_to_patches=True)", "minicpm-v-4.6",
-           "hunyuan-vl", "deepseek-ocr2", "deepseek-vl", "janus"]
+           "hunyuan-vl", "deepseek-ocr2", "deepseek-vl", "janus", "deepseek-vl-hybrid"]
 ONE_SAMPLE = ("idefics3", "smolvlm", "idefics2")  # transformers batches these images as one sample
 KINDS = ["pil", "numpy", "torch", "files"]
 MIX = ["photo.jpg", "page.png", "screenshot.png", "infographic.png", "thumb.jpg"]

@@ -52,6 +52,7 @@ REFERENCE_CLASSES: dict[str, str] = {
     "deepseek-ocr2": "DeepseekOcr2ImageProcessorPil",
     "deepseek-vl": "DeepseekVLImageProcessorPil",
     "janus": "JanusImageProcessorPil",
+    "deepseek-vl-hybrid": "DeepseekVLHybridImageProcessorPil",
 }
 # call arguments about the output's form, not its values (handled by the drop-in itself)
 FORM_KEYS = frozenset({"return_tensors", "data_format", "input_data_format", "device", "disable_grouping",

@@ -431,4 +431,23 @@ register_hf_output("deepseek-ocr2", deepseek_ocr2)
 
 
 # --- DeepSeek-VL and Janus (families) ---
-register_hf_output("deepseek-vl", single_view)  # (images, 3, 384, 384)
+def deepseek_vl(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
+    """DeepSeek-VL / Janus: (images, 3, 384, 384); the hybrid (``high_res_size``) adds its
+    high-resolution views as ``high_res_pixel_values`` (images, 3, 1024, 1024), both
+    normalised alike (the class defaults' means and stds are equal)."""
+    if plans[0].params["high_res_size"] is None:
+        return single_view(plans, px)
+    import numpy as np
+
+    out: dict[str, Any] = {}
+    for key, j in (("pixel_values", 0), ("high_res_pixel_values", 1)):
+        shapes = {p.views[j].size for p in plans}
+        if len(shapes) != 1:
+            raise SpecError(f"output='hf' needs one {key} size per batch for {plans[0].preset}, got {sorted(shapes)}")
+        ((w, h),) = shapes
+        out[key] = np.empty((len(plans), 3, h, w), dtype=np.float32)
+    low, high = out["pixel_values"], out["high_res_pixel_values"]
+    return out, lambda i, j, v: _normalise_into(low[i] if j == 0 else high[i], v, px)
+
+
+register_hf_output("deepseek-vl", deepseek_vl)  # (images, 3, 384, 384), and the hybrid's high-res views

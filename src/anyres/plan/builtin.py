@@ -331,3 +331,12 @@ register_preset(
     "<end_of_image>.",
     reference="transformers JanusImageProcessorPil + JanusProcessor",
 )
+register_preset(
+    "deepseek-vl-hybrid",
+    "deepseek-vl",
+    high_res_size=1024,
+    pixels=CLIP,  # both branches: OPENAI_CLIP mean and std (the class defaults), bicubic
+    description="DeepSeek-VL hybrid: DeepSeek-VL's rule at 1024 (a mean-colour 1024 square, the SAM branch's "
+    "high_res_pixel_values), resized to the 384 view; 576 <image_placeholder> (the high-res features are fused in).",
+    reference="transformers DeepseekVLHybridImageProcessorPil + DeepseekVLHybridProcessor",
+)

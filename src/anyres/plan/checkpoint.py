@@ -296,3 +296,7 @@ for _preset, _type, _ip in (("deepseek-vl", "deepseek_vl", "DeepseekVLImageProce
     register_checkpoint_family(_preset, model_types=(_type,), image_processor_types=(_ip,),
                                rules=_image_rules("size", "min_size", "do_pad")
                                + (Rule("processor", "num_image_tokens", "num_image_tokens"),))
+register_checkpoint_family("deepseek-vl-hybrid", model_types=("deepseek_vl_hybrid",),
+                           image_processor_types=("DeepseekVLHybridImageProcessor",),
+                           rules=_image_rules("size", "min_size", "do_pad", "high_res_size")
+                           + (Rule("processor", "num_image_tokens", "num_image_tokens"),))

@@ -82,7 +82,8 @@ FAMILIES: tuple[Family, ...] = (
     # families of issue 12 that anyres does not reach yet
     Family("DeepSeek-VL", "deepseek-vl", "deepseek_vl", "siglip_vision_model", P, PLAN_F, PIX_DH),
     Family("Janus", "janus", "janus", "janus_vision_model", P, PLAN_F, PIX_DH),
-    Family("DeepSeek-VL hybrid", None, "deepseek_vl_hybrid", note="PIL processor in transformers; no preset yet"),
+    Family("DeepSeek-VL hybrid", "deepseek-vl-hybrid", "deepseek_vl_hybrid", "siglip_vision_model", P, PLAN_F, PIX_DH,
+           note="the SAM high-res branch's pixels (high_res_pixel_values); its tower is not in anyres"),
     Family("LFM2-VL", None, "lfm2_vl", note="no PIL image processor in transformers 5.23 (torchvision only)"),
     Family("Phi-4-multimodal", None, "phi4_multimodal", note="no PIL image processor in transformers 5.23"),
     Family("Kimi-K2.5", None, "kimi_k25", note="no PIL image processor in transformers 5.23"),
