@@ -1,5 +1,5 @@
 """AnyresImageProcessor for the native family inside its transformers processors
-(Qwen2.5-VL, Qwen3-VL, GLM-4.1V): same input_ids and pixel values as the reference image
+(Qwen2.5-VL, Qwen3-VL, GLM-4.1V, GLM-4.6V): same input_ids and pixel values as the reference image
 processor, and the image's span in input_ids (wrappers included) is len(plan.layout)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from transformers import Glm4vProcessor, PreTrainedTokenizerFast, Qwen2_5_VLProcessor, Qwen3VLProcessor  # noqa: E402
+from transformers import Glm4vProcessor, Glm46VProcessor, PreTrainedTokenizerFast, Qwen2_5_VLProcessor, Qwen3VLProcessor  # noqa: E402
 
 import anyres  # noqa: E402
 from anyres.hf import AnyresImageProcessor  # noqa: E402
@@ -21,6 +21,7 @@ WRAPPED = {
     "qwen2.5-vl": (Qwen2_5_VLProcessor, "<|vision_start|>", "<|image_pad|>", "<|vision_end|>"),
     "qwen3-vl": (Qwen3VLProcessor, "<|vision_start|>", "<|image_pad|>", "<|vision_end|>"),
     "glm4v": (Glm4vProcessor, "<|begin_of_image|>", "<|image|>", "<|end_of_image|>"),
+    "glm46v": (Glm46VProcessor, "<|begin_of_image|>", "<|image|>", "<|end_of_image|>"),
 }
 
 
@@ -55,7 +56,7 @@ def test_processor_with_anyres_image_processor(tokenizer, preset):
     assert spans == [len(anyres.plan(im, preset).layout) for im in IMAGES]
 
 
-@pytest.mark.parametrize("preset", ["qwen2.5-vl", "qwen3-vl", "glm4v", "paddleocr-vl"])
+@pytest.mark.parametrize("preset", ["qwen2.5-vl", "qwen3-vl", "glm4v", "glm46v", "paddleocr-vl"])
 def test_number_of_image_patches_matches_the_reference(preset):
     ref = native_oracles.image_processor(preset)
     ours = AnyresImageProcessor(preset)

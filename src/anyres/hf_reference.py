@@ -35,6 +35,7 @@ REFERENCE_CLASSES: dict[str, str] = {
     "qwen2.5-vl": "Qwen2VLImageProcessorPil",
     "qwen3-vl": "Qwen2VLImageProcessorPil",
     "glm4v": "Glm4vImageProcessorPil",
+    "glm46v": "Glm46VImageProcessorPil",
     "paddleocr-vl": "PaddleOCRVLImageProcessorPil",
     "idefics3": "Idefics3ImageProcessorPil",
     "smolvlm": "SmolVLMImageProcessorPil",

@@ -340,3 +340,18 @@ register_preset(
     "high_res_pixel_values), resized to the 384 view; 576 <image_placeholder> (the high-res features are fused in).",
     reference="transformers DeepseekVLHybridImageProcessorPil + DeepseekVLHybridProcessor",
 )
+register_preset(
+    "glm46v",
+    "native",
+    min_pixels=112 * 112,
+    max_pixels=28 * 28 * 15000,
+    small_sides="scale",
+    temporal_area=True,
+    image_token="<|image|>",
+    vision_start_token="<|begin_of_image|>",
+    vision_end_token="<|end_of_image|>",
+    pixels=CLIP,
+    description="GLM-4.6V: GLM-4.1V's image processor and image prompt (transformers 5.23 generates one from the "
+    "other): smart_resize counting 2 frames within [112*112, 28*28*15000] px; one token a 2x2 merge.",
+    reference="transformers Glm46VImageProcessorPil + Glm46VProcessor",
+)

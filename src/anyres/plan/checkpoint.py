@@ -300,3 +300,5 @@ register_checkpoint_family("deepseek-vl-hybrid", model_types=("deepseek_vl_hybri
                            image_processor_types=("DeepseekVLHybridImageProcessor",),
                            rules=_image_rules("size", "min_size", "do_pad", "high_res_size")
                            + (Rule("processor", "num_image_tokens", "num_image_tokens"),))
+register_checkpoint_family("glm46v", model_types=("glm46v",), image_processor_types=("Glm46VImageProcessor",),
+                           rules=_NATIVE)
