@@ -56,7 +56,7 @@ def test_processor_with_anyres_image_processor(tokenizer, preset):
     assert spans == [len(anyres.plan(im, preset).layout) for im in IMAGES]
 
 
-@pytest.mark.parametrize("preset", ["qwen2.5-vl", "qwen3-vl", "glm4v", "glm46v", "paddleocr-vl"])
+@pytest.mark.parametrize("preset", ["qwen2.5-vl", "qwen3-vl", "glm4v", "glm46v", "paddleocr-vl", "ernie4.5-vl"])
 def test_number_of_image_patches_matches_the_reference(preset):
     ref = native_oracles.image_processor(preset)
     ours = AnyresImageProcessor(preset)
@@ -81,3 +81,15 @@ def test_number_of_image_patches_follows_the_processing_path_for_size():
     processed = int(ref(IMAGES[3:], size=size, return_tensors="np")["image_grid_thw"].prod())
     assert ref.get_number_of_image_patches(700, 1400, {"size": size}) != processed  # the reference's own disagreement
     assert AnyresImageProcessor("qwen2.5-vl").get_number_of_image_patches(700, 1400, {"size": size}) == processed
+
+
+def test_ernie_drop_in_outputs_and_call_arguments():
+    """ERNIE-4.5-VL's drop-in: the reference class, its outputs, and a per-call size."""
+    ref = native_oracles.image_processor("ernie4.5-vl")
+    ours = AnyresImageProcessor("ernie4.5-vl")
+    assert isinstance(ours, type(ref)) and ours.model_input_names == ref.model_input_names
+    size = {"shortest_edge": 3136, "longest_edge": 200704}
+    for kw in ({}, {"size": size}):
+        a, b = ours(IMAGES, return_tensors="np", **kw), ref(IMAGES, return_tensors="np", **kw)
+        assert a["image_grid_thw"].tolist() == b["image_grid_thw"].tolist()
+        assert (a["pixel_values"] == b["pixel_values"]).all()

@@ -36,6 +36,7 @@ REFERENCE_CLASSES: dict[str, str] = {
     "qwen3-vl": "Qwen2VLImageProcessorPil",
     "glm4v": "Glm4vImageProcessorPil",
     "glm46v": "Glm46VImageProcessorPil",
+    "ernie4.5-vl": "Ernie4_5_VLMoeImageProcessorPil",
     "paddleocr-vl": "PaddleOCRVLImageProcessorPil",
     "idefics3": "Idefics3ImageProcessorPil",
     "smolvlm": "SmolVLMImageProcessorPil",

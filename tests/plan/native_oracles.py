@@ -32,11 +32,19 @@ def image_processor(preset: str, **kwargs):
         return Glm46VImageProcessorPil(**kwargs)
     if preset == "paddleocr-vl":
         return PaddleOCRVLImageProcessorPil(**kwargs)
+    if preset == "ernie4.5-vl":
+        from transformers.models.ernie4_5_vl_moe.image_processing_pil_ernie4_5_vl_moe import (
+            Ernie4_5_VLMoeImageProcessorPil,
+        )
+
+        return Ernie4_5_VLMoeImageProcessorPil(**kwargs)
     raise KeyError(preset)
 
 
 def processor(preset: str, ip):
-    from transformers import Glm4vProcessor, Glm46VProcessor, PaddleOCRVLProcessor, Qwen2_5_VLProcessor, Qwen3VLProcessor
+    from transformers import Glm4vProcessor, Glm46VProcessor, PaddleOCRVLProcessor, Qwen2_5_VLProcessor
+    from transformers import Qwen3VLProcessor
+    from transformers.models.ernie4_5_vl_moe.processing_ernie4_5_vl_moe import Ernie4_5_VLMoeProcessor
 
     cls, token = {
         "qwen2.5-vl": (Qwen2_5_VLProcessor, "<|image_pad|>"),
@@ -44,6 +52,7 @@ def processor(preset: str, ip):
         "glm4v": (Glm4vProcessor, "<|image|>"),
         "glm46v": (Glm46VProcessor, "<|image|>"),
         "paddleocr-vl": (PaddleOCRVLProcessor, "<|IMAGE_PLACEHOLDER|>"),
+        "ernie4.5-vl": (Ernie4_5_VLMoeProcessor, "<|IMAGE_PLACEHOLDER|>"),
     }[preset]
     return _bare(cls, image_processor=ip, image_token=token)
 

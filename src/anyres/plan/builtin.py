@@ -355,3 +355,15 @@ register_preset(
     "other): smart_resize counting 2 frames within [112*112, 28*28*15000] px; one token a 2x2 merge.",
     reference="transformers Glm46VImageProcessorPil + Glm46VProcessor",
 )
+register_preset(
+    "ernie4.5-vl",
+    "native",
+    temporal_patch_size=1,
+    min_pixels=56 * 56,
+    max_pixels=28 * 28 * 6177,
+    image_token="<|IMAGE_PLACEHOLDER|>",  # the tokenizer's image_token (id 100295, as PaddleOCR-VL's)
+    pixels=CLIP,
+    description="ERNIE-4.5-VL (MoE): Qwen2-VL's smart_resize to multiples of 28 within [56^2, 28^2*6177] px, "
+    "one frame a patch (temporal_patch_size 1), one token a 2x2 merge.",
+    reference="transformers Ernie4_5_VLMoeImageProcessorPil + Ernie4_5_VLMoeProcessor",
+)

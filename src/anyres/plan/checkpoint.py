@@ -302,3 +302,6 @@ register_checkpoint_family("deepseek-vl-hybrid", model_types=("deepseek_vl_hybri
                            + (Rule("processor", "num_image_tokens", "num_image_tokens"),))
 register_checkpoint_family("glm46v", model_types=("glm46v",), image_processor_types=("Glm46VImageProcessor",),
                            rules=_NATIVE)
+register_checkpoint_family("ernie4.5-vl", model_types=("ernie4_5_vl_moe",),
+                           image_processor_types=("Ernie4_5_VLMoeImageProcessor", "Ernie4_5_VL_MoeImageProcessor"),
+                           rules=_NATIVE)

@@ -58,6 +58,8 @@ FAMILIES: tuple[Family, ...] = (
     Family("Qwen3-VL", "qwen3-vl", "qwen3_vl", "qwen3_vl_vision", P, PLAN_N, PIX_N, tower_test=E2E_Q3),
     Family("GLM-4.1V", "glm4v", "glm4v", "glm4v_vision", P, PLAN_N, PIX_N),
     Family("GLM-4.6V", "glm46v", "glm46v", "glm46v_vision", P, PLAN_N, PIX_N),
+    Family("ERNIE-4.5-VL", "ernie4.5-vl", "ernie4_5_vl_moe", "ernie4_5_vl_moe_vision", P, PLAN_N, PIX_N,
+           note="placeholders only: the chat template's image start/end tokens are not in the layout"),
     Family("PaddleOCR-VL", "paddleocr-vl", "paddleocr_vl", "paddleocr_vl_vision", P, PLAN_N, PIX_N),
     Family("Idefics3", "idefics3", "idefics3", "idefics3_vision", P, PLAN, PIX, tower_test=E2E_IS),
     Family("SmolVLM2", "smolvlm", "smolvlm", "smolvlm_vision", P, PLAN_IS, PIX_IS, tower_test=E2E_IS),
