@@ -56,7 +56,7 @@ from timing import best_time, best_times  # noqa: E402
 # check in main() says if one is missing), and the reference options that change its path
 PRESETS = ["llava-next", "llava-onevision", "qwen2-vl", "internvl", "idefics3", "smolvlm", "idefics2", "siglip2",
            "internvl3.5", "aria", "gemma3", "gemma3(do_pan_and_scan=True)", "pixtral", "mistral3", "mllama", "gemma4",
-           "qwen2.5-vl", "qwen3-vl", "glm4v", "glm46v", "paddleocr-vl", "ernie4.5-vl",
+           "qwen2.5-vl", "qwen3-vl", "glm4v", "glm46v", "paddleocr-vl", "ernie4.5-vl", "videollama3",
            "ovis2", "ovis2(crop_to_patches=True)", "minicpm-v-4.6",
            "hunyuan-vl", "deepseek-ocr2", "deepseek-vl", "janus", "deepseek-vl-hybrid"]
 ONE_SAMPLE = ("idefics3", "smolvlm", "idefics2")  # transformers batches these images as one sample
@@ -89,7 +89,8 @@ def image_mix(folder: Path) -> list[Path]:
 def reference(preset: str):
     """The transformers PIL image processor as the model's processor calls it (the one
     the parity tests compare against)."""
-    if preset in ("qwen2.5-vl", "qwen3-vl", "glm4v", "glm46v", "paddleocr-vl", "ernie4.5-vl"):
+    if preset in ("qwen2.5-vl", "qwen3-vl", "glm4v", "glm46v", "paddleocr-vl", "ernie4.5-vl",
+                  "videollama3"):
         from tests.plan import native_oracles
 
         return native_oracles.image_processor(preset)

@@ -56,7 +56,8 @@ def test_processor_with_anyres_image_processor(tokenizer, preset):
     assert spans == [len(anyres.plan(im, preset).layout) for im in IMAGES]
 
 
-@pytest.mark.parametrize("preset", ["qwen2.5-vl", "qwen3-vl", "glm4v", "glm46v", "paddleocr-vl", "ernie4.5-vl"])
+@pytest.mark.parametrize("preset", ["qwen2.5-vl", "qwen3-vl", "glm4v", "glm46v", "paddleocr-vl", "ernie4.5-vl",
+                                    "videollama3"])
 def test_number_of_image_patches_matches_the_reference(preset):
     ref = native_oracles.image_processor(preset)
     ours = AnyresImageProcessor(preset)
@@ -83,13 +84,17 @@ def test_number_of_image_patches_follows_the_processing_path_for_size():
     assert AnyresImageProcessor("qwen2.5-vl").get_number_of_image_patches(700, 1400, {"size": size}) == processed
 
 
-def test_ernie_drop_in_outputs_and_call_arguments():
-    """ERNIE-4.5-VL's drop-in: the reference class, its outputs, and a per-call size."""
-    ref = native_oracles.image_processor("ernie4.5-vl")
-    ours = AnyresImageProcessor("ernie4.5-vl")
+@pytest.mark.parametrize("preset", ["ernie4.5-vl", "videollama3"])
+def test_drop_in_outputs_and_call_arguments(preset):
+    """ERNIE-4.5-VL's and VideoLLaMA3's drop-ins: the reference class, its outputs (every
+    key), and a per-call size."""
+    ref = native_oracles.image_processor(preset)
+    ours = AnyresImageProcessor(preset)
     assert isinstance(ours, type(ref)) and ours.model_input_names == ref.model_input_names
     size = {"shortest_edge": 3136, "longest_edge": 200704}
     for kw in ({}, {"size": size}):
         a, b = ours(IMAGES, return_tensors="np", **kw), ref(IMAGES, return_tensors="np", **kw)
-        assert a["image_grid_thw"].tolist() == b["image_grid_thw"].tolist()
+        assert sorted(a) == sorted(b) and a["image_grid_thw"].tolist() == b["image_grid_thw"].tolist()
         assert (a["pixel_values"] == b["pixel_values"]).all()
+        if "image_merge_sizes" in b:
+            assert a["image_merge_sizes"].tolist() == b["image_merge_sizes"].tolist()

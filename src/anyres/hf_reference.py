@@ -37,6 +37,7 @@ REFERENCE_CLASSES: dict[str, str] = {
     "glm4v": "Glm4vImageProcessorPil",
     "glm46v": "Glm46VImageProcessorPil",
     "ernie4.5-vl": "Ernie4_5_VLMoeImageProcessorPil",
+    "videollama3": "VideoLlama3ImageProcessorPil",
     "paddleocr-vl": "PaddleOCRVLImageProcessorPil",
     "idefics3": "Idefics3ImageProcessorPil",
     "smolvlm": "SmolVLMImageProcessorPil",

@@ -32,6 +32,10 @@ def image_processor(preset: str, **kwargs):
         return Glm46VImageProcessorPil(**kwargs)
     if preset == "paddleocr-vl":
         return PaddleOCRVLImageProcessorPil(**kwargs)
+    if preset == "videollama3":
+        from transformers.models.video_llama_3.image_processing_pil_video_llama_3 import VideoLlama3ImageProcessorPil
+
+        return VideoLlama3ImageProcessorPil(**kwargs)
     if preset == "ernie4.5-vl":
         from transformers.models.ernie4_5_vl_moe.image_processing_pil_ernie4_5_vl_moe import (
             Ernie4_5_VLMoeImageProcessorPil,
@@ -45,6 +49,7 @@ def processor(preset: str, ip):
     from transformers import Glm4vProcessor, Glm46VProcessor, PaddleOCRVLProcessor, Qwen2_5_VLProcessor
     from transformers import Qwen3VLProcessor
     from transformers.models.ernie4_5_vl_moe.processing_ernie4_5_vl_moe import Ernie4_5_VLMoeProcessor
+    from transformers.models.video_llama_3.processing_video_llama_3 import VideoLlama3Processor
 
     cls, token = {
         "qwen2.5-vl": (Qwen2_5_VLProcessor, "<|image_pad|>"),
@@ -53,6 +58,7 @@ def processor(preset: str, ip):
         "glm46v": (Glm46VProcessor, "<|image|>"),
         "paddleocr-vl": (PaddleOCRVLProcessor, "<|IMAGE_PLACEHOLDER|>"),
         "ernie4.5-vl": (Ernie4_5_VLMoeProcessor, "<|IMAGE_PLACEHOLDER|>"),
+        "videollama3": (VideoLlama3Processor, "<|image_pad|>"),
     }[preset]
     return _bare(cls, image_processor=ip, image_token=token)
 

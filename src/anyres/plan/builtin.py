@@ -367,3 +367,16 @@ register_preset(
     "one frame a patch (temporal_patch_size 1), one token a 2x2 merge.",
     reference="transformers Ernie4_5_VLMoeImageProcessorPil + Ernie4_5_VLMoeProcessor",
 )
+register_preset(
+    "videollama3",
+    "native",
+    merge_size=1,
+    temporal_patch_size=1,
+    min_pixels=56 * 56,
+    max_pixels=28 * 28 * 1280,
+    merge_sizes_output=True,
+    pixels=SIGLIP,  # IMAGENET_STANDARD mean and std: 0.5
+    description="VideoLLaMA3 (images): Qwen2-VL's smart_resize to multiples of 14 (merge_size 1 for images) within "
+    "[56^2, 28^2*1280] px; one <|image_pad|> a 14 px patch; image_merge_sizes in the output.",
+    reference="transformers VideoLlama3ImageProcessorPil + VideoLlama3Processor",
+)

@@ -305,3 +305,5 @@ register_checkpoint_family("glm46v", model_types=("glm46v",), image_processor_ty
 register_checkpoint_family("ernie4.5-vl", model_types=("ernie4_5_vl_moe",),
                            image_processor_types=("Ernie4_5_VLMoeImageProcessor", "Ernie4_5_VL_MoeImageProcessor"),
                            rules=_NATIVE)
+register_checkpoint_family("videollama3", model_types=("video_llama_3",),
+                           image_processor_types=("VideoLlama3ImageProcessor",), rules=_NATIVE)

@@ -60,6 +60,8 @@ FAMILIES: tuple[Family, ...] = (
     Family("GLM-4.6V", "glm46v", "glm46v", "glm46v_vision", P, PLAN_N, PIX_N),
     Family("ERNIE-4.5-VL", "ernie4.5-vl", "ernie4_5_vl_moe", "ernie4_5_vl_moe_vision", P, PLAN_N, PIX_N,
            note="placeholders only: the chat template's image start/end tokens are not in the layout"),
+    Family("VideoLLaMA3", "videollama3", "video_llama_3", "video_llama_3_vision", P, PLAN_N, PIX_N,
+           note="images only (merge_size 1); videos are not planned"),
     Family("PaddleOCR-VL", "paddleocr-vl", "paddleocr_vl", "paddleocr_vl_vision", P, PLAN_N, PIX_N),
     Family("Idefics3", "idefics3", "idefics3", "idefics3_vision", P, PLAN, PIX, tower_test=E2E_IS),
     Family("SmolVLM2", "smolvlm", "smolvlm", "smolvlm_vision", P, PLAN_IS, PIX_IS, tower_test=E2E_IS),
