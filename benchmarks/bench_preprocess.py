@@ -52,9 +52,13 @@ from PIL import Image  # noqa: E402
 
 from timing import best_time, best_times  # noqa: E402
 
-PRESETS = ["llava-next", "qwen2-vl", "internvl", "idefics3", "smolvlm", "idefics2", "siglip2", "internvl3.5", "aria",
-           "gemma3", "pixtral", "mistral3", "mllama", "gemma4", "qwen2.5-vl", "qwen3-vl", "glm4v",
-           "ovis2", "ovis2(crop_to_patches=True)", "minicpm-v-4.6", "hunyuan-vl", "deepseek-ocr2"]
+# every preset with a transformers PIL image processor (hf_reference.REFERENCE_CLASSES; a
+# check in main() says if one is missing), and the reference options that change its path
+PRESETS = ["llava-next", "llava-onevision", "qwen2-vl", "internvl", "idefics3", "smolvlm", "idefics2", "siglip2",
+           "internvl3.5", "aria", "gemma3", "gemma3(do_pan_and_scan=True)", "pixtral", "mistral3", "mllama", "gemma4",
+           "qwen2.5-vl", "qwen3-vl", "glm4v", "glm46v", "paddleocr-vl", "ernie4.5-vl", "videollama3",
+           "ovis2", "ovis2(crop_to_patches=True)", "minicpm-v-4.6",
+           "hunyuan-vl", "deepseek-ocr2", "deepseek-vl", "janus", "deepseek-vl-hybrid"]
 ONE_SAMPLE = ("idefics3", "smolvlm", "idefics2")  # transformers batches these images as one sample
 KINDS = ["pil", "numpy", "torch", "files"]
 MIX = ["photo.jpg", "page.png", "screenshot.png", "infographic.png", "thumb.jpg"]
@@ -83,7 +87,19 @@ def image_mix(folder: Path) -> list[Path]:
 
 
 def reference(preset: str):
-    """The transformers PIL image processor as the model's processor calls it."""
+    """The transformers PIL image processor as the model's processor calls it (the one
+    the parity tests compare against)."""
+    if preset in ("qwen2.5-vl", "qwen3-vl", "glm4v", "glm46v", "paddleocr-vl", "ernie4.5-vl",
+                  "videollama3"):
+        from tests.plan import native_oracles
+
+        return native_oracles.image_processor(preset)
+    if preset == "gemma3(do_pan_and_scan=True)":  # Gemma3Processor's pan-and-scan defaults
+        from transformers.models.gemma3.image_processing_pil_gemma3 import Gemma3ImageProcessorPil
+
+        return Gemma3ImageProcessorPil(size={"height": 896, "width": 896}, do_pan_and_scan=True,
+                                       pan_and_scan_min_crop_size=256, pan_and_scan_max_num_crops=4,
+                                       pan_and_scan_min_ratio_to_activate=1.2)
     if preset in ("gemma3", "pixtral", "mistral3", "mllama", "gemma4"):
         from transformers.models.gemma3.image_processing_pil_gemma3 import Gemma3ImageProcessorPil
         from transformers.models.gemma4.image_processing_pil_gemma4 import Gemma4ImageProcessorPil
@@ -278,6 +294,11 @@ def main() -> None:
     if args.child:
         child(args.child, args.folder, presets, args.repeat)
         return
+    from anyres.hf_reference import REFERENCE_CLASSES
+
+    missing = sorted(set(REFERENCE_CLASSES) - set(PRESETS))
+    if missing:
+        print(f"warning: presets with a transformers PIL class that this benchmark lacks: {', '.join(missing)}")
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
         paths = [str(p) for p in image_mix(Path(tmp))]
@@ -290,12 +311,12 @@ def main() -> None:
             with Competitors(cores):
                 busy = {k: run_kind(k, tmp, presets, args.repeat) for k in kinds}
                 print(f"busy ({cores} competitor processes) done; load average: {load_average()}")
-        print(f"\n{'preset':<11} {'input':<6} {'tf img/s':>9} {'exact/tf':>9} {'fast/tf':>8} {'max|d|':>8}"
+        print(f"\n{'preset':<28} {'input':<6} {'tf img/s':>9} {'exact/tf':>9} {'fast/tf':>8} {'max|d|':>8}"
               + ("" if not busy else f" {'busy exact/tf':>14} {'drop':>6} {'busy fast/tf':>13} {'drop':>6}"))
         for preset in presets:
             for k in kinds:
                 q = quiet[k][preset]
-                line = (f"{preset:<11} {k:<6} {n / q['tf']:>9.2f} {q['tf'] / q['exact']:>9.2f} "
+                line = (f"{preset:<28} {k:<6} {n / q['tf']:>9.2f} {q['tf'] / q['exact']:>9.2f} "
                         f"{q['tf'] / q['fast']:>8.2f} {q['diff']:>8.1e}")
                 if busy:
                     b = busy[k][preset]

@@ -62,3 +62,18 @@ def test_janus_processor_outputs():
     ours, ref = AnyresImageProcessor("janus"), JanusImageProcessorPil()
     _compare(dict(ours(images, return_tensors="np")), ref(images, return_tensors="np"), "janus")
     assert ours.model_input_names == ["pixel_values"]
+
+
+def test_deepseek_vl_hybrid_processor_outputs():
+    from transformers.models.deepseek_vl_hybrid.image_processing_pil_deepseek_vl_hybrid import (
+        DeepseekVLHybridImageProcessorPil,
+    )
+
+    images = [make_image(w, h, k) for k, (w, h) in enumerate(SIZES)]
+    ours, ref = AnyresImageProcessor("deepseek-vl-hybrid"), DeepseekVLHybridImageProcessorPil()
+    assert isinstance(ours, DeepseekVLHybridImageProcessorPil)
+    _compare(dict(ours(images, return_tensors="np")), ref(images, return_tensors="np"), "deepseek-vl-hybrid")
+    assert ours.model_input_names == ["pixel_values", "high_res_pixel_values"]
+    small = {"height": 768, "width": 768}
+    out = ours(images[:2], return_tensors="np", high_res_size=small)
+    _compare(dict(out), ref(images[:2], return_tensors="np", high_res_size=small), "deepseek-vl-hybrid 768")

@@ -1,5 +1,5 @@
 """AnyresImageProcessor for the native family inside its transformers processors
-(Qwen2.5-VL, Qwen3-VL, GLM-4.1V): same input_ids and pixel values as the reference image
+(Qwen2.5-VL, Qwen3-VL, GLM-4.1V, GLM-4.6V): same input_ids and pixel values as the reference image
 processor, and the image's span in input_ids (wrappers included) is len(plan.layout)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from transformers import Glm4vProcessor, PreTrainedTokenizerFast, Qwen2_5_VLProcessor, Qwen3VLProcessor  # noqa: E402
+from transformers import Glm4vProcessor, Glm46VProcessor, PreTrainedTokenizerFast, Qwen2_5_VLProcessor, Qwen3VLProcessor  # noqa: E402
 
 import anyres  # noqa: E402
 from anyres.hf import AnyresImageProcessor  # noqa: E402
@@ -21,6 +21,7 @@ WRAPPED = {
     "qwen2.5-vl": (Qwen2_5_VLProcessor, "<|vision_start|>", "<|image_pad|>", "<|vision_end|>"),
     "qwen3-vl": (Qwen3VLProcessor, "<|vision_start|>", "<|image_pad|>", "<|vision_end|>"),
     "glm4v": (Glm4vProcessor, "<|begin_of_image|>", "<|image|>", "<|end_of_image|>"),
+    "glm46v": (Glm46VProcessor, "<|begin_of_image|>", "<|image|>", "<|end_of_image|>"),
 }
 
 
@@ -55,7 +56,8 @@ def test_processor_with_anyres_image_processor(tokenizer, preset):
     assert spans == [len(anyres.plan(im, preset).layout) for im in IMAGES]
 
 
-@pytest.mark.parametrize("preset", ["qwen2.5-vl", "qwen3-vl", "glm4v", "paddleocr-vl"])
+@pytest.mark.parametrize("preset", ["qwen2.5-vl", "qwen3-vl", "glm4v", "glm46v", "paddleocr-vl", "ernie4.5-vl",
+                                    "videollama3"])
 def test_number_of_image_patches_matches_the_reference(preset):
     ref = native_oracles.image_processor(preset)
     ours = AnyresImageProcessor(preset)
@@ -80,3 +82,19 @@ def test_number_of_image_patches_follows_the_processing_path_for_size():
     processed = int(ref(IMAGES[3:], size=size, return_tensors="np")["image_grid_thw"].prod())
     assert ref.get_number_of_image_patches(700, 1400, {"size": size}) != processed  # the reference's own disagreement
     assert AnyresImageProcessor("qwen2.5-vl").get_number_of_image_patches(700, 1400, {"size": size}) == processed
+
+
+@pytest.mark.parametrize("preset", ["ernie4.5-vl", "videollama3"])
+def test_drop_in_outputs_and_call_arguments(preset):
+    """ERNIE-4.5-VL's and VideoLLaMA3's drop-ins: the reference class, its outputs (every
+    key), and a per-call size."""
+    ref = native_oracles.image_processor(preset)
+    ours = AnyresImageProcessor(preset)
+    assert isinstance(ours, type(ref)) and ours.model_input_names == ref.model_input_names
+    size = {"shortest_edge": 3136, "longest_edge": 200704}
+    for kw in ({}, {"size": size}):
+        a, b = ours(IMAGES, return_tensors="np", **kw), ref(IMAGES, return_tensors="np", **kw)
+        assert sorted(a) == sorted(b) and a["image_grid_thw"].tolist() == b["image_grid_thw"].tolist()
+        assert (a["pixel_values"] == b["pixel_values"]).all()
+        if "image_merge_sizes" in b:
+            assert a["image_merge_sizes"].tolist() == b["image_merge_sizes"].tolist()

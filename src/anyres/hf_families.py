@@ -1,5 +1,5 @@
 """``AnyresImageProcessor``'s glue for Ovis2, MiniCPM-V 4.6, HunYuan-VL, DeepSeek-OCR 2,
-DeepSeek-VL and Janus (``anyres.hf`` imports this module; it registers on import).
+DeepSeek-VL (and its hybrid) and Janus (``anyres.hf`` imports this module; it registers on import).
 
 Each family's reference class is its transformers PIL image processor. Where its
 processing path does not do what its arguments say, ``as_processed`` states what it does,
@@ -140,7 +140,15 @@ register_processor_glue("deepseek-ocr2", ProcessorGlue(lambda p: ["pixel_values"
 
 # --- DeepSeek-VL and Janus ---
 def _deepseek_vl_attributes(p: Any, px: Any) -> dict[str, Any]:
-    return dict(size={"height": p["size"], "width": p["size"]}, min_size=p["min_size"], do_pad=p["do_pad"])
+    out = dict(size={"height": p["size"], "width": p["size"]}, min_size=p["min_size"], do_pad=p["do_pad"])
+    if p["high_res_size"] is not None:  # the hybrid: its high-res branch has the preset's pixels too
+        out.update(high_res_size={"height": p["high_res_size"], "width": p["high_res_size"]},
+                   high_res_image_mean=list(px.mean), high_res_image_std=list(px.std), high_res_resample=_BICUBIC)
+    return out
+
+
+def _deepseek_vl_names(p: Any) -> list[str]:
+    return ["pixel_values"] + (["high_res_pixel_values"] if p["high_res_size"] is not None else [])
 
 
 def _deepseek_vl_processed(ip: Any, resolved: dict) -> dict:
@@ -164,9 +172,11 @@ def _deepseek_vl_kwargs(p: Any, kwargs: dict) -> dict:
 
 
 def _deepseek_vl_reference(p: Any) -> str:
+    if p["high_res_size"] is not None:
+        return "DeepseekVLHybridImageProcessorPil"
     return "JanusImageProcessorPil" if p["image_start_token"] == "<begin_of_image>" else "DeepseekVLImageProcessorPil"
 
 
-register_processor_glue("deepseek-vl", ProcessorGlue(lambda p: ["pixel_values"], _deepseek_vl_attributes,
+register_processor_glue("deepseek-vl", ProcessorGlue(_deepseek_vl_names, _deepseek_vl_attributes,
                                                      translate=_deepseek_vl_kwargs, reference=_deepseek_vl_reference,
                                                      as_processed=_deepseek_vl_processed))

@@ -35,6 +35,9 @@ REFERENCE_CLASSES: dict[str, str] = {
     "qwen2.5-vl": "Qwen2VLImageProcessorPil",
     "qwen3-vl": "Qwen2VLImageProcessorPil",
     "glm4v": "Glm4vImageProcessorPil",
+    "glm46v": "Glm46VImageProcessorPil",
+    "ernie4.5-vl": "Ernie4_5_VLMoeImageProcessorPil",
+    "videollama3": "VideoLlama3ImageProcessorPil",
     "paddleocr-vl": "PaddleOCRVLImageProcessorPil",
     "idefics3": "Idefics3ImageProcessorPil",
     "smolvlm": "SmolVLMImageProcessorPil",
@@ -52,6 +55,7 @@ REFERENCE_CLASSES: dict[str, str] = {
     "deepseek-ocr2": "DeepseekOcr2ImageProcessorPil",
     "deepseek-vl": "DeepseekVLImageProcessorPil",
     "janus": "JanusImageProcessorPil",
+    "deepseek-vl-hybrid": "DeepseekVLHybridImageProcessorPil",
 }
 # call arguments about the output's form, not its values (handled by the drop-in itself)
 FORM_KEYS = frozenset({"return_tensors", "data_format", "input_data_format", "device", "disable_grouping",

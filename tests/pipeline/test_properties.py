@@ -42,6 +42,8 @@ def _spec(preset: str) -> str:
         return "deepseek-ocr2(patch_size=14, size=448, tile_size=336)"
     if preset in ("deepseek-vl", "janus"):  # 576 tokens: 24 x 24 patches of 14 px
         return f"{preset}(patch_size=14, size=336)"
+    if preset == "deepseek-vl-hybrid":  # the same, and its 1024 high-res view at 448 (no tokens of its own)
+        return f"{preset}(patch_size=14, size=336, high_res_size=448)"
     if "max_pixels" in params and (params["patch_size"] != 14 or params["max_pixels"] > 1003520):
         hi = min(params["max_pixels"], 200704)
         lo = params["min_pixels"] if params["min_pixels"] <= hi else hi // 4  # HunYuan-VL's 512^2 floor

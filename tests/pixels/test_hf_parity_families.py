@@ -36,6 +36,12 @@ def _reference(preset: str):
         from transformers.models.deepseek_vl.image_processing_pil_deepseek_vl import DeepseekVLImageProcessorPil
 
         return DeepseekVLImageProcessorPil()
+    if preset == "deepseek-vl-hybrid":
+        from transformers.models.deepseek_vl_hybrid.image_processing_pil_deepseek_vl_hybrid import (
+            DeepseekVLHybridImageProcessorPil,
+        )
+
+        return DeepseekVLHybridImageProcessorPil()
     if preset == "janus":
         from transformers.models.janus.image_processing_pil_janus import JanusImageProcessorPil
 

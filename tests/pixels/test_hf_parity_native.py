@@ -13,7 +13,7 @@ from anyres.pixels import preprocess
 from ..plan import native_oracles
 from .test_hf_parity import N_IMAGES, _sizes, make_image
 
-PRESETS = ["qwen2.5-vl", "qwen3-vl", "glm4v", "paddleocr-vl"]
+PRESETS = ["qwen2.5-vl", "qwen3-vl", "glm4v", "glm46v", "paddleocr-vl", "ernie4.5-vl", "videollama3"]
 
 
 def _exact(ours: dict, ref, preset: str) -> None:

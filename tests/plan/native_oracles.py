@@ -26,19 +26,39 @@ def image_processor(preset: str, **kwargs):
         return Qwen2VLImageProcessorPil(**{**QWEN3_VL_CONFIG, **kwargs})
     if preset == "glm4v":
         return Glm4vImageProcessorPil(**kwargs)
+    if preset == "glm46v":
+        from transformers.models.glm46v.image_processing_pil_glm46v import Glm46VImageProcessorPil
+
+        return Glm46VImageProcessorPil(**kwargs)
     if preset == "paddleocr-vl":
         return PaddleOCRVLImageProcessorPil(**kwargs)
+    if preset == "videollama3":
+        from transformers.models.video_llama_3.image_processing_pil_video_llama_3 import VideoLlama3ImageProcessorPil
+
+        return VideoLlama3ImageProcessorPil(**kwargs)
+    if preset == "ernie4.5-vl":
+        from transformers.models.ernie4_5_vl_moe.image_processing_pil_ernie4_5_vl_moe import (
+            Ernie4_5_VLMoeImageProcessorPil,
+        )
+
+        return Ernie4_5_VLMoeImageProcessorPil(**kwargs)
     raise KeyError(preset)
 
 
 def processor(preset: str, ip):
-    from transformers import Glm4vProcessor, PaddleOCRVLProcessor, Qwen2_5_VLProcessor, Qwen3VLProcessor
+    from transformers import Glm4vProcessor, Glm46VProcessor, PaddleOCRVLProcessor, Qwen2_5_VLProcessor
+    from transformers import Qwen3VLProcessor
+    from transformers.models.ernie4_5_vl_moe.processing_ernie4_5_vl_moe import Ernie4_5_VLMoeProcessor
+    from transformers.models.video_llama_3.processing_video_llama_3 import VideoLlama3Processor
 
     cls, token = {
         "qwen2.5-vl": (Qwen2_5_VLProcessor, "<|image_pad|>"),
         "qwen3-vl": (Qwen3VLProcessor, "<|image_pad|>"),
         "glm4v": (Glm4vProcessor, "<|image|>"),
+        "glm46v": (Glm46VProcessor, "<|image|>"),
         "paddleocr-vl": (PaddleOCRVLProcessor, "<|IMAGE_PLACEHOLDER|>"),
+        "ernie4.5-vl": (Ernie4_5_VLMoeProcessor, "<|IMAGE_PLACEHOLDER|>"),
+        "videollama3": (VideoLlama3Processor, "<|image_pad|>"),
     }[preset]
     return _bare(cls, image_processor=ip, image_token=token)
 
@@ -46,7 +66,7 @@ def processor(preset: str, ip):
 def processing_size(preset: str, ip, width: int, height: int) -> tuple[int, int]:
     """(width, height) the processing path resizes to (ValueError where it refuses)."""
     factor = ip.patch_size * ip.merge_size
-    extra = {"temporal_factor": ip.temporal_patch_size} if preset == "glm4v" else {}
+    extra = {"temporal_factor": ip.temporal_patch_size} if preset in ("glm4v", "glm46v") else {}
     with shape_only_resize():
         out = ip.resize(fake_image(width, height), size=ip.size, resample=None, factor=factor, **extra)
     return out.shape[2], out.shape[1]

@@ -1,4 +1,4 @@
-"""HunYuan-VL, DeepSeek-OCR 2, DeepSeek-VL and Janus against transformers 5.23 on >= 2,000
+"""HunYuan-VL, DeepSeek-OCR 2, DeepSeek-VL (and its hybrid) and Janus against transformers 5.23 on >= 2,000
 sizes a preset (geometry only: the reference's own helpers on zero-stride arrays, resize
 stubbed to shapes); the new strategies' worst-case formulas; their checkpoint folders."""
 
@@ -261,6 +261,69 @@ def test_deepseek_vl_token_count_follows_its_patches():
     assert (p.views[0].size, p.num_tokens, len(p.layout)) == ((336, 336), 576, 578)
 
 
+def deepseek_vl_hybrid_oracle(ip, width: int, height: int) -> dict:
+    """The hybrid's _preprocess with np_resize stubbed to shapes (every resize recorded:
+    the high-res one, then the low-res one of the padded square) and its own pad_to_square
+    on black content: the high-res content is where the pad colour is not."""
+    from unittest import mock
+
+    import numpy as np
+    from transformers.image_utils import SizeDict
+
+    resized = []
+
+    def fake_resize(image, size, **kw):
+        resized.append((size[1], size[0]))
+        return np.zeros((3, size[0], size[1]), dtype=np.uint8)
+
+    module = "transformers.models.deepseek_vl_hybrid.image_processing_pil_deepseek_vl_hybrid"
+    with mock.patch(f"{module}.np_resize", fake_resize):
+        out = ip._preprocess([fake_image(width, height)], do_resize=True, size=SizeDict(height=384, width=384),
+                             high_res_size=SizeDict(height=1024, width=1024), min_size=14, resample=None,
+                             high_res_resample=None, do_rescale=False, rescale_factor=1 / 255, do_normalize=False,
+                             image_mean=None, image_std=None, high_res_image_mean=None, high_res_image_std=None,
+                             return_tensors=None, do_pad=True)
+    high = out["high_res_pixel_values"][0]
+    content = high[0] == 0
+    rows, cols = np.flatnonzero(content.any(axis=1)), np.flatnonzero(content.any(axis=0))
+    return {"resized": resized[0], "high": high.shape[-1], "offset": (int(cols[0]), int(rows[0])),
+            "low": resized[1], "low_out": out["pixel_values"][0].shape[-2:]}
+
+
+def test_deepseek_vl_hybrid_matches_processor_and_prompt():
+    """Both resizes, the padded high-res square and its offset, the low-res view's size,
+    and the processor's placeholders (replace_image_token), on >= 2000 sizes."""
+    from transformers.models.deepseek_vl_hybrid.image_processing_pil_deepseek_vl_hybrid import (
+        DeepseekVLHybridImageProcessorPil,
+    )
+    from transformers.models.deepseek_vl_hybrid.processing_deepseek_vl_hybrid import DeepseekVLHybridProcessor
+
+    ip = DeepseekVLHybridImageProcessorPil()
+    proc = _bare(DeepseekVLHybridProcessor, num_image_tokens=576, image_token="<image_placeholder>")
+    bad = []
+    for w, h in SIZES:
+        ref = deepseek_vl_hybrid_oracle(ip, w, h)
+        p = anyres.plan((w, h), "deepseek-vl-hybrid")
+        c, low, high = p.canvases[0], p.views[0], p.views[1]
+        got = (tuple(c.resized), c.padded.width, tuple(c.offset), tuple(low.size), tuple(high.size), p.layout.text())
+        want = (ref["resized"], ref["high"], ref["offset"], ref["low"], (ref["high"], ref["high"]),
+                proc.replace_image_token({}, 0))
+        if got != want or tuple(ref["low_out"]) != (low.size.height, low.size.width) or p.num_tokens != 576:
+            bad.append(((w, h), got[:5], want[:5]))
+    _no_mismatch(bad, "deepseek-vl-hybrid")
+    assert len(SIZES) >= 2000
+
+
+def test_deepseek_vl_hybrid_overrides():
+    """The processor's own argument shapes; a smaller high-res square keeps the rule."""
+    p = anyres.plan((1000, 600), 'deepseek-vl-hybrid(high_res_size={"height": 768, "width": 768})')
+    assert [v.size for v in p.views] == [(384, 384), (768, 768)] and p.num_tokens == 576
+    with pytest.raises(SpecError, match="square"):
+        anyres.plan((10, 10), 'deepseek-vl-hybrid(high_res_size={"height": 768, "width": 512})')
+    q = anyres.plan((1000, 600), "deepseek-vl-hybrid(do_pad=False)")
+    assert [v.size for v in q.views] == [(384, 230), (1024, 614)]
+
+
 # ---------------------------------------------------------------- checkpoint folders
 def _saved(tmp_path, ip, model_type: str, name: str) -> str:
     import json
@@ -277,6 +340,9 @@ def test_checkpoint_folders_of_the_new_families(tmp_path):
     with the saved values (the family from config.json's model_type)."""
     from transformers.models.deepseek_ocr2.image_processing_pil_deepseek_ocr2 import DeepseekOcr2ImageProcessorPil
     from transformers.models.hunyuan_vl.image_processing_pil_hunyuan_vl import HunYuanVLImageProcessorPil
+    from transformers.models.deepseek_vl_hybrid.image_processing_pil_deepseek_vl_hybrid import (
+        DeepseekVLHybridImageProcessorPil,
+    )
     from transformers.models.janus.image_processing_pil_janus import JanusImageProcessorPil
     from transformers.models.minicpmv4_6.image_processing_pil_minicpmv4_6 import MiniCPMV4_6ImageProcessorPil
     from transformers.models.ovis2.image_processing_pil_ovis2 import Ovis2ImageProcessorPil
@@ -289,6 +355,8 @@ def test_checkpoint_folders_of_the_new_families(tmp_path):
         (HunYuanVLImageProcessorPil(max_pixels=1024 * 1024), "hunyuan_vl", "hunyuan-vl(max_pixels=1048576)"),
         (DeepseekOcr2ImageProcessorPil(max_patches=4), "deepseek_ocr2", "deepseek-ocr2(max_patches=4)"),
         (JanusImageProcessorPil(), "janus", "janus"),
+        (DeepseekVLHybridImageProcessorPil(high_res_size={"height": 768, "width": 768}), "deepseek_vl_hybrid",
+         "deepseek-vl-hybrid(high_res_size=768)"),
     ]
     for ip, model_type, spec in cases:
         folder = _saved(tmp_path, ip, model_type, model_type)

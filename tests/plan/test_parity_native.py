@@ -1,4 +1,4 @@
-"""The native family (Qwen2.5-VL, Qwen3-VL, GLM-4.1V, PaddleOCR-VL) against transformers
+"""The native family (Qwen2.5-VL, Qwen3-VL, GLM-4.1V, GLM-4.6V, PaddleOCR-VL, ERNIE-4.5-VL, VideoLLaMA3) against transformers
 on >= 2,000 sizes a preset: image_grid_thw, token count, layout length."""
 
 from __future__ import annotations
@@ -12,12 +12,15 @@ from . import native_oracles as no
 from .sizes import sample_sizes
 
 SIZES = sample_sizes(2000)
-PRESETS = ["qwen2.5-vl", "qwen3-vl", "glm4v", "paddleocr-vl"]
+PRESETS = ["qwen2.5-vl", "qwen3-vl", "glm4v", "glm46v", "paddleocr-vl", "ernie4.5-vl", "videollama3"]
 WRAPPERS = {
     "qwen2.5-vl": ("<|vision_start|>", "<|vision_end|>"),
     "qwen3-vl": ("<|vision_start|>", "<|vision_end|>"),
     "glm4v": ("<|begin_of_image|>", "<|end_of_image|>"),
+    "glm46v": ("<|begin_of_image|>", "<|end_of_image|>"),
     "paddleocr-vl": ("<|IMAGE_START|>", "<|IMAGE_END|>"),
+    "ernie4.5-vl": None,  # its processor inserts the placeholders only (no wrappers in the layout)
+    "videollama3": None,
 }
 
 
@@ -38,6 +41,9 @@ def _sweep(preset: str, spec: str, ip, sizes) -> tuple[list, int]:
         if got != (ref["grid_thw"], ref["count_path"], ref["tokens"]) or ref["patches"] != ref["count_path"]:
             bad.append(((w, h), got, ref))
         # the processor's placeholders, inside the two wrappers the chat template writes around them
+        elif WRAPPERS[preset] is None:
+            if len(p.layout) != ref["tokens"] or len(p.layout.text()) != ref["text_len"]:
+                bad.append(((w, h), "layout", len(p.layout), ref["tokens"]))
         elif len(p.layout) != ref["tokens"] + 2 or p.layout.tokens()[:: len(p.layout) - 1] != list(WRAPPERS[preset]):
             bad.append(((w, h), "layout", len(p.layout), ref["tokens"]))
     return bad, refused

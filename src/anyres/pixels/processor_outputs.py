@@ -73,7 +73,8 @@ def internvl(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
 
 def native(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
     """Qwen2-VL and the native family: one patch matrix of (C * T * p * p) rows (patches
-    as (C * T, p, p) for PaddleOCR-VL), ``image_grid_thw``."""
+    as (C * T, p, p) for PaddleOCR-VL), ``image_grid_thw`` (and VideoLLaMA3's
+    ``image_merge_sizes``)."""
     import numpy as np
 
     c = plans[0].connector
@@ -86,6 +87,8 @@ def native(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
     # PaddleOCR-VL (patches in raster order, packing_merge 1) keeps each patch as (C * T, p, p)
     out = flat if plans[0].params.get("packed_merge_blocks", True) else flat.reshape(-1, 3 * temporal, patch, patch)
     result = {"pixel_values": out, "image_grid_thw": np.array([[1, gh, gw] for gh, gw in grids], dtype=np.int64)}
+    if plans[0].params.get("merge_sizes_output", False):  # VideoLLaMA3: each image's merge size
+        result["image_merge_sizes"] = np.full(len(plans), merge, dtype=np.int64)
 
     def fill(i: int, j: int, v: Any) -> None:
         normalised_patches(v, patch, merge, temporal, px.mean, px.std, px.rescale, out=flat[starts[i] : starts[i + 1]])
@@ -392,6 +395,8 @@ def hunyuan_vl(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
     starts = np.concatenate([[0], np.cumsum([gh * gw for gh, gw in grids])]).astype(int)
     out = np.empty((int(starts[-1]), 3 * patch * patch), dtype=np.float32)
     result = {"pixel_values": out, "image_grid_thw": np.array([[1, gh, gw] for gh, gw in grids], dtype=np.int64)}
+    if plans[0].params.get("merge_sizes_output", False):  # VideoLLaMA3: each image's merge size
+        result["image_merge_sizes"] = np.full(len(plans), merge, dtype=np.int64)
 
     def fill(i: int, j: int, v: Any) -> None:
         normalised_patches(v, patch, 1, 1, px.mean, px.std, px.rescale, out=out[starts[i] : starts[i + 1]])
@@ -431,4 +436,23 @@ register_hf_output("deepseek-ocr2", deepseek_ocr2)
 
 
 # --- DeepSeek-VL and Janus (families) ---
-register_hf_output("deepseek-vl", single_view)  # (images, 3, 384, 384)
+def deepseek_vl(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
+    """DeepSeek-VL / Janus: (images, 3, 384, 384); the hybrid (``high_res_size``) adds its
+    high-resolution views as ``high_res_pixel_values`` (images, 3, 1024, 1024), both
+    normalised alike (the class defaults' means and stds are equal)."""
+    if plans[0].params["high_res_size"] is None:
+        return single_view(plans, px)
+    import numpy as np
+
+    out: dict[str, Any] = {}
+    for key, j in (("pixel_values", 0), ("high_res_pixel_values", 1)):
+        shapes = {p.views[j].size for p in plans}
+        if len(shapes) != 1:
+            raise SpecError(f"output='hf' needs one {key} size per batch for {plans[0].preset}, got {sorted(shapes)}")
+        ((w, h),) = shapes
+        out[key] = np.empty((len(plans), 3, h, w), dtype=np.float32)
+    low, high = out["pixel_values"], out["high_res_pixel_values"]
+    return out, lambda i, j, v: _normalise_into(low[i] if j == 0 else high[i], v, px)
+
+
+register_hf_output("deepseek-vl", deepseek_vl)  # (images, 3, 384, 384), and the hybrid's high-res views

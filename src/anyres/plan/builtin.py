@@ -331,3 +331,52 @@ register_preset(
     "<end_of_image>.",
     reference="transformers JanusImageProcessorPil + JanusProcessor",
 )
+register_preset(
+    "deepseek-vl-hybrid",
+    "deepseek-vl",
+    high_res_size=1024,
+    pixels=CLIP,  # both branches: OPENAI_CLIP mean and std (the class defaults), bicubic
+    description="DeepSeek-VL hybrid: DeepSeek-VL's rule at 1024 (a mean-colour 1024 square, the SAM branch's "
+    "high_res_pixel_values), resized to the 384 view; 576 <image_placeholder> (the high-res features are fused in).",
+    reference="transformers DeepseekVLHybridImageProcessorPil + DeepseekVLHybridProcessor",
+)
+register_preset(
+    "glm46v",
+    "native",
+    min_pixels=112 * 112,
+    max_pixels=28 * 28 * 15000,
+    small_sides="scale",
+    temporal_area=True,
+    image_token="<|image|>",
+    vision_start_token="<|begin_of_image|>",
+    vision_end_token="<|end_of_image|>",
+    pixels=CLIP,
+    description="GLM-4.6V: GLM-4.1V's image processor and image prompt (transformers 5.23 generates one from the "
+    "other): smart_resize counting 2 frames within [112*112, 28*28*15000] px; one token a 2x2 merge.",
+    reference="transformers Glm46VImageProcessorPil + Glm46VProcessor",
+)
+register_preset(
+    "ernie4.5-vl",
+    "native",
+    temporal_patch_size=1,
+    min_pixels=56 * 56,
+    max_pixels=28 * 28 * 6177,
+    image_token="<|IMAGE_PLACEHOLDER|>",  # the tokenizer's image_token (id 100295, as PaddleOCR-VL's)
+    pixels=CLIP,
+    description="ERNIE-4.5-VL (MoE): Qwen2-VL's smart_resize to multiples of 28 within [56^2, 28^2*6177] px, "
+    "one frame a patch (temporal_patch_size 1), one token a 2x2 merge.",
+    reference="transformers Ernie4_5_VLMoeImageProcessorPil + Ernie4_5_VLMoeProcessor",
+)
+register_preset(
+    "videollama3",
+    "native",
+    merge_size=1,
+    temporal_patch_size=1,
+    min_pixels=56 * 56,
+    max_pixels=28 * 28 * 1280,
+    merge_sizes_output=True,
+    pixels=SIGLIP,  # IMAGENET_STANDARD mean and std: 0.5
+    description="VideoLLaMA3 (images): Qwen2-VL's smart_resize to multiples of 14 (merge_size 1 for images) within "
+    "[56^2, 28^2*1280] px; one <|image_pad|> a 14 px patch; image_merge_sizes in the output.",
+    reference="transformers VideoLlama3ImageProcessorPil + VideoLlama3Processor",
+)

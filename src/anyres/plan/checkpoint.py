@@ -296,3 +296,14 @@ for _preset, _type, _ip in (("deepseek-vl", "deepseek_vl", "DeepseekVLImageProce
     register_checkpoint_family(_preset, model_types=(_type,), image_processor_types=(_ip,),
                                rules=_image_rules("size", "min_size", "do_pad")
                                + (Rule("processor", "num_image_tokens", "num_image_tokens"),))
+register_checkpoint_family("deepseek-vl-hybrid", model_types=("deepseek_vl_hybrid",),
+                           image_processor_types=("DeepseekVLHybridImageProcessor",),
+                           rules=_image_rules("size", "min_size", "do_pad", "high_res_size")
+                           + (Rule("processor", "num_image_tokens", "num_image_tokens"),))
+register_checkpoint_family("glm46v", model_types=("glm46v",), image_processor_types=("Glm46VImageProcessor",),
+                           rules=_NATIVE)
+register_checkpoint_family("ernie4.5-vl", model_types=("ernie4_5_vl_moe",),
+                           image_processor_types=("Ernie4_5_VLMoeImageProcessor", "Ernie4_5_VL_MoeImageProcessor"),
+                           rules=_NATIVE)
+register_checkpoint_family("videollama3", model_types=("video_llama_3",),
+                           image_processor_types=("VideoLlama3ImageProcessor",), rules=_NATIVE)

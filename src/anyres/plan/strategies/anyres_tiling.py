@@ -10,6 +10,7 @@ bilinear shrink above 1.1x the max_N budget, one image_newline per row).
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from typing import Any
 
 from ...errors import SpecError
@@ -116,7 +117,7 @@ def plan_anyres(image: Size, p: dict[str, Any]) -> PlanParts:
         view = make_view(canvases, 0, Box(0, 0, side_px, side_px), Size(base, base), "base", side * side + cls,
                          grids=((side, side), (side, side)))
         return PlanParts(tuple(canvases), (view,), None, 1 if p["image_newline"] else 0)
-    best_h, best_w = select_best_resolution(image, p["image_grid_pinpoints"])
+    best_h, best_w = best_pinpoint(image, p["image_grid_pinpoints"])
     target = Size(best_w, best_h)
     resized = fit_inside(image, target)
     offset = ((best_w - resized.width) // 2, (best_h - resized.height) // 2)
@@ -126,7 +127,7 @@ def plan_anyres(image: Size, p: dict[str, Any]) -> PlanParts:
     map_h, map_w = rows * side, cols * side
     top, kept_h, left, kept_w = unpad_rows_cols(image, map_h, map_w)
     info: dict[str, Any] = {
-        "best_resolution": Size(best_w, best_h),
+        "best_resolution": target,
         "resized": resized,
         "feature_map": [map_h, map_w],
         "unpadded_map": [kept_h, kept_w],
@@ -139,17 +140,14 @@ def plan_anyres(image: Size, p: dict[str, Any]) -> PlanParts:
         if (out_h, out_w) != (kept_h, kept_w):
             info["interpolated_map"] = [out_h, out_w]
 
-    row_counts = owner_counts(top, kept_h, out_h, side, rows)
-    col_counts = owner_counts(left, kept_w, out_w, side, cols)
-
-    def tile_tokens(r: int, c: int) -> int:
-        return row_counts[r] * col_counts[c]
+    row_counts = tile_counts(top, kept_h, out_h, side, rows)
+    col_counts = tile_counts(left, kept_w, out_w, side, cols)
 
     square = Size(base, base)
-    canvases = [resize_canvas(image, square), Canvas(whole(image), (resized,), target, offset)]
+    canvases = (resize_canvas(image, square), Canvas(whole(image), (resized,), target, offset))
     grids = ((side, side), (side, side))  # features and token cells of every view (as connector_anyres says)
     views = [make_view(canvases, 0, Box(0, 0, base, base), square, "base", side * side + cls, grids=grids)]
-    views += grid_views(canvases, 1, rows, cols, square, tile_tokens, grids=grids)
+    views += grid_views(canvases, 1, rows, cols, square, 0, grids=grids, counts=(row_counts, col_counts))
     newlines = out_h if p["image_newline"] else 0
     warnings = ()
     if out_h * out_w == 0:
@@ -157,7 +155,81 @@ def plan_anyres(image: Size, p: dict[str, Any]) -> PlanParts:
             f"unpadding removed every tile feature (image {image} is too thin for a "
             f"{rows}x{cols} grid): tiles cost encoder time but add no tokens",
         )
-    return PlanParts(tuple(canvases), tuple(views), (rows, cols), newlines, info, warnings)
+    return PlanParts(canvases, tuple(views), (rows, cols), newlines, info, warnings)
+
+
+def best_pinpoint(image: Size, pinpoints_hw: Any) -> tuple[int, int]:
+    """``select_best_resolution``'s answer, found with fewer candidates visited. Its
+    winner keeps the most image pixels (at most the image's), then wastes the least
+    (the smallest area), then comes first in the list. With the candidates ordered by
+    (area, list position): among those large enough to keep every pixel, the first
+    that does wins outright; when none does, a scan from the largest down keeps the
+    last candidate with the most kept pixels and stops at an area below that count
+    (a candidate keeps at most its own area)."""
+    w, h = image.width, image.height
+    full = w * h
+    areas, pins = _by_area(pinpoints_hw)
+    first_large = bisect_left(areas, full)
+    for i in range(first_large, len(pins)):
+        ph, pw = pins[i]
+        scale = min(pw / w, ph / h)
+        if int(w * scale) * int(h * scale) >= full:
+            return ph, pw
+    best = None
+    max_effective = -1
+    for i in range(len(pins) - 1, -1, -1):
+        if areas[i] < max_effective:
+            break
+        ph, pw = pins[i]
+        scale = min(pw / w, ph / h)
+        effective = int(w * scale) * int(h * scale)
+        if effective >= max_effective:  # a tie goes to the smaller area, then the earlier pinpoint
+            max_effective, best = effective, (ph, pw)
+    return best  # type: ignore[return-value]
+
+
+_BY_AREA: dict[Any, tuple] = {}
+
+
+def _by_area(pinpoints_hw: Any) -> tuple[list[int], list[tuple[int, int]]]:
+    """The areas and (height, width) of the pinpoints, by area then list order (once a
+    list)."""
+    try:
+        return _BY_AREA[pinpoints_hw]
+    except (KeyError, TypeError):
+        pass
+    pins = [(ph, pw) for ph, pw in sorted(pinpoints_hw, key=lambda pin: pin[0] * pin[1])]
+    order = ([ph * pw for ph, pw in pins], pins)
+    try:
+        if len(_BY_AREA) > 256:
+            _BY_AREA.clear()
+        _BY_AREA[pinpoints_hw] = order
+    except TypeError:  # a list of lists: not cached
+        pass
+    return order
+
+
+def tile_counts(start: int, kept: int, out: int, side: int, n: int) -> list[int]:
+    """``owner_counts`` without visiting every feature row: the cells ``source_cells``
+    gives never decrease, so each tile's count is the distance between the first rows
+    that reach its start and the next tile's start (found from the inverse of the map and
+    confirmed with the exact expression)."""
+    if out == kept:
+        return [_overlap(k * side, (k + 1) * side, start, start + kept) for k in range(n)]
+    firsts = [_first_reaching(start, kept, out, k * side) for k in range(1, n)]
+    bounds = [0, *firsts, out]
+    return [bounds[k + 1] - bounds[k] for k in range(n)]
+
+
+def _first_reaching(start: int, kept: int, out: int, cell: int) -> int:
+    """The first i in [0, out] with ``int(start + (i + 0.5) * kept / out) >= cell``
+    (``out`` when none does)."""
+    i = max(0, min(out, math.ceil((cell - start) * out / kept - 0.5)))
+    while i > 0 and int(start + (i - 1 + 0.5) * kept / out) >= cell:
+        i -= 1
+    while i < out and int(start + (i + 0.5) * kept / out) < cell:
+        i += 1
+    return i
 
 
 def shrink_size(rows: int, cols: int, max_views: int, side: int, threshold: float = 1.1) -> tuple[int, int]:

@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 from ...errors import PlanError
 from ..connector import Connector
+from ..frozen import FrozenDict
 from ..types import TEXT, VISUAL, Box, Canvas, Layout, Segment, Size, View
 
 
@@ -46,6 +47,30 @@ class Strategy:
     # ``fit(params) -> anyres.plan.knobs.Knob | None``: the size knob a token budget turns
     # (``plan(image, preset, max_tokens=N)``); None: the strategy has none
     fit: Callable[[dict[str, Any]], Any] | None = None
+
+
+def per_params(fn: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
+    """``fn(params)`` computed once per parameter dict: ``resolve`` hands every plan of a
+    spec the same read-only dict, so what a strategy derives from its parameters alone
+    (tile sizes, token counts, candidate lists) need not be derived again each plan.
+    Only read-only (``FrozenDict``) parameters are remembered."""
+    memo: dict[int, tuple[Any, Any]] = {}
+
+    def cached(p: dict[str, Any]) -> Any:
+        if type(p) is not FrozenDict:  # a dict that may change: derived afresh
+            return fn(p)
+        hit = memo.get(id(p))
+        if hit is not None and hit[0] is p:
+            return hit[1]
+        value = fn(p)
+        if len(memo) > 1024:
+            memo.clear()
+        memo[id(p)] = (p, value)  # holds p, so its id stays its own
+        return value
+
+    cached.__wrapped__ = fn  # type: ignore[attr-defined]
+    cached.__doc__ = fn.__doc__
+    return cached
 
 
 def plain_connector(p: dict[str, Any]) -> Connector:
@@ -138,9 +163,12 @@ def grid_views(
     role: str = "tile",
     level: int = 1,
     grids: tuple = (None, None),
+    counts: tuple[Any, Any] | None = None,
 ) -> list[View]:
     """Row-major tiles of ``tile`` size cut from the top-left of a canvas.
 
+    ``tokens``: every tile's count, or a function of (row, col); ``counts`` (instead):
+    (per-row, per-column) factors, tile (r, c) counting ``counts[0][r] * counts[1][c]``.
     Tiles of one column share their horizontal geometry and tiles of one row their
     vertical geometry, so each is computed once (planning speed matters: serving
     engines plan every request).
@@ -151,41 +179,92 @@ def grid_views(
         raise PlanError(f"internal: zero-sized tile {tile}")
     (x0, y0), (rw, rh), src = c.offset, c.resized, c.source
     sw, sh = src.right - src.left, src.bottom - src.top
+    if counts is None and not callable(tokens):
+        counts = ((tokens,) * rows, (1,) * cols)
+    if counts is not None:
+        xspans = tile_spans(cols, tw, x0, rw, src.left, sw)
+        yspans = tile_spans(rows, th, y0, rh, src.top, sh)
+        if xspans is not None and yspans is not None:  # every tile shows image: the common case
+            return _grid_views_fast(role, canvas, tile, counts[0], counts[1], level, grids, xspans, yspans)
+        row_counts, col_counts = counts
+        tokens = lambda r, k: row_counts[r] * col_counts[k]  # noqa: E731
     xspans = [axis_span(k * tw, (k + 1) * tw, x0, rw, src.left, sw, 1.0) for k in range(cols)]
     yspans = [axis_span(k * th, (k + 1) * th, y0, rh, src.top, sh, 1.0) for k in range(rows)]
-    fixed = None if callable(tokens) else tokens
-    if fixed is not None and None not in xspans and None not in yspans:
-        return _grid_views_fast(role, canvas, rows, cols, tile, fixed, level, grids, xspans, yspans)
     out = []
     for r in range(rows):
         ys = yspans[r]
         for k in range(cols):
             crop = Box(k * tw, r * th, (k + 1) * tw, (r + 1) * th)
-            n = tokens(r, k) if fixed is None else fixed
+            n = tokens(r, k)
             g = grids if n or grids[0] is None else (grids[0], (0, 0))  # no tokens: no token grid
             out.append(_view(role, canvas, crop, tile, xspans[k], ys, c, (r, k), n, level, g))
     return out
 
 
-_tuple_new = tuple.__new__
-
-
-def _grid_views_fast(role, canvas, rows, cols, tile, n, level, grids, xspans, yspans) -> list[View]:
-    """``grid_views``'s common case (every tile shows image, one token count), building
-    the same ``View``/``Box`` tuples without the per-field constructors: tiling presets
-    plan tens of views per request, and this is most of their planning time."""
-    tw, th = tile
-    g0, g1 = grids if n or grids[0] is None else (grids[0], (0, 0))
+def tile_spans(n: int, t: int, offset: int, length: int, src0: float, src_len: float) -> list | None:
+    """``[axis_span(k * t, (k + 1) * t, offset, length, src0, src_len, 1.0) for k in
+    range(n)]`` (the same arithmetic, each tile edge's source coordinate computed once,
+    shared by the two tiles that meet there), or None when a tile shows padding only."""
+    end = offset + length
+    k = src_len / length
     out = []
-    for r in range(rows):
-        y0, y1, top, bottom = yspans[r]
-        for k in range(cols):
-            x0, x1, left, right = xspans[k]
-            out.append(_tuple_new(View, (
-                role, canvas, _tuple_new(Box, (k * tw, r * th, (k + 1) * tw, (r + 1) * th)), tile,
-                _tuple_new(Box, (x0, y0, x1, y1)), (left, top, right, bottom), (r, k), n, level, g0, g1,
-            )))
+    left = None
+    for j in range(n):
+        a, b = j * t, (j + 1) * t
+        i0 = a if a > offset else offset
+        i1 = b if b < end else end
+        if i1 <= i0:
+            return None
+        s0 = left if left is not None and i0 == a else round(src0 + (i0 - offset) * k, 6)
+        s1 = round(src0 + (i1 - offset) * k, 6)
+        left = s1 if i1 == b else None
+        out.append((s0, s1, float(i0 - a), float(b - i1)))
     return out
+
+
+_tuple_new = tuple.__new__
+NO_PADDING = (0.0, 0.0, 0.0, 0.0)  # shared by the views inside the image (fewer objects to allocate)
+
+
+def _grid_views_fast(role, canvas, tile, row_counts, col_counts, level, grids, xspans, yspans) -> list[View]:
+    """``grid_views``'s common case (every tile shows image), building the same
+    ``View``/``Box`` tuples without the per-field constructors, with crops and cells
+    shared by every plan of the grid: tiling presets plan tens of views per request, and
+    this is most of their planning time."""
+    rows, cols = len(row_counts), len(col_counts)
+    crops, cells = _cells(rows, cols, tile[0], tile[1])
+    g0, g1 = grids
+    no_grid = (0, 0) if g0 is not None else g1  # the token grid of a view without tokens
+    new, no_pad = _tuple_new, NO_PADDING
+    out: list[View] = []
+    for r, (sy0, sy1, ptop, pbottom) in enumerate(yspans):
+        nr, i = row_counts[r], r * cols
+        flat = not (ptop or pbottom)
+        out += [
+            new(View, (role, canvas, crop, tile, new(Box, (sx0, sy0, sx1, sy1)),
+                       no_pad if flat and not (pleft or pright) else (pleft, ptop, pright, pbottom),
+                       cell, nr * nc, level, g0, g1 if nr * nc else no_grid))
+            for (sx0, sx1, pleft, pright), nc, crop, cell in zip(xspans, col_counts, crops[i:i + cols], cells[i:i + cols])
+        ]
+    return out
+
+
+_CELLS: dict[tuple, tuple] = {}
+
+
+def _cells(rows: int, cols: int, tw: int, th: int) -> tuple[tuple[Box, ...], tuple[tuple[int, int], ...]]:
+    """The row-major crop boxes and (row, col) cells of a rows x cols grid of tw x th
+    tiles (built once a grid, shared by the plans that use it)."""
+    key = (rows, cols, tw, th)
+    hit = _CELLS.get(key)
+    if hit is None:
+        if len(_CELLS) > 1024:
+            _CELLS.clear()
+        hit = _CELLS[key] = (
+            tuple(Box(k * tw, r * th, (k + 1) * tw, (r + 1) * th) for r in range(rows) for k in range(cols)),
+            tuple((r, k) for r in range(rows) for k in range(cols)),
+        )
+    return hit
 
 
 def repeat_layout(plan, token: str) -> Layout:

@@ -38,40 +38,71 @@ from ..plan import PlanParts
 from ..types import TEXT, VISUAL, Canvas, Layout, Segment, Size
 from ..schema import Int
 from ..knobs import Knob, counted
-from .common import Strategy, grid_views, make_view, positive_int, resize_canvas, whole
+from .common import Strategy, grid_views, make_view, per_params, positive_int, resize_canvas, whole
 from .hf_values import height_width
 
 # ---------------------------------------------------------------- the shared rule
 
 
-def best_canvas(image: Size, canvases: list[tuple[int, int]], scale, largest_upscale: bool = False) -> tuple[int, int]:
+def best_canvas(image: Size, canvases: tuple[tuple[int, int], ...], in_float32: bool = False,
+                largest_upscale: bool = False) -> tuple[int, int]:
     """The (height, width) canvas of least upscale, else least downscale, then least
-    area (first in order on a tie). ``scale(target, side)`` is the reference's division
-    (float64 for Mllama, float32 for Llama 4); ``largest_upscale``: the most upscale
-    instead (Llama 4's ``resize_to_max_canvas``)."""
-    # a side's scale depends on that side alone: one division a distinct canvas side
-    by_h = {th: scale(th, image.height) for th in {c[0] for c in canvases}}
-    by_w = {tw: scale(tw, image.width) for tw in {c[1] for c in canvases}}
-    scales = []
-    for th, tw in canvases:
-        sh, sw = by_h[th], by_w[tw]
-        scales.append(sw if sh > sw else sh)
-    up = [s for s in scales if s >= 1]
-    if up:
-        chosen = max(up) if largest_upscale else min(up)
+    area (first in order on a tie). A side's scale is the reference's division of the
+    canvas side by the image side, in float64 (Mllama) or rounded to float32 (Llama 4,
+    ``in_float32``); ``largest_upscale``: the most upscale instead (Llama 4's
+    ``resize_to_max_canvas``). Each distinct canvas side is divided once."""
+    heights, widths, pairs = _canvas_sides(canvases)
+    ih, iw = image.height, image.width
+    if in_float32:
+        pack, unpack = _F32.pack, _F32.unpack
+        by_h = [unpack(pack(t / ih))[0] for t in heights]
+        by_w = [unpack(pack(t / iw))[0] for t in widths]
     else:
-        chosen = max(s for s in scales if s < 1)
+        by_h = [t / ih for t in heights]
+        by_w = [t / iw for t in widths]
+    # one pass for: the least scale >= 1 (the most with ``largest_upscale``), else the
+    # largest below 1; then the least area; then the first
     best = None
-    for c, s in zip(canvases, scales):
-        if s == chosen and (best is None or c[0] * c[1] < best[0] * best[1]):
-            best = c
+    best_up = False
+    best_scale = 0.0
+    best_area = 0
+    for c, (i, j) in zip(canvases, pairs):
+        sh, sw = by_h[i], by_w[j]
+        s = sw if sh > sw else sh
+        up = s >= 1
+        if best is not None:
+            if up != best_up:
+                if not up:
+                    continue
+            elif s != best_scale:
+                if up and (s < best_scale) == largest_upscale or not up and s < best_scale:
+                    continue
+            elif c[0] * c[1] >= best_area:
+                continue
+        best, best_up, best_scale, best_area = c, up, s, c[0] * c[1]
     return best  # type: ignore[return-value]
 
 
-def tile_views(image: Size, resized: Size, rows: int, cols: int, tile: int, tokens: int):
-    """The resized image on a zero canvas of rows x cols tiles, cut row-major."""
+@lru_cache(maxsize=256)
+def _canvas_sides(canvases: tuple[tuple[int, int], ...]) -> tuple[tuple[int, ...], tuple[int, ...], tuple]:
+    """The distinct heights and widths of ``canvases`` and, for each canvas, the index of
+    its height and its width among them."""
+    heights = tuple(sorted({c[0] for c in canvases}))
+    widths = tuple(sorted({c[1] for c in canvases}))
+    return heights, widths, tuple((heights.index(h), widths.index(w)) for h, w in canvases)
+
+
+@lru_cache(maxsize=256)
+def grid_canvases(grids: tuple[tuple[int, int], ...], tile: int) -> tuple[tuple[int, int], ...]:
+    """The (height, width) in pixels of each (rows, cols) grid of ``tile`` px tiles."""
+    return tuple((r * tile, c * tile) for r, c in grids)
+
+
+def tile_views(image: Size, resized: Size, rows: int, cols: int, tile: int, tokens: int, grids: tuple = (None, None)):
+    """The resized image on a zero canvas of rows x cols tiles, cut row-major (``grids``:
+    each tile's features and token grid, when the strategy knows them)."""
     canvas = Canvas(whole(image), (resized,), Size(cols * tile, rows * tile))
-    return [canvas], grid_views([canvas], 0, rows, cols, Size(tile, tile), tokens)
+    return [canvas], grid_views([canvas], 0, rows, cols, Size(tile, tile), tokens, grids=grids)
 
 
 def _square_tile(p: dict[str, Any]) -> int:
@@ -111,11 +142,13 @@ def _check_mllama(p: dict[str, Any]) -> None:
 def plan_mllama(image: Size, p: dict[str, Any]) -> PlanParts:
     tile = _square_tile(p)
     grids = mllama_grids(p["max_image_tiles"])
-    ch, cw = best_canvas(image, [(r * tile, c * tile) for r, c in grids], lambda t, s: t / s)
+    ch, cw = best_canvas(image, grid_canvases(grids, tile))
     rows, cols = ch // tile, cw // tile
     resized = mllama_fit(image, ch, cw, tile)
-    per_tile = (tile // p["patch_size"]) ** 2 + 1
-    canvases, views = tile_views(image, resized, rows, cols, tile, per_tile)
+    side = tile // p["patch_size"]
+    per_tile = side**2 + 1
+    # every patch feature is a token (connector_mllama): features and token grid alike
+    canvases, views = tile_views(image, resized, rows, cols, tile, per_tile, ((side, side), (side, side)))
     info = {"aspect_ratio": (rows, cols), "aspect_ratio_id": grids.index((rows, cols)) + 1,
             "num_tiles": rows * cols, "resized": resized, "cross_attention": True}
     return PlanParts(tuple(canvases), tuple(views), (rows, cols), info=info)
@@ -218,19 +251,29 @@ def _check_llama4(p: dict[str, Any]) -> None:
         raise SpecError(f"resize_to_max_canvas must be True or False, got {p['resize_to_max_canvas']!r}")
 
 
-def plan_llama4(image: Size, p: dict[str, Any]) -> PlanParts:
+@per_params
+def _llama4_constants(p: dict[str, Any]) -> tuple:
+    """What a Llama 4 plan reads from its parameters alone: the tile, the candidate
+    canvases, the tokens a view and each view's (features, token grid)."""
     tile = _square_tile(p)
-    grids = llama4_grids(p["max_patches"])
-    ch, cw = best_canvas(image, [(r * tile, c * tile) for r, c in grids], lambda t, s: f32(t / s),
-                         p["resize_to_max_canvas"])
-    rows, cols = ch // tile, cw // tile
-    resized = llama4_resize(image, ch, cw, tile, p["resize_to_max_canvas"])
     n = llama4_tokens_per_view(p)
-    canvases, views = tile_views(image, resized, rows, cols, tile, n)
+    side = tile // p["patch_size"]
+    cells = side // shuffle_factor(p)
+    features = ((side, side), (cells, cells) if n else (0, 0))  # as connector_llama4's pixel shuffle says
+    return tile, grid_canvases(llama4_grids(p["max_patches"]), tile), n, features
+
+
+def plan_llama4(image: Size, p: dict[str, Any]) -> PlanParts:
+    tile, candidates, n, features = _llama4_constants(p)
+    to_max = p["resize_to_max_canvas"]
+    ch, cw = best_canvas(image, candidates, True, to_max)
+    rows, cols = ch // tile, cw // tile
+    resized = llama4_resize(image, ch, cw, tile, to_max)
+    canvases, views = tile_views(image, resized, rows, cols, tile, n, features)
     grid = (rows, cols) if rows * cols > 1 else None
     if rows * cols > 1:
         canvases.append(resize_canvas(image, Size(tile, tile)))
-        views.append(make_view(canvases, 1, whole(Size(tile, tile)), None, "thumbnail", n))
+        views.append(make_view(canvases, 1, whole(Size(tile, tile)), None, "thumbnail", n, grids=features))
     else:
         views = [views[0]._replace(role="base", grid=None, level=0)]
     info = {"aspect_ratio": (rows, cols), "resized": resized}

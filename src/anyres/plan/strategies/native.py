@@ -100,7 +100,7 @@ def _check(p: dict[str, Any]) -> None:
         raise SpecError(f"min_pixels={p['min_pixels']} exceeds max_pixels={p['max_pixels']}")
     if p["small_sides"] not in SMALL_SIDES:
         raise SpecError(f"small_sides must be one of {', '.join(SMALL_SIDES)}, got {p['small_sides']!r}")
-    for key in ("temporal_area", "packed_merge_blocks"):
+    for key in ("temporal_area", "packed_merge_blocks", "merge_sizes_output"):
         if not isinstance(p[key], bool):
             raise SpecError(f"{key} must be True or False, got {p[key]!r}")
     for key in ("vision_start_token", "vision_end_token"):
@@ -168,11 +168,15 @@ def layout_native(plan) -> Layout:
 def connector_native(p: dict[str, Any], info: dict[str, Any]) -> Connector:
     """The tower merges merge_size x merge_size patches (PatchMerger); M-RoPE ids.
     ``packed_merge_blocks=False`` (PaddleOCR-VL): a merge-free tower over patches in
-    raster order, then a merge_size x merge_size space-to-depth before the projector."""
+    raster order, then a merge_size x merge_size space-to-depth before the projector.
+    ``merge_size=1``: no merge at all."""
     m = p["merge_size"]
     if not p["packed_merge_blocks"]:
         return Connector("pixel-shuffle", m, patch_size=p["patch_size"], temporal_patch=p["temporal_patch_size"],
                          packing_merge=1, tower_merges=(1,), position_ids="mrope")
+    if m == 1:  # nothing to merge (VideoLLaMA3's images): one token a patch of a merge-free tower
+        return Connector(patch_size=p["patch_size"], temporal_patch=p["temporal_patch_size"], packing_merge=1,
+                         tower_merges=(1,), position_ids="mrope")
     return Connector("patch-merger", m, learned=True, patch_size=p["patch_size"],
                      temporal_patch=p["temporal_patch_size"], packing_merge=m, tower_merges=(m,),
                      position_ids="mrope")
@@ -203,6 +207,7 @@ QWEN2_VL = Strategy(
         "small_sides": "keep",
         "temporal_area": False,
         "packed_merge_blocks": True,
+        "merge_sizes_output": False,  # output="hf" adds image_merge_sizes (VideoLLaMA3's processor does)
     },
     "Native resolution (Qwen2-VL smart_resize and its relatives): resize to multiples of patch*merge within "
     "[min_pixels, max_pixels]; one token per merge block.",

@@ -18,7 +18,7 @@ from ..plan import PlanParts
 from ..types import VISUAL, Box, Canvas, Layout, Segment, Size
 from ..connector import Connector
 from ..knobs import Knob
-from .common import Strategy, make_view, positive_int
+from .common import Strategy, grid_views, make_view, positive_int
 from .fixed import clip_resize
 from ..schema import Bool, Cost, Int, Items, Text
 
@@ -73,13 +73,16 @@ def plan_s2(image: Size, p: dict[str, Any]) -> PlanParts:
         k = math.ceil(s / split)
         piece = s // k
         canvases.append(Canvas(source, (Size(s, s),), Size(s, s)))
-        for r in range(k):
-            for c in range(k):
-                crop = Box(c * piece, r * piece, (c + 1) * piece, (r + 1) * piece)
-                tokens = base_tokens // (k * k) if level == 0 else 0
-                role = "base" if level == 0 and k == 1 else ("tile" if level == 0 else "scale")
-                views.append(make_view(canvases, level, crop, None, role, tokens, (r, c) if k > 1 else None, level))
-        if k > 1:
+        tokens = base_tokens // (k * k) if level == 0 else 0
+        side = piece // patch
+        grids = ((side, side), (side, side))  # as connector_s2 says (no tokens: no token grid)
+        if k == 1:
+            role = "base" if level == 0 else "scale"
+            views.append(make_view(canvases, level, Box(0, 0, piece, piece), None, role, tokens, None, level,
+                                   grids if tokens else (grids[0], (0, 0))))
+        else:
+            views += grid_views(canvases, level, k, k, Size(piece, piece), tokens,
+                                "tile" if level == 0 else "scale", level, grids)
             grid = (k, k)
     splits = [math.ceil(s / split) for s in scales]
     info = {

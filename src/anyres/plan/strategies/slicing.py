@@ -20,10 +20,10 @@ from typing import Any
 
 from ...errors import SpecError
 from ..plan import PlanParts
-from ..types import TEXT, VISUAL, Box, Canvas, Layout, Segment, Size
-from ..connector import Connector
+from ..types import TEXT, VISUAL, Box, Canvas, Layout, Segment, Size, View
+from ..connector import Connector, query_grid
 from ..knobs import Knob, counted
-from .common import Strategy, make_view, positive_int, whole
+from .common import NO_PADDING, Strategy, grid_views, make_view, positive_int, whole
 from ..schema import Bool, Choice, Cost, Int, Text
 
 
@@ -109,6 +109,12 @@ def cost_slicing(p: dict[str, Any]) -> Cost:
     return Cost(views, view, views * view, max(1, views - 1) * view, drivers=("max_slice_nums", "scale_resolution"))
 
 
+def _grids(size: Size, patch: int, q: int) -> tuple:
+    """A view's (features, token grid), as ``connector_slicing``'s resampler says: the
+    patch grid of the view, and its ``q`` queries' grid."""
+    return (size.height // patch, size.width // patch), query_grid(q)
+
+
 def plan_slicing(image: Size, p: dict[str, Any]) -> PlanParts:
     if p["style"] == "llava-uhd":
         return _plan_uhd(image, p)
@@ -116,17 +122,14 @@ def plan_slicing(image: Size, p: dict[str, Any]) -> PlanParts:
     grid = sliced_grid(image, s, p["max_slice_nums"]) if p["slice_mode"] else None
     source_size = find_best_resize(image.width, image.height, s, patch, allow_upscale=grid is None)
     canvases = [Canvas(whole(image), (source_size,), source_size)]
-    views = [make_view(canvases, 0, whole(source_size), None, "base", q)]
+    views = [make_view(canvases, 0, whole(source_size), None, "base", q, grids=_grids(source_size, patch, q))]
     if grid is None:
         return PlanParts(tuple(canvases), tuple(views), None)
     cols, rows = grid
     refined = refine_size(image, grid, s, patch)
     canvases.append(Canvas(whole(image), (refined,), refined))
-    cw, ch = int(refined.width / cols), int(refined.height / rows)
-    for r in range(rows):
-        for c in range(cols):
-            crop = Box(c * cw, r * ch, (c + 1) * cw, (r + 1) * ch)
-            views.append(make_view(canvases, 1, crop, None, "slice", q, (r, c), 1))
+    cell = Size(int(refined.width / cols), int(refined.height / rows))
+    views += grid_views(canvases, 1, rows, cols, cell, q, "slice", 1, _grids(cell, patch, q))
     return PlanParts(tuple(canvases), tuple(views), (rows, cols), info={"refined": refined})
 
 
@@ -139,20 +142,30 @@ def _plan_uhd(image: Size, p: dict[str, Any]) -> PlanParts:
     if grid is not None:
         overview = adapt_size(image.width, image.height, max_patches, patch)
         canvases.append(Canvas(whole(image), (overview,), overview))
-        views.append(make_view(canvases, 0, whole(overview), None, "base", q))
+        views.append(make_view(canvases, 0, whole(overview), None, "base", q, grids=_grids(overview, patch, q)))
         cols, rows = grid
         xs = [image.width * c // cols for c in range(cols + 1)]
         ys = [image.height * r // rows for r in range(rows + 1)]
+        queries = query_grid(q)
+        new = tuple.__new__
         for r in range(rows):
+            top, bottom = ys[r], ys[r + 1]
             for c in range(cols):
-                box = Box(xs[c], ys[r], xs[c + 1], ys[r + 1])
-                size = adapt_size(box.width, box.height, max_patches, patch)
-                canvases.append(Canvas(box, (size,), size))
-                views.append(make_view(canvases, len(canvases) - 1, whole(size), None, "slice", q, (r, c), 1))
+                left, right = xs[c], xs[c + 1]
+                size = adapt_size(right - left, bottom - top, max_patches, patch)
+                w, h = size
+                canvases.append(new(Canvas, (new(Box, (left, top, right, bottom)), (size,), size, (0, 0), "zero")))
+                # make_view(canvases, i, whole(size), None, "slice", ...): the whole canvas, so
+                # the source is the slice's box as axis_span computes it, with no padding
+                kx, ky = (right - left) / w, (bottom - top) / h
+                source = new(Box, (round(left + 0 * kx, 6), round(top + 0 * ky, 6), round(left + w * kx, 6),
+                                   round(top + h * ky, 6)))
+                views.append(new(View, ("slice", len(canvases) - 1, new(Box, (0, 0, w, h)), size, source,
+                                        NO_PADDING, (r, c), q, 1, (h // patch, w // patch), queries)))
         return PlanParts(tuple(canvases), tuple(views), (rows, cols))
     size = adapt_size(image.width, image.height, max_patches, patch)
     canvases.append(Canvas(whole(image), (size,), size))
-    return PlanParts(tuple(canvases), (make_view(canvases, 0, whole(size), None, "base", q),), None)
+    return PlanParts(tuple(canvases), (make_view(canvases, 0, whole(size), None, "base", q, grids=_grids(size, patch, q)),), None)
 
 
 def layout_slicing(plan) -> Layout:
