@@ -188,10 +188,11 @@ def test_normalisation_kernels_agree_with_the_reference_table(backend, monkeypat
 
 @pytest.mark.parametrize("preset", ["llava-next", "qwen2-vl", "internvl", "idefics3"])
 def test_normalisation_backends_give_the_same_bits(preset, monkeypatch):
-    """Views and Qwen2-VL patches (strided reads, odd sizes, read-only inputs) are the
-    same with every backend, and equal to the reference table looked up value by value."""
+    """Views, Qwen2-VL patches and channels-last patch rows (strided reads, odd sizes,
+    read-only inputs) are the same with every backend, and equal to the reference table
+    looked up value by value."""
     from anyres.pixels.normalize import normalise_table, normalise_view
-    from anyres.pixels.patches import normalised_patches
+    from anyres.pixels.patches import normalised_patch_rows, normalised_patches
 
     px = anyres.get_preset(preset).pixels
     table = normalise_table(tuple(px.mean), tuple(px.std), px.rescale)
@@ -209,6 +210,10 @@ def test_normalisation_backends_give_the_same_bits(preset, monkeypatch):
             got = normalise_view(v, px.mean, px.std, px.rescale)
             assert np.array_equal(got, want), (backend, kind)
             results[backend, kind] = normalised_patches(v, 14, 2, 2, px.mean, px.std, px.rescale)[0]
+            rows = np.empty((4 * 6, 14 * 14 * 3), dtype=np.float32)
+            assert normalised_patch_rows(v, 14, px.mean, px.std, px.rescale, rows) == (4, 6)
+            patch = want[:, 14:28, 28:42].transpose(1, 2, 0)  # row 1, column 2, channels last
+            assert np.array_equal(rows[1 * 6 + 2], patch.reshape(-1)), (backend, kind)
     first = results["torch", "contiguous"]
     assert all(np.array_equal(r, first) for r in results.values())
     # the patch layout itself: row 0 is the top-left 14x14 patch, both frames

@@ -40,3 +40,16 @@ def lookup_patches(src, table, out):
                                 v = row[src[a, b, i, j, c, y, x]]
                                 for t in range(frames):
                                     out[a, b, i, j, c, t, y, x] = v
+
+
+@njit(cache=True)
+def lookup_channels_last(src, table, out):
+    """out[a, b, y, x, c] = table[c, src[a, b, y, x, c]] for 5-D arrays of any strides:
+    patch rows with channels last (SigLIP2 NaFlex, Gemma 4), read from a (C, H, W) view."""
+    n0, n1, n2, n3, channels = out.shape
+    for a in range(n0):
+        for b in range(n1):
+            for y in range(n2):
+                for x in range(n3):
+                    for c in range(channels):
+                        out[a, b, y, x, c] = table[c, src[a, b, y, x, c]]

@@ -65,6 +65,25 @@ def normalised_patches(
     return out, gh, gw
 
 
+def normalised_patch_rows(chw_u8, patch: int, mean: Sequence[float], std: Sequence[float], scale: float, out):
+    """(C, H, W) uint8 -> normalised patch rows, into ``out`` ((H/p) * (W/p) rows of
+    p * p * C float32 each, or any array of that many values): patches in (row, col)
+    order, each row-major with channels last, as SigLIP2's NaFlex and Gemma 4's
+    processors lay them out. The gather is a strided read inside the normalisation (one
+    pass; no normalised (C, H, W) image to transpose afterwards)."""
+    c, h, w = chw_u8.shape
+    gh, gw = h // patch, w // patch
+    src = chw_u8[:, : gh * patch, : gw * patch].reshape(c, gh, patch, gw, patch).transpose(1, 3, 2, 4, 0)
+    dst = out.reshape(gh, gw, patch, patch, c)
+    lookup = lookup_kernels()
+    if lookup is not None:
+        table = normalise_table(tuple(float(x) for x in mean), tuple(float(x) for x in std), float(scale))
+        lookup.lookup_channels_last(src, table, dst)
+    else:
+        normalise(src, mean, std, scale, axis=4, out=dst)
+    return gh, gw
+
+
 def patch_positions(gh: int, gw: int, merge: int):
     """(row, col) of every patch in ``normalised_patches`` order."""
     import numpy as np

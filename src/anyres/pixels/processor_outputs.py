@@ -15,7 +15,7 @@ from ..errors import SpecError
 from ..layers import LayerRegistry
 from ..plan import Plan, PixelSettings
 from .normalize import normalise_view
-from .patches import normalised_patches
+from .patches import normalised_patch_rows, normalised_patches
 
 Views = Sequence[Sequence[Any]]
 Fill = Callable[[int, int, Any], None]
@@ -251,11 +251,8 @@ def gemma4(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
     }
 
     def fill(i: int, j: int, v: Any) -> None:
-        c, h, w = v.shape
-        img = np.empty((c, h, w), dtype=np.float32)
-        normalise_view(v, px.mean, px.std, px.rescale, out=img)
-        gh, gw = h // patch, w // patch
-        out[i, : gh * gw] = img.reshape(c, gh, patch, gw, patch).transpose(1, 3, 2, 4, 0).reshape(gh * gw, -1)
+        gh, gw = v.shape[1] // patch, v.shape[2] // patch
+        normalised_patch_rows(v, patch, px.mean, px.std, px.rescale, out[i, : gh * gw])
 
     return result, fill
 
@@ -299,9 +296,7 @@ def naflex(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
 
     def fill(i: int, j: int, v: Any) -> None:
         gh, gw = shapes[i]
-        chw = normalise_view(v, px.mean, px.std, px.rescale)
-        patches = chw.reshape(3, gh, patch, gw, patch).transpose(1, 3, 2, 4, 0)
-        out[i, : gh * gw] = patches.reshape(gh * gw, -1)
+        normalised_patch_rows(v, patch, px.mean, px.std, px.rescale, out[i, : gh * gw])
 
     return result, fill
 
