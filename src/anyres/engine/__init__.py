@@ -25,7 +25,7 @@ from .store import Store
 
 def encode_dataset(
     src: str | os.PathLike,
-    out: str | os.PathLike,
+    out: Any,
     preset: str,
     encoder: str | os.PathLike,
     *,
@@ -42,7 +42,9 @@ def encode_dataset(
     encoders: Any = None,
     gpus_per_encoder: float = 1.0,
 ) -> dict[str, Any]:
-    """Encode every image of ``src`` into ``out``; returns the run's summary.
+    """Encode every image of ``src`` into ``out``; returns the run's summary. ``out`` is a
+    folder, an object store URI (``s3://bucket/job``, ``gs://...``: any ``pyarrow.fs``
+    URI) or a ``(pyarrow.fs.FileSystem, path)`` pair (``store``, ``folder``).
 
     ``workers`` is at most the machine's cores unless ``force_workers`` (or the
     environment variable ``ANYRES_MAX_WORKERS``) allows more (``anyres.workers``); with
@@ -120,7 +122,7 @@ def _encode_dataset_ray(src, out, preset, encoder, exact, column, progress, **kw
         store = Store.open(out, job_settings(preset, encoder, exact), load_done=False)
         bar = _bar(progress, "ray")
         try:
-            extra = run_ray(preset, encoder, exact, units, store, stats, out=str(store.root), progress=bar, **kw)
+            extra = run_ray(preset, encoder, exact, units, store, stats, out=store.folder.location, progress=bar, **kw)
             images, errors = store.consolidate()
         finally:
             if bar is not None:
