@@ -34,6 +34,7 @@ from .store import Refused, Store, manifest_schema
 
 COMMIT_ROWS = 1024  # records the driver holds before it commits a part
 COMMIT_SECONDS = 10.0  # ... or the time it waits
+CLAIM_ACTORS = 8  # at most this many partitions of the source's keys (one actor each)
 
 
 def check_encoders(encoders: Any, gpus_per_encoder: Any) -> tuple[tuple[int, int] | None, float]:
@@ -109,7 +110,7 @@ def check_pipeline(preset: str, encoder: Any, exact: bool) -> None:
 
 
 def run_ray(preset: str, encoder: Any, exact: bool, units: list[dict[str, Any]], store: Store, stats: Stats, *,
-            out: str, workers: int, batch_size: int, shard_mb: float, max_image_pixels: int,
+            out: Any, workers: int, batch_size: int, shard_mb: float, max_image_pixels: int,
             encoders: tuple[int, int] | None = None, gpus_per_encoder: float = 1.0,
             progress: Any = None) -> dict[str, Any]:
     """Run the job on the connected cluster (``connect``); returns what the summary
@@ -130,8 +131,14 @@ def run_ray(preset: str, encoder: Any, exact: bool, units: list[dict[str, Any]],
     ctx.execution_options.preserve_order = False
     ctx.enable_progress_bars = False
     # one task reads the committed keys; the workers share its table through the object store
-    done = ray.remote(num_cpus=0)(_read_done).remote(str(store.root))
+    done = ray.remote(num_cpus=0)(_read_done).remote(store.folder.location)
     tasks = ray.data.TaskPoolStrategy(size=workers or None)
+    # a path list or a Parquet column can repeat a key anywhere: the keys taken so far sit
+    # in a few actors spread over the cluster, a partition each (a folder's keys are unique)
+    claims = None
+    if units and units[0]["kind"] != "folder":
+        remote = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1, scheduling_strategy="SPREAD")
+        claims = [remote(_Claims).remote() for _ in range(max(1, min(CLAIM_ACTORS, nodes)))]
     ds = ray.data.from_items(units, override_num_blocks=max(1, min(len(units), 4096)))
     if units and units[0]["kind"] == "parquet":
         # a row group's entries hold its image bytes: listed and rendered in one task
@@ -147,7 +154,7 @@ def run_ray(preset: str, encoder: Any, exact: bool, units: list[dict[str, Any]],
         # Ray coalesces a task's small outputs into one block: cut them again (streaming,
         # no shuffle), so that each render task gets a few images and streams them on
         ds = ds.repartition(target_num_rows_per_block=max(1, batch_size // 2))
-    ds = ds.map_batches(_read_render, fn_args=(preset, exact, max_image_pixels, [done]),
+    ds = ds.map_batches(_read_render, fn_args=(preset, exact, max_image_pixels, [done], claims),
                         batch_size=max(1, batch_size // 2), batch_format="pyarrow", num_cpus=render_cpus,
                         compute=tasks)
     # start as many actors as the cluster has room for now (they load the model while the
@@ -173,20 +180,20 @@ def run_ray(preset: str, encoder: Any, exact: bool, units: list[dict[str, Any]],
             "encoder_nodes": len(committer.nodes)}
 
 
-def _read_done(root: str) -> Any:
+def _read_done(location: Any) -> Any:
     """(source, content_hash) of every committed part: the right side of the anti-join."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
+    from .folder import JobFolder
+
+    folder = JobFolder.at(location)
     schema = pa.schema([("source", pa.string()), ("content_hash", pa.string())])
+    committed = set(folder.files("manifest"))
     tables = []
     for sub in ("manifest", "errors"):
-        folder = os.path.join(root, sub)
-        for name in sorted(os.listdir(folder)):
-            if name.startswith("part-") and name.endswith(".parquet"):
-                stem = name[: -len(".parquet")]
-                if os.path.exists(os.path.join(root, "manifest", f"{stem}.parquet")):  # committed
-                    tables.append(pq.read_table(os.path.join(folder, name), columns=["source", "content_hash"]))
+        for name in folder.files(sub):
+            if name.startswith("part-") and name.endswith(".parquet") and name in committed:
+                tables.append(folder.read_table(f"{sub}/{name}", columns=["source", "content_hash"]))
     return pa.concat_tables(tables).cast(schema) if tables else schema.empty_table()
 
 
@@ -210,6 +217,48 @@ def _done(box: list) -> Any:
     return _DONE[key]
 
 
+class _Claims:
+    """One partition of the keys the source has given so far (``sources.claim``): a
+    16-byte digest of each key and 8 bytes of its content hash, about 100 bytes a key.
+    An actor lost with its node comes back empty: a key repeated across that moment may
+    then be encoded twice (under the same key; consolidation keeps one row)."""
+
+    def __init__(self) -> None:
+        self.taken: dict[bytes, bytes] = {}
+
+    def claim(self, entries: list[tuple[bytes, bytes, bytes | None]]) -> list[str | None]:
+        from .sources import claim
+
+        return [claim(self.taken, k, d, a) for k, d, a in entries]
+
+
+def _key_id(key: str) -> bytes:
+    import hashlib
+
+    return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def _claim_keys(claims: list | None, keys: list[str], hashes: list[str], alts: list[str | None]) -> list[str | None]:
+    """The key each entry is stored under, or None for a repeat (``sources.claim``,
+    asked of the actor holding the key's partition)."""
+    import ray
+
+    if not claims:
+        return list(keys)
+    ids = [_key_id(k) for k in keys]
+    asks: dict[int, list[int]] = {}
+    for i, kid in enumerate(ids):
+        asks.setdefault(kid[0] % len(claims), []).append(i)
+    refs = {p: claims[p].claim.remote([(ids[i], bytes.fromhex(hashes[i][:16]),
+                                        _key_id(alts[i]) if alts[i] is not None else None) for i in idx])
+            for p, idx in asks.items()}
+    out: list[str | None] = [None] * len(keys)
+    for p, answers in zip(refs, ray.get(list(refs.values()))):
+        for i, which in zip(asks[p], answers):
+            out[i] = keys[i] if which == "key" else alts[i] if which == "alt" else None
+    return out
+
+
 def rendered_schema():
     import pyarrow as pa
 
@@ -217,8 +266,10 @@ def rendered_schema():
                       ("error_type", pa.string()), ("message", pa.string()), ("rendered", pa.binary())])
 
 
-def _read_render(batch: Any, preset: str, exact: bool, max_image_pixels: int, done_box: list) -> Any:
-    """Read, hash, skip what is committed, render the rest: one read of each input."""
+def _read_render(batch: Any, preset: str, exact: bool, max_image_pixels: int, done_box: list,
+                 claims: list | None) -> Any:
+    """Read, hash, resolve repeated keys, skip what is committed, render the rest: one
+    read of each input."""
     import pyarrow as pa
 
     from ..pixels.render import Job, render_one
@@ -241,12 +292,15 @@ def _read_render(batch: Any, preset: str, exact: bool, max_image_pixels: int, do
         hashes.append(content_hash(data) if data is not None else "")
         datas.append(data)
         errors.append(error)
-    probe = pa.table({"source": keys, "content_hash": hashes, "i": list(range(len(keys)))})
+    final = _claim_keys(claims, keys, hashes, [e["alt"] for e in entries])
+    fresh = [i for i, k in enumerate(final) if k is not None]
+    probe = pa.table({"source": [final[i] for i in fresh], "content_hash": [hashes[i] for i in fresh], "i": fresh},
+                     schema=pa.schema([("source", pa.string()), ("content_hash", pa.string()), ("i", pa.int64())]))
     pending = set(probe.join(_done(done_box), keys=["source", "content_hash"], join_type="left anti")
                   .column("i").to_pylist())
     out = {name: [] for name in rendered_schema().names}
     for i, (key, digest, data, error) in enumerate(zip(keys, hashes, datas, errors)):
-        status, rendered = "skip", None
+        status, rendered = "skip" if final[i] is not None else "repeat", None
         if i in pending:
             if error is None:
                 result = render_one(Job(data, preset, {}, exact, max_image_pixels))
@@ -263,7 +317,7 @@ def _read_render(batch: Any, preset: str, exact: bool, max_image_pixels: int, do
             if prefix and message.startswith(prefix):  # rendered from the bytes read: name the input
                 message = key + message[len(prefix):]
             message = safe_key(message)
-        for name, value in zip(out, (key, digest, status, type(error).__name__ if error is not None else None,
+        for name, value in zip(out, (final[i] or key, digest, status, type(error).__name__ if error is not None else None,
                                      message, rendered)):
             out[name].append(value)
     return pa.table(out, schema=rendered_schema())
@@ -281,7 +335,7 @@ class _Encode:
     """One pipeline per actor (the encoder is loaded once); each batch's embeddings are
     written by the actor as shards of at most ``shard_mb`` megabytes."""
 
-    def __init__(self, preset: str, encoder: str, exact: bool, threads: int, out: str, shard_mb: float) -> None:
+    def __init__(self, preset: str, encoder: str, exact: bool, threads: int, out: Any, shard_mb: float) -> None:
         import ray
         import torch
 
@@ -372,6 +426,9 @@ class _Committer:
         for rec in table.to_pylist():
             if rec["status"] == "skip":
                 self.stats.skipped += 1
+                continue
+            if rec["status"] == "repeat":
+                self.stats.repeated += 1
                 continue
             self.actors.add(rec["actor"])
             self.nodes.add(rec["node"])

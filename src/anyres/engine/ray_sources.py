@@ -7,11 +7,11 @@ list. Workers turn each unit into entries (``key``, ``path``, ``data``, ``proble
 the columns of ``ENTRY_SCHEMA``), with the same keys and the same per-entry checks as
 ``iter_items``; the driver never holds an image's bytes nor a list of the corpus.
 
-Differences from ``iter_items`` (the price of not listing the corpus in one place):
-keys are unique within a unit, not across units, so a path that a path list or a
-Parquet column repeats in two units is encoded under the same key twice and the
-consolidated manifest keeps one row for it (the other goes to ``replaced.parquet``);
-entries are not in the source's order.
+Differences from ``iter_items``: entries are not in the source's order. A key that a
+path list or a Parquet column repeats, in one unit or in two, is resolved where the
+rows are hashed, by the rule both engines share (``sources.claim``: the same content
+under the same key is encoded once; a Parquet row whose key already names other bytes
+takes ``key#row-N``, its ``alt``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ def entry_schema():
     import pyarrow as pa
 
     # paths as bytes: a file name need not be UTF-8, and Arrow strings must be
-    return pa.schema([("key", pa.string()), ("path", pa.binary()), ("data", pa.binary()), ("problem", pa.string())])
+    return pa.schema([("key", pa.string()), ("path", pa.binary()), ("data", pa.binary()), ("problem", pa.string()),
+                      ("alt", pa.string())])
 
 
 def source_units(src: str | os.PathLike, column: str | None = None) -> list[dict[str, Any]]:
@@ -127,7 +128,7 @@ def _folder_entries(unit: dict[str, Any]) -> Iterator[tuple]:
         if key in seen:  # two names that escape alike
             key = f"{key}#{len(seen)}"
         seen.add(key)
-        yield key, full, None, None
+        yield key, full, None, None, None
 
 
 def _list_entries(unit: dict[str, Any]) -> Iterator[tuple]:
@@ -142,10 +143,10 @@ def _list_entries(unit: dict[str, Any]) -> Iterator[tuple]:
                 fh.readline()  # the line that began before this range belongs to the one before
         for offset, key, entry, problem in path_list_entries(_lines_before(fh, unit["b"])):
             if problem is not None:
-                yield key, None, None, f"byte {offset} of the path list: {problem}"
+                yield key, None, None, f"byte {offset} of the path list: {problem}", None
                 continue
             raw = os.fsencode(entry)
-            yield key, raw if os.path.isabs(raw) else os.path.join(base, raw), None, None
+            yield key, raw if os.path.isabs(raw) else os.path.join(base, raw), None, None, None
 
 
 def _lines_before(fh: Any, end: int) -> Iterator[tuple[int, bytes]]:
@@ -166,7 +167,7 @@ def _parquet_entries(unit: dict[str, Any]) -> Iterator[tuple]:
     path = Path(os.fsdecode(unit["root"]))
     path_col, bytes_col = unit["path_col"] or None, unit["bytes_col"] or None
     wanted = [c for c in (path_col, bytes_col) if c is not None]
-    row, done, seen = unit["b"], 0, set()
+    row, done = unit["b"], 0
     try:
         f = pq.ParquetFile(path)
         for batch in f.iter_batches(columns=wanted, batch_size=ENTRY_ROWS, row_groups=[unit["a"]]):
@@ -174,13 +175,12 @@ def _parquet_entries(unit: dict[str, Any]) -> Iterator[tuple]:
             for k in range(batch.num_rows):
                 item = _parquet_item(path, row, cols[path_col][k] if path_col else None,
                                      cols[bytes_col][k] if bytes_col else None, path_col, bytes_col)
-                key = item.key if item.key not in seen else f"{item.key}#row-{row}"
-                seen.add(key)
-                yield key, os.fsencode(item.path) if item.path is not None else None, item.data, item.problem
+                yield (item.key, os.fsencode(item.path) if item.path is not None else None, item.data, item.problem,
+                       item.alt)
                 row += 1
                 done += 1
     except Exception as exc:  # a corrupt page or row group: its remaining rows are refused
         reason = f"row group {unit['a']} of {path.name} cannot be read ({_one_line(exc)})"
         for _ in range(done, unit["rows"]):
-            yield f"row-{row}", None, None, reason
+            yield f"row-{row}", None, None, reason, f"row-{row}#row-{row}"
             row += 1
