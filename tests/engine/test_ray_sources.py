@@ -88,3 +88,26 @@ def test_sources_that_cannot_be_opened(tmp_path):
     os.mkfifo(tmp_path / "list.txt")
     with pytest.raises(SpecError, match="regular file"):
         source_units(tmp_path / "list.txt")
+
+
+def test_a_source_of_more_pieces_than_units_gets_bigger_units(tmp_path, monkeypatch):
+    """At most ``MAX_UNITS`` units (the driver's list stays small however big the
+    source): runs of row groups, of sub-folders, wider byte ranges; the same entries."""
+    monkeypatch.setattr(ray_sources, "MAX_UNITS", 2)
+    rows = {"path": ["a.png", None, "x\x00y.png", "/abs/b.png", "c.png", None, "d.png"],
+            "bytes": [None, b"img1", None, None, None, b"img2", None]}
+    pq.write_table(pa.table(rows), tmp_path / "rows.parquet", row_group_size=2)  # four groups
+    assert len(source_units(tmp_path / "rows.parquet")) == 2
+    assert _entries(tmp_path / "rows.parquet") == _items(tmp_path / "rows.parquet")
+    src = tmp_path / "src"
+    make_corpus(src, 12, seed=2)
+    for k in range(3, 6):
+        (src / f"part{k}").mkdir()
+        (src / f"part{k}" / f"{k}.png").write_bytes(b"z")
+    assert len(source_units(src)) == 3  # the top level, then six sub-folders in two runs
+    assert _entries(src) == _items(src)
+    monkeypatch.setattr(ray_sources, "UNIT_BYTES", 4)
+    listing = tmp_path / "list.txt"
+    listing.write_bytes(b"\n".join(b"p%d.png" % k for k in range(40)))
+    assert len(source_units(listing)) == 2
+    assert _entries(listing) == _items(listing)

@@ -109,7 +109,7 @@ def _encode_dataset_ray(src, out, preset, encoder, exact, column, progress, **kw
     """The Ray engine's job: the source is cut into units (nothing read but its
     listing's top level or its Parquet footer), the folder opened without loading what
     is done (the workers anti-join against it)."""
-    from .ray_engine import check_pipeline, connect, run_ray
+    from .ray_engine import check_pipeline, connect, on_worker, run_ray
     from .ray_sources import source_units
 
     units = source_units(src, column)  # a source that cannot be opened stops here
@@ -123,7 +123,7 @@ def _encode_dataset_ray(src, out, preset, encoder, exact, column, progress, **kw
         bar = _bar(progress, "ray")
         try:
             extra = run_ray(preset, encoder, exact, units, store, stats, out=store.folder.location, progress=bar, **kw)
-            images, errors = store.consolidate()
+            images, errors = store.consolidate(on_worker)
         finally:
             if bar is not None:
                 bar.close()

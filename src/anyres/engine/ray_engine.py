@@ -22,10 +22,11 @@ committed: every image ends up encoded exactly once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import time
-from typing import Any
+from typing import Any, Iterator
 
 from ..errors import AnyresError, SpecError
 from .job import Stats, layout_json
@@ -166,18 +167,62 @@ def run_ray(preset: str, encoder: Any, exact: bool, units: list[dict[str, Any]],
                         batch_size=batch_size, batch_format="pyarrow", compute=actors,
                         num_cpus=pool["num_cpus"], num_gpus=pool["num_gpus"] or None)
     committer = _Committer(store, stats, progress)
-    batches = iter(ds.iter_batches(batch_size=None, batch_format="pyarrow"))
-    try:
-        for batch in batches:
-            committer.add(batch)
-    finally:  # on any exit, stop the execution (its actors hold the cluster's GPUs)
-        close = getattr(batches, "close", None)
-        if close is not None:
-            close()
+    with bounded_block_stats():
+        batches = iter(ds.iter_batches(batch_size=None, batch_format="pyarrow"))
+        try:
+            for batch in batches:
+                committer.add(batch)
+        finally:  # on any exit, stop the execution (its actors hold the cluster's GPUs)
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
     committer.commit()
     return {"encoder_pool": [pool["min"], pool["max"]],
             "gpus_per_encoder": pool["num_gpus"], "encoder_actors": len(committer.actors),
             "encoder_nodes": len(committer.nodes)}
+
+
+BLOCK_STATS_KEPT = 1024  # per operator, the newest output blocks' statistics Ray Data keeps
+
+
+@contextlib.contextmanager
+def bounded_block_stats(keep: int | None = None, operator: Any = None) -> Iterator[None]:
+    """While the job runs, each of Ray Data's map operators keeps the statistics of its
+    newest ``BLOCK_STATS_KEPT`` output blocks only. Ray Data keeps one ``BlockStats`` per
+    output block for the dataset's lifetime (for its end-of-run summary, which this job
+    never prints): on the driver, a list that grows with the corpus (ray-project/ray
+    issue 66016). A Ray without that attribute is left as it is."""
+    keep = keep or BLOCK_STATS_KEPT
+    try:
+        from ray.data._internal.execution.operators.map_operator import MapOperator
+    except ImportError:
+        yield
+        return
+    MapOperator = operator or MapOperator  # noqa: N806 (a stand-in in the tests)
+    original = MapOperator.__dict__.get("_get_next_inner")
+    if original is None:
+        yield
+        return
+
+    def get_next_inner(self: Any) -> Any:
+        bundle = original(self)
+        kept = getattr(self, "_output_blocks_stats", None)
+        if isinstance(kept, list) and len(kept) > 2 * keep:
+            del kept[:-keep]
+        return bundle
+
+    MapOperator._get_next_inner = get_next_inner
+    try:
+        yield
+    finally:
+        MapOperator._get_next_inner = original
+
+
+def on_worker(fn: Any, *args: Any) -> Any:
+    """``fn(*args)`` in a Ray task (what is O(images) runs there, not in the driver)."""
+    import ray
+
+    return ray.get(ray.remote(num_cpus=0, max_retries=3)(fn).remote(*args))
 
 
 def _read_done(location: Any) -> Any:

@@ -26,6 +26,7 @@ from .sources import IMAGE_EXTENSIONS, _one_line, _open_parquet, _parquet_item, 
 
 UNIT_BYTES = 1 << 20  # a path list is read in ranges of this many bytes (~10,000 paths)
 ENTRY_ROWS = 64  # entries per block a unit yields (a block of Parquet image bytes stays small)
+MAX_UNITS = 4096  # at most this many units: a bigger source gets bigger units (the driver's list stays small)
 
 
 def entry_schema():
@@ -37,9 +38,11 @@ def entry_schema():
 
 
 def source_units(src: str | os.PathLike, column: str | None = None) -> list[dict[str, Any]]:
-    """The units of ``src`` (a ``SpecError`` when it cannot be opened). A Parquet unit is
-    one row group, a folder unit one sub-folder (walked by a worker; the top level's
-    own files are one more unit), a path-list unit a byte range."""
+    """The units of ``src`` (a ``SpecError`` when it cannot be opened), at most
+    ``MAX_UNITS`` of them. A Parquet unit is a run of row groups (one while the file
+    has at most ``MAX_UNITS``), a folder unit one sub-folder or a run of them (walked by
+    a worker; the top level's own files are one more unit), a path-list unit a byte
+    range of ``UNIT_BYTES``, or more for a list of more than ``MAX_UNITS`` ranges."""
     path = Path(src)
     if path.is_dir():
         return _folder_units(path)
@@ -48,12 +51,12 @@ def source_units(src: str | os.PathLike, column: str | None = None) -> list[dict
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
         f, path_col, bytes_col = _open_parquet(path, column)
-        first, units = 0, []
+        first, units, step = 0, [], _step(f.num_row_groups)
         for group in range(f.num_row_groups):
-            rows = f.metadata.row_group(group).num_rows
-            units.append(_unit("parquet", path, a=group, b=first, path_col=path_col or "", bytes_col=bytes_col or "",
-                               rows=rows))
-            first += rows
+            if group % step == 0:
+                units.append(_unit("parquet", path, a=group, b=first, path_col=path_col or "",
+                                   bytes_col=bytes_col or "", rows=min(step, f.num_row_groups - group)))
+            first += f.metadata.row_group(group).num_rows
         return units
     if suffix in (".txt", ".lst", ".list"):
         try:  # stat, not open: opening a FIFO would wait for a writer
@@ -64,13 +67,16 @@ def source_units(src: str | os.PathLike, column: str | None = None) -> list[dict
             raise SpecError(f"{path}: cannot read the path list ({exc.strerror or exc})") from None
         if not stat.S_ISREG(st.st_mode):
             raise SpecError(f"{path}: a path list must be a regular file")
-        return [_unit("list", path, a=a, b=min(st.st_size, a + UNIT_BYTES)) for a in range(0, max(1, st.st_size), UNIT_BYTES)]
+        size = max(UNIT_BYTES, -(-st.st_size // MAX_UNITS))
+        return [_unit("list", path, a=a, b=min(st.st_size, a + size)) for a in range(0, max(1, st.st_size), size)]
     raise SpecError(f"{path}: a source must be a folder, a text file of paths (.txt) or a Parquet file (.parquet)")
 
 
 def _unit(kind: str, root: Path, *, a: int, b: int = 0, path_col: str = "", bytes_col: str = "", rows: int = 0,
           sub: bytes = b"") -> dict[str, Any]:
-    """One unit of work (every unit has the same fields: they travel as one Arrow table)."""
+    """One unit of work (every unit has the same fields: they travel as one Arrow table);
+    for a Parquet unit, ``a`` is its first row group, ``b`` that group's first row and
+    ``rows`` how many row groups it has."""
     return {"kind": kind, "root": os.fsencode(os.path.abspath(root)), "a": a, "b": b, "path_col": path_col,
             "bytes_col": bytes_col, "rows": rows, "sub": sub}
 
@@ -78,8 +84,16 @@ def _unit(kind: str, root: Path, *, a: int, b: int = 0, path_col: str = "", byte
 def _folder_units(root: Path) -> list[dict[str, Any]]:
     with os.scandir(root) as it:
         subs = sorted(os.fsencode(e.name) for e in it if e.is_dir(follow_symlinks=False))
-    # the top level's own files, then one unit per sub-folder (walked by a worker)
-    return [_unit("folder", root, a=-1)] + [_unit("folder", root, a=k, sub=s) for k, s in enumerate(subs)]
+    # the top level's own files, then one unit per sub-folder or run of them (walked by a
+    # worker; names joined by NUL, the one byte a file name cannot hold)
+    step = _step(len(subs))
+    return [_unit("folder", root, a=-1)] + [_unit("folder", root, a=k // step, sub=b"\0".join(subs[k:k + step]))
+                                             for k in range(0, len(subs), step)]
+
+
+def _step(n: int) -> int:
+    """How many of ``n`` pieces a unit takes so that there are at most ``MAX_UNITS``."""
+    return max(1, -(-n // MAX_UNITS))
 
 
 def read_units(batch: Any, rows_per_block: int = ENTRY_ROWS) -> Iterator[Any]:
@@ -116,10 +130,11 @@ def _folder_entries(unit: dict[str, Any]) -> Iterator[tuple]:
         with os.scandir(root) as it:
             found = [(e.name, e.path) for e in it if not e.is_dir()]
     else:
-        top = os.path.join(root, unit["sub"])
-        for dirpath, dirnames, filenames in os.walk(top):
-            dirnames.sort()
-            found += [(os.path.relpath(os.path.join(dirpath, n), root), os.path.join(dirpath, n)) for n in filenames]
+        for sub in unit["sub"].split(b"\0"):
+            for dirpath, dirnames, filenames in os.walk(os.path.join(root, sub)):
+                dirnames.sort()
+                found += [(os.path.relpath(os.path.join(dirpath, n), root), os.path.join(dirpath, n))
+                          for n in filenames]
     seen = set()
     for rel, full in sorted(found):
         if os.path.splitext(rel)[1].decode("utf-8", "replace").lower() not in IMAGE_EXTENSIONS:
@@ -160,27 +175,29 @@ def _lines_before(fh: Any, end: int) -> Iterator[tuple[int, bytes]]:
 
 
 def _parquet_entries(unit: dict[str, Any]) -> Iterator[tuple]:
-    """One row group: every row checked on its own (``sources._parquet_item``); a row
-    group that cannot be read costs its remaining rows, refused with the reason."""
+    """The unit's row groups: every row checked on its own (``sources._parquet_item``);
+    a row group that cannot be read costs its remaining rows, refused with the reason."""
     import pyarrow.parquet as pq
 
     path = Path(os.fsdecode(unit["root"]))
     path_col, bytes_col = unit["path_col"] or None, unit["bytes_col"] or None
     wanted = [c for c in (path_col, bytes_col) if c is not None]
-    row, done = unit["b"], 0
-    try:
-        f = pq.ParquetFile(path)
-        for batch in f.iter_batches(columns=wanted, batch_size=ENTRY_ROWS, row_groups=[unit["a"]]):
-            cols = {name: batch.column(name).to_pylist() for name in wanted}
-            for k in range(batch.num_rows):
-                item = _parquet_item(path, row, cols[path_col][k] if path_col else None,
-                                     cols[bytes_col][k] if bytes_col else None, path_col, bytes_col)
-                yield (item.key, os.fsencode(item.path) if item.path is not None else None, item.data, item.problem,
-                       item.alt)
+    f = pq.ParquetFile(path)  # (the driver read this footer: a worker that cannot fails its task)
+    row = unit["b"]
+    for group in range(unit["a"], unit["a"] + max(1, unit["rows"])):
+        done = 0
+        try:
+            for batch in f.iter_batches(columns=wanted, batch_size=ENTRY_ROWS, row_groups=[group]):
+                cols = {name: batch.column(name).to_pylist() for name in wanted}
+                for k in range(batch.num_rows):
+                    item = _parquet_item(path, row, cols[path_col][k] if path_col else None,
+                                         cols[bytes_col][k] if bytes_col else None, path_col, bytes_col)
+                    yield (item.key, os.fsencode(item.path) if item.path is not None else None, item.data,
+                           item.problem, item.alt)
+                    row += 1
+                    done += 1
+        except Exception as exc:  # a corrupt page or row group: its remaining rows are refused
+            reason = f"row group {group} of {path.name} cannot be read ({_one_line(exc)})"
+            for _ in range(done, f.metadata.row_group(group).num_rows):
+                yield f"row-{row}", None, None, reason, f"row-{row}#row-{row}"
                 row += 1
-                done += 1
-    except Exception as exc:  # a corrupt page or row group: its remaining rows are refused
-        reason = f"row group {unit['a']} of {path.name} cannot be read ({_one_line(exc)})"
-        for _ in range(done, unit["rows"]):
-            yield f"row-{row}", None, None, reason, f"row-{row}#row-{row}"
-            row += 1

@@ -231,51 +231,71 @@ class Store:
         self.next_part += 1
         return part
 
-    def consolidate(self) -> tuple[int, int]:
+    def consolidate(self, run: Any = None) -> tuple[int, int]:
         """Write manifest.parquet and errors.parquet from every committed part, each
         source's newest row only (a source seen again by a later run, because its file
         changed, keeps that run's row; the older rows go to replaced.parquet); returns
-        (images, errors)."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
+        (images, errors). ``run(consolidate, location)`` runs it elsewhere: the Ray engine
+        runs it on a worker (it holds one row per image: O(images), which the driver
+        must not be)."""
+        if self._lock is not None:
+            self._lock.check()
+        images, errors, self.replaced = (run or _call)(consolidate, self.folder.location)
+        return images, errors
 
-        schemas = {"manifest": manifest_schema(), "errors": errors_schema()}
-        tables: dict[str, list] = {"manifest": [], "errors": []}
-        newest: dict[str, tuple[int, int, int]] = {}  # source -> (its last part, table, row)
-        for n, sub in enumerate(tables):
-            for name in self.folder.files(sub):
-                if not (name.startswith("part-") and name.endswith(".parquet")):
-                    continue
-                t = self.folder.read_table(f"{sub}/{name}", schema=schemas[sub])
-                part = int(name[:-8].split("-")[1])
-                tables[sub].append((part, t))
-                for k, source in enumerate(t.column("source").to_pylist()):
-                    # a later part wins; within one part, its last row (a retried Ray task
-                    # whose result arrived twice in one commit window is committed once)
-                    if newest.get(source, (-1,))[0] <= part:
-                        newest[source] = (part, n, k)
-        counts, replaced = [], {c: [] for c in ("source", "content_hash", "table", "part")}
-        for n, (sub, parts) in enumerate(tables.items()):
-            kept = []
-            for part, t in parts:
-                stale = [newest[s] != (part, n, k) for k, s in enumerate(t.column("source").to_pylist())]
-                if any(stale):
-                    mask = pa.array(stale)
-                    old = t.filter(mask)
-                    replaced["source"] += old.column("source").to_pylist()
-                    replaced["content_hash"] += old.column("content_hash").to_pylist()
-                    replaced["table"] += [sub] * old.num_rows
-                    replaced["part"] += [part] * old.num_rows
-                    t = t.filter(pc.invert(mask))
-                kept.append(t)
-            table = pa.concat_tables(kept) if kept else schemas[sub].empty_table()
-            self.folder.write_table(f"{sub}.parquet", table)
-            counts.append(table.num_rows)
-        self.replaced = len(replaced["source"])
-        rep = pa.table(replaced, schema=pa.schema([("source", pa.string()), ("content_hash", pa.string()),
-                                                   ("table", pa.string()), ("part", pa.int64())]))
-        self.folder.write_table("replaced.parquet", rep)
-        return counts[0], counts[1]
+
+def _call(fn: Any, *args: Any) -> Any:
+    return fn(*args)
+
+
+def consolidate(location: Any) -> tuple[int, int, int]:
+    """``Store.consolidate`` for the job folder at ``location``, by whoever holds its
+    lock; returns (images, errors, rows replaced). Which row of a source is its newest
+    is decided in Arrow (a group-by over (source, rank) columns), not a Python dict."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    folder = JobFolder.at(location)
+    schemas = {"manifest": manifest_schema(), "errors": errors_schema()}
+    tables: dict[str, list] = {"manifest": [], "errors": []}
+    sources, ranks = [], []
+    for n, sub in enumerate(tables):
+        for name in folder.files(sub):
+            if not (name.startswith("part-") and name.endswith(".parquet")):
+                continue
+            t = folder.read_table(f"{sub}/{name}", schema=schemas[sub])
+            part = int(name[:-8].split("-")[1])
+            # a later part wins; within one part, its errors row, then its last row (a
+            # retried Ray task whose result arrived twice in one commit window counts once)
+            rank = pa.array(range(t.num_rows), pa.int64()) if t.num_rows else pa.array([], pa.int64())
+            rank = pc.add(rank, (part << 33) | (n << 32))
+            tables[sub].append((part, t, rank))
+            sources.append(t.column("source"))
+            ranks.append(rank)
+    newest = pa.table({"source": pa.chunked_array(sources, pa.string()), "rank": pa.chunked_array(ranks, pa.int64())})
+    newest = newest.group_by("source").aggregate([("rank", "max")]).column("rank_max").combine_chunks()
+    # one pass over every row: is its rank its source's newest
+    keep_all = pc.is_in(pa.concat_arrays(ranks), value_set=newest) if ranks else None
+    counts, replaced, at = [], [], 0
+    for sub, parts in tables.items():
+        kept = []
+        for part, t, rank in parts:
+            keep, at = keep_all.slice(at, t.num_rows), at + t.num_rows
+            if not pc.all(keep).as_py():
+                old = t.filter(pc.invert(keep))
+                replaced.append(pa.table({"source": old.column("source"), "content_hash": old.column("content_hash"),
+                                          "table": pa.array([sub] * old.num_rows, pa.string()),
+                                          "part": pa.array([part] * old.num_rows, pa.int64())}))
+                t = t.filter(keep)
+            kept.append(t)
+        table = pa.concat_tables(kept) if kept else schemas[sub].empty_table()
+        folder.write_table(f"{sub}.parquet", table)
+        counts.append(table.num_rows)
+    schema = pa.schema([("source", pa.string()), ("content_hash", pa.string()), ("table", pa.string()),
+                        ("part", pa.int64())])
+    rep = pa.concat_tables([r.cast(schema) for r in replaced]) if replaced else schema.empty_table()
+    folder.write_table("replaced.parquet", rep)
+    return counts[0], counts[1], rep.num_rows
 
 
 def _check_settings(folder: JobFolder, settings: dict[str, Any]) -> None:
