@@ -97,8 +97,15 @@ def test_encoders_one_per_gpu_across_nodes_and_the_local_engines_rows(cluster, t
     assert free_gpus and all(free_gpus[0][n.node_id] == 0 for n in gpu_nodes), free_gpus[0]
     assert 1 <= run["encoder_actors"] <= 2 and run["encoder_nodes"] == run["encoder_actors"]
     assert run["ray_started_here"] is False and run["ray_startup_s"] < 1  # joined the running cluster
+    # the first actor's load is the check: before the first result (the renders ran meanwhile)
+    assert 0 < run["checked_s"] <= run["first_result_s"]
     _same_rows_and_embeddings(tmp_path / "local", tmp_path / "ray")
     _only_named_shards(tmp_path / "ray")
+    # a resume with other settings: the folder's own error, raised in the driver, nothing written
+    parts = sorted(p.name for p in (tmp_path / "ray" / "manifest").iterdir())
+    with pytest.raises(SpecError, match="exact differ"):
+        encode_dataset(src, tmp_path / "ray", PRESET, tiny_clip_folder, engine="ray", exact=False, encoders=1)
+    assert sorted(p.name for p in (tmp_path / "ray" / "manifest").iterdir()) == parts
 
 
 def test_the_pool_is_sized_to_the_cluster():

@@ -111,3 +111,18 @@ def test_a_source_of_more_pieces_than_units_gets_bigger_units(tmp_path, monkeypa
     listing.write_bytes(b"\n".join(b"p%d.png" % k for k in range(40)))
     assert len(source_units(listing)) == 2
     assert _entries(listing) == _items(listing)
+
+
+def test_units_say_whether_their_source_can_repeat_a_key(tmp_path):
+    """Only a source whose keys can repeat pays for resolving repeats (the claim actors)."""
+    pq.write_table(pa.table({"bytes": [b"a", b"b"]}), tmp_path / "rows.parquet")  # keys row-N
+    pq.write_table(pa.table({"path": ["a.png", "a.png"]}), tmp_path / "paths.parquet")
+    hf = pa.table({"image": pa.array([{"bytes": None, "path": "a.png"}],
+                                     pa.struct([("bytes", pa.binary()), ("path", pa.string())]))})
+    pq.write_table(hf, tmp_path / "hf.parquet")  # a Hugging Face image struct may name rows by path
+    (tmp_path / "list.txt").write_text("a.png\na.png\n")
+    (tmp_path / "src").mkdir()
+    repeats = {name: {u["repeats"] for u in source_units(tmp_path / name)}
+               for name in ("rows.parquet", "paths.parquet", "hf.parquet", "list.txt", "src")}
+    assert repeats == {"rows.parquet": {False}, "paths.parquet": {True}, "hf.parquet": {True}, "list.txt": {True},
+                       "src": {False}}

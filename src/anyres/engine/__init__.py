@@ -107,27 +107,34 @@ def _bar(progress: bool, engine: str) -> Any:
 
 def _encode_dataset_ray(src, out, preset, encoder, exact, column, progress, **kw) -> dict[str, Any]:
     """The Ray engine's job: the source is cut into units (nothing read but its
-    listing's top level or its Parquet footer), the folder opened without loading what
-    is done (the workers anti-join against it)."""
-    from .ray_engine import check_pipeline, connect, on_worker, run_ray
+    listing's top level or its Parquet footer); the folder is opened, without loading
+    what is done (the workers anti-join against it), once the first encoder actor has
+    loaded the pipeline (the check of ``preset`` and ``encoder``: a typo leaves no
+    folder), while the render tasks already run."""
+    from .folder import JobFolder
+    from .ray_engine import connect, on_worker, run_ray
     from .ray_sources import source_units
 
     units = source_units(src, column)  # a source that cannot be opened stops here
+    location = JobFolder.at(out).location  # (an unknown URI scheme stops here)
     stats = Stats()
     ours, startup = connect(kw.pop("address"))
+    opened: list[Store] = []
+
+    def open_store() -> Store:
+        opened.append(Store.open(out, job_settings(preset, encoder, exact), load_done=False))
+        return opened[-1]
+
     try:
-        # the preset and the encoder are checked (on a worker: the driver never holds the
-        # model) before the folder is touched, as the local engine does
-        check_pipeline(preset, encoder, exact)
-        store = Store.open(out, job_settings(preset, encoder, exact), load_done=False)
         bar = _bar(progress, "ray")
         try:
-            extra = run_ray(preset, encoder, exact, units, store, stats, out=store.folder.location, progress=bar, **kw)
+            store, extra = run_ray(preset, encoder, exact, units, open_store, stats, out=location, progress=bar, **kw)
             images, errors = store.consolidate(on_worker)
         finally:
             if bar is not None:
                 bar.close()
-            store.close()
+            for store in opened:
+                store.close()
     finally:
         if ours:
             import ray

@@ -90,34 +90,66 @@ def connect(address: str | None) -> tuple[bool, float]:
     return ours, time.perf_counter() - started
 
 
-def _check_pipeline(preset: str, encoder: str, exact: bool) -> BaseException | None:
-    try:
-        from ..pipeline import VisionPipeline
+class _Gate:
+    """The job's start-up handshake (an async actor, no CPU). The first encoder actor
+    to load the pipeline reports how it went (``report``): that is the check of
+    ``--preset`` and ``--encoder``, and the driver opens the job folder only after it
+    passed (a typo leaves no folder). The driver then ``open``s the gate: the actors
+    write no shard, and a resumed job reads no committed part, before the folder is
+    open and recovered. Meanwhile the render tasks read and render (a new job needs no
+    committed parts), so a job's fixed start-up costs overlap."""
 
-        VisionPipeline.from_preset(preset, encoder, exact=exact)
-    except Exception as exc:  # handed back as it is, raised in the driver
-        return exc.with_traceback(None)
-    return None
+    def __init__(self) -> None:
+        import asyncio
+
+        self.checked, self.opened = asyncio.Event(), asyncio.Event()
+        self.check_error: BaseException | None = None
+        self.open_error: BaseException | None = None
+
+    async def report(self, error: BaseException | None) -> None:
+        if not self.checked.is_set():
+            self.check_error = error
+            self.checked.set()
+
+    async def wait_checked(self) -> BaseException | None:
+        await self.checked.wait()
+        return self.check_error
+
+    async def open(self, error: BaseException | None) -> None:
+        self.open_error = error
+        self.opened.set()
+
+    async def wait_open(self) -> BaseException | None:
+        await self.opened.wait()
+        return self.open_error
 
 
-def check_pipeline(preset: str, encoder: Any, exact: bool) -> None:
-    """Load the pipeline once in a Ray task and raise what it raised (a ``SpecError``
-    for a preset typo, a ``CheckpointError`` for an encoder folder, ...)."""
+class JobNotStarted(AnyresError):
+    """The job folder was not opened (the check failed): nothing written."""
+
+
+def _wait_open(gate: Any) -> None:
     import ray
 
-    error = ray.get(ray.remote(num_cpus=0)(_check_pipeline).remote(preset, str(encoder), exact))
+    error = ray.get(gate.wait_open.remote())
     if error is not None:
-        raise error
+        raise JobNotStarted(f"the job folder was not opened ({type(error).__name__}: {error})")
 
 
-def run_ray(preset: str, encoder: Any, exact: bool, units: list[dict[str, Any]], store: Store, stats: Stats, *,
+def run_ray(preset: str, encoder: Any, exact: bool, units: list[dict[str, Any]], open_store: Any, stats: Stats, *,
             out: Any, workers: int, batch_size: int, shard_mb: float, max_image_pixels: int,
             encoders: tuple[int, int] | None = None, gpus_per_encoder: float = 1.0,
-            progress: Any = None) -> dict[str, Any]:
-    """Run the job on the connected cluster (``connect``); returns what the summary
-    adds (the pool, where it ran)."""
+            progress: Any = None) -> tuple[Store, dict[str, Any]]:
+    """Run the job on the connected cluster (``connect``); ``open_store()`` opens the
+    job folder at ``out`` (called once the first encoder actor has loaded the pipeline,
+    ``_Gate``). Returns the store (open: the caller closes it) and what the summary adds
+    (the pool, where it ran, when each start-up step ended)."""
+    import threading
+
     import ray
     import ray.data
+
+    from .folder import JobFolder
 
     resources = ray.cluster_resources()
     nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
@@ -131,13 +163,50 @@ def run_ray(preset: str, encoder: Any, exact: bool, units: list[dict[str, Any]],
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = False
     ctx.enable_progress_bars = False
-    # one task reads the committed keys; the workers share its table through the object store
-    done = ray.remote(num_cpus=0)(_read_done).remote(store.folder.location)
+    began = time.perf_counter()
+    gate = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(_Gate).remote()
+    # the committed keys: none for a new job (read without opening anything: the render
+    # tasks start at once); for a resume, one task reads them once the folder is open and
+    # recovered, and the workers share its table through the object store
+    try:
+        resume = any(n.startswith("part-") for n in JobFolder.at(out).files("manifest"))
+    except OSError:  # not a folder: opening it says so, with what to do
+        resume = False
+    done = (ray.remote(num_cpus=0)(_read_done).remote(out, gate) if resume
+            else ray.put(_done_schema().empty_table()))
+    opened: dict[str, Any] = {}
+
+    def opener() -> None:
+        """Wait for the first actor's check, then open the folder and the gate."""
+        try:
+            error = ray.get(gate.wait_checked.remote())
+            opened["checked_s"] = time.perf_counter() - began
+            if error is not None:
+                raise error
+            store = open_store()
+            opened["store"] = store
+            if not resume and store.next_part > 0:  # committed to while this job started
+                raise SpecError(f"{store.folder}: another job committed to this folder while this one started: "
+                                "rerun to resume")
+            ray.get(gate.open.remote(None))
+        except BaseException as exc:
+            opened["error"] = exc
+            gate.open.remote(exc)
+
+    thread = threading.Thread(target=opener, name="anyres-open", daemon=True)
+    thread.start()
+
+    def store_or_raise() -> Store:
+        thread.join()
+        if "error" in opened:
+            raise opened["error"]
+        return opened["store"]
     tasks = ray.data.TaskPoolStrategy(size=workers or None)
-    # a path list or a Parquet column can repeat a key anywhere: the keys taken so far sit
-    # in a few actors spread over the cluster, a partition each (a folder's keys are unique)
+    # a path list or a Parquet column of paths can repeat a key anywhere: the keys taken so
+    # far sit in a few actors spread over the cluster, a partition each (a folder's keys,
+    # and a Parquet file's row-N, are unique)
     claims = None
-    if units and units[0]["kind"] != "folder":
+    if units and units[0]["repeats"]:
         remote = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1, scheduling_strategy="SPREAD")
         claims = [remote(_Claims).remote() for _ in range(max(1, min(CLAIM_ACTORS, nodes)))]
     ds = ray.data.from_items(units, override_num_blocks=max(1, min(len(units), 4096)))
@@ -163,23 +232,30 @@ def run_ray(preset: str, encoder: Any, exact: bool, units: list[dict[str, Any]],
     room = encoder_pool(ray.available_resources(), nodes, None, gpus_per_encoder)["max"]
     initial = max(pool["min"], min(pool["max"], room))
     actors = ray.data.ActorPoolStrategy(min_size=pool["min"], max_size=pool["max"], initial_size=initial)
-    ds = ds.map_batches(_Encode, fn_constructor_args=(preset, str(encoder), exact, threads, out, shard_mb),
+    ds = ds.map_batches(_Encode, fn_constructor_args=(preset, str(encoder), exact, threads, out, shard_mb, gate),
                         batch_size=batch_size, batch_format="pyarrow", compute=actors,
                         num_cpus=pool["num_cpus"], num_gpus=pool["num_gpus"] or None)
-    committer = _Committer(store, stats, progress)
-    with bounded_block_stats():
-        batches = iter(ds.iter_batches(batch_size=None, batch_format="pyarrow"))
-        try:
-            for batch in batches:
-                committer.add(batch)
-        finally:  # on any exit, stop the execution (its actors hold the cluster's GPUs)
-            close = getattr(batches, "close", None)
-            if close is not None:
-                close()
+    committer = _Committer(store_or_raise, stats, progress)
+    try:
+        with bounded_block_stats():
+            batches = iter(ds.iter_batches(batch_size=None, batch_format="pyarrow"))
+            try:
+                for batch in batches:
+                    committer.add(batch)
+            finally:  # on any exit, stop the execution (its actors hold the cluster's GPUs)
+                close = getattr(batches, "close", None)
+                if close is not None:
+                    close()
+    except Exception:
+        thread.join(timeout=30)  # a failed check fails the actors' batches too: raise the check's own error
+        if not thread.is_alive() and "error" in opened:
+            raise opened["error"] from None
+        raise
+    store = store_or_raise()
     committer.commit()
-    return {"encoder_pool": [pool["min"], pool["max"]],
-            "gpus_per_encoder": pool["num_gpus"], "encoder_actors": len(committer.actors),
-            "encoder_nodes": len(committer.nodes)}
+    return store, {"encoder_pool": [pool["min"], pool["max"]],
+                   "gpus_per_encoder": pool["num_gpus"], "encoder_actors": len(committer.actors),
+                   "encoder_nodes": len(committer.nodes), "checked_s": round(opened.get("checked_s", 0.0), 3)}
 
 
 BLOCK_STATS_KEPT = 1024  # per operator, the newest output blocks' statistics Ray Data keeps
@@ -225,14 +301,23 @@ def on_worker(fn: Any, *args: Any) -> Any:
     return ray.get(ray.remote(num_cpus=0, max_retries=3)(fn).remote(*args))
 
 
-def _read_done(location: Any) -> Any:
-    """(source, content_hash) of every committed part: the right side of the anti-join."""
+def _done_schema() -> Any:
+    import pyarrow as pa
+
+    return pa.schema([("source", pa.string()), ("content_hash", pa.string())])
+
+
+def _read_done(location: Any, gate: Any = None) -> Any:
+    """(source, content_hash) of every committed part: the right side of the anti-join
+    (read once ``gate`` says the folder is open and recovered)."""
     import pyarrow as pa
 
     from .folder import JobFolder
 
+    if gate is not None:
+        _wait_open(gate)
     folder = JobFolder.at(location)
-    schema = pa.schema([("source", pa.string()), ("content_hash", pa.string())])
+    schema = _done_schema()
     committed = set(folder.files("manifest"))
     tables = []
     for sub in ("manifest", "errors"):
@@ -378,25 +463,53 @@ def record_schema():
 
 class _Encode:
     """One pipeline per actor (the encoder is loaded once); each batch's embeddings are
-    written by the actor as shards of at most ``shard_mb`` megabytes."""
+    written by the actor as shards of at most ``shard_mb`` megabytes.
 
-    def __init__(self, preset: str, encoder: str, exact: bool, threads: int, out: Any, shard_mb: float) -> None:
+    The actor is ready at once: it imports torch and loads the pipeline in a thread
+    while the render tasks proceed, and tells the job's ``_Gate`` how the load went
+    (the first report is the job's check of ``--preset`` and ``--encoder``). It writes
+    its first shard only once the driver has opened the job folder."""
+
+    def __init__(self, preset: str, encoder: str, exact: bool, threads: int, out: Any, shard_mb: float,
+                 gate: Any) -> None:
+        import threading
+
         import ray
-        import torch
 
-        from ..pipeline import VisionPipeline
         from .shard_io import output_location
 
-        self.pipe = VisionPipeline.from_preset(preset, encoder, exact=exact)
-        if torch.cuda.is_available():
-            self.pipe.encoder.cuda()
-            self.pipe.assembler.cuda()
-        else:  # the cores the render tasks leave
-            torch.set_num_threads(max(1, min(threads, os.cpu_count() or 1)))
+        self.gate, self.open = gate, False
+        self.pipe: Any = None
+        self.error: BaseException | None = None
         self.fs, self.base = output_location(out)
         self.limit = shard_mb * 2**20
         ctx = ray.get_runtime_context()
         self.actor, self.node = ctx.get_actor_id(), ctx.get_node_id()
+        self.loading = threading.Thread(target=self._load, args=(preset, encoder, exact, threads), daemon=True)
+        self.loading.start()
+
+    def _load(self, preset: str, encoder: str, exact: bool, threads: int) -> None:
+        try:
+            import torch
+
+            from ..pipeline import VisionPipeline
+
+            pipe = VisionPipeline.from_preset(preset, encoder, exact=exact)
+            if torch.cuda.is_available():
+                pipe.encoder.cuda()
+                pipe.assembler.cuda()
+            else:  # the cores the render tasks leave
+                torch.set_num_threads(max(1, min(threads, os.cpu_count() or 1)))
+            self.pipe = pipe
+        except Exception as exc:  # handed to the driver as it is (a SpecError for a typo, ...)
+            self.error = exc.with_traceback(None)
+        self.gate.report.remote(self.error)
+
+    def _ready(self) -> None:
+        self.loading.join()
+        if self.error is not None:
+            raise JobNotStarted(f"the encoder actor could not load the pipeline ({type(self.error).__name__}: "
+                                f"{self.error})")
 
     def __call__(self, batch: Any) -> Any:
         import pyarrow as pa
@@ -406,6 +519,8 @@ class _Encode:
         rows = batch.to_pylist()
         ok = [k for k, r in enumerate(rows) if r["status"] == "ok"]
         rendered = [pickle.loads(rows[k]["rendered"]) for k in ok]
+        if rendered:
+            self._ready()
         try:
             tokens = encode_rendered(self.pipe, rendered) if rendered else []
         except AnyresError:  # one image at fault: encode them one at a time
@@ -441,6 +556,9 @@ class _Encode:
         """One shard, named by its content; its rows get its name and their offsets."""
         from .shard_io import write_shard
 
+        if not self.open:  # not before the driver has opened (and recovered) the job folder
+            _wait_open(self.gate)
+            self.open = True
         shard = write_shard(self.fs, self.base, tensors, {"format": "anyres-shard-1", "images": str(len(tensors))})
         offset = 0
         for rec in shard_rows:
@@ -460,8 +578,8 @@ class _Committer:
     """Turns the stream of records into committed parts, ``COMMIT_ROWS`` (or
     ``COMMIT_SECONDS``) at a time: the driver's memory is one window."""
 
-    def __init__(self, store: Store, stats: Stats, progress: Any = None) -> None:
-        self.store, self.stats, self.progress = store, stats, progress
+    def __init__(self, store: Any, stats: Stats, progress: Any = None) -> None:
+        self.store_or_raise, self.stats, self.progress = store, stats, progress  # the store once open
         self.rows: dict[tuple[str, str], dict] = {}  # (source, hash) -> record: a retried task's duplicate counts once
         self.since = time.perf_counter()
         self.actors: set[str] = set()
@@ -495,7 +613,7 @@ class _Committer:
         refused = [Refused(r["source"], r["content_hash"], r["error_type"], r["message"])
                    for r in self.rows.values() if r["status"] == "refused"]
         self.rows = {}
-        self.store.commit(pa.Table.from_pylist(encoded, schema=record_schema()), refused)
+        self.store_or_raise().commit(pa.Table.from_pylist(encoded, schema=record_schema()), refused)
         self.stats.encoded += len(encoded)
         self.stats.refused += len(refused)
         self.stats.tokens += sum(r["num_tokens"] for r in encoded)

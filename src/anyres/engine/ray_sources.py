@@ -52,10 +52,14 @@ def source_units(src: str | os.PathLike, column: str | None = None) -> list[dict
     if suffix in (".parquet", ".pq"):
         f, path_col, bytes_col = _open_parquet(path, column)
         first, units, step = 0, [], _step(f.num_row_groups)
+        # keys are row-N, unique, unless a path names the rows (a path column, or the path
+        # in a Hugging Face image struct)
+        named = bool(path_col) or (bytes_col is not None and pa_is_struct(f.schema_arrow.field(bytes_col).type))
         for group in range(f.num_row_groups):
             if group % step == 0:
                 units.append(_unit("parquet", path, a=group, b=first, path_col=path_col or "",
-                                   bytes_col=bytes_col or "", rows=min(step, f.num_row_groups - group)))
+                                   bytes_col=bytes_col or "", rows=min(step, f.num_row_groups - group),
+                                   repeats=named))
             first += f.metadata.row_group(group).num_rows
         return units
     if suffix in (".txt", ".lst", ".list"):
@@ -68,17 +72,26 @@ def source_units(src: str | os.PathLike, column: str | None = None) -> list[dict
         if not stat.S_ISREG(st.st_mode):
             raise SpecError(f"{path}: a path list must be a regular file")
         size = max(UNIT_BYTES, -(-st.st_size // MAX_UNITS))
-        return [_unit("list", path, a=a, b=min(st.st_size, a + size)) for a in range(0, max(1, st.st_size), size)]
+        return [_unit("list", path, a=a, b=min(st.st_size, a + size), repeats=True)
+                for a in range(0, max(1, st.st_size), size)]
     raise SpecError(f"{path}: a source must be a folder, a text file of paths (.txt) or a Parquet file (.parquet)")
 
 
+def pa_is_struct(t: Any) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_struct(t)
+
+
 def _unit(kind: str, root: Path, *, a: int, b: int = 0, path_col: str = "", bytes_col: str = "", rows: int = 0,
-          sub: bytes = b"") -> dict[str, Any]:
+          sub: bytes = b"", repeats: bool = False) -> dict[str, Any]:
     """One unit of work (every unit has the same fields: they travel as one Arrow table);
     for a Parquet unit, ``a`` is its first row group, ``b`` that group's first row and
-    ``rows`` how many row groups it has."""
+    ``rows`` how many row groups it has. ``repeats``: whether the source can give a key
+    twice (a path list, Parquet rows named by a path), so that the job must resolve
+    repeats (``sources.claim``)."""
     return {"kind": kind, "root": os.fsencode(os.path.abspath(root)), "a": a, "b": b, "path_col": path_col,
-            "bytes_col": bytes_col, "rows": rows, "sub": sub}
+            "bytes_col": bytes_col, "rows": rows, "sub": sub, "repeats": repeats}
 
 
 def _folder_units(root: Path) -> list[dict[str, Any]]:
