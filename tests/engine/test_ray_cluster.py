@@ -147,6 +147,13 @@ def test_bad_parquet_rows_on_the_workers(cluster, tmp_path, tiny_clip_folder):
     with pytest.raises(SpecError, match="unknown preset"):
         encode_dataset(tmp_path / "rows.parquet", tmp_path / "typo", "llava-nxt", tiny_clip_folder, engine="ray")
     assert not (tmp_path / "typo").exists()
+    # nothing to encode: the job may end before an actor has loaded the pipeline (a task checks it)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SpecError, match="unknown preset"):
+        encode_dataset(tmp_path / "empty", tmp_path / "typo", "llava-nxt", tiny_clip_folder, engine="ray")
+    assert not (tmp_path / "typo").exists()
+    run = encode_dataset(tmp_path / "empty", tmp_path / "none", PRESET, tiny_clip_folder, engine="ray")
+    assert (run["encoded"], run["manifest_images"]) == (0, 0)
 
 
 def test_a_node_lost_and_a_driver_crash_mid_run_then_resume_exactly_once(cluster, tmp_path, tiny_clip_folder,

@@ -65,7 +65,7 @@ def encode_dataset(
     if (isinstance(shard_mb, bool) or not isinstance(shard_mb, (int, float)) or not math.isfinite(shard_mb)
             or shard_mb <= 0):
         raise SpecError(f"shard_mb must be a number > 0, got {shard_mb!r}")
-    if engine != "local":  # the driver never loads the model (a Ray task checks it)
+    if engine != "local":  # the driver never loads the model (the first encoder actor checks it)
         return _encode_dataset_ray(src, out, preset, encoder, exact, column, progress, address=ray_address,
                                    workers=workers, batch_size=batch_size, shard_mb=shard_mb,
                                    max_image_pixels=max_image_pixels, encoders=encoders,

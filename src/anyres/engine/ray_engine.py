@@ -4,7 +4,8 @@ on the driver.
   units   the driver cuts the source into units (row groups, sub-folders, byte ranges of
           a path list: ``ray_sources``); workers turn them into entries
   read    a CPU task reads each entry's bytes once (a file, or the Parquet row group's
-          value), hashes them, anti-joins (source, hash) against the committed parts
+          value), hashes them, resolves a key the source repeats (``sources.claim``,
+          asked of claim actors), anti-joins (source, hash) against the committed parts
           (an Arrow join on the worker against a table that one task read from the
           manifest and errors parts and shared through the object store), and decodes,
           plans and renders the pending ones from the same bytes (``render_one``)
@@ -14,6 +15,10 @@ on the driver.
   commit  the driver receives one small record per image (no embeddings) and commits
           them in bounded windows as manifest and errors parts (``Store.commit``: one
           atomic write is the commit point)
+  start   nothing waits on the model: the encoder actors load it in a thread while the
+          render tasks run; the first to load is the check of the preset and the
+          encoder, and only then does the driver open (and recover) the job folder
+          (``_Gate``); the actors write no shard before that
 
 After a crash anywhere, or a node lost mid-run, shards no committed part names are
 deleted when the job resumes, and the resumed job anti-joins against what was
@@ -111,6 +116,9 @@ class _Gate:
             self.check_error = error
             self.checked.set()
 
+    async def is_checked(self) -> bool:
+        return self.checked.is_set()
+
     async def wait_checked(self) -> BaseException | None:
         await self.checked.wait()
         return self.check_error
@@ -122,6 +130,18 @@ class _Gate:
     async def wait_open(self) -> BaseException | None:
         await self.opened.wait()
         return self.open_error
+
+
+def _check_pipeline(preset: str, encoder: str, exact: bool) -> BaseException | None:
+    """Load the pipeline; what it raised (a ``SpecError`` for a preset typo, a
+    ``CheckpointError`` for an encoder folder, ...), or None."""
+    try:
+        from ..pipeline import VisionPipeline
+
+        VisionPipeline.from_preset(preset, encoder, exact=exact)
+    except Exception as exc:  # handed back as it is, raised in the driver
+        return exc.with_traceback(None)
+    return None
 
 
 class JobNotStarted(AnyresError):
@@ -251,6 +271,11 @@ def run_ray(preset: str, encoder: Any, exact: bool, units: list[dict[str, Any]],
         if not thread.is_alive() and "error" in opened:
             raise opened["error"] from None
         raise
+    if thread.is_alive() and not ray.get(gate.is_checked.remote()):
+        # the job ended before an actor loaded the pipeline (nothing to encode: Ray Data
+        # may stop its actors first): a task checks it instead
+        error = ray.get(ray.remote(num_cpus=0)(_check_pipeline).remote(preset, str(encoder), exact))
+        ray.get(gate.report.remote(error))
     store = store_or_raise()
     committer.commit()
     return store, {"encoder_pool": [pool["min"], pool["max"]],
