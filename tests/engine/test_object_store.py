@@ -114,3 +114,27 @@ def test_a_live_lease_keeps_a_second_job_out_and_an_expired_one_is_taken_over(tm
     third = Store.open((fs, "job"), SETTINGS)
     assert third.consolidate() == (2, 0) and "lease_taken_over_from" not in third.report()
     third.close()
+
+
+def test_a_damaged_part_is_set_aside_without_a_rename(tmp_path):
+    """A committed part whose shard lost its tail (its header lists data that is not
+    there) is set aside by copy and delete; its images are done again."""
+    fs, _ = object_store(tmp_path)
+    with Store.open((fs, "job"), SETTINGS) as store:
+        store.flush([_enc(0)], [])
+        store.flush([_enc(1)], [])
+    rows = pq.read_table(tmp_path / "job" / "manifest" / "part-00001.parquet").to_pylist()
+    shard = tmp_path / "job" / rows[0]["shard"]
+    shard.write_bytes(shard.read_bytes()[:-8])
+    again = Store.open((fs, "job"), SETTINGS)
+    assert len(again.dropped) == 1 and again.dropped[0].startswith("part-00001")
+    assert again.is_done("img0.png", "h0") and not again.is_done("img1.png", "h1") and again.next_part == 2
+    assert (tmp_path / "job" / "manifest" / "part-00001.parquet.corrupt").exists() and not shard.exists()
+    assert shard.with_name(shard.name + ".corrupt").exists()
+    again.close()
+
+
+def test_a_uri_pyarrow_cannot_open_is_refused(tmp_path, tiny_clip_folder):
+    make_corpus(tmp_path / "src", 2, seed=1)
+    with pytest.raises(SpecError, match="not a location pyarrow can open"):
+        encode_dataset(tmp_path / "src", "nosuch://bucket/job", PRESET, tiny_clip_folder)
