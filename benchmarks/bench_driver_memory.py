@@ -30,13 +30,27 @@ sys.path.insert(0, str(ROOT / "src"))
 os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])
 
 DRIVER = """
-import json, sys, time
+import json, sys, threading, time, tracemalloc
 sys.path.insert(0, {src!r})
 from anyres.engine import encode_dataset
+if {trace!r}:
+    tracemalloc.start(1)
+rss = []  # VmRSS (MB) every 0.25 s: a climb through the job, or a step at start-up / at the end
+def sample():
+    while True:
+        rss.append(int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) / 1024)
+        time.sleep(0.25)
+threading.Thread(target=sample, daemon=True).start()
 start = time.perf_counter()
 summary = encode_dataset({corpus!r}, {out!r}, "llava-next", {encoder!r}, engine="ray", ray_address={address!r},
                          batch_size=16, shard_mb=64)
 summary["wall_s"] = time.perf_counter() - start
+summary["rss_quartiles_mb"] = [round(rss[min(len(rss) - 1, len(rss) * q // 4)]) for q in range(5)]
+if {trace!r}:
+    summary["python_heap_mb"] = [round(x / 2**20, 1) for x in tracemalloc.get_traced_memory()]  # now, peak
+    top = tracemalloc.take_snapshot().statistics("filename")[:6]
+    summary["python_top"] = [f"{{s.size / 2**20:.1f}} MB {{s.traceback[0].filename.split('site-packages/')[-1]}}"
+                             for s in top]
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec, so a child of a big
 # parent would report the parent's size; VmHWM is this program's own high-water mark
 status = open("/proc/self/status").read()
@@ -83,6 +97,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=40, help="images at scale 1")
     ap.add_argument("--scales", default="1,10,100")
     ap.add_argument("--side", type=int, default=160)
+    ap.add_argument("--trace", action="store_true", help="also the driver's Python heap (tracemalloc: slower)")
     args = ap.parse_args()
     import ray
 
@@ -97,7 +112,7 @@ def main() -> None:
                 corpus = tmp / f"corpus{scale}.parquet"
                 size = write_corpus(corpus, args.images * scale, args.side)
                 code = DRIVER.format(src=str(ROOT / "src"), corpus=str(corpus), out=str(tmp / f"out{scale}"),
-                                     encoder=str(enc), address=ctx.address_info["address"])
+                                     encoder=str(enc), address=ctx.address_info["address"], trace=args.trace)
                 proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=3600)
                 line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
                 if not line:
@@ -106,7 +121,10 @@ def main() -> None:
                 s = json.loads(line[0][7:])
                 print(f"{scale:>4}x: {s['encoded']:>6} images, {size / 2**20:7.1f} MB of image bytes, "
                       f"driver peak RSS {s['peak_rss_mb']:6.0f} MB (torch imported: {s['torch_imported']}), {s['wall_s']:6.1f} s "
-                      f"({s['encoded'] / s['wall_s']:.1f} images/s), load {os.getloadavg()[0]:.1f}")
+                      f"({s['encoded'] / s['wall_s']:.1f} images/s), load {os.getloadavg()[0]:.1f}; "
+                      f"RSS over the job (0/25/50/75/100%): {s['rss_quartiles_mb']} MB")
+                if args.trace:
+                    print(f"      Python heap now/peak {s['python_heap_mb']} MB; top: {s['python_top']}")
         finally:
             ray.shutdown()
 

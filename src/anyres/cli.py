@@ -344,7 +344,8 @@ def cmd_encode(args) -> int:
 def cmd_encode_dataset(args) -> int:
     from .engine import encode_dataset
 
-    output_folder(args.out)
+    if "://" not in args.out:  # an object store (s3://, gs://, ...) is checked when the job opens it
+        output_folder(args.out)
     summary = encode_dataset(
         args.src, args.out, args.preset, args.encoder, engine=args.engine, workers=args.workers,
         batch_size=args.batch_size, shard_mb=args.shard_mb, exact=not args.fast, column=args.column,
@@ -416,7 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("encode-dataset", help="encode a corpus to safetensors shards + a Parquet manifest (resumable)")
     p.add_argument("src", help="a folder (recursive), a .txt file of paths or a .parquet file")
-    p.add_argument("--out", required=True, help="output folder (rerun the same command to resume)")
+    p.add_argument("--out", required=True, help="output folder, or an object store URI such as s3://bucket/job or gs://bucket/job "
+                   "(rerun the same command to resume)")
     p.add_argument("--preset", required=True, help="preset name, spec or checkpoint folder")
     p.add_argument("--encoder", required=True, help="a model folder: config.json + model.safetensors")
     p.add_argument("--engine", choices=("local", "ray"), default="local")

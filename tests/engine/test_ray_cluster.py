@@ -97,8 +97,15 @@ def test_encoders_one_per_gpu_across_nodes_and_the_local_engines_rows(cluster, t
     assert free_gpus and all(free_gpus[0][n.node_id] == 0 for n in gpu_nodes), free_gpus[0]
     assert 1 <= run["encoder_actors"] <= 2 and run["encoder_nodes"] == run["encoder_actors"]
     assert run["ray_started_here"] is False and run["ray_startup_s"] < 1  # joined the running cluster
+    # the first actor's load is the check: before the first result (the renders ran meanwhile)
+    assert 0 < run["checked_s"] <= run["first_result_s"]
     _same_rows_and_embeddings(tmp_path / "local", tmp_path / "ray")
     _only_named_shards(tmp_path / "ray")
+    # a resume with other settings: the folder's own error, raised in the driver, nothing written
+    parts = sorted(p.name for p in (tmp_path / "ray" / "manifest").iterdir())
+    with pytest.raises(SpecError, match="exact differ"):
+        encode_dataset(src, tmp_path / "ray", PRESET, tiny_clip_folder, engine="ray", exact=False, encoders=1)
+    assert sorted(p.name for p in (tmp_path / "ray" / "manifest").iterdir()) == parts
 
 
 def test_the_pool_is_sized_to_the_cluster():
@@ -140,6 +147,13 @@ def test_bad_parquet_rows_on_the_workers(cluster, tmp_path, tiny_clip_folder):
     with pytest.raises(SpecError, match="unknown preset"):
         encode_dataset(tmp_path / "rows.parquet", tmp_path / "typo", "llava-nxt", tiny_clip_folder, engine="ray")
     assert not (tmp_path / "typo").exists()
+    # nothing to encode: the job may end before an actor has loaded the pipeline (a task checks it)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SpecError, match="unknown preset"):
+        encode_dataset(tmp_path / "empty", tmp_path / "typo", "llava-nxt", tiny_clip_folder, engine="ray")
+    assert not (tmp_path / "typo").exists()
+    run = encode_dataset(tmp_path / "empty", tmp_path / "none", PRESET, tiny_clip_folder, engine="ray")
+    assert (run["encoded"], run["manifest_images"]) == (0, 0)
 
 
 def test_a_node_lost_and_a_driver_crash_mid_run_then_resume_exactly_once(cluster, tmp_path, tiny_clip_folder,
@@ -178,3 +192,51 @@ def test_a_node_lost_and_a_driver_crash_mid_run_then_resume_exactly_once(cluster
     assert sorted(e["source"] for e in _errors(out)) == sorted(bad)
     _same_rows_and_embeddings(tmp_path / "local", out)
     _only_named_shards(out)
+
+
+def test_repeated_keys_across_units_are_encoded_once(cluster, tmp_path, tiny_clip_folder, monkeypatch):
+    """A path in several row groups, or in several byte ranges of a path list, is encoded
+    once, as the local engine does (``sources.claim``, asked of the claim actors)."""
+    import anyres.engine.ray_sources as ray_sources
+
+    from .test_repeats import repeating_parquet
+
+    good, _ = make_corpus(tmp_path / "src", 4, seed=8, bad_share=0.0)
+    path, keys = repeating_parquet(tmp_path, good)
+    local = encode_dataset(path, tmp_path / "local", PRESET, tiny_clip_folder)
+    run = encode_dataset(path, tmp_path / "ray", PRESET, tiny_clip_folder, engine="ray", encoders=1)
+    assert (run["encoded"], run["repeated_in_source"]) == (local["encoded"], local["repeated_in_source"]) == (4, 4)
+    ours = sorted((r["source"], r["content_hash"]) for r in _manifest(tmp_path / "ray"))
+    ref = sorted((r["source"], r["content_hash"]) for r in _manifest(tmp_path / "local"))
+    # the rows whose name already held other bytes: which one keeps the bare name is the
+    # one read first (in order for the local engine, in any order on a cluster)
+    assert [k for k, _ in ours if not k.startswith("named")] == [k for k, _ in ref if not k.startswith("named")]
+    assert sorted(h for _, h in ours) == sorted(h for _, h in ref) and len({k for k, _ in ours}) == 4
+    assert pq.read_table(tmp_path / "ray" / "replaced.parquet").num_rows == 0
+    monkeypatch.setattr(ray_sources, "UNIT_BYTES", 40)  # a range of a line or two: repeats across ranges
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(f"src/{g}" for g in good * 3))
+    run = encode_dataset(listing, tmp_path / "list", PRESET, tiny_clip_folder, engine="ray", encoders=1)
+    assert run["encoded"] == len(good) and run["repeated_in_source"] == 2 * len(good)
+    assert sorted(r["source"] for r in _manifest(tmp_path / "list")) == sorted(f"src/{g}" for g in good)
+
+
+def test_a_ray_job_on_an_object_store(cluster, tmp_path, tiny_clip_folder):
+    """Workers write their shards, and the driver its parts, to a store with no rename
+    (``objectstore.NoRenameHandler``, sent to the workers by value)."""
+    from ray import cloudpickle
+
+    from . import objectstore
+
+    cloudpickle.register_pickle_by_value(objectstore)
+    src = tmp_path / "src"
+    good, bad = make_corpus(src, 12, seed=13, bad_share=0.2)
+    encode_dataset(src, tmp_path / "local", PRESET, tiny_clip_folder, batch_size=2, shard_mb=0.3)
+    fs, _ = objectstore.object_store(tmp_path / "bucket")
+    run = encode_dataset(src, (fs, "job"), PRESET, tiny_clip_folder, engine="ray", batch_size=2, shard_mb=0.3,
+                         encoders=1)
+    assert (run["encoded"], run["refused"]) == (len(good), len(bad))
+    job = tmp_path / "bucket" / "job"
+    _same_rows_and_embeddings(tmp_path / "local", job)
+    _only_named_shards(job)
+    assert not (job / "job.lease").exists()

@@ -88,3 +88,41 @@ def test_sources_that_cannot_be_opened(tmp_path):
     os.mkfifo(tmp_path / "list.txt")
     with pytest.raises(SpecError, match="regular file"):
         source_units(tmp_path / "list.txt")
+
+
+def test_a_source_of_more_pieces_than_units_gets_bigger_units(tmp_path, monkeypatch):
+    """At most ``MAX_UNITS`` units (the driver's list stays small however big the
+    source): runs of row groups, of sub-folders, wider byte ranges; the same entries."""
+    monkeypatch.setattr(ray_sources, "MAX_UNITS", 2)
+    rows = {"path": ["a.png", None, "x\x00y.png", "/abs/b.png", "c.png", None, "d.png"],
+            "bytes": [None, b"img1", None, None, None, b"img2", None]}
+    pq.write_table(pa.table(rows), tmp_path / "rows.parquet", row_group_size=2)  # four groups
+    assert len(source_units(tmp_path / "rows.parquet")) == 2
+    assert _entries(tmp_path / "rows.parquet") == _items(tmp_path / "rows.parquet")
+    src = tmp_path / "src"
+    make_corpus(src, 12, seed=2)
+    for k in range(3, 6):
+        (src / f"part{k}").mkdir()
+        (src / f"part{k}" / f"{k}.png").write_bytes(b"z")
+    assert len(source_units(src)) == 3  # the top level, then six sub-folders in two runs
+    assert _entries(src) == _items(src)
+    monkeypatch.setattr(ray_sources, "UNIT_BYTES", 4)
+    listing = tmp_path / "list.txt"
+    listing.write_bytes(b"\n".join(b"p%d.png" % k for k in range(40)))
+    assert len(source_units(listing)) == 2
+    assert _entries(listing) == _items(listing)
+
+
+def test_units_say_whether_their_source_can_repeat_a_key(tmp_path):
+    """Only a source whose keys can repeat pays for resolving repeats (the claim actors)."""
+    pq.write_table(pa.table({"bytes": [b"a", b"b"]}), tmp_path / "rows.parquet")  # keys row-N
+    pq.write_table(pa.table({"path": ["a.png", "a.png"]}), tmp_path / "paths.parquet")
+    hf = pa.table({"image": pa.array([{"bytes": None, "path": "a.png"}],
+                                     pa.struct([("bytes", pa.binary()), ("path", pa.string())]))})
+    pq.write_table(hf, tmp_path / "hf.parquet")  # a Hugging Face image struct may name rows by path
+    (tmp_path / "list.txt").write_text("a.png\na.png\n")
+    (tmp_path / "src").mkdir()
+    repeats = {name: {u["repeats"] for u in source_units(tmp_path / name)}
+               for name in ("rows.parquet", "paths.parquet", "hf.parquet", "list.txt", "src")}
+    assert repeats == {"rows.parquet": {False}, "paths.parquet": {True}, "hf.parquet": {True}, "list.txt": {True},
+                       "src": {False}}

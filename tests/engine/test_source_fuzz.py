@@ -64,8 +64,13 @@ def parquet_tables(draw):
 
 
 def _check_items(items: list, rows: int | None) -> None:
-    keys = [it.key for it in items]
-    assert len(set(keys)) == len(keys), "keys must be unique"
+    # a key the source repeats is resolved by sources.claim: every entry can be stored
+    # under a key of its own (its key the first time, else its alt, unique in the source)
+    taken, keys = set(), []
+    for it in items:
+        keys.append(it.key if it.key not in taken else it.alt)
+        taken.add(keys[-1])
+    assert None not in keys and len(set(keys)) == len(keys), "keys (or their alts) must be unique"
     for it in items:
         it.key.encode("utf-8")  # every key can be stored
         assert (it.problem is not None) + (it.data is not None) + (it.path is not None) >= 1

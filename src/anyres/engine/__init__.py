@@ -25,7 +25,7 @@ from .store import Store
 
 def encode_dataset(
     src: str | os.PathLike,
-    out: str | os.PathLike,
+    out: Any,
     preset: str,
     encoder: str | os.PathLike,
     *,
@@ -42,7 +42,9 @@ def encode_dataset(
     encoders: Any = None,
     gpus_per_encoder: float = 1.0,
 ) -> dict[str, Any]:
-    """Encode every image of ``src`` into ``out``; returns the run's summary.
+    """Encode every image of ``src`` into ``out``; returns the run's summary. ``out`` is a
+    folder, an object store URI (``s3://bucket/job``, ``gs://...``: any ``pyarrow.fs``
+    URI) or a ``(pyarrow.fs.FileSystem, path)`` pair (``store``, ``folder``).
 
     ``workers`` is at most the machine's cores unless ``force_workers`` (or the
     environment variable ``ANYRES_MAX_WORKERS``) allows more (``anyres.workers``); with
@@ -63,7 +65,7 @@ def encode_dataset(
     if (isinstance(shard_mb, bool) or not isinstance(shard_mb, (int, float)) or not math.isfinite(shard_mb)
             or shard_mb <= 0):
         raise SpecError(f"shard_mb must be a number > 0, got {shard_mb!r}")
-    if engine != "local":  # the driver never loads the model (a Ray task checks it)
+    if engine != "local":  # the driver never loads the model (the first encoder actor checks it)
         return _encode_dataset_ray(src, out, preset, encoder, exact, column, progress, address=ray_address,
                                    workers=workers, batch_size=batch_size, shard_mb=shard_mb,
                                    max_image_pixels=max_image_pixels, encoders=encoders,
@@ -105,27 +107,34 @@ def _bar(progress: bool, engine: str) -> Any:
 
 def _encode_dataset_ray(src, out, preset, encoder, exact, column, progress, **kw) -> dict[str, Any]:
     """The Ray engine's job: the source is cut into units (nothing read but its
-    listing's top level or its Parquet footer), the folder opened without loading what
-    is done (the workers anti-join against it)."""
-    from .ray_engine import check_pipeline, connect, run_ray
+    listing's top level or its Parquet footer); the folder is opened, without loading
+    what is done (the workers anti-join against it), once the first encoder actor has
+    loaded the pipeline (the check of ``preset`` and ``encoder``: a typo leaves no
+    folder), while the render tasks already run."""
+    from .folder import JobFolder
+    from .ray_engine import connect, on_worker, run_ray
     from .ray_sources import source_units
 
     units = source_units(src, column)  # a source that cannot be opened stops here
+    location = JobFolder.at(out).location  # (an unknown URI scheme stops here)
     stats = Stats()
     ours, startup = connect(kw.pop("address"))
+    opened: list[Store] = []
+
+    def open_store() -> Store:
+        opened.append(Store.open(out, job_settings(preset, encoder, exact), load_done=False))
+        return opened[-1]
+
     try:
-        # the preset and the encoder are checked (on a worker: the driver never holds the
-        # model) before the folder is touched, as the local engine does
-        check_pipeline(preset, encoder, exact)
-        store = Store.open(out, job_settings(preset, encoder, exact), load_done=False)
         bar = _bar(progress, "ray")
         try:
-            extra = run_ray(preset, encoder, exact, units, store, stats, out=str(store.root), progress=bar, **kw)
-            images, errors = store.consolidate()
+            store, extra = run_ray(preset, encoder, exact, units, open_store, stats, out=location, progress=bar, **kw)
+            images, errors = store.consolidate(on_worker)
         finally:
             if bar is not None:
                 bar.close()
-            store.close()
+            for store in opened:
+                store.close()
     finally:
         if ours:
             import ray

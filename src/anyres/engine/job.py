@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..errors import AnyresError
-from .sources import Item, content_hash, safe_key
+from .sources import Item, claim, content_hash, safe_key
 from .store import Encoded, Refused, Store
 
 
@@ -57,13 +57,18 @@ class Pending:
 
 
 def pending_items(items: Iterable[Item], store: Store, stats: "Stats") -> Iterator[Pending | Refused]:
-    """Hash every item and drop those already committed; unreadable files and bad
-    entries become ``Refused`` records right away (with an empty content hash, so that a
-    rerun skips them until they change)."""
+    """Hash every item and drop those already committed, and repeats of a key with the
+    same content (``sources.claim``); unreadable files and bad entries become
+    ``Refused`` records right away (with an empty content hash, so that a rerun skips
+    them until they change)."""
+    claims: dict[str, str] = {}
     for item in items:
         try:
             data = item.read_bytes()
         except (OSError, ValueError, AnyresError) as exc:  # ValueError: e.g. a path too odd to open
+            item = _claimed(claims, item, "", stats)
+            if item is None:
+                continue
             if store.is_done(item.key, ""):  # refused as unreadable by an earlier run
                 stats.skipped += 1
                 continue
@@ -75,10 +80,22 @@ def pending_items(items: Iterable[Item], store: Store, stats: "Stats") -> Iterat
             yield Refused(item.key, "", type(exc).__name__, safe_key(message))
             continue
         digest = content_hash(data)
+        item = _claimed(claims, item, digest, stats)
+        if item is None:
+            continue
         if store.is_done(item.key, digest):
             stats.skipped += 1
             continue
         yield Pending(Item(item.key, item.path, data if item.path is None else None), digest)
+
+
+def _claimed(claims: dict[str, str], item: Item, digest: str, stats: "Stats") -> Item | None:
+    """``item`` under the key it takes, or None for a repeat (counted)."""
+    which = claim(claims, item.key, digest, item.alt)
+    if which is None:
+        stats.repeated += 1
+        return None
+    return item if which == "key" else Item(item.alt, item.path, item.data, item.problem)
 
 
 @dataclass
@@ -86,6 +103,7 @@ class Stats:
     encoded: int = 0
     refused: int = 0
     skipped: int = 0
+    repeated: int = 0  # entries whose key the source already gave, with the same content
     tokens: int = 0
     start: float = field(default_factory=time.perf_counter)
     first: float | None = None  # when the first image's record arrived
@@ -96,6 +114,8 @@ class Stats:
         out = {"encoded": self.encoded, "refused": self.refused, "skipped_done": self.skipped, "tokens": self.tokens,
                "seconds": round(dt, 3), "images_per_s": round(self.encoded / dt, 3) if dt else 0.0,
                "tokens_per_s": round(self.tokens / dt, 1) if dt else 0.0}
+        if self.repeated:
+            out["repeated_in_source"] = self.repeated
         if self.first is not None and self.last is not None and self.encoded > 1 and self.last > self.first:
             # start-up (loading the model, starting workers) apart from the steady rate
             out["first_result_s"] = round(self.first - self.start, 3)

@@ -49,6 +49,7 @@ class Item:
     path: str | None = None
     data: bytes | None = None
     problem: str | None = None  # why this entry cannot be an image (refused without reading)
+    alt: str | None = None  # its key when ``key`` already names other content in the source (``claim``)
 
     @property
     def source(self) -> str | bytes:
@@ -80,6 +81,26 @@ def safe_key(text: str) -> str:
         return text
     except UnicodeEncodeError:
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def claim(claims: Any, key: Any, digest: Any, alt: Any) -> str | None:
+    """Which key an entry of the source is stored under: "key" (the first entry under
+    ``key``), "alt" (``key`` already names other content: the entry takes its ``alt``
+    key, a Parquet row's ``key#row-N``), or None (a repeat: ``key`` already names this
+    content, or the entry has no ``alt``; it is not encoded again). ``claims`` maps
+    each key taken to its content (a dict, or anything with ``get`` and
+    ``__setitem__``); keys and digests are opaque here (the Ray engine stores short
+    digests of both). Both engines decide by this rule, so that a path repeated
+    anywhere in a source is encoded once."""
+    held = claims.get(key)
+    if held is None:
+        claims[key] = digest
+        return "key"
+    if held == digest or alt is None:
+        return None
+    if claims.get(alt) is None:
+        claims[alt] = digest
+    return "alt"
 
 
 def _path_problem(p: str) -> str | None:
@@ -191,8 +212,10 @@ def _open_parquet(path: Path, column: str | None) -> tuple[Any, str | None, str 
 
 
 def _parquet(path: Path, f: Any, path_col: str | None, bytes_col: str | None) -> Iterator[Item]:
+    """Rows in order; a key the column repeats is resolved by ``claim`` where the job
+    hashes the rows (each row carries ``key#row-N`` as its ``alt``)."""
     wanted = [c for c in (path_col, bytes_col) if c is not None]
-    row, seen = 0, set()
+    row = 0
     for group in range(f.num_row_groups):
         # one row group at a time, so that a damaged one costs its own rows, not the job
         group_rows = f.metadata.row_group(group).num_rows
@@ -201,20 +224,14 @@ def _parquet(path: Path, f: Any, path_col: str | None, bytes_col: str | None) ->
             for batch in f.iter_batches(columns=wanted, batch_size=256, row_groups=[group]):
                 cols = {name: batch.column(name).to_pylist() for name in wanted}
                 for k in range(batch.num_rows):
-                    item = _parquet_item(path, row, cols[path_col][k] if path_col else None,
-                                         cols[bytes_col][k] if bytes_col else None, path_col, bytes_col)
-                    if item.key in seen:  # a repeated path: keys stay unique
-                        item = Item(f"{item.key}#row-{row}", item.path, item.data, item.problem)
-                    seen.add(item.key)
-                    yield item
+                    yield _parquet_item(path, row, cols[path_col][k] if path_col else None,
+                                        cols[bytes_col][k] if bytes_col else None, path_col, bytes_col)
                     row += 1
                     done += 1
         except Exception as exc:  # a corrupt page or row group: its remaining rows are refused
             reason = f"row group {group} of {path.name} cannot be read ({_one_line(exc)})"
             for _ in range(done, group_rows):
-                key = f"row-{row}"
-                seen.add(key)
-                yield Item(key, problem=reason)
+                yield Item(f"row-{row}", problem=reason, alt=f"row-{row}#row-{row}")
                 row += 1
 
 
@@ -241,13 +258,14 @@ def _parquet_item(path: Path, row: int, p: object, value: object, path_col: str 
             problems.append(problem)
     if not problems and value is None and p is None:
         problems.append("the row holds no image (its image column is null)")
+    alt = f"{key}#row-{row}"
     if problems:
-        return Item(key, problem="; ".join(problems))
+        return Item(key, problem="; ".join(problems), alt=alt)
     if value is not None:  # the bytes are the image; a path beside them only names it (the key)
-        return Item(key, data=bytes(value))
+        return Item(key, data=bytes(value), alt=alt)
     if not os.path.isabs(p):
         p = str(path.parent / p)
-    return Item(key, path=p)
+    return Item(key, path=p, alt=alt)
 
 
 def _one_line(exc: BaseException) -> str:
