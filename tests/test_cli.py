@@ -98,7 +98,7 @@ def test_eval_legibility_on_a_data_folder(tmp_path, capsys):
     assert code == 0 and "report.md" in text
     results = json.loads((out / "results.json").read_text())
     rows = {(r["preset"], r["budget"]): r for r in results["records"]}
-    naive = "qwen2.5-vl(max_pixels=18195)"  # the largest cap whose worst case keeps 64 tokens
+    naive = "qwen2.5-vl(max_pixels=18195), naive for 64"  # the largest cap whose worst case keeps 64 tokens
     assert set(rows) == {("fixed", None), ("qwen2-vl", None), ("budget(max_tokens=64)", 64),
                          ("qwen2.5-vl, max_tokens=64", None), (naive, None)}
     assert rows[("qwen2.5-vl, max_tokens=64", None)]["tokens"] <= 64 and rows[(naive, None)]["tokens"] <= 64

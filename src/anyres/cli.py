@@ -261,7 +261,7 @@ def cmd_eval_ranking(args) -> int:
     categories = [c.strip() for c in args.categories.split(",") if c.strip()] if args.categories else RANKING_CATEGORIES
     result = run_ranking(
         args.out, presets=_specs(args.presets) or None, budgets=args.budgets, images=args.images or len(categories),
-        categories=categories, fitted=(_specs(args.fitted) or []) if args.fitted is not None else ("qwen2.5-vl", "internvl"),
+        categories=categories, fitted=(_specs(args.fitted) or []) if args.fitted is not None else None,
         fit_budgets=args.fit_budgets, reader=args.reader, cache_dir=cache, progress=not args.quiet,
     )
     paths = result["paths"]
@@ -496,10 +496,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--presets", help="comma-separated presets (default: every preset)")
     p.add_argument("--budgets", type=_ints, default=[1024, 2048], help="budgets every preset is fitted to")
-    p.add_argument("--fitted", default=None, help="presets compared fitted against naive caps (default: qwen2.5-vl,internvl)")
-    p.add_argument("--fit-budgets", type=_ints, default=[512, 1024, 2048], help="budgets of the fitted-against-naive runs")
+    p.add_argument("--fitted", default=None,
+                   help="presets compared fitted against naive caps (default: every preset of the run; '' for none)")
+    p.add_argument("--fit-budgets", type=_ints, default=[1024, 2048], help="budgets of the fitted-against-naive runs")
     p.add_argument("--images", type=int, default=0, help="generated dev documents (default: one per category)")
-    p.add_argument("--categories", help="document categories (default: receipt,page,table,screenshot,scan)")
+    p.add_argument("--categories", help="document categories (default: receipt,page,table,screenshot)")
     p.add_argument("--reader", default="rapidocr", help="rapidocr (default) or tesseract")
     p.add_argument("--cache", default=None, help="OCR cache folder (default ~/.cache/anyres/ocr; 'none' disables)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -106,12 +106,12 @@ def test_fitted_and_naive_runs_are_planned_read_and_scored():
     columns = runs(["fixed"], [576, 1152], fitted=["internvl"])
     assert [c.label for c in columns] == [
         "fixed", "budget(max_tokens=576)", "budget(max_tokens=1152)", "internvl, max_tokens=576",
-        "internvl(max_tiles=1)", "internvl, max_tokens=1152", "internvl(max_tiles=3)"]
+        "internvl(max_tiles=1), naive for 576", "internvl, max_tokens=1152", "internvl(max_tiles=3), naive for 1152"]
     assert [c.budget for c in columns[:3]] == [None, 576, 1152] and columns[3].max_tokens == 576
     columns = [runs(["fixed"], [])[0]] + fitted_runs(["qwen2.5-vl"], [512])
     records = evaluate([doc], plan_runs=columns, reader=FakeReader(doc.words), progress=False)
     by = {r["preset"]: r for r in records}
-    assert set(by) == {"fixed", "qwen2.5-vl, max_tokens=512", "qwen2.5-vl(max_pixels=402191)"}
+    assert set(by) == {"fixed", "qwen2.5-vl, max_tokens=512", "qwen2.5-vl(max_pixels=402191), naive for 512"}
     assert by["qwen2.5-vl, max_tokens=512"]["fit"] == {"budget": 512, "how": "fitted", "base": "qwen2.5-vl"}
     assert by["qwen2.5-vl, max_tokens=512"]["tokens"] <= 512 and by["qwen2.5-vl, max_tokens=512"]["spec"].startswith(
         "qwen2.5-vl(max_pixels=")
@@ -129,7 +129,20 @@ def test_run_ranking_writes_the_results_the_readme_reads(tmp_path):
     assert data["meta"]["presets"] == ["fixed", "internvl", "gpt4v"] and len(data["records"]) == len(result["records"])
     labels = [r["preset"] for r in data["records"]]
     assert labels == ["fixed", "internvl", "gpt4v", "fixed, max_tokens=1024", "internvl, max_tokens=1024",
-                      "gpt4v, max_tokens=1024", "internvl(max_tiles=3)"]
+                      "gpt4v, max_tokens=1024", "internvl(max_tiles=3), naive for 1024"]
     report = (tmp_path / "ranking.md").read_text()
     assert "words read per 1,000 visual tokens" in report and "`internvl(max_tiles=3)`" in report
     assert (tmp_path / "cost.png").stat().st_size > 10_000
+
+
+def test_the_short_fitted_table_keeps_the_named_presets_and_every_difference():
+    def pair(base, budget, fitted_read, naive_read):
+        fit = {"budget": budget, "base": base}
+        return [rec(f"{base}, max_tokens={budget}", "d1", fitted_read, 500, fit={**fit, "how": "fitted"}),
+                rec(f"{base}(cap={budget})", "d1", naive_read, 400, fit={**fit, "how": "naive"})]
+
+    records = pair("q", 1024, 50, 50) + pair("p", 1024, 70, 40) + pair("s", 2048, 30, 30)
+    text = fitted_markdown(records, always=("q",))
+    assert "| `q` | 1,024 |" in text and "| `p` | 1,024 |" in text and "+30 words (+30.0 points)" in text
+    assert "| `s` |" not in text and "The same words read fitted and naive: `s` (2,048)." in text
+    assert text.count("\n| `") == 2 and "| `s` | 2,048 |" in fitted_markdown(records)

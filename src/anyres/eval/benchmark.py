@@ -47,6 +47,12 @@ def fitted_label(spec: str, budget: int) -> str:
     return f"{spec}, max_tokens={int(budget)}"
 
 
+def naive_label(capped: str, budget: int) -> str:
+    """A naive run's label: its capped spec and the budget it was capped for (two budgets
+    may share a cap; their rows stay apart)."""
+    return f"{capped}, naive for {int(budget)}"
+
+
 def fitted_runs(specs: Sequence[str], budgets: Sequence[int], naive: bool = True) -> list[Run]:
     """Each spec fitted to each budget and, with ``naive``, capped the naive way."""
     from .fitted import naive_spec
@@ -61,7 +67,7 @@ def fitted_runs(specs: Sequence[str], budgets: Sequence[int], naive: bool = True
                     capped = naive_spec(spec, b)
                 except AnyresError:
                     continue  # no knob or no value fits every image: no naive run to compare
-                out.append(Run(capped, capped, fit={"budget": int(b), "how": "naive", "base": spec}))
+                out.append(Run(naive_label(capped, b), capped, fit={"budget": int(b), "how": "naive", "base": spec}))
     return out
 
 

@@ -40,15 +40,18 @@ def _sizes(cap: int | None, unit: int) -> list[tuple[int, int]]:
 def worst_tokens(spec: str, overrides: dict[str, Any] | None = None, cap_param: str | None = None) -> int:
     """The most ``num_tokens`` one image takes under ``spec`` with ``overrides``, over
     the sizes of the module docstring (0 when no size can be planned)."""
-    return _worst(spec, tuple(sorted((overrides or {}).items())), cap_param)
+    return _worst(spec, repr(sorted((overrides or {}).items())), cap_param)
 
 
 @lru_cache(maxsize=512)
-def _worst(spec: str, items: tuple, cap_param: str | None) -> int:
+def _worst(spec: str, items: str, cap_param: str | None) -> int:
+    """``worst_tokens`` keyed by the overrides' repr (values may be dicts: literals only)."""
+    import ast
+
     from ..plan import plan
     from ..plan.registry import resolve
 
-    overrides = dict(items)
+    overrides = dict(ast.literal_eval(items))
     _, params, _ = resolve(spec, **overrides)
     cap = params.get(cap_param) if cap_param else None
     unit = int(params.get("patch_size", 14)) * int(params.get("merge_size", 1))

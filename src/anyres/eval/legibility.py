@@ -59,8 +59,8 @@ def run_legibility(
 
 # --- the ranking ---------------------------------------------------------------------
 
-RANKING_CATEGORIES = ("receipt", "page", "table", "screenshot", "scan")
-FIT_BUDGETS = (512, 1024, 2048)  # fitted against naive, for DEFAULT_FITTED
+RANKING_CATEGORIES = ("receipt", "page", "table", "screenshot")
+FIT_BUDGETS = (1024, 2048)  # fitted against naive, for every preset with a size knob
 RECORD_FIELDS = ("image", "category", "split", "preset", "budget", "fit", "spec", "width", "height", "words", "tokens",
                  "prompt_tokens", "encoder_gflops", "tower", "matched_words", "recall", "cer", "views", "encoder_pixels",
                  "error")
@@ -69,7 +69,8 @@ RECORD_FIELDS = ("image", "category", "split", "preset", "budget", "fit", "spec"
 def ranking_runs(presets: Sequence[str], budgets: Sequence[int], fitted: Sequence[str] = DEFAULT_FITTED,
                  fit_budgets: Sequence[int] = FIT_BUDGETS) -> list[Run]:
     """Every preset at its defaults and fitted to each budget; then ``fitted`` fitted and
-    naively capped at each of ``fit_budgets`` (each label once)."""
+    naively capped at each of ``fit_budgets`` (each label once; no naive run where the
+    preset has no size knob or no value keeps every image within the budget)."""
     out = [Run(p, p) for p in presets] + fitted_runs(presets, budgets, naive=False) + fitted_runs(fitted, fit_budgets)
     seen: set[str] = set()
     return [r for r in out if not (r.label in seen or seen.add(r.label))]
@@ -90,7 +91,7 @@ def run_ranking(
     images: int = len(RANKING_CATEGORIES),
     seed: int = 0,
     categories: Sequence[str] = RANKING_CATEGORIES,
-    fitted: Sequence[str] = DEFAULT_FITTED,
+    fitted: Sequence[str] | None = None,
     fit_budgets: Sequence[int] = FIT_BUDGETS,
     reader: str = "rapidocr",
     cache_dir: str | Path | None = None,
@@ -99,7 +100,8 @@ def run_ranking(
 ) -> dict[str, Any]:
     """Score every preset family (default: ``anyres.presets()``) at its defaults and
     fitted to ``budgets`` on ``images`` generated dev documents, plus fitted against naive
-    for ``fitted``; write ``legibility_ranking.json``, ``ranking.md`` and ``cost.png``."""
+    for ``fitted`` (default: every preset of the run); write ``legibility_ranking.json``,
+    ``ranking.md`` and ``cost.png``."""
     import json
     import os
 
@@ -113,6 +115,7 @@ def run_ranking(
     start = time.perf_counter()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     names = list(presets or all_presets())
+    fitted = list(names if fitted is None else fitted)
     for name in [*names, *fitted]:
         resolve(name)  # a typo is a SpecError before any OCR
     budgets = [budget_value(b) for b in budgets]

@@ -108,7 +108,7 @@ def fitted_vs_naive(records: Iterable[dict]) -> list[dict[str, Any]]:
         key = (fit["base"], fit["budget"])
         pairs[key][fit["how"]][(r["split"], r["image"])] = r
         if fit["how"] == "naive":
-            specs[key] = r["preset"]
+            specs[key] = r.get("spec") or r["preset"]
     rows = []
     for (base, budget), runs in sorted(pairs.items()):
         both = [k for k in runs["fitted"] if k in runs["naive"]
@@ -155,7 +155,9 @@ def ranking_markdown(records: list[dict], budgets: Sequence[int] = RANKING_BUDGE
                           ("per_gflop", "words read per encoder GFLOP")):
         rows = ranking(records, budgets, metric)
         head = ["preset"] + (["tower"] if metric == "per_gflop" else []) + [_setting_name(b) for b in (None, *budgets)]
-        lines += [f"Ranked by {title} (#: rank within the column; in brackets: word recall and what was spent):", "",
+        lines += [f"Ranked by {title} (#: rank within the column; in brackets: word recall, and the "
+                  f"{'visual tokens' if metric == 'per_1k_tokens' else 'encoder GFLOPs'} of all the documents "
+                  "together):", "",
                   "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in rows:
             tower = next((s["tower"] for s in r["settings"].values() if s.get("tower")), None)
@@ -166,8 +168,15 @@ def ranking_markdown(records: list[dict], budgets: Sequence[int] = RANKING_BUDGE
     return "\n".join(lines).rstrip() + "\n"
 
 
-def fitted_markdown(records: list[dict]) -> str:
+def fitted_markdown(records: list[dict], always: Sequence[str] | None = None) -> str:
+    """The fitted-against-naive table; with ``always``, only those presets' rows and the
+    rows where the words read differ, then a line naming the presets read equally."""
     rows = fitted_vs_naive(records)
+    equal: list[str] = []
+    if always is not None:
+        keep = [r for r in rows if r["preset"] in always or r["more_words"] != 0]
+        equal = sorted({f"`{r['preset']}` ({r['budget']:,})" for r in rows if r not in keep})
+        rows = keep
     lines = ["| preset | budget | naive cap (every image) | naive: words read, recall, tokens | "
              "fitted: words read, recall, tokens | fitted - naive |",
              "|---|---|---|---|---|---|"]
@@ -177,4 +186,6 @@ def fitted_markdown(records: list[dict]) -> str:
             f"| `{r['preset']}` | {r['budget']:,} | `{r['naive_spec']}` | {n['read']:,} / {r['words']:,}, "
             f"{100 * n['recall']:.1f}%, {n['tokens']:,} | {f['read']:,} / {r['words']:,}, {100 * f['recall']:.1f}%, "
             f"{f['tokens']:,} | {r['more_words']:+,} words ({r['recall_points']:+.1f} points) |")
+    if equal:
+        lines += ["", "The same words read fitted and naive: " + ", ".join(equal) + "."]
     return "\n".join(lines) + "\n"

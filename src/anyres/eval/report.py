@@ -55,15 +55,17 @@ def kind_of(record: dict) -> str:
 
 
 def cost_points(records: list[dict]) -> list[dict[str, Any]]:
-    """One point per run label over every document it planned: mean tokens, mean
-    encoder GFLOPs (None when a document's tower is unknown), word recall over all
-    words (read / drawn), its kind."""
+    """One point per run label that planned every document: mean tokens, mean encoder
+    GFLOPs (None when the tower is unknown), word recall over all words (read / drawn),
+    its kind. A run refused on some document (a budget it cannot reach) has no point:
+    its mean over the others would not be comparable."""
     groups: dict[str, list[dict]] = {}
     for r in records:
-        if r.get("recall") is not None:
-            groups.setdefault(r["preset"], []).append(r)
+        groups.setdefault(r["preset"], []).append(r)
     points = []
     for label, rs in groups.items():
+        if any(r.get("recall") is None for r in rs):
+            continue
         gflops = [r.get("encoder_gflops") for r in rs]
         words = sum(r["words"] for r in rs)
         points.append({

@@ -103,7 +103,7 @@ def fitnaive_table() -> str:
     results = _ranking_results()
     if results is None:
         return "(no results: run `anyres eval ranking --out docs/results`)"
-    return fitted_markdown(results[1])
+    return fitted_markdown(results[1], always=("qwen2.5-vl", "internvl"))
 
 
 def coverage_table() -> str:
