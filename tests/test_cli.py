@@ -93,22 +93,29 @@ def test_eval_legibility_on_a_data_folder(tmp_path, capsys):
     (data / "note.txt").write_text("total 42.50")
     out = tmp_path / "out"
     code, text, _ = run(capsys, "eval", "legibility", "--data", str(data), "--presets", "fixed,qwen2-vl",
-                        "--budgets", "64", "--cache", str(tmp_path / "cache"), "--quiet", "--out", str(out))
+                        "--budgets", "64", "--fitted", "qwen2.5-vl", "--cache", str(tmp_path / "cache"), "--quiet",
+                        "--out", str(out))
     assert code == 0 and "report.md" in text
     results = json.loads((out / "results.json").read_text())
     rows = {(r["preset"], r["budget"]): r for r in results["records"]}
-    assert set(rows) == {("fixed", None), ("qwen2-vl", None), ("budget(max_tokens=64)", 64)}
+    naive = "qwen2.5-vl(max_pixels=18195), naive for 64"  # the largest cap whose worst case keeps 64 tokens
+    assert set(rows) == {("fixed", None), ("qwen2-vl", None), ("budget(max_tokens=64)", 64),
+                         ("qwen2.5-vl, max_tokens=64", None), (naive, None)}
+    assert rows[("qwen2.5-vl, max_tokens=64", None)]["tokens"] <= 64 and rows[(naive, None)]["tokens"] <= 64
+    assert rows[(naive, None)]["fit"] == {"budget": 64, "how": "naive", "base": "qwen2.5-vl"}
     assert all(r["image"] == "note" and r["split"] == "user" for r in rows.values())
     assert rows[("qwen2-vl", None)]["recall"] == 1.0
     assert rows[("budget(max_tokens=64)", 64)]["tokens"] <= 64
     assert (out / "pareto.png").stat().st_size > 10_000 and "| budget |" in (out / "report.md").read_text()
+    assert (out / "cost.png").stat().st_size > 10_000 and "## Fitted against naive" in (out / "report.md").read_text()
     # two runs merge into one report: records of both, comparisons over their union
     code, text, _ = run(capsys, "eval", "legibility", "--data", str(data), "--presets", "fixed",
-                        "--budgets", "128", "--cache", str(tmp_path / "cache"), "--quiet", "--out", str(tmp_path / "b"))
+                        "--budgets", "128", "--fitted", "", "--cache", str(tmp_path / "cache"), "--quiet",
+                        "--out", str(tmp_path / "b"))
     code, text, _ = run(capsys, "eval", "report", str(out / "results.json"), str(tmp_path / "b" / "results.json"),
                         "--out", str(tmp_path / "merged"))
     merged = json.loads((tmp_path / "merged" / "results.json").read_text())
-    assert code == 0 and len(merged["records"]) == 5
+    assert code == 0 and len(merged["records"]) == 7
     assert {(c["budget"], c["split"]) for c in merged["comparisons"]} == {(64, "user"), (128, "user")}
     assert run(capsys, "eval", "report", str(tmp_path / "missing.json"), "--out", str(tmp_path / "x"))[0] == 2
 
@@ -176,6 +183,10 @@ USAGE_ERRORS = [
     ["eval", "report", "{d}/in.png", "--out", "{d}/r"],
     ["eval", "report", "{d}/missing.json", "--out", "{d}/r"],
     ["eval", "legibility", "--out", "{d}/a-file"],
+    ["eval", "ranking", "--out", "{d}/a-file"],
+    ["eval", "ranking", "--out", "{d}/r", "--presets", "fixed,no-such-preset"],
+    ["eval", "ranking", "--out", "{d}/r", "--budgets", "0"],
+    ["eval", "ranking", "--out", "{d}/r", "--categories", "receipt,no-such-category"],
     ["demo", "--out", "{d}/a-file"],
 ]
 

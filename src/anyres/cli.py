@@ -226,7 +226,7 @@ def _ints(text: str | None) -> list[int]:
 
 
 def cmd_eval_legibility(args) -> int:
-    from .eval.benchmark import DEFAULT_PRESETS
+    from .eval.benchmark import DEFAULT_FITTED, DEFAULT_PRESETS
     from .eval.documents import CATEGORIES
     from .eval.legibility import run_legibility
 
@@ -245,9 +245,29 @@ def cmd_eval_legibility(args) -> int:
         upscale=args.upscale,
         cache_dir=cache,
         progress=not args.quiet,
+        fitted=(_specs(args.fitted) or []) if args.fitted is not None else list(DEFAULT_FITTED),
     )
     paths = result["paths"]
-    print(f"wrote {paths['results']}, {paths['report']} and {paths['pareto']} in {result['meta']['seconds']} s")
+    print(f"wrote {paths['results']}, {paths['report']}, {paths['pareto']} and {paths['cost']} "
+          f"in {result['meta']['seconds']} s")
+    return 0
+
+
+def cmd_eval_ranking(args) -> int:
+    from .eval.legibility import RANKING_CATEGORIES, run_ranking
+
+    output_folder(args.out)
+    cache = False if args.cache == "none" else args.cache
+    categories = [c.strip() for c in args.categories.split(",") if c.strip()] if args.categories else RANKING_CATEGORIES
+    result = run_ranking(
+        args.out, presets=_specs(args.presets) or None, budgets=args.budgets, images=args.images or len(categories),
+        categories=categories, fitted=(_specs(args.fitted) or []) if args.fitted is not None else None,
+        fit_budgets=args.fit_budgets, reader=args.reader, cache_dir=cache, progress=not args.quiet,
+    )
+    paths = result["paths"]
+    read, cached = result["views"]
+    print(f"wrote {paths['results']}, {paths['report']} and {paths['cost']} in {result['seconds']} s "
+          f"({read} views read, {cached} from the cache; load {result['load']})")
     return 0
 
 
@@ -466,9 +486,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reader", default="rapidocr", help="rapidocr (default) or tesseract")
     p.add_argument("--upscale", type=float, default=1.0, help="enlarge each view by this factor before reading")
     p.add_argument("--cache", default=None, help="OCR cache folder (default ~/.cache/anyres/ocr; 'none' disables)")
+    p.add_argument("--fitted", default=None,
+                   help="model presets also run fitted to each budget (max_tokens=B) and capped the naive way "
+                        "(default: qwen2.5-vl,internvl; '' for none)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_eval_legibility)
+    p = evsub.add_parser(
+        "ranking",
+        help="every preset at its defaults and fitted to token budgets: words read per 1,000 tokens and per GFLOP",
+    )
+    p.add_argument("--presets", help="comma-separated presets (default: every preset)")
+    p.add_argument("--budgets", type=_ints, default=[1024, 2048], help="budgets every preset is fitted to")
+    p.add_argument("--fitted", default=None,
+                   help="presets compared fitted against naive caps (default: every preset of the run; '' for none)")
+    p.add_argument("--fit-budgets", type=_ints, default=[1024, 2048], help="budgets of the fitted-against-naive runs")
+    p.add_argument("--images", type=int, default=0, help="generated dev documents (default: one per category)")
+    p.add_argument("--categories", help="document categories (default: receipt,page,table,screenshot)")
+    p.add_argument("--reader", default="rapidocr", help="rapidocr (default) or tesseract")
+    p.add_argument("--cache", default=None, help="OCR cache folder (default ~/.cache/anyres/ocr; 'none' disables)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--out", required=True, help="output folder (the README reads docs/results)")
+    p.set_defaults(func=cmd_eval_ranking)
     p = evsub.add_parser("report", help="merge results.json files of several runs into one report")
     p.add_argument("results", nargs="+", help="results.json files")
     p.add_argument("--out", required=True, help="output folder")

@@ -10,37 +10,49 @@ recognised across an image's views are pooled and scored.
 >>> doc = next(generated(1, "dev"))
 >>> score_plan(doc, "budget(max_tokens=1152)", ViewReader())["recall"]
 
-Command line: ``anyres eval legibility --out out/legibility``.
+Command line: ``anyres eval legibility --out out/legibility``; every preset ranked by
+words read per 1,000 tokens and per encoder GFLOP, at its defaults and fitted to token
+budgets: ``anyres eval ranking --out docs/results`` (``anyres.eval.ranking``; fitted
+against naive caps: ``anyres.eval.fitted``).
 """
 
 from __future__ import annotations
 
-from .benchmark import DEFAULT_BUDGETS, DEFAULT_PRESETS, evaluate, score_plan
+from .benchmark import DEFAULT_BUDGETS, DEFAULT_FITTED, DEFAULT_PRESETS, Run, evaluate, score_plan
 from .cache import ViewReader
 from .documents import CATEGORIES, SPLITS, DataError, Document, generate, generated, load_folder
-from .legibility import run_legibility
+from .fitted import naive_setting, naive_spec
+from .legibility import run_legibility, run_ranking
 from .metrics import cer, char_errors, match_words, normalise, word_recall
+from .ranking import fitted_vs_naive, ranking
 from .readers import READERS, ReaderError, tesseract_available
 
 __all__ = [
     "CATEGORIES",
     "DEFAULT_BUDGETS",
+    "DEFAULT_FITTED",
     "DEFAULT_PRESETS",
     "DataError",
     "Document",
     "READERS",
     "ReaderError",
+    "Run",
     "SPLITS",
     "ViewReader",
     "cer",
     "char_errors",
     "evaluate",
+    "fitted_vs_naive",
     "generate",
     "generated",
     "load_folder",
     "match_words",
+    "naive_setting",
+    "naive_spec",
     "normalise",
+    "ranking",
     "run_legibility",
+    "run_ranking",
     "score_plan",
     "tesseract_available",
     "word_recall",

@@ -58,7 +58,7 @@ def comparison(records: list[dict], split: str, budget: int) -> dict[str, Any]:
     planner = {r["image"]: r for r in _ok(recs) if r["budget"] == budget}
     presets: dict[str, dict[str, dict]] = defaultdict(dict)
     for r in recs:
-        if r["budget"] is None:
+        if r["budget"] is None and not r.get("fit"):  # presets at their own settings only
             presets[r["preset"]][r["image"]] = r
     fitting = {}
     for name, rows in presets.items():

@@ -1,5 +1,6 @@
-"""Generated sections of the README (kept true by a test): the preset table, a compare table and the
-family coverage table."""
+"""Generated sections of the README (kept true by a test): the preset table, compare and cost tables,
+the family coverage table, and the legibility ranking and fitted-against-naive tables (from the
+committed ``docs/results/legibility_ranking.json``)."""
 
 from __future__ import annotations
 
@@ -68,6 +69,43 @@ def fitted_table() -> str:
     return _cost_command(FITTED_SPECS, " --max-tokens 1024")
 
 
+RANKING_FILE = Path(__file__).resolve().parents[3] / "docs" / "results" / "legibility_ranking.json"
+
+
+def _ranking_results() -> tuple[dict, list[dict]] | None:
+    import json
+
+    if not RANKING_FILE.is_file():
+        return None
+    data = json.loads(RANKING_FILE.read_text())
+    return data["meta"], data["records"]
+
+
+def ranking_table() -> str:
+    """Every preset ranked by words read per 1,000 tokens and per GFLOP, from the
+    committed results of ``anyres eval ranking`` (no OCR here)."""
+    from ..eval.ranking import ranking_markdown
+
+    results = _ranking_results()
+    if results is None:
+        return "(no results: run `anyres eval ranking --out docs/results`)"
+    meta, records = results
+    missing = [p for p in presets() if p not in meta["presets"]]
+    note = (f"\nNot measured yet (added after the run; rerun the command): {', '.join(f'`{p}`' for p in missing)}.\n"
+            if missing else "")
+    return (f"Documents: {meta['documents']}; reader: {meta['reader']}.\n\n"
+            + ranking_markdown(records, meta["budgets"]) + note)
+
+
+def fitnaive_table() -> str:
+    from ..eval.ranking import fitted_markdown
+
+    results = _ranking_results()
+    if results is None:
+        return "(no results: run `anyres eval ranking --out docs/results`)"
+    return fitted_markdown(results[1], always=("qwen2.5-vl", "internvl"))
+
+
 def coverage_table() -> str:
     from .coverage import coverage_table as table
 
@@ -75,7 +113,7 @@ def coverage_table() -> str:
 
 
 SECTIONS = {"presets": preset_table, "compare": compare_table, "coverage": coverage_table, "cost": cost_table,
-            "fitted": fitted_table}
+            "fitted": fitted_table, "ranking": ranking_table, "fitnaive": fitnaive_table}
 
 
 def render(text: str) -> str:
