@@ -6,7 +6,7 @@ budget (its rows carry ``budget``), or a model's own preset kept within a budget
 ``plan(image, preset, max_tokens=B)``, naive the knob capped once for every image,
 ``anyres.eval.fitted``). Plans that a preset refuses (``PlanError``) become records with
 an ``error`` and no scores. Each record has the encoder GFLOPs of its plan when the
-preset's tower size is known (``anyres.eval.towers``).
+preset's tower size is known (``anyres.plan.sizes.preset_encoder``).
 """
 
 from __future__ import annotations
@@ -78,13 +78,21 @@ def runs(specs: Sequence[str], budgets: Sequence[int], fitted: Sequence[str] = (
             + fitted_runs(fitted, budgets))
 
 
+def encoder_gflops(plan: Any) -> float | None:
+    """Encoder GFLOPs of ``plan`` through its preset's own tower (None: tower unknown)."""
+    from ..plan.sizes import preset_encoder
+
+    tower = preset_encoder(plan.preset)
+    return None if tower is None else round(plan.cost(encoder=tower).encoder_flops.total / 1e9, 2)
+
+
 def score_plan(doc: Document, spec: str, reader: ViewReader, budget: int | None = None,
                max_tokens: int | None = None, label: str | None = None, fit: dict | None = None) -> dict[str, Any]:
     """Plan ``doc`` with ``spec`` (fitted to ``max_tokens`` when given), read every view
     and score the pooled lines."""
     from ..pixels import render_views
     from ..plan import plan
-    from .towers import encoder_gflops, tower_name
+    from ..plan.sizes import preset_encoder
 
     record: dict[str, Any] = {
         "image": doc.name, "category": doc.category, "split": doc.split, "preset": label or spec, "budget": budget,
@@ -108,7 +116,7 @@ def score_plan(doc: Document, spec: str, reader: ViewReader, budget: int | None 
         tokens=p.num_tokens,
         prompt_tokens=len(p.layout),
         encoder_gflops=encoder_gflops(p),
-        tower=tower_name(p.preset),
+        tower=preset_encoder(p.preset),
         recall=matched / total if total else 1.0,
         cer=(s + d + i) / n if n else 0.0,
         matched_words=matched,

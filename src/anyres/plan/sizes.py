@@ -73,6 +73,17 @@ ENCODERS: dict[str, EncoderSize] = {
         EncoderSize("qwen2-vl-vit", 1280, 5120, 32, 16, 14, temporal_patch=2, merge=2, merger_out=3584),
         EncoderSize("qwen2.5-vl-vit", 1280, 3420, 32, 16, 14, gated=True, temporal_patch=2, merge=2,
                     merger_out=3584, window=112, full_layers=(7, 15, 23, 31)),
+        EncoderSize("qwen3-vl-vit", 1152, 4304, 27, 16, 16, temporal_patch=2, merge=2, merger_out=4096),
+        # GLM-4.1V: the MLP is out_hidden_size wide, gated
+        EncoderSize("glm4v-vit", 1536, 4096, 24, 12, 14, gated=True, temporal_patch=2, merge=2, merger_out=4096),
+        EncoderSize("paddleocr-vl-vit", 1152, 4304, 27, 16, 14, merge=2),
+        EncoderSize("siglip-l/16", 1024, 4096, 24, 16, 16),
+        EncoderSize("siglip2-so400m/16", 1152, 4304, 27, 16, 16),
+        EncoderSize("pixtral-vit", 1024, 4096, 24, 16, 16, gated=True),
+        EncoderSize("mistral3-vit", 1024, 4096, 24, 16, 14, gated=True),  # Mistral Small 3.1
+        EncoderSize("mllama-vit", 1280, 5120, 40, 16, 14, cls=1),  # 32 local + 8 global layers
+        EncoderSize("llama4-vit", 1408, 5632, 34, 16, 14, cls=1),
+        EncoderSize("aimv2-large/14", 1024, 2816, 24, 8, 14, gated=True),  # Ovis2
     )
 }
 LLMS: dict[str, LLMSize] = {
@@ -113,14 +124,49 @@ PRESET_MODELS: dict[str, tuple[str, str]] = {
 }
 
 
+# presets whose reference checkpoints anyres knows the tower of but not one language
+# model (the family ships several), from their config.json: ``encoder="auto"`` only.
+# GPT-4V's tower is not public; Gemma 4's, MiniCPM-V 4.6's, HunYuan-VL's and
+# DeepSeek-OCR 2's (SAM + a language-model encoder) are not sized here.
+PRESET_ENCODERS: dict[str, str] = {
+    "dynamic": "clip-l/336",  # generic bucketing over a ViT-L/14
+    "budget": "qwen2-vl-vit",  # native ViT/14 views with a 2x2 merge
+    "qwen3-vl": "qwen3-vl-vit",
+    "glm4v": "glm4v-vit",
+    "paddleocr-vl": "paddleocr-vl-vit",
+    "gemma3": "siglip-so400m/384",  # at 896 px
+    "pixtral": "pixtral-vit",
+    "mistral3": "mistral3-vit",
+    "mllama": "mllama-vit",
+    "llama4": "llama4-vit",
+    "smolvlm": "siglip-so400m/384",  # SmolVLM2-2.2B
+    "idefics2": "siglip-so400m/384",
+    "siglip2": "siglip2-so400m/16",
+    "internvl3.5": "internvit-300m",
+    "aria": "siglip-so400m/384",
+    "ovis2": "aimv2-large/14",
+    "deepseek-vl": "siglip-l/16",
+    "janus": "siglip-l/16",
+}
+
+
+def preset_encoder(preset: str) -> str | None:
+    """The name of ``preset``'s own tower size (``ENCODERS``), or None where anyres does
+    not know it."""
+    if preset in PRESET_MODELS:
+        return PRESET_MODELS[preset][0]
+    return PRESET_ENCODERS.get(preset)
+
+
 def preset_model(preset: str, side: str, value: Any) -> Any:
-    """``value``, or for ``"auto"`` the preset's own tower (``side="encoder"``) or
-    language model (``side="llm"``) from ``PRESET_MODELS``."""
+    """``value``, or for ``"auto"`` the preset's own tower (``side="encoder"``,
+    ``preset_encoder``) or language model (``side="llm"``, ``PRESET_MODELS``)."""
     if not (isinstance(value, str) and value == "auto"):
         return value
-    if preset not in PRESET_MODELS:
+    found = preset_encoder(preset) if side == "encoder" else PRESET_MODELS.get(preset, (None, None))[1]
+    if found is None:
         raise SpecError(f"no default {side} size for preset {preset!r}; name one ({', '.join(ENCODERS if side == 'encoder' else LLMS)})")
-    return PRESET_MODELS[preset][0 if side == "encoder" else 1]
+    return found
 
 
 _UNGATED = {"gpt2", "opt", "phi", "gpt_neox", "bloom", "falcon"}
