@@ -237,8 +237,46 @@ class _DropIn(AnyresImageProcessor):
 
 @lru_cache(maxsize=None)
 def _drop_in_class(reference: type) -> type:
-    return type("AnyresImageProcessor", (_DropIn, reference),
-                {"_reference_cls": reference, "__module__": __name__, "__qualname__": "AnyresImageProcessor"})
+    """The drop-in class for ``reference``. It lives in a module of its own,
+    ``anyres.hf.<reference name>``, that also names its call-argument type
+    (``AnyresImageProcessorKwargs``, the reference's ``valid_kwargs``), as each transformers
+    processor module names its ``<class>Kwargs``."""
+    import sys
+    import types
+
+    module = types.ModuleType(f"{__name__}.{reference.__name__}",
+                              f"AnyresImageProcessor standing in for transformers' {reference.__name__}")
+    cls = type("AnyresImageProcessor", (_DropIn, reference),
+               {"_reference_cls": reference, "__module__": module.__name__, "__qualname__": "AnyresImageProcessor"})
+    module.AnyresImageProcessor = cls
+    module.AnyresImageProcessorKwargs = reference.valid_kwargs
+    sys.modules[module.__name__] = module
+    return cls
+
+
+@lru_cache(maxsize=None)
+def drop_in_class(preset: str) -> type:
+    """A class that stands where code expects the reference *class* (not an instance): its
+    constructor takes the reference's arguments only, and builds ``AnyresImageProcessor(preset,
+    ...)``; ``from_dict`` / ``from_pretrained`` / ``cls()`` work as on the reference class.
+    ``drop_in_class("qwen2-vl")(max_pixels=200704)`` is ``AnyresImageProcessor("qwen2-vl",
+    max_pixels=200704)``."""
+    base = type(AnyresImageProcessor(preset))
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:  # noqa: N807
+        return object.__new__(cls)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: N807
+        given = kwargs.pop("preset", preset)
+        if given != preset:
+            raise SpecError(f"this class is bound to preset {preset!r}, got preset={given!r}")
+        if args:
+            raise ArgumentTypeError(f"AnyresImageProcessor({preset!r}) takes keyword arguments only, got {args!r}")
+        base.__init__(self, preset, **kwargs)
+
+    return type("AnyresImageProcessor", (base,), {"__new__": __new__, "__init__": __init__,
+                                                  "__module__": base.__module__, "__qualname__": "AnyresImageProcessor",
+                                                  "_bound_preset": preset})
 
 
 class _PresetProcessor(AnyresImageProcessor):
@@ -319,9 +357,36 @@ def _reference_kwarg(preset: str, key: str, value: Any) -> bool:
 
 
 def _anyres_attributes(p: Any, px: Any) -> dict[str, Any]:
+    """LLaVA-NeXT states its view side as ``size={"shortest_edge"}`` plus ``crop_size``;
+    LLaVA-OneVision as ``size={"height", "width"}`` (no crop size)."""
     base = p["base_size"]
-    return dict(image_grid_pinpoints=[list(x) for x in p["image_grid_pinpoints"]], size={"shortest_edge": base},
-                crop_size={"height": base, "width": base}, patch_size=p["patch_size"])
+    out = dict(image_grid_pinpoints=[list(x) for x in p["image_grid_pinpoints"]], patch_size=p["patch_size"])
+    if p["max_views"] is None:
+        return dict(out, size={"shortest_edge": base}, crop_size={"height": base, "width": base})
+    return dict(out, size={"height": base, "width": base})
+
+
+def _anyres_kwargs(p: Any, kwargs: dict) -> dict:
+    """A new view side (``size`` and ``crop_size`` naming one square side, as the reference
+    uses them: base view squashed to it, tiles of it) as the preset's ``base_size``. Sides
+    that disagree (a shortest edge other than the crop) stay as given, and are refused."""
+    if "size" not in kwargs and "crop_size" not in kwargs:
+        return kwargs
+    size, crop = kwargs.get("size"), kwargs.get("crop_size")
+    sides = set()
+    for value in (size, crop):
+        if isinstance(value, dict):
+            value = {k: v for k, v in value.items() if v is not None}
+            if set(value) == {"shortest_edge"}:
+                sides.add(value["shortest_edge"])
+            elif set(value) == {"height", "width"} and value["height"] == value["width"]:
+                sides.add(value["height"])
+            else:
+                return kwargs
+    if len(sides) != 1:
+        return kwargs
+    rest = {k: v for k, v in kwargs.items() if k not in ("size", "crop_size")}
+    return {**rest, "base_size": sides.pop()}
 
 
 def _native_attributes(p: Any, px: Any) -> dict[str, Any]:
@@ -534,7 +599,8 @@ def _anyres_reference(p: Any) -> str:
 
 
 register_processor_glue("anyres", ProcessorGlue(_anyres_inputs, _anyres_attributes, nested=_onevision_samples,
-                                                reference=_anyres_reference, fill_from_attribute=True))
+                                                reference=_anyres_reference, fill_from_attribute=True,
+                                                translate=_anyres_kwargs))
 register_processor_glue("native", ProcessorGlue(lambda p: ["pixel_values", "image_grid_thw"], _native_attributes,
                                                 image_patches=_native_patches, keeps_uint8=lambda data: False,
                                                 reference=lambda p: "Qwen2VLImageProcessorPil"))
@@ -564,9 +630,18 @@ register_processor_glue("idefics2", ProcessorGlue(lambda p: ["pixel_values", "pi
                                                   _idefics2_attributes, nested=_split_idefics3_samples,
                                                   reference=lambda p: "Idefics2ImageProcessorPil",
                                                   keeps_uint8=_no_empty_slot))
+def _naflex_processed(ip: Any, resolved: dict) -> dict:
+    """SigLIP2's processing path sizes images by patch_size and max_num_patches only: the
+    ``size`` (and crop) arguments every processor accepts are never read."""
+    for name in ("size", "do_center_crop", "crop_size", "do_pad", "pad_size"):
+        resolved.pop(name, None)
+    return resolved
+
+
 register_processor_glue("naflex", ProcessorGlue(lambda p: ["pixel_values", "pixel_attention_mask", "spatial_shapes"],
                                                 _naflex_attributes, image_patches=lambda plan: plan.num_tokens,
-                                                reference=lambda p: "Siglip2ImageProcessorPil"))
+                                                reference=lambda p: "Siglip2ImageProcessorPil",
+                                                as_processed=_naflex_processed))
 
 
 # --- Aria (fam-idefics) ---
