@@ -72,6 +72,9 @@ class ProcessorGlue:
     # the resolved call arguments as the reference's processing path uses them, given the processor (an
     # argument it ignores or replaces, a pad colour it reads from elsewhere than image_mean: ``fill_mean``)
     as_processed: Callable[[Any, dict], dict] | None = None
+    # parameters that shape the encoder's tokens only, with values that fit any view size
+    # (``hf_reference.overrides_from``): the pixels of views the preset's encoder cannot encode
+    encoder_free: dict[str, Any] | None = None
 
 
 PROCESSOR_GLUE: LayerRegistry[ProcessorGlue] = LayerRegistry(
@@ -190,7 +193,7 @@ class _DropIn(AnyresImageProcessor):
         diffs = differences(resolved, base)
         if glue.fill_from_attribute and ("image_mean" in diffs or "do_normalize" in diffs):
             diffs["fill_mean"] = [float(x) for x in self.image_mean]
-        return overrides_from(self.preset, diffs, glue.translate)
+        return overrides_from(self.preset, diffs, glue.translate, glue.encoder_free)
 
     def preprocess(self, images: Any, *args: Any, **kwargs: Any) -> BatchFeature:
         """The reference's ``preprocess`` (its argument precedence and validation; a refusal
@@ -610,7 +613,8 @@ register_processor_glue("idefics3", ProcessorGlue(lambda p: ["pixel_values", "pi
                                                   _idefics3_attributes, image_patches=_idefics3_patches,
                                                   nested=_split_idefics3_samples, on_request=("rows", "cols"),
                                                   reference=lambda p: "Idefics3ImageProcessorPil",
-                                                  keeps_uint8=_no_empty_slot))
+                                                  keeps_uint8=_no_empty_slot,
+                                                  encoder_free={"patch_size": 1, "scale_factor": 1}))
 for _name in ("slicing", "gpt4v", "s2", "budget"):
     PROCESSOR_GLUE.unsupported(_name, "it has no transformers image processor to stand in for")
 
@@ -673,7 +677,8 @@ def _pixtral_attributes(p: Any, px: Any) -> dict[str, Any]:
 
 
 register_processor_glue("pan-and-scan", ProcessorGlue(lambda p: ["pixel_values", "num_crops"], _gemma3_attributes,
-                                                      reference=lambda p: "Gemma3ImageProcessorPil"))
+                                                      reference=lambda p: "Gemma3ImageProcessorPil",
+                                                      encoder_free={"patch_size": 1, "image_seq_length": 1}))
 def _pixtral_kwargs(p: Any, kwargs: dict) -> dict:
     """PixtralProcessor calls its image processor with ``patch_size`` = patch x merge (the
     resize unit): read back as the preset's encoder patch."""
