@@ -707,7 +707,8 @@ def _mllama_attributes(p: Any, px: Any) -> dict[str, Any]:
 register_processor_glue("mllama", ProcessorGlue(
     lambda p: ["pixel_values", "num_tiles", "aspect_ratio_ids", "aspect_ratio_mask"], _mllama_attributes,
     image_patches=lambda plan: plan.info["num_tiles"], lists=("num_tiles",),
-    reference=lambda p: "MllamaImageProcessorPil", keeps_uint8=lambda data: False, nested=_mllama_samples))
+    reference=lambda p: "MllamaImageProcessorPil", keeps_uint8=lambda data: False, nested=_mllama_samples,
+    encoder_free={"patch_size": 1}))
 PROCESSOR_GLUE.unsupported(
     "llama4",
     "AnyresImageProcessor returns the transformers PIL processor's output, and Llama 4 has only a "
