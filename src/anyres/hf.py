@@ -258,13 +258,25 @@ def _drop_in_class(reference: type) -> type:
 
 
 @lru_cache(maxsize=None)
-def drop_in_class(preset: str) -> type:
+def drop_in_class(preset: str, defaults: str = "preset") -> type:
     """A class that stands where code expects the reference *class* (not an instance): its
     constructor takes the reference's arguments only, and builds ``AnyresImageProcessor(preset,
     ...)``; ``from_dict`` / ``from_pretrained`` / ``cls()`` work as on the reference class.
     ``drop_in_class("qwen2-vl")(max_pixels=200704)`` is ``AnyresImageProcessor("qwen2-vl",
-    max_pixels=200704)``."""
+    max_pixels=200704)``.
+
+    ``defaults``: where the arguments not given come from: ``"preset"`` (the preset's
+    checkpoint values, as ``AnyresImageProcessor(preset)``) or ``"reference"`` (the reference
+    class's own defaults, so that ``cls(**kwargs)`` has every attribute of
+    ``Reference(**kwargs)``: ``drop_in_class("llava-next", "reference")()`` has its 224 px
+    views, which anyres refuses at the first call, as its tiles do not divide the preset's
+    pinpoints)."""
+    if defaults not in ("preset", "reference"):
+        raise SpecError(f"defaults must be 'preset' or 'reference', got {defaults!r}")
     base = type(AnyresImageProcessor(preset))
+    initial: dict[str, Any] = {}
+    if defaults == "reference":
+        initial = {k: v for k, v in base._reference_cls().to_dict().items() if k != "image_processor_type"}
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:  # noqa: N807
         return object.__new__(cls)
@@ -275,11 +287,11 @@ def drop_in_class(preset: str) -> type:
             raise SpecError(f"this class is bound to preset {preset!r}, got preset={given!r}")
         if args:
             raise ArgumentTypeError(f"AnyresImageProcessor({preset!r}) takes keyword arguments only, got {args!r}")
-        base.__init__(self, preset, **kwargs)
+        base.__init__(self, preset, **{**initial, **kwargs})
 
     return type("AnyresImageProcessor", (base,), {"__new__": __new__, "__init__": __init__,
                                                   "__module__": base.__module__, "__qualname__": "AnyresImageProcessor",
-                                                  "_bound_preset": preset})
+                                                  "_bound_preset": preset, "_bound_defaults": defaults})
 
 
 class _PresetProcessor(AnyresImageProcessor):
@@ -607,8 +619,17 @@ register_processor_glue("anyres", ProcessorGlue(_anyres_inputs, _anyres_attribut
 register_processor_glue("native", ProcessorGlue(lambda p: ["pixel_values", "image_grid_thw"], _native_attributes,
                                                 image_patches=_native_patches, keeps_uint8=lambda data: False,
                                                 reference=lambda p: "Qwen2VLImageProcessorPil"))
+def _internvl_processed(ip: Any, resolved: dict) -> dict:
+    """GotOcr2's processing path never reads ``do_pad`` (nor a centre crop)."""
+    for name in ("do_pad", "pad_size", "do_center_crop", "crop_size"):
+        resolved.pop(name, None)
+    return resolved
+
+
 register_processor_glue("internvl", ProcessorGlue(lambda p: ["pixel_values", "num_patches"], _internvl_attributes,
-                                                  reference=lambda p: "GotOcr2ImageProcessorPil"))
+                                                  reference=lambda p: "GotOcr2ImageProcessorPil",
+                                                  as_processed=_internvl_processed,
+                                                  encoder_free={"patch_size": 1, "downsample_ratio": 1.0}))
 register_processor_glue("idefics3", ProcessorGlue(lambda p: ["pixel_values", "pixel_attention_mask"],
                                                   _idefics3_attributes, image_patches=_idefics3_patches,
                                                   nested=_split_idefics3_samples, on_request=("rows", "cols"),
