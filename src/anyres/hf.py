@@ -72,6 +72,9 @@ class ProcessorGlue:
     # the resolved call arguments as the reference's processing path uses them, given the processor (an
     # argument it ignores or replaces, a pad colour it reads from elsewhere than image_mean: ``fill_mean``)
     as_processed: Callable[[Any, dict], dict] | None = None
+    # ``do_pad=False`` (given the processor, the padded output as numpy and the overrides): each
+    # image's own part of the padded batch, as Python lists, as the reference returns it
+    unpad: Callable[[Any, dict, dict], dict] | None = None
     # parameters that shape the encoder's tokens only, with values that fit any view size
     # (``hf_reference.overrides_from``): the pixels of views the preset's encoder cannot encode
     encoder_free: dict[str, Any] | None = None
@@ -218,8 +221,16 @@ class _DropIn(AnyresImageProcessor):
         if per_sample is not None:
             it = iter(seen)
             seen = [[next(it) for _ in range(n)] for n in per_sample]
-        out = self._run(seen, overrides, kwargs.get("return_tensors"), bool(kwargs.get("return_row_col_info")))
-        if not kwargs.get("do_rescale") and not kwargs.get("do_normalize") and self._glue.keeps_uint8(out):
+        unpad = self._glue.unpad if kwargs.get("do_pad") is False else None
+        if unpad is not None:  # the padded batch, then each image's own part of it, as the reference gives it
+            raw = self._run(seen, overrides, None, bool(kwargs.get("return_row_col_info")))
+            tensors = kwargs.get("return_tensors")
+            out = BatchFeature(data=unpad(self, dict(raw), overrides),
+                               tensor_type=None if tensors is None else ("pt" if str(tensors) in ("pt", "TensorType.PYTORCH")
+                                                                         else "np"))
+        else:
+            out = self._run(seen, overrides, kwargs.get("return_tensors"), bool(kwargs.get("return_row_col_info")))
+        if unpad is None and not kwargs.get("do_rescale") and not kwargs.get("do_normalize") and self._glue.keeps_uint8(out):
             for key in [k for k in out if k.startswith("pixel_values")]:  # DeepSeek-OCR 2's pixel_values_local too
                 pv = out[key]  # exact integers: resized uint8 views times 1, minus 0, over 1
                 out[key] = pv.to(dtype=__import__("torch").uint8) if hasattr(pv, "detach") else pv.astype("uint8")
@@ -613,9 +624,17 @@ def _anyres_reference(p: Any) -> str:
     return "LlavaNextImageProcessorPil" if p["max_views"] is None else "LlavaOnevisionImageProcessorPil"
 
 
+def _anyres_unpad(ip: Any, data: dict, overrides: dict) -> dict:
+    """LLaVA-NeXT / OneVision without padding: each image's own views (base + tiles), a list."""
+    sizes = [tuple(int(v) for v in hw) for hw in data["image_sizes"]]
+    pixels = [pv[: ip._patches(h, w, overrides)] for pv, (h, w) in zip(data["pixel_values"], sizes)]
+    return {**data, "pixel_values": pixels, "image_sizes": sizes}
+
+
 register_processor_glue("anyres", ProcessorGlue(_anyres_inputs, _anyres_attributes, nested=_onevision_samples,
                                                 reference=_anyres_reference, fill_from_attribute=True,
-                                                translate=_anyres_kwargs))
+                                                translate=_anyres_kwargs, unpad=_anyres_unpad,
+                                                as_processed=lambda ip, resolved: _without_do_pad(ip, resolved)))
 register_processor_glue("native", ProcessorGlue(lambda p: ["pixel_values", "image_grid_thw"], _native_attributes,
                                                 image_patches=_native_patches, keeps_uint8=lambda data: False,
                                                 reference=lambda p: "Qwen2VLImageProcessorPil"))
@@ -714,8 +733,22 @@ def _pixtral_kwargs(p: Any, kwargs: dict) -> dict:
     return {**kwargs, "patch_size": unit // merge}
 
 
+def _without_do_pad(ip: Any, resolved: dict) -> dict:
+    """``do_pad`` changes the output's form only (``unpad``), not the pixels of each image."""
+    resolved.pop("do_pad", None)
+    return resolved
+
+
+def _pixtral_unpad(ip: Any, data: dict, overrides: dict) -> dict:
+    """PixtralImageProcessor without padding: each image at its own (h, w), a list."""
+    sizes = [tuple(int(v) for v in hw) for hw in data["image_sizes"]]
+    pixels = [pv[:, :h, :w] for pv, (h, w) in zip(data["pixel_values"], sizes)]
+    return {**data, "pixel_values": pixels, "image_sizes": sizes}
+
+
 register_processor_glue("pixtral", ProcessorGlue(lambda p: ["pixel_values", "image_sizes"], _pixtral_attributes,
-                                                 translate=_pixtral_kwargs, reference=lambda p: "PixtralImageProcessorPil"))
+                                                 translate=_pixtral_kwargs, reference=lambda p: "PixtralImageProcessorPil",
+                                                 as_processed=_without_do_pad, unpad=_pixtral_unpad))
 
 
 # Mllama and Llama 4 --------------------------------------------------------------------

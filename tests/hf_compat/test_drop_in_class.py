@@ -63,3 +63,25 @@ def test_llava_onevision_view_side_is_its_size():
     ip = AnyresImageProcessor("llava-onevision", size={"height": 20, "width": 20})  # 20 px tiles of 384 px pinpoints
     with pytest.raises(SpecError, match="multiples of base_size=20"):
         ip(image)
+
+
+@pytest.mark.parametrize("preset, reference, kwargs, shapes", [
+    ("pixtral", "PixtralImageProcessorPil", {"size": {"longest_edge": 24}, "patch_size": {"height": 8, "width": 8}},
+     [(60, 30), (30, 60)]),
+    ("llava-next", "LlavaNextImageProcessorPil", {}, [(300, 600), (300, 300)]),
+    ("llava-onevision", "LlavaOnevisionImageProcessorPil", {}, [(300, 600), (300, 300)]),
+])
+def test_do_pad_false_gives_each_images_own_views_as_the_reference(preset, reference, kwargs, shapes):
+    import transformers
+
+    rng = np.random.default_rng(2)
+    images = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in shapes]
+    ip = drop_in_class(preset)(**kwargs)
+    anyres_keys = {"preset", "exact", "num_workers", "apply_exif", "scale_high_bit_depth", "image_processor_type"}
+    config = {k: v for k, v in ip.to_dict().items() if k not in anyres_keys}  # the same arguments
+    ours = ip(images, do_pad=False)
+    ref = getattr(transformers, reference)(**config)(images, do_pad=False)
+    assert isinstance(ours["pixel_values"], list) and ours["image_sizes"] == ref["image_sizes"]
+    assert [p.shape for p in ours["pixel_values"]] == [p.shape for p in ref["pixel_values"]]
+    for a, b in zip(ours["pixel_values"], ref["pixel_values"]):
+        assert np.abs(a - b).max() < 1e-5
