@@ -63,7 +63,6 @@ ARIA_SPLIT = ("split_image=True (Aria's tiling over split_resolutions) is not pl
 FOUR_CHANNELS = ("a 4-channel image kept 4-channel (do_convert_rgb=False, a 4-value mean): anyres' pixel path is "
                  "RGB only")
 NO_RESIZE = "do_resize=False (process the image at its own size) needs an 'as is' plan that anyres does not have"
-NO_PAD = "do_pad=False (ragged views, not padded into one batch): anyres' output for this family is always padded"
 REASONS: dict[str, dict[str, str]] = {
     "aria": {
         "AriaImageProcessingTest::test_backends_equivalence_batched": ARIA_SPLIT,
@@ -107,9 +106,6 @@ REASONS: dict[str, dict[str, str]] = {
     },
     "ovis2": {
         "Ovis2ProcessingTest::test_call_numpy_4_channels": FOUR_CHANNELS,
-    },
-    "pixtral": {
-        "PixtralImageProcessingTest::test_call_without_padding": NO_PAD,
     },
 }
 
