@@ -72,6 +72,12 @@ class ProcessorGlue:
     # the resolved call arguments as the reference's processing path uses them, given the processor (an
     # argument it ignores or replaces, a pad colour it reads from elsewhere than image_mean: ``fill_mean``)
     as_processed: Callable[[Any, dict], dict] | None = None
+    # ``do_pad=False`` (given the processor, the padded output as numpy and the overrides): each
+    # image's own part of the padded batch, as Python lists, as the reference returns it
+    unpad: Callable[[Any, dict, dict], dict] | None = None
+    # parameters that shape the encoder's tokens only, with values that fit any view size
+    # (``hf_reference.overrides_from``): the pixels of views the preset's encoder cannot encode
+    encoder_free: dict[str, Any] | None = None
 
 
 PROCESSOR_GLUE: LayerRegistry[ProcessorGlue] = LayerRegistry(
@@ -190,7 +196,7 @@ class _DropIn(AnyresImageProcessor):
         diffs = differences(resolved, base)
         if glue.fill_from_attribute and ("image_mean" in diffs or "do_normalize" in diffs):
             diffs["fill_mean"] = [float(x) for x in self.image_mean]
-        return overrides_from(self.preset, diffs, glue.translate)
+        return overrides_from(self.preset, diffs, glue.translate, glue.encoder_free)
 
     def preprocess(self, images: Any, *args: Any, **kwargs: Any) -> BatchFeature:
         """The reference's ``preprocess`` (its argument precedence and validation; a refusal
@@ -215,8 +221,16 @@ class _DropIn(AnyresImageProcessor):
         if per_sample is not None:
             it = iter(seen)
             seen = [[next(it) for _ in range(n)] for n in per_sample]
-        out = self._run(seen, overrides, kwargs.get("return_tensors"), bool(kwargs.get("return_row_col_info")))
-        if not kwargs.get("do_rescale") and not kwargs.get("do_normalize") and self._glue.keeps_uint8(out):
+        unpad = self._glue.unpad if kwargs.get("do_pad") is False else None
+        if unpad is not None:  # the padded batch, then each image's own part of it, as the reference gives it
+            raw = self._run(seen, overrides, None, bool(kwargs.get("return_row_col_info")))
+            tensors = kwargs.get("return_tensors")
+            out = BatchFeature(data=unpad(self, dict(raw), overrides),
+                               tensor_type=None if tensors is None else ("pt" if str(tensors) in ("pt", "TensorType.PYTORCH")
+                                                                         else "np"))
+        else:
+            out = self._run(seen, overrides, kwargs.get("return_tensors"), bool(kwargs.get("return_row_col_info")))
+        if unpad is None and not kwargs.get("do_rescale") and not kwargs.get("do_normalize") and self._glue.keeps_uint8(out):
             for key in [k for k in out if k.startswith("pixel_values")]:  # DeepSeek-OCR 2's pixel_values_local too
                 pv = out[key]  # exact integers: resized uint8 views times 1, minus 0, over 1
                 out[key] = pv.to(dtype=__import__("torch").uint8) if hasattr(pv, "detach") else pv.astype("uint8")
@@ -237,8 +251,58 @@ class _DropIn(AnyresImageProcessor):
 
 @lru_cache(maxsize=None)
 def _drop_in_class(reference: type) -> type:
-    return type("AnyresImageProcessor", (_DropIn, reference),
-                {"_reference_cls": reference, "__module__": __name__, "__qualname__": "AnyresImageProcessor"})
+    """The drop-in class for ``reference``. It lives in a module of its own,
+    ``anyres.hf.<reference name>``, that also names its call-argument type
+    (``AnyresImageProcessorKwargs``, the reference's ``valid_kwargs``), as each transformers
+    processor module names its ``<class>Kwargs``."""
+    import sys
+    import types
+
+    module = types.ModuleType(f"{__name__}.{reference.__name__}",
+                              f"AnyresImageProcessor standing in for transformers' {reference.__name__}")
+    cls = type("AnyresImageProcessor", (_DropIn, reference),
+               {"_reference_cls": reference, "__module__": module.__name__, "__qualname__": "AnyresImageProcessor"})
+    module.AnyresImageProcessor = cls
+    module.AnyresImageProcessorKwargs = reference.valid_kwargs
+    sys.modules[module.__name__] = module
+    return cls
+
+
+@lru_cache(maxsize=None)
+def drop_in_class(preset: str, defaults: str = "preset") -> type:
+    """A class that stands where code expects the reference *class* (not an instance): its
+    constructor takes the reference's arguments only, and builds ``AnyresImageProcessor(preset,
+    ...)``; ``from_dict`` / ``from_pretrained`` / ``cls()`` work as on the reference class.
+    ``drop_in_class("qwen2-vl")(max_pixels=200704)`` is ``AnyresImageProcessor("qwen2-vl",
+    max_pixels=200704)``.
+
+    ``defaults``: where the arguments not given come from: ``"preset"`` (the preset's
+    checkpoint values, as ``AnyresImageProcessor(preset)``) or ``"reference"`` (the reference
+    class's own defaults, so that ``cls(**kwargs)`` has every attribute of
+    ``Reference(**kwargs)``: ``drop_in_class("llava-next", "reference")()`` has its 224 px
+    views, which anyres refuses at the first call, as its tiles do not divide the preset's
+    pinpoints)."""
+    if defaults not in ("preset", "reference"):
+        raise SpecError(f"defaults must be 'preset' or 'reference', got {defaults!r}")
+    base = type(AnyresImageProcessor(preset))
+    initial: dict[str, Any] = {}
+    if defaults == "reference":
+        initial = {k: v for k, v in base._reference_cls().to_dict().items() if k != "image_processor_type"}
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:  # noqa: N807
+        return object.__new__(cls)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: N807
+        given = kwargs.pop("preset", preset)
+        if given != preset:
+            raise SpecError(f"this class is bound to preset {preset!r}, got preset={given!r}")
+        if args:
+            raise ArgumentTypeError(f"AnyresImageProcessor({preset!r}) takes keyword arguments only, got {args!r}")
+        base.__init__(self, preset, **{**initial, **kwargs})
+
+    return type("AnyresImageProcessor", (base,), {"__new__": __new__, "__init__": __init__,
+                                                  "__module__": base.__module__, "__qualname__": "AnyresImageProcessor",
+                                                  "_bound_preset": preset, "_bound_defaults": defaults})
 
 
 class _PresetProcessor(AnyresImageProcessor):
@@ -319,9 +383,36 @@ def _reference_kwarg(preset: str, key: str, value: Any) -> bool:
 
 
 def _anyres_attributes(p: Any, px: Any) -> dict[str, Any]:
+    """LLaVA-NeXT states its view side as ``size={"shortest_edge"}`` plus ``crop_size``;
+    LLaVA-OneVision as ``size={"height", "width"}`` (no crop size)."""
     base = p["base_size"]
-    return dict(image_grid_pinpoints=[list(x) for x in p["image_grid_pinpoints"]], size={"shortest_edge": base},
-                crop_size={"height": base, "width": base}, patch_size=p["patch_size"])
+    out = dict(image_grid_pinpoints=[list(x) for x in p["image_grid_pinpoints"]], patch_size=p["patch_size"])
+    if p["max_views"] is None:
+        return dict(out, size={"shortest_edge": base}, crop_size={"height": base, "width": base})
+    return dict(out, size={"height": base, "width": base})
+
+
+def _anyres_kwargs(p: Any, kwargs: dict) -> dict:
+    """A new view side (``size`` and ``crop_size`` naming one square side, as the reference
+    uses them: base view squashed to it, tiles of it) as the preset's ``base_size``. Sides
+    that disagree (a shortest edge other than the crop) stay as given, and are refused."""
+    if "size" not in kwargs and "crop_size" not in kwargs:
+        return kwargs
+    size, crop = kwargs.get("size"), kwargs.get("crop_size")
+    sides = set()
+    for value in (size, crop):
+        if isinstance(value, dict):
+            value = {k: v for k, v in value.items() if v is not None}
+            if set(value) == {"shortest_edge"}:
+                sides.add(value["shortest_edge"])
+            elif set(value) == {"height", "width"} and value["height"] == value["width"]:
+                sides.add(value["height"])
+            else:
+                return kwargs
+    if len(sides) != 1:
+        return kwargs
+    rest = {k: v for k, v in kwargs.items() if k not in ("size", "crop_size")}
+    return {**rest, "base_size": sides.pop()}
 
 
 def _native_attributes(p: Any, px: Any) -> dict[str, Any]:
@@ -533,18 +624,37 @@ def _anyres_reference(p: Any) -> str:
     return "LlavaNextImageProcessorPil" if p["max_views"] is None else "LlavaOnevisionImageProcessorPil"
 
 
+def _anyres_unpad(ip: Any, data: dict, overrides: dict) -> dict:
+    """LLaVA-NeXT / OneVision without padding: each image's own views (base + tiles), a list."""
+    sizes = [tuple(int(v) for v in hw) for hw in data["image_sizes"]]
+    pixels = [pv[: ip._patches(h, w, overrides)] for pv, (h, w) in zip(data["pixel_values"], sizes)]
+    return {**data, "pixel_values": pixels, "image_sizes": sizes}
+
+
 register_processor_glue("anyres", ProcessorGlue(_anyres_inputs, _anyres_attributes, nested=_onevision_samples,
-                                                reference=_anyres_reference, fill_from_attribute=True))
+                                                reference=_anyres_reference, fill_from_attribute=True,
+                                                translate=_anyres_kwargs, unpad=_anyres_unpad,
+                                                as_processed=lambda ip, resolved: _without_do_pad(ip, resolved)))
 register_processor_glue("native", ProcessorGlue(lambda p: ["pixel_values", "image_grid_thw"], _native_attributes,
                                                 image_patches=_native_patches, keeps_uint8=lambda data: False,
                                                 reference=lambda p: "Qwen2VLImageProcessorPil"))
+def _internvl_processed(ip: Any, resolved: dict) -> dict:
+    """GotOcr2's processing path never reads ``do_pad`` (nor a centre crop)."""
+    for name in ("do_pad", "pad_size", "do_center_crop", "crop_size"):
+        resolved.pop(name, None)
+    return resolved
+
+
 register_processor_glue("internvl", ProcessorGlue(lambda p: ["pixel_values", "num_patches"], _internvl_attributes,
-                                                  reference=lambda p: "GotOcr2ImageProcessorPil"))
+                                                  reference=lambda p: "GotOcr2ImageProcessorPil",
+                                                  as_processed=_internvl_processed,
+                                                  encoder_free={"patch_size": 1, "downsample_ratio": 1.0}))
 register_processor_glue("idefics3", ProcessorGlue(lambda p: ["pixel_values", "pixel_attention_mask"],
                                                   _idefics3_attributes, image_patches=_idefics3_patches,
                                                   nested=_split_idefics3_samples, on_request=("rows", "cols"),
                                                   reference=lambda p: "Idefics3ImageProcessorPil",
-                                                  keeps_uint8=_no_empty_slot))
+                                                  keeps_uint8=_no_empty_slot,
+                                                  encoder_free={"patch_size": 1, "scale_factor": 1}))
 for _name in ("slicing", "gpt4v", "s2", "budget"):
     PROCESSOR_GLUE.unsupported(_name, "it has no transformers image processor to stand in for")
 
@@ -564,9 +674,18 @@ register_processor_glue("idefics2", ProcessorGlue(lambda p: ["pixel_values", "pi
                                                   _idefics2_attributes, nested=_split_idefics3_samples,
                                                   reference=lambda p: "Idefics2ImageProcessorPil",
                                                   keeps_uint8=_no_empty_slot))
+def _naflex_processed(ip: Any, resolved: dict) -> dict:
+    """SigLIP2's processing path sizes images by patch_size and max_num_patches only: the
+    ``size`` (and crop) arguments every processor accepts are never read."""
+    for name in ("size", "do_center_crop", "crop_size", "do_pad", "pad_size"):
+        resolved.pop(name, None)
+    return resolved
+
+
 register_processor_glue("naflex", ProcessorGlue(lambda p: ["pixel_values", "pixel_attention_mask", "spatial_shapes"],
                                                 _naflex_attributes, image_patches=lambda plan: plan.num_tokens,
-                                                reference=lambda p: "Siglip2ImageProcessorPil"))
+                                                reference=lambda p: "Siglip2ImageProcessorPil",
+                                                as_processed=_naflex_processed))
 
 
 # --- Aria (fam-idefics) ---
@@ -598,7 +717,8 @@ def _pixtral_attributes(p: Any, px: Any) -> dict[str, Any]:
 
 
 register_processor_glue("pan-and-scan", ProcessorGlue(lambda p: ["pixel_values", "num_crops"], _gemma3_attributes,
-                                                      reference=lambda p: "Gemma3ImageProcessorPil"))
+                                                      reference=lambda p: "Gemma3ImageProcessorPil",
+                                                      encoder_free={"patch_size": 1, "image_seq_length": 1}))
 def _pixtral_kwargs(p: Any, kwargs: dict) -> dict:
     """PixtralProcessor calls its image processor with ``patch_size`` = patch x merge (the
     resize unit): read back as the preset's encoder patch."""
@@ -613,8 +733,22 @@ def _pixtral_kwargs(p: Any, kwargs: dict) -> dict:
     return {**kwargs, "patch_size": unit // merge}
 
 
+def _without_do_pad(ip: Any, resolved: dict) -> dict:
+    """``do_pad`` changes the output's form only (``unpad``), not the pixels of each image."""
+    resolved.pop("do_pad", None)
+    return resolved
+
+
+def _pixtral_unpad(ip: Any, data: dict, overrides: dict) -> dict:
+    """PixtralImageProcessor without padding: each image at its own (h, w), a list."""
+    sizes = [tuple(int(v) for v in hw) for hw in data["image_sizes"]]
+    pixels = [pv[:, :h, :w] for pv, (h, w) in zip(data["pixel_values"], sizes)]
+    return {**data, "pixel_values": pixels, "image_sizes": sizes}
+
+
 register_processor_glue("pixtral", ProcessorGlue(lambda p: ["pixel_values", "image_sizes"], _pixtral_attributes,
-                                                 translate=_pixtral_kwargs, reference=lambda p: "PixtralImageProcessorPil"))
+                                                 translate=_pixtral_kwargs, reference=lambda p: "PixtralImageProcessorPil",
+                                                 as_processed=_without_do_pad, unpad=_pixtral_unpad))
 
 
 # Mllama and Llama 4 --------------------------------------------------------------------
@@ -627,7 +761,8 @@ def _mllama_attributes(p: Any, px: Any) -> dict[str, Any]:
 register_processor_glue("mllama", ProcessorGlue(
     lambda p: ["pixel_values", "num_tiles", "aspect_ratio_ids", "aspect_ratio_mask"], _mllama_attributes,
     image_patches=lambda plan: plan.info["num_tiles"], lists=("num_tiles",),
-    reference=lambda p: "MllamaImageProcessorPil", keeps_uint8=lambda data: False, nested=_mllama_samples))
+    reference=lambda p: "MllamaImageProcessorPil", keeps_uint8=lambda data: False, nested=_mllama_samples,
+    encoder_free={"patch_size": 1}))
 PROCESSOR_GLUE.unsupported(
     "llama4",
     "AnyresImageProcessor returns the transformers PIL processor's output, and Llama 4 has only a "

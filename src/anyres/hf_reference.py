@@ -192,8 +192,16 @@ def differences(resolved: dict[str, Any], baseline: dict[str, Any]) -> dict[str,
     return out
 
 
-def overrides_from(spec: str, diffs: dict[str, Any], translate: Any = None) -> dict[str, Any]:
-    """``diffs`` as overrides of ``spec`` that anyres honours, or ``SpecError``."""
+def overrides_from(spec: str, diffs: dict[str, Any], translate: Any = None,
+                   encoder_free: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``diffs`` as overrides of ``spec`` that anyres honours, or ``SpecError``.
+
+    ``encoder_free``: values of parameters that shape only the encoder's tokens, never the
+    pixels (Gemma 3's patch_size and image_seq_length, Idefics3's patch_size and scale
+    factor), that fit any view size. When the reference's arguments make views the preset's
+    encoder cannot cut into whole patches (transformers' tests use 18-20 px views), the
+    pixels are still the reference's: they are planned with these values instead (the image
+    processor reports no token count; ``anyres.plan`` on the same spec still refuses)."""
     if not diffs:
         return {}
     params = resolve(spec)[1]
@@ -201,6 +209,12 @@ def overrides_from(spec: str, diffs: dict[str, Any], translate: Any = None) -> d
     try:
         resolve(spec, **kwargs)
     except SpecError as exc:
+        if encoder_free and not set(encoder_free) & set(kwargs):
+            try:
+                resolve(spec, **kwargs, **encoder_free)
+                return {**kwargs, **encoder_free}
+            except SpecError:
+                pass
         given = ", ".join(f"{k}={v!r}" for k, v in diffs.items())
         raise SpecError(f"AnyresImageProcessor({spec!r}) cannot honour {given}: {exc}") from None
     return kwargs

@@ -112,8 +112,15 @@ def coverage_table() -> str:
     return table()
 
 
+def hf_upstream_table() -> str:
+    from .hf_upstream import readme_table
+
+    return readme_table()
+
+
 SECTIONS = {"presets": preset_table, "compare": compare_table, "coverage": coverage_table, "cost": cost_table,
-            "fitted": fitted_table, "ranking": ranking_table, "fitnaive": fitnaive_table}
+            "fitted": fitted_table, "ranking": ranking_table, "fitnaive": fitnaive_table,
+            "hf_upstream": hf_upstream_table}
 
 
 def render(text: str) -> str:

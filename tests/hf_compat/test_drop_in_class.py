@@ -1,0 +1,87 @@
+"""``anyres.hf.drop_in_class(preset)``: a class that takes the reference class's place
+(transformers' own test files construct, ``from_dict`` and ``from_pretrained`` the class)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from anyres.errors import SpecError
+from anyres.hf import AnyresImageProcessor, drop_in_class
+
+
+def test_the_class_builds_the_presets_drop_in_with_the_reference_arguments():
+    cls = drop_in_class("qwen2-vl")
+    ip = cls(max_pixels=200704)
+    assert isinstance(ip, AnyresImageProcessor) and ip.preset == "qwen2-vl"
+    out = ip(np.zeros((400, 800, 3), dtype=np.uint8), return_tensors="np")
+    assert out["image_grid_thw"].tolist() == [[1, 22, 44]]  # the reference's grid for these arguments
+    assert cls.from_dict(ip.to_dict()).to_dict() == ip.to_dict()
+    assert drop_in_class("qwen2-vl") is cls
+
+
+def test_the_class_refuses_another_preset_and_positional_arguments():
+    cls = drop_in_class("qwen2-vl")
+    with pytest.raises(SpecError, match="bound to preset 'qwen2-vl'"):
+        cls(preset="llava-next")
+    with pytest.raises(TypeError):
+        cls(3136)
+
+
+def test_each_drop_in_module_names_its_call_argument_type():
+    import transformers
+
+    ip = AnyresImageProcessor("idefics3")
+    module = sys.modules[type(ip).__module__]
+    assert module.AnyresImageProcessorKwargs is transformers.Idefics3ImageProcessorPil.valid_kwargs
+    assert type(drop_in_class("idefics3")()).__module__ == type(ip).__module__
+
+
+def test_views_the_encoder_cannot_encode_keep_the_reference_pixels():
+    import transformers
+
+    kwargs = {"size": {"longest_edge": 40}, "max_image_size": {"longest_edge": 20}}  # 20 px tiles, 14 px patches
+    image = np.random.default_rng(0).integers(0, 256, (35, 31, 3), dtype=np.uint8)
+    ours = AnyresImageProcessor("idefics3", **kwargs)(image, return_tensors="np")
+    ref = transformers.Idefics3ImageProcessorPil(**kwargs)(image, return_tensors="np")
+    assert ours["pixel_values"].shape == ref["pixel_values"].shape == (1, 5, 3, 20, 20)
+    np.testing.assert_array_equal(ours["pixel_values"], ref["pixel_values"])
+    np.testing.assert_array_equal(ours["pixel_attention_mask"], ref["pixel_attention_mask"])
+
+
+def test_llava_onevision_view_side_is_its_size():
+    import transformers
+
+    image = np.random.default_rng(1).integers(0, 256, (300, 500, 3), dtype=np.uint8)
+    kwargs = {"size": {"height": 384, "width": 384}, "image_mean": [0.5] * 3, "image_std": [0.5] * 3}
+    ours = AnyresImageProcessor("llava-onevision", **kwargs)(image, return_tensors="np")
+    ref = transformers.LlavaOnevisionImageProcessorPil(**kwargs)(image, return_tensors="np")
+    assert ours["pixel_values"].shape == ref["pixel_values"].shape
+    assert np.abs(ours["pixel_values"] - ref["pixel_values"]).max() < 1e-5
+    ip = AnyresImageProcessor("llava-onevision", size={"height": 20, "width": 20})  # 20 px tiles of 384 px pinpoints
+    with pytest.raises(SpecError, match="multiples of base_size=20"):
+        ip(image)
+
+
+@pytest.mark.parametrize("preset, reference, kwargs, shapes", [
+    ("pixtral", "PixtralImageProcessorPil", {"size": {"longest_edge": 24}, "patch_size": {"height": 8, "width": 8}},
+     [(60, 30), (30, 60)]),
+    ("llava-next", "LlavaNextImageProcessorPil", {}, [(300, 600), (300, 300)]),
+    ("llava-onevision", "LlavaOnevisionImageProcessorPil", {}, [(300, 600), (300, 300)]),
+])
+def test_do_pad_false_gives_each_images_own_views_as_the_reference(preset, reference, kwargs, shapes):
+    import transformers
+
+    rng = np.random.default_rng(2)
+    images = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in shapes]
+    ip = drop_in_class(preset)(**kwargs)
+    anyres_keys = {"preset", "exact", "num_workers", "apply_exif", "scale_high_bit_depth", "image_processor_type"}
+    config = {k: v for k, v in ip.to_dict().items() if k not in anyres_keys}  # the same arguments
+    ours = ip(images, do_pad=False)
+    ref = getattr(transformers, reference)(**config)(images, do_pad=False)
+    assert isinstance(ours["pixel_values"], list) and ours["image_sizes"] == ref["image_sizes"]
+    assert [p.shape for p in ours["pixel_values"]] == [p.shape for p in ref["pixel_values"]]
+    for a, b in zip(ours["pixel_values"], ref["pixel_values"]):
+        assert np.abs(a - b).max() < 1e-5
