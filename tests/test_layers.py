@@ -67,7 +67,7 @@ def test_no_layer_outside_plan_switches_on_a_strategy_name():
 
 def test_no_geometry_defaults_outside_plan():
     pattern = re.compile(r"""params\.get\(\s*["'](patch_size|merge_size|temporal_patch_size|scale_factor|"""
-                         r"""downsample_ratio|tile_size|keep_cls)""")
+                         r"""downsample_ratio|tile_size|keep_cls)["']""")
     hits = [f"{p.relative_to(SRC)}:{n}" for p, text in _code_outside_plan()
             for n, line in enumerate(text.splitlines(), 1) if pattern.search(line)]
     assert hits == []

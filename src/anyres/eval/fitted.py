@@ -43,6 +43,18 @@ def worst_tokens(spec: str, overrides: dict[str, Any] | None = None, cap_param: 
     return _worst(spec, repr(sorted((overrides or {}).items())), cap_param)
 
 
+def _grid_unit(spec: str, overrides: dict) -> int:
+    """The pixel step of the preset's token grid (patch x packing merge), as its plans
+    say: the size grid of the worst-case search is laid on it."""
+    from ..plan import plan
+
+    try:
+        c = plan((1024, 1024), spec, **overrides).connector
+    except PlanError:
+        return 14
+    return max(1, c.patch_size * max(1, c.packing_merge))
+
+
 @lru_cache(maxsize=512)
 def _worst(spec: str, items: str, cap_param: str | None) -> int:
     """``worst_tokens`` keyed by the overrides' repr (values may be dicts: literals only)."""
@@ -54,7 +66,7 @@ def _worst(spec: str, items: str, cap_param: str | None) -> int:
     overrides = dict(ast.literal_eval(items))
     _, params, _ = resolve(spec, **overrides)
     cap = params.get(cap_param) if cap_param else None
-    unit = int(params.get("patch_size", 14)) * int(params.get("merge_size", 1))
+    unit = _grid_unit(spec, overrides)
     most = 0
     for size in _sizes(cap if isinstance(cap, int) else None, max(1, unit)):
         try:

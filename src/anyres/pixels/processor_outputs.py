@@ -390,8 +390,6 @@ def hunyuan_vl(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
     starts = np.concatenate([[0], np.cumsum([gh * gw for gh, gw in grids])]).astype(int)
     out = np.empty((int(starts[-1]), 3 * patch * patch), dtype=np.float32)
     result = {"pixel_values": out, "image_grid_thw": np.array([[1, gh, gw] for gh, gw in grids], dtype=np.int64)}
-    if plans[0].params.get("merge_sizes_output", False):  # VideoLLaMA3: each image's merge size
-        result["image_merge_sizes"] = np.full(len(plans), merge, dtype=np.int64)
 
     def fill(i: int, j: int, v: Any) -> None:
         normalised_patches(v, patch, 1, 1, px.mean, px.std, px.rescale, out=out[starts[i] : starts[i + 1]])
