@@ -2,8 +2,9 @@
 
 Workers return each image's plan and its views as (3, H, W) uint8 arrays (a quarter
 of the bytes of float32, already in the encoder's channel-first layout, so the
-transpose is done in the workers); normalisation happens once, straight into the
-output layout, in the calling process. Refused inputs come back as their ``AnyresError``.
+transpose is done in the workers), through shared memory when they are large
+(``shared_views``); normalisation happens once, straight into the output layout, in
+the calling process. Refused inputs come back as their ``AnyresError``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Iterator, NamedTuple
 from ..errors import AnyresError, ImageError, WorkerError
 from ..image.decode import describe
 from ..plan import Plan
+from .shared_views import SharedViews, attach, share
 
 
 class Job(NamedTuple):
@@ -110,8 +112,12 @@ def render_iter(jobs: list[Job], num_workers: int) -> Iterator[tuple[Plan, list[
         # past a few hundred images, chunks amortise the inter-process round trips
         chunk = 1 if len(jobs) < 256 else max(1, len(jobs) // (16 * num_workers))
         executor = pool(num_workers)
+        results = executor.map(render_shared, jobs, chunksize=chunk)
         try:
-            yield from executor.map(render_one, jobs, chunksize=chunk)
+            for result in results:
+                if isinstance(result, tuple) and isinstance(result[1], SharedViews):
+                    result = (result[0], attach(result[1]))
+                yield result
         except BrokenProcessPool:
             evict(num_workers, executor)
             raise WorkerError(
@@ -121,6 +127,15 @@ def render_iter(jobs: list[Job], num_workers: int) -> Iterator[tuple[Plan, list[
         return
     for j in jobs:
         yield render_one(j)
+
+
+def render_shared(job: Job) -> tuple[Plan, Any] | AnyresError:
+    """``render_one`` in a worker process: views of a megabyte or more travel back
+    through shared memory (``shared_views``), not the result pipe."""
+    result = render_one(job)
+    if isinstance(result, tuple):
+        return result[0], share(result[1])
+    return result
 
 
 def render_all(jobs: list[Job], num_workers: int) -> list[tuple[Plan, list[Any]] | AnyresError]:
