@@ -59,3 +59,21 @@ def test_two_workers_leave_no_segment(tmp_path):
     two = preprocess(paths, "internvl", output="hf", num_workers=2)
     assert np.array_equal(np.asarray(one["pixel_values"]), np.asarray(two["pixel_values"]))
     assert _segments() == before
+
+
+def test_a_caller_that_stops_early_leaves_no_segment(tmp_path):
+    from PIL import Image
+
+    from anyres.pixels.render import Job, render_iter
+
+    paths = []
+    for i in range(6):  # 12 tiles + a thumbnail of 448^2 each: ~7.8 MB of views, through shared memory
+        p = tmp_path / f"{i}.png"
+        Image.new("RGB", (2000 + i, 1500)).save(p)
+        paths.append(str(p))
+    before = _segments()
+    results = render_iter([Job(p, "internvl", {}, True, 10**8) for p in paths], 2)
+    first = next(results)
+    assert sum(v.nbytes for v in first[1]) > shared_views.MIN_BYTES and not first[1][0].flags.writeable
+    results.close()  # the rest are rendered, then their segments freed
+    assert _segments() == before

@@ -113,20 +113,36 @@ def render_iter(jobs: list[Job], num_workers: int) -> Iterator[tuple[Plan, list[
         chunk = 1 if len(jobs) < 256 else max(1, len(jobs) // (16 * num_workers))
         executor = pool(num_workers)
         results = executor.map(render_shared, jobs, chunksize=chunk)
+        done = False
         try:
             for result in results:
                 if isinstance(result, tuple) and isinstance(result[1], SharedViews):
                     result = (result[0], attach(result[1]))
                 yield result
+            done = True
         except BrokenProcessPool:
             evict(num_workers, executor)
             raise WorkerError(
                 f"a preprocessing worker process died (killed or out of memory) while rendering {len(jobs)} "
                 "images; the pool was reset, nothing of this call was kept"
             ) from None
+        finally:
+            if not done:  # the caller stopped early: the segments of the results still coming are freed
+                _release_rest(results)
         return
     for j in jobs:
         yield render_one(j)
+
+
+def _release_rest(results: Iterator[Any]) -> None:
+    from .shared_views import release
+
+    try:
+        for result in results:
+            if isinstance(result, tuple) and isinstance(result[1], SharedViews):
+                release(result[1])
+    except Exception:  # a broken pool: its results are gone with it
+        pass
 
 
 def render_shared(job: Job) -> tuple[Plan, Any] | AnyresError:
