@@ -28,8 +28,9 @@ normalisation; cheaper resampling and decoding.
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import AnyresError
 from ..plan import Plan
@@ -89,7 +90,7 @@ def render_views_fast(image: Any, plan: Plan) -> list[Any]:
         return [chw(v) for v in render_views(image, plan)]  # no canvas materialised
     sx, sy = image.width / plan.image.width, image.height / plan.image.height
     runs = _runs(image)
-    full = None if runs is not None else _rgbx(image)
+    full = functools.cache(lambda: _rgbx(image))  # a multi-block image is copied only if a canvas needs it whole
     canvases = [_canvas(image, full, runs, c, sx, sy, mode, px) for c in plan.canvases]
     out = []
     for v in plan.views:
@@ -132,7 +133,7 @@ def _from_runs(runs, box: tuple[int, int, int, int], step, flt: int) -> Any:
     return torch.from_numpy(out).permute(2, 0, 1)[None]
 
 
-def _canvas(image: Any, full, runs, c: Canvas, sx: float, sy: float, mode: str, px) -> Any:
+def _canvas(image: Any, full: Callable[[], Any], runs, c: Canvas, sx: float, sy: float, mode: str, px) -> Any:
     import torch
 
     s = c.source
@@ -147,9 +148,7 @@ def _canvas(image: Any, full, runs, c: Canvas, sx: float, sy: float, mode: str, 
     if runs is not None and steps:  # a multi-block image: its first step read in place
         x = _from_runs(runs, (l, t, r, b), steps.pop(0), resample_filter(px.resample))
     else:
-        if full is None:
-            full = _rgbx(image)
-        x = full[:, :, t:b, l:r]
+        x = full()[:, :, t:b, l:r]
     for step in steps:
         x = _resize(x, step.width, step.height, mode)
     if c.padded != c.resized or c.offset != (0, 0):
