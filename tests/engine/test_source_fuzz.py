@@ -15,7 +15,7 @@ import tracemalloc
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from anyres import ImageError, SpecError
@@ -131,6 +131,7 @@ def test_path_lists_of_any_bytes_become_one_item_a_distinct_entry(tmp_path_facto
 @settings(max_examples=int(os.environ.get("FUZZ_JOB_EXAMPLES", 4)), deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(table=parquet_tables())
+@example(table=(pa.table({"path": pa.array(["good.png", "good.png"], pa.large_string())}), 1))  # a repeat
 def test_a_job_over_fuzzed_rows_encodes_each_good_image_once(tmp_path_factory, tiny_clip_folder, table):
     folder = tmp_path_factory.mktemp("job")
     (folder / "good.png").write_bytes(GOOD)
@@ -143,7 +144,8 @@ def test_a_job_over_fuzzed_rows_encodes_each_good_image_once(tmp_path_factory, t
         return
     out = folder / "out"
     first = encode_dataset(source, out, "llava-next", tiny_clip_folder)
-    assert first["encoded"] + first["refused"] == len(items)
+    # a row holding what an earlier row holds under the same key is a repeat, encoded once
+    assert first["encoded"] + first["refused"] + first.get("repeated_in_source", 0) == len(items)
     manifest = pq.read_table(out / "manifest.parquet").to_pylist() if (out / "manifest.parquet").exists() else []
     errors = pq.read_table(out / "errors.parquet").to_pylist() if (out / "errors.parquet").exists() else []
     assert len(manifest) == first["encoded"] and len(errors) == first["refused"]
