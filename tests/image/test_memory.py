@@ -60,6 +60,21 @@ def test_images_in_several_blocks_are_copied_once_into_one():
     assert pixels(grey).shape == (3, 4, 3) and (pixels(grey) == 9).all()
 
 
+def test_several_blocks_are_joined_from_their_runs(monkeypatch):
+    """The copy of a multi-block image reads its blocks in place into one numpy array (no
+    new Pillow block); only where the blocks cannot be read does ``one_block`` copy."""
+    from anyres.image import memory
+
+    im, a = _several_blocks()
+    calls = []
+    real = memory.one_block
+    monkeypatch.setattr(memory, "one_block", lambda image: calls.append(image) or real(image))
+    four = pixels(im, 4)
+    assert not calls and four.flags.c_contiguous and np.array_equal(four[..., :3], a)
+    monkeypatch.setattr(memory, "row_runs", lambda image: None)
+    assert np.array_equal(pixels(im), a) and len(calls) == 1
+
+
 def test_no_tobytes_on_the_way(monkeypatch):
     im, a = _several_blocks()
 

@@ -221,6 +221,41 @@ def test_normalisation_backends_give_the_same_bits(preset, monkeypatch):
     assert np.array_equal(first[1].reshape(3, 2, 14, 14)[:, 0], want[:, :14, 14:28])
 
 
+@pytest.mark.parametrize("patch,merge,temporal", [(14, 2, 2), (16, 2, 2), (14, 1, 1), (8, 3, 3), (16, 1, 2)])
+def test_patch_matrix_layout_every_backend(patch, merge, temporal, monkeypatch):
+    """The patch matrix from the flat-index look-up kernel equals one built by plain numpy
+    indexing (patch i in merge-group order; each row (C, T, p, p), every frame the image),
+    for strided and contiguous views, and into an ``out`` that is not contiguous."""
+    from anyres.pixels.normalize import normalise_table
+    from anyres.pixels.patches import normalised_patches
+
+    mean, std, scale = (0.48, 0.45, 0.40), (0.26, 0.26, 0.27), 1 / 255
+    table = normalise_table(mean, std, scale)
+    rng = np.random.default_rng(patch * merge + temporal)
+    gh, gw = 2 * merge, 3 * merge
+    hwc4 = rng.integers(0, 256, size=(gh * patch, gw * patch, 4), dtype=np.uint8)
+    src = hwc4[:, :, :3].transpose(2, 0, 1)
+    norm = np.stack([table[c][src[c]] for c in range(3)])
+    want = []
+    for a in range(gh // merge):
+        for b in range(gw // merge):
+            for i in range(merge):
+                for j in range(merge):
+                    y, x = (a * merge + i) * patch, (b * merge + j) * patch
+                    block = norm[:, y : y + patch, x : x + patch]
+                    want.append(np.repeat(block[:, None], temporal, axis=1).reshape(-1))
+    want = np.stack(want)
+    for backend in ("numba", "torch", "numpy"):
+        _use_backend(backend, monkeypatch)
+        for view in (src, np.ascontiguousarray(src)):
+            got, rows, cols = normalised_patches(view, patch, merge, temporal, mean, std, scale)
+            assert (rows, cols) == (gh, gw) and np.array_equal(got, want), backend
+            wide = np.zeros((want.shape[0], want.shape[1] * 2), dtype=np.float32)
+            into = wide[:, ::2]  # not contiguous: the kernels must write through it
+            assert normalised_patches(view, patch, merge, temporal, mean, std, scale, out=into)[0] is into
+            assert np.array_equal(into, want) and not wide[:, 1::2].any(), backend
+
+
 def test_fast_path_keeps_fractional_boxes_and_lanczos_exact():
     im = make_image(1001, 703, 10)
     p = anyres.plan(im, "s2")  # centre crop at a fractional source box

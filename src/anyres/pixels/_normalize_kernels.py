@@ -24,22 +24,29 @@ def lookup_chw(src, table, out):
 
 
 @njit(cache=True)
-def lookup_patches(src, table, out):
-    """Qwen2-VL's patch matrix: src is the (gh/m, gw/m, m, m, C, p, p) uint8 view of
-    ``patches.patch_grid`` and out its (gh/m, gw/m, m, m, C, T, p, p) float32 frames;
-    every one of the T frames gets the image's values."""
-    nbh, nbw, m1, m2, channels, frames, p1, p2 = out.shape
-    for a in range(nbh):
-        for b in range(nbw):
-            for i in range(m1):
-                for j in range(m2):
+def lookup_patches(src, table, out, patch, merge, frames):
+    """Qwen2-VL's patch matrix: src is the (C, H, W) uint8 view (any strides) and out the
+    flat float32 output, written strictly in order: patches in merge-group order (row
+    block, col block, row in block, col in block), each as (C, frames, p, p), every frame
+    holding the image's values. Writing in output order with one flat index is what makes
+    it fast: the same loops over an 8-D strided view of the output ran 2-3x slower
+    (scattered partial cache-line writes and per-access stride arithmetic)."""
+    channels, height, width = src.shape
+    blocks_h = height // patch // merge
+    blocks_w = width // patch // merge
+    k = 0
+    for a in range(blocks_h):
+        for b in range(blocks_w):
+            for i in range(merge):
+                y0 = (a * merge + i) * patch
+                for j in range(merge):
+                    x0 = (b * merge + j) * patch
                     for c in range(channels):
-                        row = table[c]
-                        for y in range(p1):
-                            for x in range(p2):
-                                v = row[src[a, b, i, j, c, y, x]]
-                                for t in range(frames):
-                                    out[a, b, i, j, c, t, y, x] = v
+                        for t in range(frames):
+                            for y in range(patch):
+                                for x in range(patch):
+                                    out[k] = table[c, src[c, y0 + y, x0 + x]]
+                                    k += 1
 
 
 @njit(cache=True)

@@ -44,15 +44,15 @@ def normalised_patches(
 
     c, h, w = chw_u8.shape
     gh, gw = h // patch, w // patch
-    src = patch_grid(chw_u8, patch, merge)
+    src = patch_grid(chw_u8, patch, merge)  # checks the view is whole merge blocks
     if out is None:
         out = np.empty((gh * gw, c * temporal * patch * patch), dtype=np.float32)
-    frames = out.reshape(src.shape[:5] + (temporal, patch, patch))
     lookup = lookup_kernels()
-    if lookup is not None:  # every frame written in the same pass
+    if lookup is not None and out.flags.c_contiguous:  # every frame written in the same pass
         table = normalise_table(tuple(float(x) for x in mean), tuple(float(x) for x in std), float(scale))
-        lookup.lookup_patches(src, table, frames)
+        lookup.lookup_patches(chw_u8, table, out.reshape(-1), patch, merge, temporal)
         return out, gh, gw
+    frames = out.reshape(src.shape[:5] + (temporal, patch, patch))
     normalise(src, mean, std, scale, axis=4, out=frames[:, :, :, :, :, 0])
     if temporal > 1:  # an image is its own frames
         flat = out.reshape(gh * gw, c, temporal, patch * patch)
