@@ -377,12 +377,12 @@ def test_fast_path_jpeg_text_keeps_the_documented_bound():
 
 
 @pytest.mark.parametrize("exact", [True, False])
-def test_images_in_several_blocks_are_never_copied_whole(exact, monkeypatch):
+def test_images_in_several_blocks_give_the_pixels_of_one_block(exact, monkeypatch):
     """A user's PIL image that Pillow holds in several blocks (every image over 16 MB
-    made before anything raised the block size; here 8 KB blocks) is read in place by
-    both paths: no copy into one block. The exact path gives the pixels of the same
-    image in one block; the fast path resizes the blocks with the exact resampler (its
-    canvases here have one step), so it gives the exact pixels too."""
+    made before anything raised the block size; here 8 KB blocks) gives exactly the
+    pixels of the same image in one block, on both paths, and is never copied into a new
+    Pillow block (the slow copy): the exact path reads the blocks in place, the fast path
+    joins them once into numpy memory."""
     from PIL import Image
 
     from anyres.image import memory
@@ -398,7 +398,7 @@ def test_images_in_several_blocks_are_never_copied_whole(exact, monkeypatch):
     finally:
         Image.core.set_block_size(old)
     assert not memory.exportable(split) and len(memory.row_runs(split)) > 1
-    want = {p: preprocess([whole], p, output="hf", exact=True) for p in ("qwen2-vl", "llava-next", "internvl")}
+    want = {p: preprocess([whole], p, output="hf", exact=exact) for p in ("qwen2-vl", "llava-next", "internvl")}
 
     def no_copy(image):
         raise AssertionError("the image was copied into one block")

@@ -24,6 +24,18 @@ def lookup_chw(src, table, out):
 
 
 @njit(cache=True)
+def lookup_4d(src, table, out):
+    """out[c, i, j, k] = table[c, src[c, i, j, k]] for 4-D arrays of any strides: a (C, H, W)
+    view read as (C, p, H/p, W) rows of patches (MiniCPM-V's patch rows)."""
+    channels, n1, n2, n3 = src.shape
+    for c in range(channels):
+        for i in range(n1):
+            for j in range(n2):
+                for k in range(n3):
+                    out[c, i, j, k] = table[c, src[c, i, j, k]]
+
+
+@njit(cache=True)
 def lookup_patches(src, table, out, patch, merge, frames):
     """Qwen2-VL's patch matrix: src is the (C, H, W) uint8 view (any strides) and out the
     flat float32 output, written strictly in order: patches in merge-group order (row

@@ -12,10 +12,11 @@ normalisation; cheaper resampling and decoding.
   two resizes: the reference's first one loses resolution that a single combined
   resize would keep, so combining them gives a different (sharper) image, not the
   reference's (``docs/performance.md``).
-- A PIL image that Pillow holds in several blocks (a user's photo over 16 MB) is not
-  copied into one block for torch: its canvases' first resize step reads the blocks in
-  place with the exact resampler (``resample.resize_runs``), cheaper than allocating
-  and filling a copy of the whole image, and exact.
+- A PIL image that Pillow holds in several blocks (a user's photo over 16 MB) is
+  joined once, block by block, into one numpy array (``memory.pixels``: huge-page
+  backed, ~17 ms for 12 MP) that every canvas reads; torch's resize then beats reading
+  the blocks in place with the exact resampler by 10-30% a call (1.5x for InternVL,
+  whose canvases each read the whole image).
 - Canvases whose source box is fractional (S2's centre crop) keep Pillow's exact
   box resampling: rounding the box would shift the content.
 - JPEG files are decoded at a reduced DCT scale (1/2, 1/4, 1/8) when every canvas of
@@ -89,9 +90,8 @@ def render_views_fast(image: Any, plan: Plan) -> list[Any]:
 
         return [chw(v) for v in render_views(image, plan)]  # no canvas materialised
     sx, sy = image.width / plan.image.width, image.height / plan.image.height
-    runs = _runs(image)
-    full = functools.cache(lambda: _rgbx(image))  # a multi-block image is copied only if a canvas needs it whole
-    canvases = [_canvas(image, full, runs, c, sx, sy, mode, px) for c in plan.canvases]
+    full = functools.cache(lambda: _rgbx(image))  # a multi-block image is joined once, when a canvas reads it
+    canvases = [_canvas(image, full, c, sx, sy, mode, px) for c in plan.canvases]
     out = []
     for v in plan.views:
         l, t, r, b = (int(x) for x in v.crop)
@@ -102,38 +102,7 @@ def render_views_fast(image: Any, plan: Plan) -> list[Any]:
     return out
 
 
-def _runs(image: Any):
-    """An RGB image that Pillow holds in several blocks, as its runs of rows read in place
-    (``memory.row_runs``); None when it is one block (exported without a copy) or cannot
-    be read so."""
-    from ..image.memory import exportable, row_runs
-    from .resample import numba_available
-
-    if image.mode != "RGB" or not numba_available() or exportable(image):
-        return None
-    return row_runs(image)
-
-
-def _from_runs(runs, box: tuple[int, int, int, int], step, flt: int) -> Any:
-    """The crop ``box`` of a multi-block image resized to the canvas's first step by the
-    exact resampler, reading the blocks in place: (1, 4, h, w) uint8 channels-last, the
-    exact path's pixels. Copying the image into one block for torch costs more (a fresh
-    allocation of the whole image, page by page) than the exact resize."""
-    import torch
-
-    from .resample import resize_runs
-
-    l, t, r, b = box
-    cropped = [
-        (max(r0, t) - t, arr[max(r0, t) - r0 : min(b, r0 + arr.shape[0]) - r0, l:r])
-        for r0, arr in runs
-        if r0 < b and r0 + arr.shape[0] > t
-    ]
-    out = resize_runs(cropped, r - l, b - t, (step.width, step.height), flt)
-    return torch.from_numpy(out).permute(2, 0, 1)[None]
-
-
-def _canvas(image: Any, full: Callable[[], Any], runs, c: Canvas, sx: float, sy: float, mode: str, px) -> Any:
+def _canvas(image: Any, full: Callable[[], Any], c: Canvas, sx: float, sy: float, mode: str, px) -> Any:
     import torch
 
     s = c.source
@@ -144,12 +113,8 @@ def _canvas(image: Any, full: Callable[[], Any], runs, c: Canvas, sx: float, sy:
         scaled = c._replace(source=Box(*box))
         return _rgbx(render_canvas(image, scaled, resample_filter(px.resample), px.fill_mean or px.mean))
     l, t, r, b = (int(round(v)) for v in box)
-    steps = list(c.steps)
-    if runs is not None and steps:  # a multi-block image: its first step read in place
-        x = _from_runs(runs, (l, t, r, b), steps.pop(0), resample_filter(px.resample))
-    else:
-        x = full()[:, :, t:b, l:r]
-    for step in steps:
+    x = full()[:, :, t:b, l:r]
+    for step in c.steps:
         x = _resize(x, step.width, step.height, mode)
     if c.padded != c.resized or c.offset != (0, 0):
         x = _padded(x, c, fill_colour(c, px.fill_mean or px.mean))

@@ -126,6 +126,11 @@ def normalise(u8, mean: Sequence[float], std: Sequence[float], scale: float = 1 
             out = np.empty(u8.shape, dtype=np.float32)
         lookup.lookup_chw(u8, normalise_table(mean, std, float(scale)), out)
         return out
+    if lookup is not None and u8.ndim == 4 and axis == 0:
+        if out is None:
+            out = np.empty(u8.shape, dtype=np.float32)
+        lookup.lookup_4d(u8, normalise_table(mean, std, float(scale)), out)
+        return out
     if scale == 1 / 255 and kernel(mean, std, scale) == "arith":
         return _arith(u8, mean, std, axis, out)
     table = normalise_table(mean, std, scale)

@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 from ..errors import SpecError
 from ..layers import LayerRegistry
 from ..plan import Plan, PixelSettings
-from .normalize import normalise_view
+from .normalize import normalise, normalise_view
 from .patches import normalised_patch_rows, normalised_patches
 
 Views = Sequence[Sequence[Any]]
@@ -368,10 +368,11 @@ def minicpmv4_6(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
     def fill(i: int, j: int, v: Any) -> None:
         k = first[i] + j
         h, w = v.shape[1], v.shape[2]
-        tmp = np.empty((3, h, w), dtype=np.float32)
-        normalise_view(v, px.mean, px.std, px.rescale, out=tmp)
-        blocks = tmp.reshape(3, h // p, p, w // p, p).transpose(0, 2, 1, 3, 4)
-        out[0, :, :, starts[k] : starts[k + 1]] = blocks.reshape(3, p, -1)
+        # out[0, c, r, a * w + x] is pixel (a * p + r, x): patch row r of every patch, in raster order
+        dst = out[0, :, :, starts[k] : starts[k + 1]]
+        dst.shape = (3, p, h // p, w)  # in place: raises rather than copy if it could not be a view
+        src = v.reshape(3, h // p, p, w).transpose(0, 2, 1, 3)
+        normalise(src, px.mean, px.std, px.rescale, axis=0, out=dst)  # one strided pass, no float temporary
 
     return result, fill
 
