@@ -12,11 +12,13 @@ normalisation; cheaper resampling and decoding.
   two resizes: the reference's first one loses resolution that a single combined
   resize would keep, so combining them gives a different (sharper) image, not the
   reference's (``docs/performance.md``).
-- A PIL image that Pillow holds in several blocks (a user's photo over 16 MB) is
-  joined once, block by block, into one numpy array (``memory.pixels``: huge-page
-  backed, ~17 ms for 12 MP) that every canvas reads; torch's resize then beats reading
-  the blocks in place with the exact resampler by 10-30% a call (1.5x for InternVL,
-  whose canvases each read the whole image).
+- A PIL image that Pillow holds in several blocks (a user's photo over 16 MB): a
+  canvas whose first resize runs height first (Pillow's order when the height shrinks
+  much more than the width: tall images) reads the blocks in place with the exact
+  resampler, whose vertical pass streams whole rows; any other canvas makes the image
+  be joined once, block by block, into one numpy array (``memory.pixels``: huge-page
+  backed, ~17 ms for 12 MP) for torch, which then beats the exact resampler's
+  horizontal pass by 10-30% a call (a 12 MP photo: 48 against 70 ms for Ovis2's crops).
 - Canvases whose source box is fractional (S2's centre crop) keep Pillow's exact
   box resampling: rounding the box would shift the content.
 - JPEG files are decoded at a reduced DCT scale (1/2, 1/4, 1/8) when every canvas of
@@ -37,6 +39,7 @@ from ..errors import AnyresError
 from ..plan import Plan
 from ..plan.types import Canvas
 from .execute import fill_colour, render_canvas, resample_filter
+from .resample import horizontal_first
 
 TORCH_MODES = {"bicubic": "bicubic", "bilinear": "bilinear"}
 # measured on a text page (benchmarks/bench_jpeg_text.py): margin 2 left 16 levels
@@ -50,10 +53,17 @@ def _resize(t, w: int, h: int, mode: str):
 
     from .threads import torch_single_thread
 
-    if t.shape[-2:] == (h, w):
+    height, width = t.shape[-2:]
+    if (height, width) == (h, w):
         return t
+    interpolate = torch.nn.functional.interpolate
     with torch_single_thread(w * h):  # a view-sized resize: one thread even when the call allows more
-        return torch.nn.functional.interpolate(t, size=(h, w), mode=mode, antialias=True)
+        if h != height and w != width and not horizontal_first(width, height, w, h):
+            # Pillow's order: torch always runs the horizontal pass first, over every source
+            # row (800x6000 -> 3072x384: 133 ms, against 10 ms height first) and further from
+            # Pillow's values (4 levels against 2 on noise)
+            t = interpolate(t, size=(h, width), mode=mode, antialias=True).contiguous(memory_format=torch.channels_last)
+        return interpolate(t, size=(h, w), mode=mode, antialias=True)
 
 
 def _integral(values, tol: float = 1e-6) -> bool:
@@ -90,8 +100,9 @@ def render_views_fast(image: Any, plan: Plan) -> list[Any]:
 
         return [chw(v) for v in render_views(image, plan)]  # no canvas materialised
     sx, sy = image.width / plan.image.width, image.height / plan.image.height
-    full = functools.cache(lambda: _rgbx(image))  # a multi-block image is joined once, when a canvas reads it
-    canvases = [_canvas(image, full, c, sx, sy, mode, px) for c in plan.canvases]
+    runs = _runs(image)
+    full = functools.cache(lambda: _rgbx(image))  # a multi-block image is joined once, when a canvas needs it
+    canvases = [_canvas(image, full, runs, c, sx, sy, mode, px) for c in plan.canvases]
     out = []
     for v in plan.views:
         l, t, r, b = (int(x) for x in v.crop)
@@ -102,7 +113,37 @@ def render_views_fast(image: Any, plan: Plan) -> list[Any]:
     return out
 
 
-def _canvas(image: Any, full: Callable[[], Any], c: Canvas, sx: float, sy: float, mode: str, px) -> Any:
+def _runs(image: Any):
+    """An RGB image that Pillow holds in several blocks, as its runs of rows read in place
+    (``memory.row_runs``); None when it is one block (exported without a copy) or cannot
+    be read so."""
+    from ..image.memory import exportable, row_runs
+    from .resample import numba_available
+
+    if image.mode != "RGB" or not numba_available() or exportable(image):
+        return None
+    return row_runs(image)
+
+
+def _from_runs(runs, box: tuple[int, int, int, int], step, flt: int) -> Any:
+    """The crop ``box`` of a multi-block image resized to ``step`` by the exact resampler,
+    reading the blocks in place: (1, 4, h, w) uint8 channels-last, the exact path's
+    pixels."""
+    import torch
+
+    from .resample import resize_runs
+
+    l, t, r, b = box
+    cropped = [
+        (max(r0, t) - t, arr[max(r0, t) - r0 : min(b, r0 + arr.shape[0]) - r0, l:r])
+        for r0, arr in runs
+        if r0 < b and r0 + arr.shape[0] > t
+    ]
+    out = resize_runs(cropped, r - l, b - t, (step.width, step.height), flt)
+    return torch.from_numpy(out).permute(2, 0, 1)[None]
+
+
+def _canvas(image: Any, full: Callable[[], Any], runs, c: Canvas, sx: float, sy: float, mode: str, px) -> Any:
     import torch
 
     s = c.source
@@ -113,8 +154,12 @@ def _canvas(image: Any, full: Callable[[], Any], c: Canvas, sx: float, sy: float
         scaled = c._replace(source=Box(*box))
         return _rgbx(render_canvas(image, scaled, resample_filter(px.resample), px.fill_mean or px.mean))
     l, t, r, b = (int(round(v)) for v in box)
-    x = full()[:, :, t:b, l:r]
-    for step in c.steps:
+    steps = list(c.steps)
+    if runs is not None and steps and not horizontal_first(r - l, b - t, steps[0].width, steps[0].height):
+        x = _from_runs(runs, (l, t, r, b), steps.pop(0), resample_filter(px.resample))  # height first, in place
+    else:
+        x = full()[:, :, t:b, l:r]
+    for step in steps:
         x = _resize(x, step.width, step.height, mode)
     if c.padded != c.resized or c.offset != (0, 0):
         x = _padded(x, c, fill_colour(c, px.fill_mean or px.mean))

@@ -307,7 +307,7 @@ def resize_runs(runs, width: int, height: int, size, flt: int, box=None):
             _horizontal(arr, xsize, flt, b0, b2, 0, arr.shape[0], out=out[r0 : r0 + arr.shape[0]])
         return out.reshape(height, xsize, c)
     ks_v, bounds_v, kk_v = coefficients(height, float(b1), float(np.float32(b3 - b1)), ysize, flt)
-    if need_h and _horizontal_first(width, height, xsize, ysize):
+    if need_h and horizontal_first(width, height, xsize, ysize):
         y_first = int(bounds_v[0])
         y_last = int(bounds_v[2 * ysize - 2] + bounds_v[2 * ysize - 1])
         bounds_v = bounds_v.copy()  # the cached windows are shared
@@ -322,7 +322,9 @@ def resize_runs(runs, width: int, height: int, size, flt: int, box=None):
     return _horizontal(src, xsize, flt, b0, b2, 0, ysize) if need_h else src
 
 
-def _horizontal_first(w: int, h: int, xsize: int, ysize: int) -> bool:
+def horizontal_first(w: int, h: int, xsize: int, ysize: int) -> bool:
+    """Whether Pillow resizes w x h to xsize x ysize width first (it does, unless Pillow 13
+    or later sees the height shrink by more than twice as many pixels as the width)."""
     return not (_pillow_orders_passes() and h - ysize > 0 and h - ysize > (w - xsize) * 2)
 
 
@@ -336,11 +338,11 @@ def _resample_pass_pair(px, xsize: int, ysize: int, flt: int, box) -> Any:
     b0, b1, b2, b3 = (np.float32(v) for v in box)
     need_h = xsize != w or b0 != 0 or b2 != xsize
     need_v = ysize != h or b1 != 0 or b3 != ysize
-    horizontal_first = _horizontal_first(w, h, xsize, ysize)
-    if need_v or need_h and horizontal_first:
+    width_first = horizontal_first(w, h, xsize, ysize)
+    if need_v or need_h and width_first:
         ks_v, bounds_v, kk_v = coefficients(h, float(b1), float(np.float32(b3 - b1)), ysize, flt)
     src = px
-    if horizontal_first:
+    if width_first:
         if need_h:
             y_first = int(bounds_v[0])
             y_last = int(bounds_v[2 * ysize - 2] + bounds_v[2 * ysize - 1])
