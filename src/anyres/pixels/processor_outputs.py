@@ -105,10 +105,16 @@ def idefics3(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
     sizes = [v.size for p in plans for v in p.views]
     h = max(s.height for s in sizes)
     w = max(s.width for s in sizes)
-    out = np.zeros((1, len(sizes), 3, h, w), dtype=np.float32)
-    mask = np.zeros((1, len(sizes), h, w), dtype=np.int64)
+    # written once: a view's pixels by its fill, only the padding of smaller views zeroed here
+    out = np.empty((1, len(sizes), 3, h, w), dtype=np.float32)
+    mask = np.empty((1, len(sizes), h, w), dtype=np.int64)
     for k, s in enumerate(sizes):
         mask[0, k, : s.height, : s.width] = 1
+        if (s.height, s.width) != (h, w):
+            out[0, k, :, s.height :] = 0
+            out[0, k, :, : s.height, s.width :] = 0
+            mask[0, k, s.height :] = 0
+            mask[0, k, : s.height, s.width :] = 0
     result = {
         "pixel_values": out,
         "pixel_attention_mask": mask,
