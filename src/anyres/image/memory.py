@@ -307,6 +307,20 @@ def writable_rgbx(size: tuple[int, int]):
     return image, view
 
 
+def image_from_rgbx(rgbx: Any) -> Any:
+    """An (H, W, 4) uint8 RGBX array as a new RGB PIL image in one block: one copy of
+    whole pixels into Pillow's memory (``Image.frombytes`` first zero-fills the image,
+    then unpacks line by line: twice the writes)."""
+    made = writable_rgbx((rgbx.shape[1], rgbx.shape[0]))
+    if made is None:  # Pillow without the Arrow export
+        from PIL import Image
+
+        return Image.frombytes("RGB", (rgbx.shape[1], rgbx.shape[0]), rgbx, "raw", "RGBX")
+    image, view = made
+    view[...] = rgbx
+    return image
+
+
 def chw(image: Any):
     """An RGB image as a (3, H, W) uint8 array for reading: a view of Pillow's RGBX memory
     (strides (1, 4 W, 4); read-only, it keeps the image alive) when Pillow exports it,

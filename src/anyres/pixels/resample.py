@@ -515,17 +515,16 @@ def resize_image(image: Any, size: Sequence[int], resample: int, box=None, reduc
     import numpy as np
     from PIL import Image
 
-    from ..image.memory import exportable, pixels, row_runs
+    from ..image.memory import exportable, image_from_rgbx, pixels, row_runs
 
     if image.mode == "RGB":
         if reducing_gap is None and not exportable(image):  # several blocks: read them in place
             runs = row_runs(image)
             out = None if runs is None else resize_runs(runs, image.width, image.height, size, resample, box)
             if out is not None:
-                return Image.frombytes("RGB", (out.shape[1], out.shape[0]), out, "raw", "RGBX")
+                return image_from_rgbx(out)
         px = pixels(image, 4)  # RGBX: Pillow's own layout, no copy when it exports it
-        out = resize(px, size, resample, box, reducing_gap, mode="RGBX")
-        return Image.frombytes("RGB", (out.shape[1], out.shape[0]), out, "raw", "RGBX")  # one copy, unpacked
+        return image_from_rgbx(resize(px, size, resample, box, reducing_gap, mode="RGBX"))  # one copy
     px = np.asarray(image)[:, :, None]
     out = resize(px, size, resample, box, reducing_gap, mode="L")
     return Image.fromarray(out[:, :, 0])
