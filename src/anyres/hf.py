@@ -392,27 +392,58 @@ def _anyres_attributes(p: Any, px: Any) -> dict[str, Any]:
     return dict(out, size={"height": base, "width": base})
 
 
+_ANYRES_GEOMETRY = ("size", "crop_size", "do_center_crop", "image_grid_pinpoints")
+
+
 def _anyres_kwargs(p: Any, kwargs: dict) -> dict:
-    """A new view side (``size`` and ``crop_size`` naming one square side, as the reference
-    uses them: base view squashed to it, tiles of it) as the preset's ``base_size``. Sides
-    that disagree (a shortest edge other than the crop) stay as given, and are refused."""
-    if "size" not in kwargs and "crop_size" not in kwargs:
+    """The reference's view geometry (``size``, ``crop_size``, ``do_center_crop``, the
+    pinpoints; those not given are the preset's) as the preset's parameters: the
+    encoder's view side (``base_size``: the crop side when it centre-crops, else the
+    ``size`` side), and where that is not the plain cut (whole ``base_size`` tiles of the
+    pinpoint, nothing resized twice) the reference's own (``partial_tiles``): its tile
+    side (``crop_size``'s height, else the ``size`` side) and the resize each view gets
+    before its centre crop."""
+    if not any(k in kwargs for k in _ANYRES_GEOMETRY):
         return kwargs
-    size, crop = kwargs.get("size"), kwargs.get("crop_size")
-    sides = set()
-    for value in (size, crop):
-        if isinstance(value, dict):
-            value = {k: v for k, v in value.items() if v is not None}
-            if set(value) == {"shortest_edge"}:
-                sides.add(value["shortest_edge"])
-            elif set(value) == {"height", "width"} and value["height"] == value["width"]:
-                sides.add(value["height"])
-            else:
-                return kwargs
-    if len(sides) != 1:
-        return kwargs
-    rest = {k: v for k, v in kwargs.items() if k not in ("size", "crop_size")}
-    return {**rest, "base_size": sides.pop()}
+    preset = _anyres_attributes(p, None)
+    size = kwargs.get("size", preset["size"])
+    crop = kwargs.get("crop_size", preset.get("crop_size"))
+    centre = kwargs.get("do_center_crop", p["max_views"] is None)  # LLaVA-NeXT's class crops, OneVision's not
+    pins = kwargs.get("image_grid_pinpoints", p["image_grid_pinpoints"])
+    side, keep_aspect = _square_resize(size)
+    crop_side = _square_side(crop, "crop_size") if centre else None
+    tile = crop["height"] if isinstance(crop, dict) and crop.get("height") else side
+    whole = all(isinstance(v, int) and v % tile == 0 for pin in pins for v in pin)
+    if crop_side is None and keep_aspect and not whole:
+        raise SpecError(
+            f"size={size!r} without a centre crop resizes each {tile} px tile by its shortest edge, so the partial "
+            f"tiles of pinpoints that are not multiples of {tile} come out in other sizes than the rest (the "
+            "reference cannot stack them either); use pinpoints that are multiples of the tile side"
+        )
+    base = side if crop_side is None else crop_side
+    out = {k: v for k, v in kwargs.items() if k not in _ANYRES_GEOMETRY}
+    out["base_size"] = base
+    if "image_grid_pinpoints" in kwargs:
+        out["image_grid_pinpoints"] = pins
+    if not (tile == base and whole and (crop_side is None or side == base)):
+        out.update(tile_size=tile, resize_side=None if crop_side is None else side, resize_shortest_edge=keep_aspect)
+    return out
+
+
+def _square_resize(size: Any) -> tuple[int, bool]:
+    """The side of the reference's ``size`` and whether it keeps the aspect ratio
+    (``{"shortest_edge": S}``) or squashes to a square (``{"height": S, "width": S}``)."""
+    value = {k: v for k, v in size.items() if v is not None} if isinstance(size, dict) else None
+    if value is not None and set(value) == {"shortest_edge"}:
+        return value["shortest_edge"], True
+    return _square_side(size, "size"), False
+
+
+def _square_side(value: Any, name: str) -> int:
+    value = {k: v for k, v in value.items() if v is not None} if isinstance(value, dict) else value
+    if isinstance(value, dict) and set(value) == {"height", "width"} and value["height"] == value["width"]:
+        return value["height"]
+    raise SpecError(f"{name} must be a square ({{'height': S, 'width': S}}) for anyres' square views, got {value!r}")
 
 
 def _native_attributes(p: Any, px: Any) -> dict[str, Any]:
