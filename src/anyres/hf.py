@@ -240,8 +240,15 @@ class _DropIn(AnyresImageProcessor):
         """What the model's own image processor reports for an image of this size, with
         ``images_kwargs`` over the attributes (serving engines reserve placeholders
         with it); counted on the plan that processing follows."""
+        return self._glue.image_patches(self.plan_for(height, width, images_kwargs))
+
+    def plan_for(self, height: int, width: int, images_kwargs: dict | None = None) -> Any:
+        """The ``anyres.Plan`` this processor follows for an image of this size (its views
+        and ``num_tokens``), with ``images_kwargs`` over the attributes."""
+        from .plan import plan
+
         given = {k: v for k, v in dict(images_kwargs or {}).items() if k in self._valid_kwargs_names}
-        return self._patches(height, width, self._overrides_for(resolved_kwargs(self, given)))
+        return plan((width, height), self.preset, **self._overrides_for(resolved_kwargs(self, given)))
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in super().to_dict().items() if not k.startswith("_")}
@@ -414,12 +421,6 @@ def _anyres_kwargs(p: Any, kwargs: dict) -> dict:
     crop_side = _square_side(crop, "crop_size") if centre else None
     tile = crop["height"] if isinstance(crop, dict) and crop.get("height") else side
     whole = all(isinstance(v, int) and v % tile == 0 for pin in pins for v in pin)
-    if crop_side is None and keep_aspect and not whole:
-        raise SpecError(
-            f"size={size!r} without a centre crop resizes each {tile} px tile by its shortest edge, so the partial "
-            f"tiles of pinpoints that are not multiples of {tile} come out in other sizes than the rest (the "
-            "reference cannot stack them either); use pinpoints that are multiples of the tile side"
-        )
     base = side if crop_side is None else crop_side
     out = {k: v for k, v in kwargs.items() if k not in _ANYRES_GEOMETRY}
     out["base_size"] = base
@@ -665,6 +666,7 @@ def _anyres_unpad(ip: Any, data: dict, overrides: dict) -> dict:
 register_processor_glue("anyres", ProcessorGlue(_anyres_inputs, _anyres_attributes, nested=_onevision_samples,
                                                 reference=_anyres_reference, fill_from_attribute=True,
                                                 translate=_anyres_kwargs, unpad=_anyres_unpad,
+                                                encoder_free={"patch_size": 1},
                                                 as_processed=lambda ip, resolved: _without_do_pad(ip, resolved)))
 register_processor_glue("native", ProcessorGlue(lambda p: ["pixel_values", "image_grid_thw"], _native_attributes,
                                                 image_patches=_native_patches, keeps_uint8=lambda data: False,

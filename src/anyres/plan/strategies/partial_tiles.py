@@ -64,10 +64,20 @@ def resized_view(
     level: int = 0,
     grids: tuple = (None, None),
 ) -> View:
-    """The ``base`` x ``base`` view of ``crop``: resized straight to it (``resize_side``
-    None), or resized by the reference's rule and centre-cropped to it."""
+    """The ``base`` x ``base`` view of ``crop``: resized by the reference's rule to
+    ``resize_side`` and centre-cropped to it, or, without ``resize_side``, resized
+    straight to it (keeping the aspect ratio with ``shortest_edge``: a crop that is not
+    square then makes a view of another size, which the reference cannot stack with the
+    others either, a ``PlanError``)."""
     square = Size(base, base)
     if resize_side is None:
+        cw, ch = int(crop.width), int(crop.height)
+        if shortest_edge and cw != ch:
+            raise PlanError(
+                f"a {cw}x{ch} {role} resized by its shortest edge to {base} px and not centre-cropped is "
+                f"{resized_for(Size(cw, ch), base, True)}, not {square} like the other views (a pinpoint that is "
+                "not a multiple of the tile side, without a crop: the reference fails to stack them too)"
+            )
         return make_view(canvases, canvas, crop, square, role, tokens, grid, level, grids)
     resized = resized_for(Size(int(crop.width), int(crop.height)), resize_side, shortest_edge)
     if resized == square:  # the centre crop keeps everything: one resize
@@ -113,9 +123,10 @@ def cut_views(
     boxes = tile_boxes(tiles_canvas.padded, tile)
     if rows * cols > len(boxes):
         raise PlanError(
-            f"{image}: the model reads a {rows}x{cols} grid of {base} px views from a "
-            f"{tiles_canvas.padded} pinpoint, but {tile} px tiles cut only {len(boxes)} views from it "
-            "(tile_size must be at least base_size)"
+            f"{image}: the model reads a {rows}x{cols} grid of {base} px views from the {tiles_canvas.padded} "
+            f"pinpoint, but tile_size={tile} tiles cut only {len(boxes)} views from it, so no plan can say where "
+            f"its tokens come from (a tile_size above base_size={base}: LLaVA-NeXT's do_center_crop=False with a "
+            "crop_size larger than size)"
         )
     for k, box in enumerate(boxes):
         cell = divmod(k, cols) if k < rows * cols else None
