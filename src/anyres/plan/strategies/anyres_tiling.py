@@ -2,7 +2,9 @@
 
 Reference: transformers ``select_best_resolution``, ``get_patch_output_size``, the
 LLaVA-NeXT / OneVision image processors (resize keeping aspect ratio, centre pad with
-the odd pixel at bottom/right, cut row-major, squashed base view first) and the model's
+the odd pixel at bottom/right, cut row-major, squashed base view first; for other
+``size`` / ``crop_size`` settings their partial tiles and per-view resize and centre crop,
+``partial_tiles``) and the model's
 ``unpad_image`` / ``pack_image_features`` (unpad the tile feature map, OneVision's
 bilinear shrink above 1.1x the max_N budget, one image_newline per row).
 """
@@ -353,7 +355,8 @@ LLAVA_NEXT = Strategy(
     "tile features unpadded, one newline per row. max_views=N is OneVision's anyres_max_N. tile_size / "
     "resize_side / resize_shortest_edge cut the views as transformers' processors do for other size / "
     "crop_size settings: tile_size tiles (partial where they do not divide the pinpoint), each view resized "
-    "(shorter side or square) to resize_side, then centre-cropped to base_size.",
+    "to resize_side (its shorter side, or a square) then centre-cropped to base_size, or without resize_side "
+    "resized to base_size (keeping the aspect ratio with resize_shortest_edge, so only square crops fit).",
     _check,
     connector=connector_anyres,
     schema=SCHEMA,
