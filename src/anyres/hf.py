@@ -240,8 +240,15 @@ class _DropIn(AnyresImageProcessor):
         """What the model's own image processor reports for an image of this size, with
         ``images_kwargs`` over the attributes (serving engines reserve placeholders
         with it); counted on the plan that processing follows."""
+        return self._glue.image_patches(self.plan_for(height, width, images_kwargs))
+
+    def plan_for(self, height: int, width: int, images_kwargs: dict | None = None) -> Any:
+        """The ``anyres.Plan`` this processor follows for an image of this size (its views
+        and ``num_tokens``), with ``images_kwargs`` over the attributes."""
+        from .plan import plan
+
         given = {k: v for k, v in dict(images_kwargs or {}).items() if k in self._valid_kwargs_names}
-        return self._patches(height, width, self._overrides_for(resolved_kwargs(self, given)))
+        return plan((width, height), self.preset, **self._overrides_for(resolved_kwargs(self, given)))
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in super().to_dict().items() if not k.startswith("_")}
@@ -392,27 +399,52 @@ def _anyres_attributes(p: Any, px: Any) -> dict[str, Any]:
     return dict(out, size={"height": base, "width": base})
 
 
+_ANYRES_GEOMETRY = ("size", "crop_size", "do_center_crop", "image_grid_pinpoints")
+
+
 def _anyres_kwargs(p: Any, kwargs: dict) -> dict:
-    """A new view side (``size`` and ``crop_size`` naming one square side, as the reference
-    uses them: base view squashed to it, tiles of it) as the preset's ``base_size``. Sides
-    that disagree (a shortest edge other than the crop) stay as given, and are refused."""
-    if "size" not in kwargs and "crop_size" not in kwargs:
+    """The reference's view geometry (``size``, ``crop_size``, ``do_center_crop``, the
+    pinpoints; those not given are the preset's) as the preset's parameters: the
+    encoder's view side (``base_size``: the crop side when it centre-crops, else the
+    ``size`` side), and where that is not the plain cut (whole ``base_size`` tiles of the
+    pinpoint, nothing resized twice) the reference's own (``partial_tiles``): its tile
+    side (``crop_size``'s height, else the ``size`` side) and the resize each view gets
+    before its centre crop."""
+    if not any(k in kwargs for k in _ANYRES_GEOMETRY):
         return kwargs
-    size, crop = kwargs.get("size"), kwargs.get("crop_size")
-    sides = set()
-    for value in (size, crop):
-        if isinstance(value, dict):
-            value = {k: v for k, v in value.items() if v is not None}
-            if set(value) == {"shortest_edge"}:
-                sides.add(value["shortest_edge"])
-            elif set(value) == {"height", "width"} and value["height"] == value["width"]:
-                sides.add(value["height"])
-            else:
-                return kwargs
-    if len(sides) != 1:
-        return kwargs
-    rest = {k: v for k, v in kwargs.items() if k not in ("size", "crop_size")}
-    return {**rest, "base_size": sides.pop()}
+    preset = _anyres_attributes(p, None)
+    size = kwargs.get("size", preset["size"])
+    crop = kwargs.get("crop_size", preset.get("crop_size"))
+    centre = kwargs.get("do_center_crop", p["max_views"] is None)  # LLaVA-NeXT's class crops, OneVision's not
+    pins = kwargs.get("image_grid_pinpoints", p["image_grid_pinpoints"])
+    side, keep_aspect = _square_resize(size)
+    crop_side = _square_side(crop, "crop_size") if centre else None
+    tile = crop["height"] if isinstance(crop, dict) and crop.get("height") else side
+    whole = all(isinstance(v, int) and v % tile == 0 for pin in pins for v in pin)
+    base = side if crop_side is None else crop_side
+    out = {k: v for k, v in kwargs.items() if k not in _ANYRES_GEOMETRY}
+    out["base_size"] = base
+    if "image_grid_pinpoints" in kwargs:
+        out["image_grid_pinpoints"] = pins
+    if not (tile == base and whole and (crop_side is None or side == base)):
+        out.update(tile_size=tile, resize_side=None if crop_side is None else side, resize_shortest_edge=keep_aspect)
+    return out
+
+
+def _square_resize(size: Any) -> tuple[int, bool]:
+    """The side of the reference's ``size`` and whether it keeps the aspect ratio
+    (``{"shortest_edge": S}``) or squashes to a square (``{"height": S, "width": S}``)."""
+    value = {k: v for k, v in size.items() if v is not None} if isinstance(size, dict) else None
+    if value is not None and set(value) == {"shortest_edge"}:
+        return value["shortest_edge"], True
+    return _square_side(size, "size"), False
+
+
+def _square_side(value: Any, name: str) -> int:
+    value = {k: v for k, v in value.items() if v is not None} if isinstance(value, dict) else value
+    if isinstance(value, dict) and set(value) == {"height", "width"} and value["height"] == value["width"]:
+        return value["height"]
+    raise SpecError(f"{name} must be a square ({{'height': S, 'width': S}}) for anyres' square views, got {value!r}")
 
 
 def _native_attributes(p: Any, px: Any) -> dict[str, Any]:
@@ -634,6 +666,7 @@ def _anyres_unpad(ip: Any, data: dict, overrides: dict) -> dict:
 register_processor_glue("anyres", ProcessorGlue(_anyres_inputs, _anyres_attributes, nested=_onevision_samples,
                                                 reference=_anyres_reference, fill_from_attribute=True,
                                                 translate=_anyres_kwargs, unpad=_anyres_unpad,
+                                                encoder_free={"patch_size": 1},
                                                 as_processed=lambda ip, resolved: _without_do_pad(ip, resolved)))
 register_processor_glue("native", ProcessorGlue(lambda p: ["pixel_values", "image_grid_thw"], _native_attributes,
                                                 image_patches=_native_patches, keeps_uint8=lambda data: False,

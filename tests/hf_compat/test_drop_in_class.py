@@ -60,9 +60,18 @@ def test_llava_onevision_view_side_is_its_size():
     ref = transformers.LlavaOnevisionImageProcessorPil(**kwargs)(image, return_tensors="np")
     assert ours["pixel_values"].shape == ref["pixel_values"].shape
     assert np.abs(ours["pixel_values"] - ref["pixel_values"]).max() < 1e-5
-    ip = AnyresImageProcessor("llava-onevision", size={"height": 20, "width": 20})  # 20 px tiles of 384 px pinpoints
-    with pytest.raises(SpecError, match="multiples of base_size=20"):
+    # 20 px tiles of 384 px pinpoints, partial at the edges: up to 13,457 views, past the default view limit
+    toy = {"size": {"height": 20, "width": 20}}
+    ip = AnyresImageProcessor("llava-onevision", **{**kwargs, **toy})
+    with pytest.raises(SpecError, match="max_views"):
         ip(image)
+    from anyres.plan import raised_limits
+
+    with raised_limits(max_views=16384):
+        ours = ip(image, return_tensors="np")
+    ref = transformers.LlavaOnevisionImageProcessorPil(**{**kwargs, **toy})(image, return_tensors="np")
+    assert ours["pixel_values"].shape == ref["pixel_values"].shape
+    np.testing.assert_array_equal(ours["pixel_values"], ref["pixel_values"])
 
 
 @pytest.mark.parametrize("preset, reference, kwargs, shapes", [

@@ -116,10 +116,26 @@ def render_views(
             continue
         crop = (int(v.crop.left), int(v.crop.top), int(v.crop.right), int(v.crop.bottom))
         im = c if crop == (0, 0, c.width, c.height) else c.crop(crop)
-        if (im.width, im.height) != (v.size.width, v.size.height):
-            im = resize(im, (v.size.width, v.size.height), flt, reducing_gap=reducing_gap)
+        im = finish_view(im, v, flt, reducing_gap)
         out.append(sharpened(im) if pixels.sharpen else im)
     return out
+
+
+def finish_view(crop: Any, view: Any, resample: int, reducing_gap: float | None = None) -> Any:
+    """A view's crop as the encoder sees it: resized to ``view.size``, or, for a
+    resize-then-crop view (``View.recrop``), resized to ``recrop.resized`` and cut to the
+    ``size`` window (Pillow fills the part of a crop box past the image with zeros, as
+    the reference's centre crop pads)."""
+    r = view.recrop
+    target = (view.size.width, view.size.height) if r is None else (r.resized.width, r.resized.height)
+    im = crop
+    if (im.width, im.height) != target:
+        im = resize(im, target, resample, reducing_gap=reducing_gap)
+    if r is not None:
+        box = (r.left, r.top, r.left + view.size.width, r.top + view.size.height)
+        if box != (0, 0, im.width, im.height):
+            im = im.crop(box)
+    return im
 
 
 def sharpened(image: Any) -> Any:
@@ -153,6 +169,8 @@ def render_direct(image: Any, canvas: Canvas, view: Any, resample: int, reducing
         im = part.resize((cr - cl, cb - ct), resample, box=shifted, reducing_gap=reducing_gap)
     else:  # the canvas is the source box itself: a crop
         im = image.crop(tuple(int(round(x)) for x in box))
+    if view.recrop is not None:
+        return finish_view(im, view, resample, reducing_gap)
     if (im.width, im.height) != (view.size.width, view.size.height):
         im = im.resize((view.size.width, view.size.height), resample, reducing_gap=reducing_gap)
     return im

@@ -106,11 +106,24 @@ def render_views_fast(image: Any, plan: Plan) -> list[Any]:
     out = []
     for v in plan.views:
         l, t, r, b = (int(x) for x in v.crop)
-        x = _resize(canvases[v.canvas][:, :, t:b, l:r], v.size.width, v.size.height, mode)
+        x = canvases[v.canvas][:, :, t:b, l:r]
+        x = _resize(x, v.size.width, v.size.height, mode) if v.recrop is None else _recropped(x, v, mode)
         view = x[0, :3].numpy()  # (3, H, W) over the channels-last pixels: the normalisers read any strides
         view.flags.writeable = False
         out.append(view)
     return out
+
+
+def _recropped(x, view, mode: str):
+    """A resize-then-crop view (``View.recrop``): resized, then cut to the ``size`` window,
+    zeros where the window reaches past the resized crop (negative padding crops)."""
+    import torch
+
+    r = view.recrop
+    x = _resize(x, r.resized.width, r.resized.height, mode)
+    w, h = view.size
+    pads = (-r.left, r.left + w - r.resized.width, -r.top, r.top + h - r.resized.height)
+    return torch.nn.functional.pad(x, pads) if any(pads) else x
 
 
 def _runs(image: Any):

@@ -185,7 +185,7 @@ def with_grids(views: tuple[View, ...], connector: Connector) -> tuple[View, ...
         grids = known.get(key)
         if grids is None:
             grids = known[key] = view_grids(v, connector)
-        out.append(_new_tuple(View, v[:9] + grids))  # View(*v[:9], *grids) without its checks
+        out.append(_new_tuple(View, v[:9] + grids + v[11:]))  # View(*v[:9], *grids, v.recrop) without its checks
     return tuple(out)
 
 

@@ -109,11 +109,24 @@ def canvas_to_source(
     )
 
 
+class Recrop(NamedTuple):
+    """A view's resize-then-crop (the LLaVA-NeXT reference's per-tile ``resize`` then
+    ``center_crop``): the view's crop is resized to ``resized``, then the encoder's
+    ``size`` window is cut from it at (``left``, ``top``). The window may reach past the
+    resized crop on any side (negative ``left``/``top``, or past its right/bottom edge);
+    those pixels are zero (black), as the reference's centre crop pads them."""
+
+    resized: Size
+    left: int
+    top: int
+
+
 class View(NamedTuple):
     """One image the vision encoder sees.
 
     ``crop`` (integer box on ``plan.canvases[canvas]``) is resized to ``size`` (the
-    encoder input; equal to the crop size when nothing is resized). ``source`` is the
+    encoder input; equal to the crop size when nothing is resized), or, when ``recrop``
+    is set, resized to ``recrop.resized`` and then cut to ``size`` (``Recrop``). ``source`` is the
     part of the original image the view shows; ``padding`` (left, top, right, bottom)
     counts encoder pixels that show pad colour instead of image. ``tokens`` is the
     number of token positions this view contributes to the language model.
@@ -134,9 +147,10 @@ class View(NamedTuple):
     level: int = 0  # 0: whole-image views; 1: the tiling level; S2: the scale index
     features: tuple[int, int] | None = None
     token_grid: tuple[int, int] | None = None
+    recrop: Recrop | None = None
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "role": self.role,
             "canvas": self.canvas,
             "crop": list(self.crop),
@@ -149,6 +163,10 @@ class View(NamedTuple):
             "features": list(self.features) if self.features is not None else None,
             "token_grid": list(self.token_grid) if self.token_grid is not None else None,
         }
+        if self.recrop is not None:  # only where it is set: every other plan's dict is unchanged
+            r = self.recrop
+            out["recrop"] = {"resized": [r.resized.width, r.resized.height], "left": r.left, "top": r.top}
+        return out
 
 
 # The kinds of layout entries.

@@ -2,7 +2,9 @@
 
 Reference: transformers ``select_best_resolution``, ``get_patch_output_size``, the
 LLaVA-NeXT / OneVision image processors (resize keeping aspect ratio, centre pad with
-the odd pixel at bottom/right, cut row-major, squashed base view first) and the model's
+the odd pixel at bottom/right, cut row-major, squashed base view first; for other
+``size`` / ``crop_size`` settings their partial tiles and per-view resize and centre crop,
+``partial_tiles``) and the model's
 ``unpad_image`` / ``pack_image_features`` (unpad the tile feature map, OneVision's
 bilinear shrink above 1.1x the max_N budget, one image_newline per row).
 """
@@ -20,6 +22,7 @@ from ..connector import Connector
 from ..knobs import Knob
 from .common import Strategy, grid_views, make_view, positive_int, resize_canvas, whole
 from .fixed import square_pad_canvas
+from .partial_tiles import cut_views, largest_intermediate, resized_view, tile_count
 from ..schema import Bool, Choice, Cost, Int, Items, Number, Optional, Pair, Text
 
 
@@ -69,16 +72,15 @@ def _check(p: dict[str, Any]) -> None:
         raise SpecError(f"patch_size={p['patch_size']} is larger than base_size={p['base_size']}: no feature per view")
     if not p["image_grid_pinpoints"]:
         raise SpecError("image_grid_pinpoints must not be empty")
+    cut = reference_cut(p)  # tiles that need not divide the pinpoints
     for pin in p["image_grid_pinpoints"]:
         if (
             not isinstance(pin, (list, tuple))
             or len(pin) != 2
-            or any(not isinstance(v, int) or v <= 0 or v % p["base_size"] for v in pin)
+            or any(not isinstance(v, int) or v <= 0 or (not cut and v % p["base_size"]) for v in pin)
         ):
-            raise SpecError(
-                f"each pinpoint must be a (height, width) pair of positive multiples of "
-                f"base_size={p['base_size']}, got {pin!r}"
-            )
+            what = "positive integers" if cut else f"positive multiples of base_size={p['base_size']}"
+            raise SpecError(f"each pinpoint must be a (height, width) pair of {what}, got {pin!r}")
     if p["feature_select_strategy"] not in ("default", "full"):
         raise SpecError("feature_select_strategy must be 'default' or 'full'")
 
@@ -94,15 +96,30 @@ SCHEMA = {
     "max_views": Optional(Int(1, 65536)),
     "shrink_threshold": Number(0, 1e6, lo_open=True),
     "multi_image": Bool(),
+    "tile_size": Optional(Int()),
+    "resize_side": Optional(Int()),
+    "resize_shortest_edge": Bool(),
 }
+
+
+def reference_cut(p: dict[str, Any]) -> bool:
+    """Whether the views are cut as transformers' processors cut them for any ``size`` /
+    ``crop_size`` (``partial_tiles``): a ``tile_size`` or a ``resize_side`` is set."""
+    return p.get("tile_size") is not None or p.get("resize_side") is not None
 
 
 def cost_anyres(p: dict[str, Any]) -> Cost:
     """The base view plus the tiles of the largest pinpoint, cut from that pinpoint."""
     base = p["base_size"]
     largest = max(h * w for h, w in p["image_grid_pinpoints"])
-    views = 1 + largest // (base * base)
-    return Cost(views, base * base, views * base * base, largest, drivers=("image_grid_pinpoints", "base_size"))
+    if not reference_cut(p):
+        views = 1 + largest // (base * base)
+        return Cost(views, base * base, views * base * base, largest, drivers=("image_grid_pinpoints", "base_size"))
+    tile = p["tile_size"] or base
+    views = 1 + max(tile_count(Size(w, h), tile) for h, w in p["image_grid_pinpoints"])
+    resized = largest_intermediate(p["image_grid_pinpoints"], tile, p["resize_side"], p["resize_shortest_edge"])
+    return Cost(views, base * base, views * base * base, max(largest, resized),
+                drivers=("image_grid_pinpoints", "base_size", "tile_size", "resize_side"))
 
 
 def plan_anyres(image: Size, p: dict[str, Any]) -> PlanParts:
@@ -114,8 +131,8 @@ def plan_anyres(image: Size, p: dict[str, Any]) -> PlanParts:
         # mean-colour square and resized to one base view, plus one newline embedding
         canvases = [square_pad_canvas(image)]
         side_px = canvases[0].padded.width
-        view = make_view(canvases, 0, Box(0, 0, side_px, side_px), Size(base, base), "base", side * side + cls,
-                         grids=((side, side), (side, side)))
+        view = resized_view(canvases, 0, Box(0, 0, side_px, side_px), base, p["resize_side"],
+                            p["resize_shortest_edge"], "base", side * side + cls, grids=((side, side), (side, side)))
         return PlanParts(tuple(canvases), (view,), None, 1 if p["image_newline"] else 0)
     best_h, best_w = best_pinpoint(image, p["image_grid_pinpoints"])
     target = Size(best_w, best_h)
@@ -125,7 +142,7 @@ def plan_anyres(image: Size, p: dict[str, Any]) -> PlanParts:
 
     # token accounting, as the model packs features
     map_h, map_w = rows * side, cols * side
-    top, kept_h, left, kept_w = unpad_rows_cols(image, map_h, map_w)
+    top, kept_h, left, kept_w = unpad_rows_cols(image, map_h, map_w) if map_h and map_w else (0, 0, 0, 0)
     info: dict[str, Any] = {
         "best_resolution": target,
         "resized": resized,
@@ -144,14 +161,19 @@ def plan_anyres(image: Size, p: dict[str, Any]) -> PlanParts:
     col_counts = tile_counts(left, kept_w, out_w, side, cols)
 
     square = Size(base, base)
-    canvases = (resize_canvas(image, square), Canvas(whole(image), (resized,), target, offset))
+    tiles_canvas = Canvas(whole(image), (resized,), target, offset)
     grids = ((side, side), (side, side))  # features and token cells of every view (as connector_anyres says)
-    views = [make_view(canvases, 0, Box(0, 0, base, base), square, "base", side * side + cls, grids=grids)]
-    views += grid_views(canvases, 1, rows, cols, square, 0, grids=grids, counts=(row_counts, col_counts))
+    warnings: tuple[str, ...] = ()
+    if reference_cut(p):
+        canvases, views, warnings = cut_views(image, tiles_canvas, p, (rows, cols),
+                                              lambda r, c: row_counts[r] * col_counts[c], side * side + cls, grids)
+    else:
+        canvases = (resize_canvas(image, square), tiles_canvas)
+        views = [make_view(canvases, 0, Box(0, 0, base, base), square, "base", side * side + cls, grids=grids)]
+        views += grid_views(canvases, 1, rows, cols, square, 0, grids=grids, counts=(row_counts, col_counts))
     newlines = out_h if p["image_newline"] else 0
-    warnings = ()
     if out_h * out_w == 0:
-        warnings = (
+        warnings += (
             f"unpadding removed every tile feature (image {image} is too thin for a "
             f"{rows}x{cols} grid): tiles cost encoder time but add no tokens",
         )
@@ -325,9 +347,16 @@ LLAVA_NEXT = Strategy(
         "max_views": None,
         "shrink_threshold": 1.1,
         "multi_image": False,
+        "tile_size": None,
+        "resize_side": None,
+        "resize_shortest_edge": True,
     },
     "AnyRes: best pinpoint, aspect-kept resize + centre pad, base_size tiles + squashed base view; "
-    "tile features unpadded, one newline per row. max_views=N is OneVision's anyres_max_N.",
+    "tile features unpadded, one newline per row. max_views=N is OneVision's anyres_max_N. tile_size / "
+    "resize_side / resize_shortest_edge cut the views as transformers' processors do for other size / "
+    "crop_size settings: tile_size tiles (partial where they do not divide the pinpoint), each view resized "
+    "to resize_side (its shorter side, or a square) then centre-cropped to base_size, or without resize_side "
+    "resized to base_size (keeping the aspect ratio with resize_shortest_edge, so only square crops fit).",
     _check,
     connector=connector_anyres,
     schema=SCHEMA,

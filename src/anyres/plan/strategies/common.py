@@ -8,7 +8,7 @@ from typing import Any, Callable
 from ...errors import PlanError
 from ..connector import Connector
 from ..frozen import FrozenDict
-from ..types import TEXT, VISUAL, Box, Canvas, Layout, Segment, Size, View
+from ..types import TEXT, VISUAL, Box, Canvas, Layout, Recrop, Segment, Size, View
 
 
 @dataclass(frozen=True)
@@ -153,6 +153,49 @@ def make_view(
     return _view(role, canvas, crop, size, xs, ys, c, grid, tokens, level, grids)
 
 
+def recrop_view(
+    canvases: list[Canvas] | tuple[Canvas, ...],
+    canvas: int,
+    crop: Box,
+    recrop: Recrop,
+    size: Size,
+    role: str,
+    tokens: int,
+    grid: tuple[int, int] | None = None,
+    level: int = 0,
+    grids: tuple = (None, None),
+) -> View:
+    """A view cut from a canvas, resized to ``recrop.resized``, then cut to a ``size``
+    window at (``recrop.left``, ``recrop.top``) (``Recrop``); padding and source box
+    follow from the geometry (the window's pixels past the resized crop count as
+    padding)."""
+    c = canvases[canvas]
+    cl, ct, cr, cb = crop
+    rw, rh = recrop.resized
+    if size.width <= 0 or size.height <= 0 or rw <= 0 or rh <= 0 or cr <= cl or cb <= ct:
+        raise PlanError(f"internal: zero-sized view {crop} -> {recrop.resized} -> {size}")
+    (x0, y0), (cw, ch), src = c.offset, c.resized, c.source
+    xs = axis_span(cl, cr, x0, cw, src.left, src.right - src.left, rw / (cr - cl))
+    ys = axis_span(ct, cb, y0, ch, src.top, src.bottom - src.top, rh / (cb - ct))
+    xs = _windowed(xs, recrop.left, size.width, rw)
+    ys = _windowed(ys, recrop.top, size.height, rh)
+    return _view(role, canvas, crop, size, xs, ys, c, grid, tokens, level, grids)._replace(recrop=recrop)
+
+
+def _windowed(span: tuple | None, start: int, length: int, full: int) -> tuple | None:
+    """One axis of ``axis_span``'s answer on a resized crop ``full`` long, seen through
+    the window ``[start, start + length)``: the source part it shows and its padding."""
+    if span is None:
+        return None
+    s0, s1, before, after = span
+    c0, c1 = before, full - after  # where the image lies on the resized crop
+    w0, w1 = max(c0, start), min(c1, start + length)
+    if w1 <= w0:
+        return None
+    k = (s1 - s0) / (c1 - c0)
+    return (round(s0 + (w0 - c0) * k, 6), round(s0 + (w1 - c0) * k, 6), w0 - start, start + length - w1)
+
+
 def grid_views(
     canvases: list[Canvas],
     canvas: int,
@@ -243,7 +286,7 @@ def _grid_views_fast(role, canvas, tile, row_counts, col_counts, level, grids, x
         out += [
             new(View, (role, canvas, crop, tile, new(Box, (sx0, sy0, sx1, sy1)),
                        no_pad if flat and not (pleft or pright) else (pleft, ptop, pright, pbottom),
-                       cell, nr * nc, level, g0, g1 if nr * nc else no_grid))
+                       cell, nr * nc, level, g0, g1 if nr * nc else no_grid, None))
             for (sx0, sx1, pleft, pright), nc, crop, cell in zip(xspans, col_counts, crops[i:i + cols], cells[i:i + cols])
         ]
     return out

@@ -161,7 +161,7 @@ def _plan_uhd(image: Size, p: dict[str, Any]) -> PlanParts:
                 source = new(Box, (round(left + 0 * kx, 6), round(top + 0 * ky, 6), round(left + w * kx, 6),
                                    round(top + h * ky, 6)))
                 views.append(new(View, ("slice", len(canvases) - 1, new(Box, (0, 0, w, h)), size, source,
-                                        NO_PADDING, (r, c), q, 1, (h // patch, w // patch), queries)))
+                                        NO_PADDING, (r, c), q, 1, (h // patch, w // patch), queries, None)))
         return PlanParts(tuple(canvases), tuple(views), (rows, cols))
     size = adapt_size(image.width, image.height, max_patches, patch)
     canvases.append(Canvas(whole(image), (size,), size))
