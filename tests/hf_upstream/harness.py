@@ -58,30 +58,7 @@ TOY_LLAVA = ("its toy sizes make LLaVA tiles that anyres' plan cannot represent:
              "336-multiple pinpoints into crop_size (18/20 px) patches, the last ones partial, and resizes and "
              "centre-crops each (LLaVA-NeXT: a 20 px shortest edge, an 18 px crop); anyres' tiles are whole "
              "base_size squares of the pinpoint (a new view kind, resize-then-crop of a partial tile, would do it)")
-ARIA_SPLIT = ("split_image=True (Aria's tiling over split_resolutions) is not planned by anyres' aria preset, "
-              "which is split_image=False only")
-FOUR_CHANNELS = ("a 4-channel image kept 4-channel (do_convert_rgb=False, a 4-value mean): anyres' pixel path is "
-                 "RGB only")
-NO_RESIZE = "do_resize=False (process the image at its own size) needs an 'as is' plan that anyres does not have"
 REASONS: dict[str, dict[str, str]] = {
-    "aria": {
-        "AriaImageProcessingTest::test_backends_equivalence_batched": ARIA_SPLIT,
-        "AriaImageProcessingTest::test_call_numpy": ARIA_SPLIT,
-        "AriaImageProcessingTest::test_call_numpy_4_channels": ARIA_SPLIT,
-        "AriaImageProcessingTest::test_call_pil": ARIA_SPLIT,
-        "AriaImageProcessingTest::test_call_pytorch": ARIA_SPLIT,
-        "AriaImageProcessingTest::test_convert_to_rgb_mixed_input_batch_0": ARIA_SPLIT,
-        "AriaImageProcessingTest::test_convert_to_rgb_mixed_input_batch_1": ARIA_SPLIT,
-        "AriaImageProcessingTest::test_convert_to_rgb_mixed_input_batch_2": ARIA_SPLIT,
-        "AriaImageProcessingTest::test_get_num_patches_ceil_matches_actual_patch_count": ARIA_SPLIT,
-        "AriaImageProcessingTest::test_get_num_patches_without_images": ARIA_SPLIT,
-    },
-    "got_ocr2": {
-        "GotOcr2ProcessingTest::test_call_numpy_4_channels": FOUR_CHANNELS,
-    },
-    "hunyuan_vl": {
-        "HunYuanVLImageProcessorPilTest::test_pil_image_processor_matches_reference_resize_with_hub_config": NO_RESIZE,
-    },
     "llava_next": {
         "LlavaNextImageProcessingTest::test_backends_equivalence_batched": TOY_LLAVA,
         "LlavaNextImageProcessingTest::test_call_numpy": TOY_LLAVA,
@@ -103,9 +80,6 @@ REASONS: dict[str, dict[str, str]] = {
         "LlavaOnevisionImageProcessingTest::test_convert_to_rgb_mixed_input_batch_1": TOY_LLAVA,
         "LlavaOnevisionImageProcessingTest::test_convert_to_rgb_mixed_input_batch_2": TOY_LLAVA,
         "LlavaOnevisionImageProcessingTest::test_nested_input": TOY_LLAVA,
-    },
-    "ovis2": {
-        "Ovis2ProcessingTest::test_call_numpy_4_channels": FOUR_CHANNELS,
     },
 }
 
