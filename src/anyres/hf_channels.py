@@ -24,6 +24,10 @@ from .errors import SpecError
 IMAGE_SHAPED = frozenset({"fixed", "fixed-crop", "fixed-pad", "anyres", "internvl", "idefics3", "idefics2", "aria",
                           "pan-and-scan", "pixtral", "mllama", "ovis2", "deepseek-ocr2", "deepseek-vl"})
 _MODES = {1: "L", 4: "RGBA"}  # what transformers' to_pil_image makes of a uint8 array of that many channels
+# references that tile with ``crop_image_to_patches`` when this argument is on: it infers the channel axis
+# assuming 1 or 3 channels, so a 4-channel image fails there (a ValueError; read transposed when its width
+# happens to be 1 or 3), and anyres refuses it
+_TILING_INFERS_CHANNELS = {"internvl": "crop_to_patches", "ovis2": "crop_to_patches"}
 
 
 def channels(image: Any) -> int:
@@ -60,6 +64,11 @@ def kept_channels(ip: Any, seen: list, per_sample: Any, kwargs: dict) -> Any:
     if ip.strategy not in IMAGE_SHAPED:
         raise SpecError(f"AnyresImageProcessor needs RGB images for {ip.preset!r}: its output flattens views into "
                         f"patches, and anyres keeps {n}-channel images only in image-shaped outputs")
+    flag = _TILING_INFERS_CHANNELS.get(ip.strategy)
+    if n not in (1, 3) and flag is not None and kwargs.get(flag):
+        raise SpecError(f"AnyresImageProcessor({ip.preset!r}): {n}-channel images with {flag}=True fail in the "
+                        f"reference ({ip._reference_cls.__name__}.crop_image_to_patches infers a 1- or 3-channel "
+                        f"axis); use {flag}=False or RGB images")
     if per_sample is not None and ip._glue.nested is not None:
         raise SpecError(f"AnyresImageProcessor({ip.preset!r}) takes {n}-channel images as a flat list only")
     if kwargs.get("do_pad") is False and ip._glue.unpad is not None:

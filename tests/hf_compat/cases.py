@@ -21,7 +21,8 @@ GENERIC = [
     {"resample": 2},
     {"do_rescale": False},
 ]
-# kwargs chosen to keep images small (the reference is slow on large tiles)
+# kwargs chosen to keep images small (the reference is slow on large tiles); images kept with their own channels
+# (do_convert_rgb=False) go untiled in GotOcr2 / Ovis2, whose tiling fails on 4 channels (test_kept_channels.py)
 FAMILIES: dict[str, list[dict]] = {
     "fixed": [{"size": {"height": 224, "width": 160}}, {"resample": 2}],
     "fixed-crop": [{"size": {"shortest_edge": 256}, "crop_size": {"height": 224, "width": 224}}, {"resample": 0}],
@@ -29,7 +30,8 @@ FAMILIES: dict[str, list[dict]] = {
     "llava-next": [{"image_grid_pinpoints": [[336, 672], [672, 336]]}, {"image_grid_pinpoints": [[336, 336]]}],
     "llava-onevision": [{"image_grid_pinpoints": [[384, 768], [768, 384]]}, {"image_grid_pinpoints": [[384, 384]]}],
     "internvl": [{"max_patches": 2}, {"min_patches": 2, "max_patches": 4}, {"crop_to_patches": False},
-                 {"size": {"height": 224, "width": 224}, "max_patches": 2}, {"do_convert_rgb": False, "do_normalize": False}],
+                 {"size": {"height": 224, "width": 224}, "max_patches": 2},
+                 {"do_convert_rgb": False, "do_normalize": False, "crop_to_patches": False}],
     "internvl3.5": [{"max_patches": 2}, {"crop_to_patches": False}, {"size": {"height": 224, "width": 224}}],
     "qwen2-vl": [{"max_pixels": 56 * 56 * 8}, {"min_pixels": 56 * 56 * 4, "max_pixels": 56 * 56 * 6},
                  {"size": {"shortest_edge": 3136, "longest_edge": 40000}}],
@@ -54,7 +56,8 @@ FAMILIES: dict[str, list[dict]] = {
     "gemma4": [{"max_soft_tokens": 70}, {"max_soft_tokens": 140}],
     "ovis2": [{"crop_to_patches": True, "max_patches": 4},
               {"crop_to_patches": True, "use_covering_area_grid": False, "min_patches": 2, "max_patches": 4},
-              {"size": {"height": 224, "width": 224}}, {"do_convert_rgb": False, "do_normalize": False}],
+              {"size": {"height": 224, "width": 224}},
+              {"do_convert_rgb": False, "do_normalize": False, "crop_to_patches": False}],
     "minicpm-v-4.6": [{"scale_resolution": 112, "max_slice_nums": 4}, {"slice_mode": False},
                       {"downsample_mode": "4x", "scale_resolution": 112}],
     "hunyuan-vl": [{"min_pixels": 32 * 32 * 2, "max_pixels": 32 * 32 * 12},
