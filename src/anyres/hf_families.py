@@ -159,8 +159,9 @@ def _one_for_both(resolved: dict, low: str, high: str, value: Any) -> None:
     from .hf_reference import plain_value
 
     ours, theirs = plain_value(resolved.get(low)), plain_value(value)
-    if ours != theirs and not (isinstance(ours, list) and isinstance(theirs, list)
-                                and len(ours) == len(theirs) and all(abs(a - b) <= 1e-12 for a, b in zip(ours, theirs))):
+    alike = (isinstance(ours, list) and isinstance(theirs, list) and len(ours) == len(theirs)
+             and all(abs(a - b) <= 1e-12 for a, b in zip(ours, theirs)))
+    if ours != theirs and not alike:
         raise SpecError(f"DeepSeek-VL hybrid: {low}={ours!r} and {high}={theirs!r} differ; anyres gives both views one "
                         f"{low} (set {high} to the same)")
 

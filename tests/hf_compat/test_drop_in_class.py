@@ -96,13 +96,14 @@ def test_aria_split_image_counts_and_pixels_as_the_reference():
     rng = np.random.default_rng(5)
     images = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for w, h in [(40, 30), (300, 1470), (1000, 300)]]
     for kwargs in ({"split_image": True, "max_image_size": 490}, {"split_image": True}):
-        got, want = cls(**kwargs)(images, return_tensors="np"), transformers.AriaImageProcessorPil(**kwargs)(images, return_tensors="np")
+        got = cls(**kwargs)(images, return_tensors="np")
+        want = transformers.AriaImageProcessorPil(**kwargs)(images, return_tensors="np")
         for key in ("pixel_values", "pixel_mask", "num_crops"):
             assert np.array_equal(got[key], want[key]), (kwargs, key)
     ours, ref = cls(split_image=True, split_resolutions=[[980, 980]]), transformers.AriaImageProcessorPil(
         split_image=True, split_resolutions=[[980, 980]])
-    for h, w, extra in [(100, 100, {}), (100, 100, {"max_image_size": 200}), (300, 1470, {"split_resolutions": [[490, 1470], [980, 980]]}),
-                        (50, 60, {"split_image": False})]:
+    for h, w, extra in [(100, 100, {}), (100, 100, {"max_image_size": 200}), (50, 60, {"split_image": False}),
+                        (300, 1470, {"split_resolutions": [[490, 1470], [980, 980]]})]:
         assert ours.get_number_of_image_patches(h, w, extra) == ref.get_number_of_image_patches(h, w, extra)
     with pytest.raises(SpecError, match="490 or 980"):
         ours(images, max_image_size=200)
@@ -130,4 +131,5 @@ def test_deepseek_vl_hybrid_refuses_views_with_different_settings():
         cls(resample=2)(image)
     with pytest.raises(SpecError, match="high_res_image_mean"):
         cls()(image, image_mean=[0.1, 0.2, 0.3])
-    assert cls(resample=2, high_res_resample=2)(image, return_tensors="np")["high_res_pixel_values"].shape == (1, 3, 1024, 1024)
+    served = cls(resample=2, high_res_resample=2)(image, return_tensors="np")
+    assert served["high_res_pixel_values"].shape == (1, 3, 1024, 1024)

@@ -181,7 +181,8 @@ def test_aria_matches_processor(max_size, n):
         anyres.plan((10, 10), "aria(max_image_size=700)")
 
 
-@pytest.mark.parametrize("max_size,resolutions,n", [(980, None, 1000), (490, None, 500), (490, [[980, 980], [490, 1470]], 300)])
+@pytest.mark.parametrize("max_size,resolutions,n",
+                         [(980, None, 1000), (490, None, 500), (490, [[980, 980], [490, 1470]], 300)])
 def test_aria_split_matches_processor(max_size, resolutions, n):
     """split_image=True, the reference's own _preprocess (resize stubbed to shapes): the crops
     of the best split resolution, in order, each crop's resized size (its pixel mask), and
@@ -190,7 +191,8 @@ def test_aria_split_matches_processor(max_size, resolutions, n):
 
     ip = AriaImageProcessorPil(split_image=True, max_image_size=max_size, split_resolutions=resolutions)
     tokens = {490: 128, 980: 256}[max_size]
-    spec = f"aria(split_image=True, max_image_size={max_size}" + (f", split_resolutions={resolutions})" if resolutions else ")")
+    spec = f"aria(split_image=True, max_image_size={max_size}"
+    spec += f", split_resolutions={resolutions})" if resolutions else ")"
     bad = []
     for w, h in SIZES[:n]:
         with shape_only_resize():

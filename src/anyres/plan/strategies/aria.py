@@ -78,7 +78,8 @@ def _check(p: dict[str, Any]) -> None:
         raise SpecError(f"aria: split_image must be True or False, got {p['split_image']!r}")
     resolutions = p["split_resolutions"]
     if not isinstance(resolutions, (list, tuple)) or not resolutions:
-        raise SpecError(f"aria: split_resolutions must be a non-empty list of (height, width) pairs, got {resolutions!r}")
+        raise SpecError(f"aria: split_resolutions must be a non-empty list of (height, width) pairs, "
+                        f"got {resolutions!r}")
     for pair in resolutions:
         if (not isinstance(pair, (list, tuple)) or len(pair) != 2
                 or any(isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 65536 for v in pair)):
