@@ -29,6 +29,7 @@ from transformers.image_processing_utils import BaseImageProcessor
 from .errors import ArgumentTypeError, SpecError
 from .hf_reference import (as_reference_sees, baseline_kwargs, baseline_resolved, canonical_kwargs, differences,
                            overrides_from, reference_class, resolved_kwargs)
+from .hf_channels import channels, kept_channels
 from .layers import LayerRegistry
 from .plan import resolve
 from .plan.spec import split_spec
@@ -78,6 +79,10 @@ class ProcessorGlue:
     # parameters that shape the encoder's tokens only, with values that fit any view size
     # (``hf_reference.overrides_from``): the pixels of views the preset's encoder cannot encode
     encoder_free: dict[str, Any] | None = None
+    # ``count(resolved, height, width)``: ``get_number_of_image_patches`` from the resolved arguments, for a
+    # reference whose helper answers for arguments its processing refuses (Aria counts crops for any
+    # max_image_size; its processing takes 490 or 980 only); None: counted on the plan
+    count: Callable[[dict, int, int], Any] | None = None
 
 
 PROCESSOR_GLUE: LayerRegistry[ProcessorGlue] = LayerRegistry(
@@ -214,10 +219,13 @@ class _DropIn(AnyresImageProcessor):
         if data_format is not None and str(getattr(data_format, "value", data_format)) != "channels_first":
             raise SpecError(f"AnyresImageProcessor returns channels-first pixels; data_format={data_format!r} "
                             "is not supported")
-        overrides = self._overrides_for(kwargs)
         convert, layout = kwargs.get("do_convert_rgb"), kwargs.get("input_data_format")
         flat, per_sample = _flatten(images)
         seen = [as_reference_sees(self, im, convert, layout) for im in flat]
+        if any(channels(s) != 3 for s in seen):  # kept as they are (do_convert_rgb=False): hf_channels
+            out = kept_channels(self, seen, per_sample, kwargs)
+            return self._as_uint8(out, kwargs)
+        overrides = self._overrides_for(kwargs)
         if per_sample is not None:
             it = iter(seen)
             seen = [[next(it) for _ in range(n)] for n in per_sample]
@@ -230,7 +238,11 @@ class _DropIn(AnyresImageProcessor):
                                                                          else "np"))
         else:
             out = self._run(seen, overrides, kwargs.get("return_tensors"), bool(kwargs.get("return_row_col_info")))
-        if unpad is None and not kwargs.get("do_rescale") and not kwargs.get("do_normalize") and self._glue.keeps_uint8(out):
+        return out if unpad is not None else self._as_uint8(out, kwargs)
+
+    def _as_uint8(self, out: BatchFeature, kwargs: dict) -> BatchFeature:
+        """uint8 pixel values where the reference keeps them so (neither rescaled nor normalised)."""
+        if not kwargs.get("do_rescale") and not kwargs.get("do_normalize") and self._glue.keeps_uint8(out):
             for key in [k for k in out if k.startswith("pixel_values")]:  # DeepSeek-OCR 2's pixel_values_local too
                 pv = out[key]  # exact integers: resized uint8 views times 1, minus 0, over 1
                 out[key] = pv.to(dtype=__import__("torch").uint8) if hasattr(pv, "detach") else pv.astype("uint8")
@@ -239,7 +251,11 @@ class _DropIn(AnyresImageProcessor):
     def get_number_of_image_patches(self, height: int, width: int, images_kwargs: dict | None = None) -> Any:
         """What the model's own image processor reports for an image of this size, with
         ``images_kwargs`` over the attributes (serving engines reserve placeholders
-        with it); counted on the plan that processing follows."""
+        with it); counted on the plan that processing follows (or by the family's own
+        count where the reference counts settings it cannot process: Aria's crops)."""
+        if self._glue.count is not None:
+            given = {k: v for k, v in dict(images_kwargs or {}).items() if k in self._valid_kwargs_names}
+            return self._glue.count(resolved_kwargs(self, given), height, width)
         return self._glue.image_patches(self.plan_for(height, width, images_kwargs))
 
     def plan_for(self, height: int, width: int, images_kwargs: dict | None = None) -> Any:
@@ -723,11 +739,26 @@ register_processor_glue("naflex", ProcessorGlue(lambda p: ["pixel_values", "pixe
 
 # --- Aria (fam-idefics) ---
 def _aria_attributes(p: Any, px: Any) -> dict[str, Any]:
-    return dict(max_image_size=p["max_image_size"], min_image_size=p["min_image_size"], split_image=False)
+    return dict(max_image_size=p["max_image_size"], min_image_size=p["min_image_size"], split_image=p["split_image"],
+                split_resolutions=[list(pair) for pair in p["split_resolutions"]])
+
+
+def _aria_count(resolved: dict, height: int, width: int) -> int:
+    """The reference's count: 1 crop, or with ``split_image`` the crops of the best split
+    resolution cut in ``max_image_size`` squares (whatever max_image_size is)."""
+    from .plan.strategies.aria import split_count
+    from .plan.types import Size
+
+    if not resolved.get("split_image"):
+        return 1
+    side = resolved["max_image_size"]
+    if isinstance(side, bool) or not isinstance(side, int) or side < 1:
+        raise SpecError(f"max_image_size must be a positive integer, got {side!r}")
+    return split_count(Size(width, height), [tuple(pair) for pair in resolved["split_resolutions"]], side)
 
 
 register_processor_glue("aria", ProcessorGlue(lambda p: ["pixel_values", "pixel_mask", "num_crops"], _aria_attributes,
-                                              reference=lambda p: "AriaImageProcessorPil"))
+                                              reference=lambda p: "AriaImageProcessorPil", count=_aria_count))
 
 __all__ = ["PROCESSOR_GLUE", "AnyresImageProcessor", "ProcessorGlue", "register_processor_glue"]
 

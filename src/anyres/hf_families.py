@@ -108,6 +108,8 @@ def _hunyuan_vl_patches(plan: Any) -> tuple[int, int]:
 
 def _hunyuan_vl_processed(ip: Any, resolved: dict) -> dict:
     resolved["resample"] = _BICUBIC  # its resize passes bicubic, not the resample it is given
+    if resolved.pop("do_resize", True) is False:  # the image at its own size: the preset's resize=False
+        resolved["resize"] = False
     return _unread(resolved, "do_pad", "do_center_crop", "crop_size")
 
 
@@ -151,10 +153,31 @@ def _deepseek_vl_names(p: Any) -> list[str]:
     return ["pixel_values"] + (["high_res_pixel_values"] if p["high_res_size"] is not None else [])
 
 
+def _one_for_both(resolved: dict, low: str, high: str, value: Any) -> None:
+    """The hybrid's two views share anyres' one pixel setting: its high-resolution argument
+    must say what the low-resolution one says (a ``SpecError`` otherwise)."""
+    from .hf_reference import plain_value
+
+    ours, theirs = plain_value(resolved.get(low)), plain_value(value)
+    alike = (isinstance(ours, list) and isinstance(theirs, list) and len(ours) == len(theirs)
+             and all(abs(a - b) <= 1e-12 for a, b in zip(ours, theirs)))
+    if ours != theirs and not alike:
+        raise SpecError(f"DeepSeek-VL hybrid: {low}={ours!r} and {high}={theirs!r} differ; anyres gives both views one "
+                        f"{low} (set {high} to the same)")
+
+
 def _deepseek_vl_processed(ip: Any, resolved: dict) -> dict:
     resolved = _unread(resolved, "do_center_crop", "crop_size")
     if not resolved.get("resample"):  # ``resample or self.resample``: nearest (0) falls back too
         resolved["resample"] = ip.resample
+    if "high_res_resample" in resolved:  # the hybrid: both views' filters, means and stds must agree
+        # its resize also falls back with ``resample or self.resample``, whichever view it resizes
+        _one_for_both(resolved, "resample", "high_res_resample", resolved.pop("high_res_resample") or ip.resample)
+        if resolved.get("do_normalize", True):
+            for name in ("image_mean", "image_std"):
+                _one_for_both(resolved, name, f"high_res_{name}", resolved.pop(f"high_res_{name}"))
+        else:
+            resolved.pop("high_res_image_mean", None), resolved.pop("high_res_image_std", None)
     if not resolved.get("do_pad", True):
         return resolved
     return _padded_with(resolved, _colour(list(ip.background_color), "background_color"))

@@ -224,8 +224,8 @@ _HIGH_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
 
 
 def as_reference_sees(ip: Any, image: Any, do_convert_rgb: Any, input_data_format: Any) -> Any:
-    """``image`` as the reference has it when it resizes: an (H, W, 3) uint8 array,
-    or a file source left to anyres' decoder (the reference's loader applies EXIF too)."""
+    """``image`` as the reference has it when it resizes: an (H, W, C) uint8 array (C is 3
+    unless do_convert_rgb=False keeps other channels: ``hf_channels``), or a file source left to anyres' decoder (the reference's loader applies EXIF too)."""
     import numpy as np
 
     if isinstance(image, (str, bytes, bytearray)) or hasattr(image, "read") or hasattr(image, "__fspath__"):
@@ -238,11 +238,6 @@ def as_reference_sees(ip: Any, image: Any, do_convert_rgb: Any, input_data_forma
         if getattr(ip, "scale_high_bit_depth", False) and image.mode in _HIGH_BIT_MODES:
             return image  # anyres' decoder scales 16-bit to 8-bit
     arr = ip.process_image(image, do_convert_rgb=do_convert_rgb, input_data_format=input_data_format)
-    if arr.shape[0] != 3:
-        raise SpecError(
-            f"AnyresImageProcessor needs RGB images: this {arr.shape[0]}-channel image stays so with "
-            "do_convert_rgb=False (the reference would process it as it is; anyres always works in RGB)"
-        )
     if arr.dtype != np.uint8:  # as the reference's resize converts to PIL (floats in [0, 1] scaled)
         from transformers.image_transforms import to_pil_image
         from transformers.image_utils import ChannelDimension

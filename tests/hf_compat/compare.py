@@ -31,7 +31,8 @@ def outcome(fn):
 
 def is_rgb_refusal(result) -> bool:
     """anyres' one documented refusal: an image that the reference keeps with other than 3
-    channels (do_convert_rgb off) is a SpecError, where the reference processes it."""
+    channels (do_convert_rgb off) is a SpecError, where the reference processes it, for the
+    families whose output flattens views into patches (``anyres.hf_channels`` serves the others)."""
     from anyres import SpecError
 
     return result[0] == "error" and isinstance(result[1], SpecError) and "needs RGB images" in str(result[1])

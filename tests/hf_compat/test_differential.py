@@ -3,10 +3,12 @@ flat and nested batches of mixed sizes, constructor and call keyword arguments, 
 family; AnyresImageProcessor and the reference class (loaded from the drop-in's own
 config) give the same outcome: the same keys, shapes, dtypes and values, or both refuse.
 
-The one tolerated difference is anyres' documented refusal of an image the reference
-keeps with other than 3 channels (SigLIP2 leaves do_convert_rgb unset): a SpecError
-saying so. ``ANYRES_HF_DIFF_CASES`` sets the cases a family (default 12, under a minute
-on a busy 2-core machine; the README's 200 a family is ``ANYRES_HF_DIFF_CASES=200``).
+The one tolerated difference is anyres' documented refusal of images the reference keeps
+with other than 3 channels where anyres cannot (``anyres.hf_channels``: a patch-flattened
+output, or one call mixing channel counts, which the reference returns as a ragged object
+array): a SpecError saying so, in at most a quarter of a family's cases.
+``ANYRES_HF_DIFF_CASES`` sets the cases a family (default 12, under a minute on a busy
+2-core machine; the README's 200 a family, 6,400 cases, is ``ANYRES_HF_DIFF_CASES=200``).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from anyres.errors import SpecError
+from anyres.errors import PlanError, SpecError
 from anyres.hf import AnyresImageProcessor, drop_in_class
 
 
@@ -94,3 +94,51 @@ def test_do_pad_false_gives_each_images_own_views_as_the_reference(preset, refer
     assert [p.shape for p in ours["pixel_values"]] == [p.shape for p in ref["pixel_values"]]
     for a, b in zip(ours["pixel_values"], ref["pixel_values"]):
         assert np.abs(a - b).max() < 1e-5
+
+
+def test_aria_split_image_counts_and_pixels_as_the_reference():
+    """split_image=True through the drop-in: the reference's crops (pixels, masks, num_crops),
+    and its crop count for any max_image_size (its helper does not check it; its processing does)."""
+    import transformers
+
+    cls = drop_in_class("aria", "reference")
+    rng = np.random.default_rng(5)
+    images = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for w, h in [(40, 30), (300, 1470), (1000, 300)]]
+    for kwargs in ({"split_image": True, "max_image_size": 490}, {"split_image": True}):
+        got = cls(**kwargs)(images, return_tensors="np")
+        want = transformers.AriaImageProcessorPil(**kwargs)(images, return_tensors="np")
+        for key in ("pixel_values", "pixel_mask", "num_crops"):
+            assert np.array_equal(got[key], want[key]), (kwargs, key)
+    ours, ref = cls(split_image=True, split_resolutions=[[980, 980]]), transformers.AriaImageProcessorPil(
+        split_image=True, split_resolutions=[[980, 980]])
+    for h, w, extra in [(100, 100, {}), (100, 100, {"max_image_size": 200}), (50, 60, {"split_image": False}),
+                        (300, 1470, {"split_resolutions": [[490, 1470], [980, 980]]})]:
+        assert ours.get_number_of_image_patches(h, w, extra) == ref.get_number_of_image_patches(h, w, extra)
+    with pytest.raises(SpecError, match="490 or 980"):
+        ours(images, max_image_size=200)
+
+
+def test_hunyuan_vl_do_resize_false_processes_the_image_at_its_size():
+    import transformers
+
+    kwargs = dict(min_pixels=32 * 32, max_pixels=64 * 64, patch_size=16, temporal_patch_size=1, merge_size=1)
+    ours, ref = drop_in_class("hunyuan-vl", "reference")(**kwargs), transformers.HunYuanVLImageProcessorPil(**kwargs)
+    image = np.random.default_rng(2).integers(0, 256, (3, 48, 80), dtype=np.uint8)
+    got, want = ours(image, do_resize=False, return_tensors="np"), ref(image, do_resize=False, return_tensors="np")
+    assert got["image_grid_thw"].tolist() == want["image_grid_thw"].tolist() == [[1, 3, 5]]
+    assert np.array_equal(got["pixel_values"], want["pixel_values"])
+    with pytest.raises(PlanError, match="multiple of 16"):
+        ours(image[:, :47], do_resize=False)
+
+
+def test_deepseek_vl_hybrid_refuses_views_with_different_settings():
+    """anyres gives the hybrid's two views one filter, mean and std: a call that sets them apart is refused,
+    one that sets both alike is served."""
+    cls = drop_in_class("deepseek-vl-hybrid")
+    image = np.zeros((30, 50, 3), dtype=np.uint8)
+    with pytest.raises(SpecError, match="high_res_resample"):
+        cls(resample=2)(image)
+    with pytest.raises(SpecError, match="high_res_image_mean"):
+        cls()(image, image_mean=[0.1, 0.2, 0.3])
+    served = cls(resample=2, high_res_resample=2)(image, return_tensors="np")
+    assert served["high_res_pixel_values"].shape == (1, 3, 1024, 1024)

@@ -27,7 +27,7 @@ from transformers import AutoImageProcessor  # noqa: E402
 
 from anyres.hf import AnyresImageProcessor  # noqa: E402
 
-from .cases import FAMILIES, SMALL, make_image  # noqa: E402
+from .cases import FAMILIES, SMALL, TWINS, make_image  # noqa: E402
 from .compare import ANYRES_KEYS, is_rgb_refusal, outcome, same_output  # noqa: E402
 
 PRESETS = sorted(FAMILIES)
@@ -101,6 +101,7 @@ def test_calls_with_pil_numpy_and_torch_inputs(preset):
             same_output(a[1], b[1], preset)
     four = [np.dstack([a, np.full(a.shape[:2], 200, np.uint8)]) for a in arrays]
     kw = dict(return_tensors="pt", input_data_format="channels_last", image_mean=0.0, image_std=1.0)
+    kw.update({twin: kw[key] for key, twin in TWINS.get(preset, {}).items() if key in kw})
     a, b = outcome(lambda: ours(four, **kw)), outcome(lambda: ref(four, **kw))
     if is_rgb_refusal(a) and b[0] == "ok":  # SigLIP2 keeps 4 channels (do_convert_rgb unset): anyres refuses
         return

@@ -54,34 +54,7 @@ def recorded() -> dict[str, dict]:
 
 # Why a test that passes with the reference fails with anyres: the refusal (SpecError) and what
 # supporting it would take.
-ARIA_SPLIT = ("split_image=True (Aria's tiling over split_resolutions) is not planned by anyres' aria preset, "
-              "which is split_image=False only")
-FOUR_CHANNELS = ("a 4-channel image kept 4-channel (do_convert_rgb=False, a 4-value mean): anyres' pixel path is "
-                 "RGB only")
-NO_RESIZE = "do_resize=False (process the image at its own size) needs an 'as is' plan that anyres does not have"
-REASONS: dict[str, dict[str, str]] = {
-    "aria": {
-        "AriaImageProcessingTest::test_backends_equivalence_batched": ARIA_SPLIT,
-        "AriaImageProcessingTest::test_call_numpy": ARIA_SPLIT,
-        "AriaImageProcessingTest::test_call_numpy_4_channels": ARIA_SPLIT,
-        "AriaImageProcessingTest::test_call_pil": ARIA_SPLIT,
-        "AriaImageProcessingTest::test_call_pytorch": ARIA_SPLIT,
-        "AriaImageProcessingTest::test_convert_to_rgb_mixed_input_batch_0": ARIA_SPLIT,
-        "AriaImageProcessingTest::test_convert_to_rgb_mixed_input_batch_1": ARIA_SPLIT,
-        "AriaImageProcessingTest::test_convert_to_rgb_mixed_input_batch_2": ARIA_SPLIT,
-        "AriaImageProcessingTest::test_get_num_patches_ceil_matches_actual_patch_count": ARIA_SPLIT,
-        "AriaImageProcessingTest::test_get_num_patches_without_images": ARIA_SPLIT,
-    },
-    "got_ocr2": {
-        "GotOcr2ProcessingTest::test_call_numpy_4_channels": FOUR_CHANNELS,
-    },
-    "hunyuan_vl": {
-        "HunYuanVLImageProcessorPilTest::test_pil_image_processor_matches_reference_resize_with_hub_config": NO_RESIZE,
-    },
-    "ovis2": {
-        "Ovis2ProcessingTest::test_call_numpy_4_channels": FOUR_CHANNELS,
-    },
-}
+REASONS: dict[str, dict[str, str]] = {}
 
 
 def vendor_dir() -> pathlib.Path:

@@ -38,10 +38,11 @@ def _reference(preset: str):
         from transformers.models.siglip2.image_processing_pil_siglip2 import Siglip2ImageProcessorPil
 
         return Siglip2ImageProcessorPil()
-    if preset == "aria":
+    if preset.startswith("aria"):
         from transformers.models.aria.image_processing_pil_aria import AriaImageProcessorPil
 
-        return AriaImageProcessorPil()
+        return AriaImageProcessorPil(split_image="split_image=True" in preset,
+                                     max_image_size=490 if "490" in preset else 980)
     if preset == "internvl3.5":  # the -HF checkpoints: 448 tiles, ImageNet normalisation
         ip = oracles.internvl_image_processor()
         px = anyres.get_preset(preset).pixels
@@ -52,7 +53,7 @@ def _reference(preset: str):
 
 @pytest.mark.parametrize(
     "preset,batch", [("smolvlm", 1), ("idefics2", 3), ("idefics2(do_image_splitting=True)", 1), ("siglip2", 4),
-                     ("internvl3.5", 2), ("aria", 3)],
+                     ("internvl3.5", 2), ("aria", 3), ("aria(split_image=True, max_image_size=490)", 3)],
 )
 def test_hf_output_matches_transformers(preset, batch):
     ref_proc = _reference(preset)
@@ -80,3 +81,16 @@ def test_siglip2_larger_budget_and_patch():
     ours = preprocess(images, "siglip2(max_num_patches=1024, patch_size=14)", output="hf")
     _compare(ours, ref_proc(images, return_tensors="np"), "siglip2(1024, 14)")
     assert ours["pixel_values"].shape == (3, 1024, 14 * 14 * 3)
+
+
+def test_aria_split_980_matches_transformers():
+    """split_image=True at 980: crops of 490-multiples, some partial and upscaled 2x with the
+    centre padding inside them (a 490 x 490 crop of a 1470 x 490 resolution)."""
+    from transformers.models.aria.image_processing_pil_aria import AriaImageProcessorPil
+
+    ref_proc = AriaImageProcessorPil(split_image=True)
+    sizes = [(40, 30), (1000, 300), (300, 1470), (1, 1), (700, 3), (600, 1800), (3000, 1000)]
+    for k in range(0, len(sizes), 2):
+        images = [make_image(w, h, k + i) for i, (w, h) in enumerate(sizes[k:k + 2])]
+        _compare(preprocess(images, "aria(split_image=True)", output="hf"), ref_proc(images, return_tensors="np"),
+                 "aria(split_image=True)")

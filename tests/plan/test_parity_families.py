@@ -70,6 +70,28 @@ def test_hunyuan_vl_processing_path_agrees():
         assert tuple(out["image_grid_thw"][0].tolist()) == anyres.plan((w, h), spec).info["image_grid_thw"], (w, h)
 
 
+def test_hunyuan_vl_as_is_matches_do_resize_false():
+    """resize=False (the reference's do_resize=False): the reference's own _preprocess keeps
+    the image's size (any aspect ratio, any area); off the patch x merge grid both refuse."""
+    ip, _ = _hunyuan_refs()
+    sizes = [(32, 32), (64, 32), (32 * 300, 32), (32, 32 * 250), (96, 4096)] + [
+        (32 * (1 + w % 40), 32 * (1 + h % 40)) for w, h in SIZES[:100]]
+    for w, h in sizes:
+        out = ip._preprocess([fake_image(w, h)], do_resize=False, size=None, resample=None, do_rescale=False,
+                             rescale_factor=1 / 255, do_normalize=False, image_mean=None, image_std=None,
+                             patch_size=16, temporal_patch_size=1, merge_size=2, return_tensors=None)
+        p = anyres.plan((w, h), "hunyuan-vl(resize=False)")
+        assert tuple(out["image_grid_thw"][0].tolist()) == p.info["image_grid_thw"], (w, h)
+        assert tuple(p.views[0].size) == (w, h) and not p.canvases[0].steps
+    for w, h in [(33, 32), (32, 17), (1, 1)]:
+        with pytest.raises(ValueError):
+            ip._preprocess([fake_image(w, h)], do_resize=False, size=None, resample=None, do_rescale=False,
+                           rescale_factor=1 / 255, do_normalize=False, image_mean=None, image_std=None,
+                           patch_size=16, temporal_patch_size=1, merge_size=2, return_tensors=None)
+        with pytest.raises(PlanError, match=f"{w}x{h}"):
+            anyres.plan((w, h), "hunyuan-vl(resize=False)")
+
+
 def _size_dict(lo: int, hi: int):
     from transformers.image_utils import SizeDict
 

@@ -179,3 +179,40 @@ def test_aria_matches_processor(max_size, n):
     _no_mismatch(bad, f"aria({max_size})")
     with pytest.raises(SpecError, match="490 or 980"):
         anyres.plan((10, 10), "aria(max_image_size=700)")
+
+
+@pytest.mark.parametrize("max_size,resolutions,n",
+                         [(980, None, 1000), (490, None, 500), (490, [[980, 980], [490, 1470]], 300)])
+def test_aria_split_matches_processor(max_size, resolutions, n):
+    """split_image=True, the reference's own _preprocess (resize stubbed to shapes): the crops
+    of the best split resolution, in order, each crop's resized size (its pixel mask), and
+    size_conversion[max_image_size] tokens a crop; its get_number_of_image_patches agrees."""
+    from transformers.models.aria.image_processing_pil_aria import AriaImageProcessorPil
+
+    ip = AriaImageProcessorPil(split_image=True, max_image_size=max_size, split_resolutions=resolutions)
+    tokens = {490: 128, 980: 256}[max_size]
+    spec = f"aria(split_image=True, max_image_size={max_size}"
+    spec += f", split_resolutions={resolutions})" if resolutions else ")"
+    bad = []
+    for w, h in SIZES[:n]:
+        with shape_only_resize():
+            out = ip._preprocess([fake_image(w, h)], do_rescale=False, rescale_factor=1 / 255, do_normalize=False,
+                                 image_mean=None, image_std=None, return_tensors=None, max_image_size=max_size,
+                                 split_image=True, split_resolutions=ip.split_resolutions, min_image_size=336)
+        masks = out["pixel_mask"]
+        ref_sizes = [(int(m.any(axis=0).sum()), int(m.any(axis=1).sum())) for m in masks]
+        p = anyres.plan((w, h), spec)
+        got = ([tuple(v.size) for v in p.views], p.num_tokens, len(p.layout))
+        ref = (ref_sizes, len(masks) * tokens, len(masks) * tokens)
+        counted = ip.get_number_of_image_patches(h, w, {"split_image": True})
+        if got != ref or counted != len(p.views) or any(v.tokens != tokens for v in p.views):
+            bad.append(((w, h), got[1:], ref[1:], counted))
+    _no_mismatch(bad, spec)
+
+
+def test_aria_split_refuses_bad_resolutions():
+    for bad in ("[]", "[[0, 490]]", "[[490]]", "[[True, 490]]"):
+        with pytest.raises(SpecError, match="split_resolutions|split resolution"):
+            anyres.plan((10, 10), f"aria(split_image=True, split_resolutions={bad})")
+    with pytest.raises(SpecError, match="split_image"):
+        anyres.plan((10, 10), "aria(split_image=1)")

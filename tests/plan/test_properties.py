@@ -83,6 +83,19 @@ def _make(preset):
 for _preset in PRESETS:
     globals()[f"test_properties_{_preset.replace('-', '_').replace('.', '_')}"] = _make(_preset)
 
+# geometries a preset reaches only through a parameter: Aria's split_image (490 and 980 crops),
+# HunYuan-VL at the image's own size (do_resize=False: a PlanError off the 32 px grid)
+SPECS = {
+    "aria_split": "aria(split_image=True)",
+    "aria_split_490": "aria(split_image=True, max_image_size=490)",
+    "aria_split_custom": "aria(split_image=True, split_resolutions=[[980, 980], [490, 3430], [3430, 490]])",
+    "hunyuan_vl_as_is": "hunyuan-vl(resize=False)",
+}
+for _name, _spec in SPECS.items():
+    _test = _make(_spec)
+    _test.__name__ = f"test_properties_{_name}"
+    globals()[_test.__name__] = _test
+
 
 @given(w=st.integers(-5, 0) | st.integers(1, 10), h=st.integers(-5, 0))
 @settings(max_examples=50, deadline=None)

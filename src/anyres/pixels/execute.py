@@ -80,7 +80,14 @@ def render_canvas(
     for step in steps:
         im = resize(im, (step.width, step.height), resample, reducing_gap=reducing_gap)
     if canvas.padded != canvas.resized or canvas.offset != (0, 0):
-        padded = Image.new("RGB", (canvas.padded.width, canvas.padded.height), fill_colour(canvas, mean))
+        colour: Any = fill_colour(canvas, mean)
+        if im.mode != "RGB":  # an image kept with other channels (anyres.hf_channels): zero padding only
+            if colour != (0, 0, 0):
+                from ..errors import SpecError
+
+                raise SpecError(f"a {im.mode} image can be padded with zeros only, this plan pads with {canvas.fill!r}")
+            colour = 0
+        padded = Image.new(im.mode, (canvas.padded.width, canvas.padded.height), colour)
         padded.paste(im, canvas.offset)
         im = padded
     return im

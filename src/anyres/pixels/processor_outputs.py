@@ -314,8 +314,11 @@ register_hf_output("naflex", naflex)
 
 # --- Aria (fam-idefics) ---
 def aria(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
-    """Aria: (crops, 3, M, M) with the zero padding normalised, a bool ``pixel_mask`` of
-    the resized content, and ``num_crops`` (the most crops of an image: 1 without splitting)."""
+    """Aria: (crops, 3, M, M), a bool ``pixel_mask`` of each crop's resized part and
+    ``num_crops`` (the most crops of an image in the batch: 1 without splitting). Without
+    splitting the view is the padded M x M canvas (the mask: its resized content); a
+    ``split_image`` crop's view is its resized size, placed top-left and zero-padded here
+    (zero normalised, as the reference pads before it normalises; the mask: the view)."""
     import numpy as np
 
     first = _offsets(plans)
@@ -323,10 +326,13 @@ def aria(plans: Sequence[Plan], px: PixelSettings) -> tuple[dict, Fill]:
     n = sum(len(p.views) for p in plans)
     out = np.empty((n, 3, m, m), dtype=np.float32)
     mask = np.zeros((n, m, m), dtype=bool)
+    zero = normalise_view(np.zeros((3, 1, 1), dtype=np.uint8), px.mean, px.std, px.rescale)
     for i, p in enumerate(plans):
-        for j, _ in enumerate(p.views):
-            r = p.canvases[p.views[j].canvas].resized
+        for j, v in enumerate(p.views):
+            r = v.size if p.params["split_image"] else p.canvases[v.canvas].resized
             mask[first[i] + j, : r.height, : r.width] = True
+            if tuple(v.size) != (m, m):
+                out[first[i] + j] = zero
     result = {"pixel_values": out, "pixel_mask": mask,
               "num_crops": np.array(max(len(p.views) for p in plans), dtype=np.int64)}
     return result, lambda i, j, v: _normalise_into(out[first[i] + j], v, px)

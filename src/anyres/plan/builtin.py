@@ -268,7 +268,7 @@ register_preset(
     "aria",
     pixels=PixelSettings("bicubic", HALF, HALF),
     description="Aria (split_image=False): longest side to 980, short side >= 336, zero-padded to 980x980 with "
-    "a pixel mask; 256 projector tokens.",
+    "a pixel mask; 256 projector tokens. aria(split_image=True): crops of the best split_resolutions entry, each so.",
     reference="transformers AriaImageProcessorPil + AriaProcessor",
 )
 

@@ -11,6 +11,10 @@ embeddings, so an image of ``gh x gw`` patches takes ``(gh/2) * (gw/2 + 1) + 2``
 positions, all ``image_token`` placeholders in the prompt (the processor's
 ``cat_extra_token=True``; the ``<image_start>``/``<image_end>`` wrappers are the
 user's prompt text and not counted).
+
+``resize=False`` is the reference's ``do_resize=False``: the image is cut at its own
+size (no pixel bounds, no aspect limit), which needs both sides to be multiples of
+``patch_size * merge_size``.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ SCHEMA = {
     "min_pixels": Int(0, 2**40),
     "max_pixels": Int(1, 2**40),
     "cat_extra_token": Bool(),
+    "resize": Bool(),
     "image_token": Text(),
 }
 
@@ -59,20 +64,32 @@ def cost_hunyuan_vl(p: dict[str, Any]) -> Cost:
     return Cost(1, bound, bound, bound, drivers=("max_pixels", "min_pixels"))
 
 
+def as_is(image: Size, factor: int) -> Size:
+    """``resize=False`` (the reference's ``do_resize=False``): the image at its own size,
+    which its patchify cuts only when both sides are multiples of patch x merge."""
+    if image.width % factor or image.height % factor:
+        raise PlanError(f"hunyuan-vl: image size {image} is not a multiple of {factor} px (patch_size x merge_size) "
+                        f"on both sides, which resize=False (do_resize=False) needs")
+    return image
+
+
 def plan_hunyuan_vl(image: Size, p: dict[str, Any]) -> PlanParts:
-    ratio = max(image) / min(image)
-    if ratio > MAX_ASPECT_RATIO:
-        raise PlanError(f"hunyuan-vl: image size {image} has aspect ratio {ratio:.1f}, above the reference's limit "
-                        f"of {MAX_ASPECT_RATIO}")
     patch, m = p["patch_size"], p["merge_size"]
     factor = patch * m
-    size = smart_resize(image, factor, p["min_pixels"], p["max_pixels"])
+    if p["resize"]:
+        ratio = max(image) / min(image)
+        if ratio > MAX_ASPECT_RATIO:
+            raise PlanError(f"hunyuan-vl: image size {image} has aspect ratio {ratio:.1f}, above the reference's "
+                            f"limit of {MAX_ASPECT_RATIO}")
+        size = smart_resize(image, factor, p["min_pixels"], p["max_pixels"])
+    else:
+        size = as_is(image, factor)
     if size.width < factor or size.height < factor:
         raise PlanError(f"hunyuan-vl: image size {image} resizes to {size}, below one {factor}x{factor} merge block "
                         f"(min_pixels={p['min_pixels']} is too small to hold it)")
     gh, gw = size.height // patch, size.width // patch
     th, tw = gh // m, gw // m
-    canvases = [resize_canvas(image, size)]
+    canvases = [resize_canvas(image, size) if size != image else resize_canvas(image)]
     view = make_view(canvases, 0, whole(size), None, "base", th * tw, grids=((gh, gw), (th, tw)))
     thw = (1, gh, gw)
     extra = 2 if p["cat_extra_token"] else 0
@@ -110,6 +127,7 @@ HUNYUAN_VL = Strategy(
         "min_pixels": 512 * 512,
         "max_pixels": 2048 * 2048,
         "cat_extra_token": True,
+        "resize": True,
         "image_token": "<image>",
     },
     "HunYuan-VL: smart_resize to multiples of 32 within [512^2, 2048^2] px; a token a 2x2 merge, a newline a "
