@@ -83,6 +83,12 @@ class ProcessorGlue:
     # reference whose helper answers for arguments its processing refuses (Aria counts crops for any
     # max_image_size; its processing takes 490 or 980 only); None: counted on the plan
     count: Callable[[dict, int, int], Any] | None = None
+    # whether the output keeps each view as an image (..., C, H, W), so that an image kept with 1 or 4
+    # channels (do_convert_rgb=False) can be served (``anyres.hf_channels``); False: views flattened to patches
+    image_shaped: bool = False
+    # the call argument that makes the reference tile with ``crop_image_to_patches``, which infers a 1- or
+    # 3-channel axis (a 4-channel image fails there, and anyres refuses it); None: no such tiling
+    tiling_infers_channels: str | None = None
 
 
 PROCESSOR_GLUE: LayerRegistry[ProcessorGlue] = LayerRegistry(
@@ -661,12 +667,14 @@ def _crop_kwargs(p: Any, kwargs: dict) -> dict:
 
 
 register_processor_glue("fixed", ProcessorGlue(lambda p: ["pixel_values"], _fixed_attributes, translate=_fixed_kwargs,
-                                               reference=lambda p: "CLIPImageProcessorPil"))
+                                               reference=lambda p: "CLIPImageProcessorPil",
+                                               image_shaped=True))
 register_processor_glue("fixed-crop", ProcessorGlue(lambda p: ["pixel_values"], _crop_attributes,
-                                                    translate=_crop_kwargs, reference=lambda p: "CLIPImageProcessorPil"))
+                                                    translate=_crop_kwargs, reference=lambda p: "CLIPImageProcessorPil",
+                                                    image_shaped=True))
 register_processor_glue("fixed-pad", ProcessorGlue(
     lambda p: ["pixel_values"], lambda p, px: {**_crop_attributes({**p, "shortest_edge": None}, px), "do_pad": True},
-    translate=_crop_kwargs, reference=lambda p: "LlavaImageProcessorPil"))
+    translate=_crop_kwargs, reference=lambda p: "LlavaImageProcessorPil", image_shaped=True))
 register_processor_glue("dynamic", ProcessorGlue(lambda p: ["pixel_values"], lambda p, px: {}))
 def _anyres_reference(p: Any) -> str:
     return "LlavaNextImageProcessorPil" if p["max_views"] is None else "LlavaOnevisionImageProcessorPil"
@@ -683,7 +691,8 @@ register_processor_glue("anyres", ProcessorGlue(_anyres_inputs, _anyres_attribut
                                                 reference=_anyres_reference, fill_from_attribute=True,
                                                 translate=_anyres_kwargs, unpad=_anyres_unpad,
                                                 encoder_free={"patch_size": 1},
-                                                as_processed=lambda ip, resolved: _without_do_pad(ip, resolved)))
+                                                as_processed=lambda ip, resolved: _without_do_pad(ip, resolved),
+                                                image_shaped=True))
 register_processor_glue("native", ProcessorGlue(lambda p: ["pixel_values", "image_grid_thw"], _native_attributes,
                                                 image_patches=_native_patches, keeps_uint8=lambda data: False,
                                                 reference=lambda p: "Qwen2VLImageProcessorPil"))
@@ -697,13 +706,15 @@ def _internvl_processed(ip: Any, resolved: dict) -> dict:
 register_processor_glue("internvl", ProcessorGlue(lambda p: ["pixel_values", "num_patches"], _internvl_attributes,
                                                   reference=lambda p: "GotOcr2ImageProcessorPil",
                                                   as_processed=_internvl_processed,
-                                                  encoder_free={"patch_size": 1, "downsample_ratio": 1.0}))
+                                                  encoder_free={"patch_size": 1, "downsample_ratio": 1.0},
+                                                  image_shaped=True, tiling_infers_channels="crop_to_patches"))
 register_processor_glue("idefics3", ProcessorGlue(lambda p: ["pixel_values", "pixel_attention_mask"],
                                                   _idefics3_attributes, image_patches=_idefics3_patches,
                                                   nested=_split_idefics3_samples, on_request=("rows", "cols"),
                                                   reference=lambda p: "Idefics3ImageProcessorPil",
                                                   keeps_uint8=_no_empty_slot,
-                                                  encoder_free={"patch_size": 1, "scale_factor": 1}))
+                                                  encoder_free={"patch_size": 1, "scale_factor": 1},
+                                                  image_shaped=True))
 for _name in ("slicing", "gpt4v", "s2", "budget"):
     PROCESSOR_GLUE.unsupported(_name, "it has no transformers image processor to stand in for")
 
@@ -722,7 +733,7 @@ def _naflex_attributes(p: Any, px: Any) -> dict[str, Any]:
 register_processor_glue("idefics2", ProcessorGlue(lambda p: ["pixel_values", "pixel_attention_mask"],
                                                   _idefics2_attributes, nested=_split_idefics3_samples,
                                                   reference=lambda p: "Idefics2ImageProcessorPil",
-                                                  keeps_uint8=_no_empty_slot))
+                                                  keeps_uint8=_no_empty_slot, image_shaped=True))
 def _naflex_processed(ip: Any, resolved: dict) -> dict:
     """SigLIP2's processing path sizes images by patch_size and max_num_patches only: the
     ``size`` (and crop) arguments every processor accepts are never read."""
@@ -758,7 +769,8 @@ def _aria_count(resolved: dict, height: int, width: int) -> int:
 
 
 register_processor_glue("aria", ProcessorGlue(lambda p: ["pixel_values", "pixel_mask", "num_crops"], _aria_attributes,
-                                              reference=lambda p: "AriaImageProcessorPil", count=_aria_count))
+                                              reference=lambda p: "AriaImageProcessorPil", count=_aria_count,
+                                              image_shaped=True))
 
 __all__ = ["PROCESSOR_GLUE", "AnyresImageProcessor", "ProcessorGlue", "register_processor_glue"]
 
@@ -782,7 +794,8 @@ def _pixtral_attributes(p: Any, px: Any) -> dict[str, Any]:
 
 register_processor_glue("pan-and-scan", ProcessorGlue(lambda p: ["pixel_values", "num_crops"], _gemma3_attributes,
                                                       reference=lambda p: "Gemma3ImageProcessorPil",
-                                                      encoder_free={"patch_size": 1, "image_seq_length": 1}))
+                                                      encoder_free={"patch_size": 1, "image_seq_length": 1},
+                                                      image_shaped=True))
 def _pixtral_kwargs(p: Any, kwargs: dict) -> dict:
     """PixtralProcessor calls its image processor with ``patch_size`` = patch x merge (the
     resize unit): read back as the preset's encoder patch."""
@@ -812,7 +825,8 @@ def _pixtral_unpad(ip: Any, data: dict, overrides: dict) -> dict:
 
 register_processor_glue("pixtral", ProcessorGlue(lambda p: ["pixel_values", "image_sizes"], _pixtral_attributes,
                                                  translate=_pixtral_kwargs, reference=lambda p: "PixtralImageProcessorPil",
-                                                 as_processed=_without_do_pad, unpad=_pixtral_unpad))
+                                                 as_processed=_without_do_pad, unpad=_pixtral_unpad,
+                                                 image_shaped=True))
 
 
 # Mllama and Llama 4 --------------------------------------------------------------------
@@ -826,7 +840,7 @@ register_processor_glue("mllama", ProcessorGlue(
     lambda p: ["pixel_values", "num_tiles", "aspect_ratio_ids", "aspect_ratio_mask"], _mllama_attributes,
     image_patches=lambda plan: plan.info["num_tiles"], lists=("num_tiles",),
     reference=lambda p: "MllamaImageProcessorPil", keeps_uint8=lambda data: False, nested=_mllama_samples,
-    encoder_free={"patch_size": 1}))
+    encoder_free={"patch_size": 1}, image_shaped=True))
 PROCESSOR_GLUE.unsupported(
     "llama4",
     "AnyresImageProcessor returns the transformers PIL processor's output, and Llama 4 has only a "

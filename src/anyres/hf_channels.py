@@ -20,14 +20,7 @@ from typing import Any
 
 from .errors import SpecError
 
-# strategies whose output="hf" pixel arrays are (..., 3, H, W): the channel axis is -3
-IMAGE_SHAPED = frozenset({"fixed", "fixed-crop", "fixed-pad", "anyres", "internvl", "idefics3", "idefics2", "aria",
-                          "pan-and-scan", "pixtral", "mllama", "ovis2", "deepseek-ocr2", "deepseek-vl"})
 _MODES = {1: "L", 4: "RGBA"}  # what transformers' to_pil_image makes of a uint8 array of that many channels
-# references that tile with ``crop_image_to_patches`` when this argument is on: it infers the channel axis
-# assuming 1 or 3 channels, so a 4-channel image fails there (a ValueError; read transposed when its width
-# happens to be 1 or 3), and anyres refuses it
-_TILING_INFERS_CHANNELS = {"internvl": "crop_to_patches", "ovis2": "crop_to_patches"}
 
 
 def channels(image: Any) -> int:
@@ -61,10 +54,10 @@ def kept_channels(ip: Any, seen: list, per_sample: Any, kwargs: dict) -> Any:
         found = sorted({channels(s) for s in seen})
         raise SpecError(f"AnyresImageProcessor needs RGB images, or every image of a call with the same 1 or 4 "
                         f"channels kept as they are (do_convert_rgb=False); got images of {found} channels")
-    if ip.strategy not in IMAGE_SHAPED:
+    if not ip._glue.image_shaped:
         raise SpecError(f"AnyresImageProcessor needs RGB images for {ip.preset!r}: its output flattens views into "
                         f"patches, and anyres keeps {n}-channel images only in image-shaped outputs")
-    flag = _TILING_INFERS_CHANNELS.get(ip.strategy)
+    flag = ip._glue.tiling_infers_channels
     if n not in (1, 3) and flag is not None and kwargs.get(flag):
         raise SpecError(f"AnyresImageProcessor({ip.preset!r}): {n}-channel images with {flag}=True fail in the "
                         f"reference ({ip._reference_cls.__name__}.crop_image_to_patches infers a 1- or 3-channel "

@@ -73,7 +73,8 @@ def _ovis2_processed(ip: Any, resolved: dict) -> dict:
 
 register_processor_glue("ovis2", ProcessorGlue(lambda p: ["pixel_values", "grids"], _ovis2_attributes,
                                                reference=lambda p: "Ovis2ImageProcessorPil",
-                                               as_processed=_ovis2_processed))
+                                               as_processed=_ovis2_processed,
+                                               image_shaped=True, tiling_infers_channels="crop_to_patches"))
 
 
 # --- MiniCPM-V 4.6 ---
@@ -137,7 +138,8 @@ def _deepseek_ocr2_processed(ip: Any, resolved: dict) -> dict:
 register_processor_glue("deepseek-ocr2", ProcessorGlue(lambda p: ["pixel_values", "num_local_patches"],
                                                        _deepseek_ocr2_attributes,
                                                        reference=lambda p: "DeepseekOcr2ImageProcessorPil",
-                                                       as_processed=_deepseek_ocr2_processed))
+                                                       as_processed=_deepseek_ocr2_processed,
+                                                       image_shaped=True))
 
 
 # --- DeepSeek-VL and Janus ---
@@ -202,4 +204,4 @@ def _deepseek_vl_reference(p: Any) -> str:
 
 register_processor_glue("deepseek-vl", ProcessorGlue(_deepseek_vl_names, _deepseek_vl_attributes,
                                                      translate=_deepseek_vl_kwargs, reference=_deepseek_vl_reference,
-                                                     as_processed=_deepseek_vl_processed))
+                                                     as_processed=_deepseek_vl_processed, image_shaped=True))
