@@ -193,9 +193,9 @@ def pixels(image: Any, channels: int = 3):
 def _joined_runs(image: Any):
     """An image Pillow holds in several blocks, copied run by run into one new numpy
     array ((H, W, 4) uint8 for RGB), or None when its runs cannot be read. numpy's large
-    allocations are backed by huge pages where the kernel allows (2 MB page faults), so
-    this is ~4x faster than ``one_block``, whose new Pillow block is faulted in 4 KB
-    pages (17 ms against 76 ms for a 12 MP photo)."""
+    allocations are backed by huge pages where the kernel allows (2 MB page faults), while
+    ``one_block``'s new Pillow block is faulted in 4 KB pages: 1.5x less CPU time for a
+    12 MP photo (``benchmarks/bench_pixel_choices.py``)."""
     import numpy as np
 
     runs = row_runs(image)
