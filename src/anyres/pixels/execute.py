@@ -176,8 +176,4 @@ def render_direct(image: Any, canvas: Canvas, view: Any, resample: int, reducing
         im = part.resize((cr - cl, cb - ct), resample, box=shifted, reducing_gap=reducing_gap)
     else:  # the canvas is the source box itself: a crop
         im = image.crop(tuple(int(round(x)) for x in box))
-    if view.recrop is not None:
-        return finish_view(im, view, resample, reducing_gap)
-    if (im.width, im.height) != (view.size.width, view.size.height):
-        im = im.resize((view.size.width, view.size.height), resample, reducing_gap=reducing_gap)
-    return im
+    return finish_view(im, view, resample, reducing_gap)
