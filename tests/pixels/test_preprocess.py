@@ -244,6 +244,15 @@ def test_normalisation_backends_give_the_same_bits(preset, monkeypatch):
             assert normalised_patch_rows(v, 14, px.mean, px.std, px.rescale, rows) == (4, 6)
             patch = want[:, 14:28, 28:42].transpose(1, 2, 0)  # row 1, column 2, channels last
             assert np.array_equal(rows[1 * 6 + 2], patch.reshape(-1)), (backend, kind)
+            every = want.reshape(3, 4, 14, 6, 14).transpose(1, 3, 2, 4, 0).reshape(24, -1)
+            assert np.array_equal(rows, every), (backend, kind)
+            # a view past whole patches (its edge is dropped) and an RGBX one (4 planes read as 3)
+            wide = np.concatenate([v, v[:, :, :5]], axis=2)[:, :, :89]
+            rgbx = np.concatenate([v, v[:1]])[:3]
+            for extra in (np.concatenate([wide, wide[:, :3]], axis=1), rgbx):
+                rows[:] = np.nan
+                assert normalised_patch_rows(extra, 14, px.mean, px.std, px.rescale, rows) == (4, 6)
+                assert np.array_equal(rows, every), (backend, kind)
     first = results["torch", "contiguous"]
     assert all(np.array_equal(r, first) for r in results.values())
     # the patch layout itself: row 0 is the top-left 14x14 patch, both frames

@@ -72,3 +72,24 @@ def lookup_channels_last(src, table, out):
                 for x in range(n3):
                     for c in range(channels):
                         out[a, b, y, x, c] = table[c, src[a, b, y, x, c]]
+
+
+@njit(cache=True)
+def lookup_patch_rows_rgb(src, table, out):
+    """``lookup_channels_last`` for three channels, read from the (3, H, W) view itself:
+    out[a, b, y, x, c] = table[c, src[c, a * p + y, b * p + x]]. The channel loop is
+    unrolled over the three source rows of one image row, each read in order: 1.6-3.1x
+    faster than the 5-D strided gather on SigLIP2 / Gemma 4 views (3x on the planar
+    views torch's resize returns; ``benchmarks/bench_normalize_kernels.py``)."""
+    gh, gw, p = out.shape[0], out.shape[1], out.shape[2]
+    r0, r1, r2 = table[0], table[1], table[2]
+    for a in range(gh):
+        for y in range(p):
+            s0, s1, s2 = src[0, a * p + y], src[1, a * p + y], src[2, a * p + y]
+            for b in range(gw):
+                o = out[a, b, y]
+                for x in range(p):
+                    i = b * p + x
+                    o[x, 0] = r0[s0[i]]
+                    o[x, 1] = r1[s1[i]]
+                    o[x, 2] = r2[s2[i]]

@@ -78,7 +78,10 @@ def normalised_patch_rows(chw_u8, patch: int, mean: Sequence[float], std: Sequen
     lookup = lookup_kernels()
     if lookup is not None:
         table = normalise_table(tuple(float(x) for x in mean), tuple(float(x) for x in std), float(scale))
-        lookup.lookup_channels_last(src, table, dst)
+        if c == 3:
+            lookup.lookup_patch_rows_rgb(chw_u8, table, dst)
+        else:
+            lookup.lookup_channels_last(src, table, dst)
     else:
         normalise(src, mean, std, scale, axis=4, out=dst)
     return gh, gw
