@@ -19,6 +19,12 @@ normalisation; cheaper resampling and decoding.
   be joined once, block by block, into one numpy array (``memory.pixels``: huge-page
   backed, ~17 ms for 12 MP) for torch, which then beats the exact resampler's
   horizontal pass by 10-30% a call (a 12 MP photo: 48 against 70 ms for Ovis2's crops).
+- An RGB uint8 numpy array or torch tensor (H x W x 3 or 3 x H x W) is read in place
+  (``image.arrays.RGBArray``): torch resizes its three interleaved channels directly;
+  a channels-first one is interleaved once into RGBX (4 ms for 12 MP; torch's own
+  conversion took ~45). Copying it into a Pillow image first cost ~35 ms for 12 MP,
+  more than the rest of the preprocessing. Steps that need Pillow (Lanczos, fractional
+  boxes, direct views) get that copy, once.
 - Canvases whose source box is fractional (S2's centre crop) keep Pillow's exact
   box resampling: rounding the box would shift the content.
 - JPEG files are decoded at a reduced DCT scale (1/2, 1/4, 1/8) when every canvas of
@@ -33,9 +39,11 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from typing import Any, Callable
 
 from ..errors import AnyresError
+from ..image.arrays import RGBArray
 from ..plan import Plan
 from ..plan.types import Canvas
 from .execute import fill_colour, render_canvas, resample_filter
@@ -78,17 +86,24 @@ def _rgbx(image: Any):
 
     from ..image.memory import pixels
 
+    if isinstance(image, RGBArray):  # the caller's array, three channels, read only
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # torch's note on read-only arrays: nothing writes
+            return torch.from_numpy(image.interleaved()).permute(2, 0, 1)[None]
     return torch.from_numpy(pixels(image, 4)).permute(2, 0, 1)[None]
 
 
 def render_views_fast(image: Any, plan: Plan) -> list[Any]:
     """The views of ``plan`` as (3, H, W) uint8 arrays. ``image`` is the oriented RGB
-    image planned for, or a reduced decode of it (same aspect, smaller size)."""
+    image planned for (a PIL image or an ``RGBArray``), or a reduced decode of it (same
+    aspect, smaller size)."""
     from ..plan.schema import check_canvases
 
     check_canvases(plan)  # before anything is allocated
     px = plan.pixels
     mode = TORCH_MODES.get(px.resample)
+    if isinstance(image, RGBArray) and (mode is None or px.sharpen or _has_direct(plan)):
+        image = image.pil()  # the steps below that need Pillow: one copy
     if mode is None or px.sharpen:  # the exact path filters its views
         from ..image.memory import chw
         from .execute import render_views
@@ -133,7 +148,7 @@ def _runs(image: Any):
     from ..image.memory import exportable, row_runs
     from .resample import numba_available
 
-    if image.mode != "RGB" or not numba_available() or exportable(image):
+    if isinstance(image, RGBArray) or image.mode != "RGB" or not numba_available() or exportable(image):
         return None
     return row_runs(image)
 
@@ -165,7 +180,8 @@ def _canvas(image: Any, full: Callable[[], Any], runs, c: Canvas, sx: float, sy:
         from ..plan.types import Box
 
         scaled = c._replace(source=Box(*box))
-        return _rgbx(render_canvas(image, scaled, resample_filter(px.resample), px.fill_mean or px.mean))
+        pil = image.pil() if isinstance(image, RGBArray) else image
+        return _rgbx(render_canvas(pil, scaled, resample_filter(px.resample), px.fill_mean or px.mean))
     l, t, r, b = (int(round(v)) for v in box)
     steps = list(c.steps)
     if runs is not None and steps and not horizontal_first(r - l, b - t, steps[0].width, steps[0].height):
@@ -193,10 +209,11 @@ def _padded(x, c: Canvas, fill: tuple[int, int, int]) -> Any:
     ox, oy = c.offset
     h, w = x.shape[2], x.shape[3]
     height, width = c.padded.height, c.padded.width
+    channels = x.shape[1]  # 4 (RGBX), or 3 (an RGBArray)
     if x.is_contiguous():  # planar
-        planes = np.empty((4, height, width), dtype=np.uint8)
+        planes = np.empty((channels, height, width), dtype=np.uint8)
         src = x[0].numpy()
-        for k, value in enumerate((*fill, 255)):
+        for k, value in enumerate((*fill, 255)[:channels]):
             plane = planes[k]
             plane[:oy] = value
             plane[oy + h :] = value
@@ -211,7 +228,7 @@ def _padded(x, c: Canvas, fill: tuple[int, int, int]) -> Any:
     words[oy + h :] = colour
     words[oy : oy + h, :ox] = colour
     words[oy : oy + h, ox + w :] = colour
-    canvas[oy : oy + h, ox : ox + w] = x[0].permute(1, 2, 0).numpy()
+    canvas[oy : oy + h, ox : ox + w, :channels] = x[0].permute(1, 2, 0).numpy()
     return torch.from_numpy(canvas).permute(2, 0, 1)[None]
 
 
@@ -257,6 +274,13 @@ def load_for_plan(source: Any, spec: str, overrides: dict, max_pixels: int | Non
 
     limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
     preset = resolve(spec, **overrides)[0]
+    if STRATEGIES[preset.strategy].content is None and (hasattr(source, "__array_interface__") or hasattr(source, "detach")):
+        from ..image.arrays import rgb_array
+        from ..image.decode import describe
+
+        array = rgb_array(source, describe(source), limit)  # an RGB uint8 array: read in place
+        if array is not None:
+            return array, make_plan(array.size, spec, **overrides)
     if isinstance(source, (str, os.PathLike, bytes, bytearray)) and STRATEGIES[preset.strategy].content is None:
         try:
             with open_image(source, max_pixels=limit) as (im, header):
