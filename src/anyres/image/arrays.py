@@ -63,6 +63,14 @@ class RGBArray:
         a = self.hwc
         if a.strides[2] == 1 and a.strides[1] == 3 and (a.shape[0] == 1 or a.strides[0] == 3 * a.shape[1]):
             return a
+        return self.rgbx()
+
+    def rgbx(self) -> Any:
+        """The pixels as a new (H, W, 4) uint8 RGBX array (Pillow's own pixel layout, which
+        the exact resampler's kernels read)."""
+        import numpy as np
+
+        a = self.hwc
         out = np.empty((a.shape[0], a.shape[1], 4), dtype=np.uint8)
         try:
             from ._interleave_kernels import rgbx_words
@@ -72,6 +80,25 @@ class RGBArray:
         else:
             rgbx_words(a, out.view(np.uint32)[..., 0])
         return out
+
+    def crop(self, box: Any) -> "RGBArray":
+        """``Image.crop``: the box (integers) as an ``RGBArray``, a view when the box lies
+        inside the image, else a copy zero-filled past its edges (as Pillow fills)."""
+        import numpy as np
+
+        left, top, right, bottom = (int(v) for v in box)
+        if 0 <= left <= right <= self.width and 0 <= top <= bottom <= self.height:
+            return RGBArray(self.hwc[top:bottom, left:right])
+        out = np.zeros((max(0, bottom - top), max(0, right - left), 3), dtype=np.uint8)
+        x0, y0, x1, y1 = max(left, 0), max(top, 0), min(right, self.width), min(bottom, self.height)
+        if x0 < x1 and y0 < y1:
+            out[y0 - top : y1 - top, x0 - left : x1 - left] = self.hwc[y0:y1, x0:x1]
+        return RGBArray(out)
+
+    def resize(self, size: Any, resample: int = 3, box: Any = None, reducing_gap: Any = None) -> Any:
+        """``Image.resize`` by Pillow itself (the copy into Pillow memory of this array: use
+        it on crops; ``pixels.resample.resize_image`` reads the array in place)."""
+        return self.pil().resize(tuple(size), resample, box=box, reducing_gap=reducing_gap)
 
     def pil(self) -> Any:
         """The image as an RGB ``PIL.Image`` (one copy, made once)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
+from ..image.arrays import RGBArray
 from ..plan import Plan
 from ..plan.types import Canvas
 
@@ -80,6 +81,7 @@ def render_canvas(
     for step in steps:
         im = resize(im, (step.width, step.height), resample, reducing_gap=reducing_gap)
     if canvas.padded != canvas.resized or canvas.offset != (0, 0):
+        im = im.pil() if isinstance(im, RGBArray) else im  # pasted: Pillow's
         colour: Any = fill_colour(canvas, mean)
         if im.mode != "RGB":  # an image kept with other channels (anyres.hf_channels): zero padding only
             if colour != (0, 0, 0):
@@ -142,7 +144,7 @@ def finish_view(crop: Any, view: Any, resample: int, reducing_gap: float | None 
         box = (r.left, r.top, r.left + view.size.width, r.top + view.size.height)
         if box != (0, 0, im.width, im.height):
             im = im.crop(box)
-    return im
+    return im.pil() if isinstance(im, RGBArray) else im  # an unresized crop of an array: copied here
 
 
 def sharpened(image: Any) -> Any:

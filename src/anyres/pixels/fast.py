@@ -23,8 +23,8 @@ normalisation; cheaper resampling and decoding.
   (``image.arrays.RGBArray``): torch resizes its three interleaved channels directly;
   a channels-first one is interleaved once into RGBX (4 ms for 12 MP; torch's own
   conversion took ~45). Copying it into a Pillow image first cost ~35 ms for 12 MP,
-  more than the rest of the preprocessing. Steps that need Pillow (Lanczos, fractional
-  boxes, direct views) get that copy, once.
+  more than the rest of the preprocessing. The exact resampler's steps (Lanczos,
+  fractional boxes, direct views) read it in place too (``execute``).
 - Canvases whose source box is fractional (S2's centre crop) keep Pillow's exact
   box resampling: rounding the box would shift the content.
 - JPEG files are decoded at a reduced DCT scale (1/2, 1/4, 1/8) when every canvas of
@@ -102,8 +102,6 @@ def render_views_fast(image: Any, plan: Plan) -> list[Any]:
     check_canvases(plan)  # before anything is allocated
     px = plan.pixels
     mode = TORCH_MODES.get(px.resample)
-    if isinstance(image, RGBArray) and (mode is None or px.sharpen or _has_direct(plan)):
-        image = image.pil()  # the steps below that need Pillow: one copy
     if mode is None or px.sharpen:  # the exact path filters its views
         from ..image.memory import chw
         from .execute import render_views
@@ -180,8 +178,7 @@ def _canvas(image: Any, full: Callable[[], Any], runs, c: Canvas, sx: float, sy:
         from ..plan.types import Box
 
         scaled = c._replace(source=Box(*box))
-        pil = image.pil() if isinstance(image, RGBArray) else image
-        return _rgbx(render_canvas(pil, scaled, resample_filter(px.resample), px.fill_mean or px.mean))
+        return _rgbx(render_canvas(image, scaled, resample_filter(px.resample), px.fill_mean or px.mean))
     l, t, r, b = (int(round(v)) for v in box)
     steps = list(c.steps)
     if runs is not None and steps and not horizontal_first(r - l, b - t, steps[0].width, steps[0].height):
@@ -274,13 +271,11 @@ def load_for_plan(source: Any, spec: str, overrides: dict, max_pixels: int | Non
 
     limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
     preset = resolve(spec, **overrides)[0]
-    if STRATEGIES[preset.strategy].content is None and (hasattr(source, "__array_interface__") or hasattr(source, "detach")):
-        from ..image.arrays import rgb_array
-        from ..image.decode import describe
+    from .render import array_and_plan
 
-        array = rgb_array(source, describe(source), limit)  # an RGB uint8 array: read in place
-        if array is not None:
-            return array, make_plan(array.size, spec, **overrides)
+    read = array_and_plan(source, spec, overrides, limit)  # an RGB uint8 array: read in place
+    if read is not None:
+        return read
     if isinstance(source, (str, os.PathLike, bytes, bytearray)) and STRATEGIES[preset.strategy].content is None:
         try:
             with open_image(source, max_pixels=limit) as (im, header):

@@ -39,8 +39,11 @@ def render_one(job: Job) -> tuple[Plan, list[Any]] | AnyresError:
             from ..image.memory import chw
             from .execute import render_views
 
-            image = load_image(job.source, max_pixels=job.max_pixels)
-            p = plan(image, job.spec, **job.overrides)
+            read = array_and_plan(job.source, job.spec, job.overrides, job.max_pixels)
+            if read is None:
+                image = load_image(job.source, max_pixels=job.max_pixels)
+                read = image, plan(image, job.spec, **job.overrides)
+            image, p = read
             return p, [chw(v) for v in render_views(image, p)]
         from .fast import load_for_plan, render_views_fast
 
@@ -52,6 +55,22 @@ def render_one(job: Job) -> tuple[Plan, list[Any]] | AnyresError:
         return ImageError(f"{describe(job.source)}: out of memory while decoding or resizing")
     except Exception as exc:  # a decoder bug on this input: refuse the image, not the batch
         return ImageError(f"{describe(job.source)}: failed to decode or render ({type(exc).__name__}: {exc})")
+
+
+def array_and_plan(source: Any, spec: str, overrides: dict, max_pixels: int) -> tuple[Any, Plan] | None:
+    """An RGB uint8 array or tensor as an ``RGBArray`` read in place, and its plan; None
+    for any other source (``load_image`` converts it) or a preset that plans from the
+    image's content (its planner reads a PIL image)."""
+    if not (hasattr(source, "__array_interface__") or hasattr(source, "detach")):
+        return None
+    from ..image.arrays import rgb_array
+    from ..plan import plan, resolve
+    from ..plan.strategies import STRATEGIES
+
+    if STRATEGIES[resolve(spec, **overrides)[0].strategy].content is not None:
+        return None
+    array = rgb_array(source, describe(source), max_pixels)
+    return None if array is None else (array, plan(array.size, spec, **overrides))
 
 
 _POOLS: dict[int, Any] = {}

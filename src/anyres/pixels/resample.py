@@ -508,14 +508,17 @@ def _resize_premultiplied(px, size, flt: int, box, reducing_gap):
 
 def resize_image(image: Any, size: Sequence[int], resample: int, box=None, reducing_gap=None) -> Any:
     """``image.resize(size, resample, box=box, reducing_gap=reducing_gap)`` for an RGB or
-    L PIL image, with this module's kernels (the same pixels); Pillow's own resize for
-    other modes, NEAREST, or without numba."""
+    L PIL image or an ``RGBArray``, with this module's kernels (the same pixels), as a
+    PIL image; Pillow's own resize for other modes, NEAREST, or without numba."""
+    from ..image.arrays import RGBArray
+    from ..image.memory import exportable, image_from_rgbx, pixels, row_runs
+
     if image.mode not in ("RGB", "L") or resample not in SUPPORT or not numba_available():
         return image.resize(tuple(size), resample, box=box, reducing_gap=reducing_gap)
+    if isinstance(image, RGBArray):  # the caller's array, as RGBX (one fast copy; the output is new)
+        return image_from_rgbx(resize(image.rgbx(), size, resample, box, reducing_gap, mode="RGBX"))
     import numpy as np
     from PIL import Image
-
-    from ..image.memory import exportable, image_from_rgbx, pixels, row_runs
 
     if image.mode == "RGB":
         if reducing_gap is None and not exportable(image):  # several blocks: read them in place

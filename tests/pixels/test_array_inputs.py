@@ -1,5 +1,5 @@
-"""The fast path reads RGB uint8 arrays and tensors in place (``image.arrays.RGBArray``)
-and gives exactly what it gives for the same pixels as a PIL image."""
+"""Both pixel paths read RGB uint8 arrays and tensors in place (``image.arrays.RGBArray``)
+and give exactly what they give for the same pixels as a PIL image."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from PIL import Image
 
 import anyres
 from anyres.errors import ImageError
-from anyres.hf_reference import REFERENCE_CLASSES
 from anyres.image.arrays import RGBArray, rgb_array
 from anyres.pixels import preprocess
 from anyres.pixels.fast import load_for_plan
@@ -19,7 +18,7 @@ from anyres.pixels.fast import load_for_plan
 torch = pytest.importorskip("torch")
 
 # every preset with a transformers processor, and the options that change its geometry
-SPECS = sorted(REFERENCE_CLASSES) + ["gemma3(do_pan_and_scan=True)", "ovis2(crop_to_patches=True)"]
+SPECS = sorted(set(anyres.presets()) - {"budget"}) + ["gemma3(do_pan_and_scan=True)", "ovis2(crop_to_patches=True)"]
 
 
 def _pixels(h: int, w: int, seed: int) -> np.ndarray:
@@ -45,19 +44,46 @@ def _layouts(a: np.ndarray) -> dict:
     }
 
 
+@pytest.mark.parametrize("exact", [False, True], ids=["fast", "exact"])
 @pytest.mark.parametrize("spec", SPECS)
-def test_arrays_and_tensors_give_the_pil_images_views(spec):
+def test_arrays_and_tensors_give_the_pil_images_views(spec, exact):
     for h, w, seed in ((229, 331, 0), (700, 90, 1), (1, 97, 2)):
         a = _pixels(h, w, seed)
-        want = preprocess([Image.fromarray(a)], spec, output="anyres", exact=False)
+        want = preprocess([Image.fromarray(a)], spec, output="anyres", exact=exact)
         for name, source in _layouts(a).items():
             with warnings.catch_warnings():
                 warnings.simplefilter("error")  # torch's note on a read-only array is not passed on
-                got = preprocess([source], spec, output="anyres", exact=False)
+                got = preprocess([source], spec, output="anyres", exact=exact)
             assert [p.to_dict() for p in got.plans] == [p.to_dict() for p in want.plans], (spec, name)
             assert list(got.groups) == list(want.groups)
             for g, e in zip(got.groups.values(), want.groups.values()):
                 assert np.array_equal(np.asarray(g.pixel_values), np.asarray(e.pixel_values)), (spec, name, (h, w))
+
+
+def test_exact_views_of_an_array_equal_pillows_own(monkeypatch):
+    """The exact path on an array (its resizes read the array) against Pillow's own resize
+    of the same pixels (``ANYRES_RESAMPLER=pillow``), through crops, padding, fractional
+    boxes and direct views."""
+    from anyres.pixels import execute
+    from anyres.pixels.execute import render_views
+    from anyres.pixels.render import array_and_plan
+
+    a = _pixels(301, 457, 6)
+    for spec in ("llava-next", "llava-onevision", "internvl", "idefics3", "mllama", "qwen2-vl", "aria", "s2", "fixed-crop",
+                 "gpt4v", "llava-uhd", "minicpm-v"):
+        image, plan = array_and_plan(a, spec, {}, 10**9)
+        assert isinstance(image, RGBArray)
+        ours = [np.asarray(v) for v in render_views(image, plan)]
+        monkeypatch.setattr(execute, "RESAMPLER", "pillow")
+        pillows = [np.asarray(v) for v in render_views(Image.fromarray(a), plan)]
+        monkeypatch.setattr(execute, "RESAMPLER", "auto")
+        assert len(ours) == len(pillows) and all(np.array_equal(o, p) for o, p in zip(ours, pillows)), spec
+
+
+def test_crop_past_the_edge_fills_zeros_as_pillow():
+    a = _pixels(20, 30, 7)
+    for box in ((-3, -2, 10, 12), (25, 15, 35, 25), (0, 0, 30, 20), (40, 40, 45, 44)):
+        assert np.array_equal(np.asarray(RGBArray(a).crop(box).pil()), np.asarray(Image.fromarray(a).crop(box))), box
 
 
 def test_a_uint8_rgb_array_is_read_in_place():
