@@ -130,3 +130,15 @@ def test_content_planners_still_get_a_pil_image():
         pytest.skip("no preset plans from the content")
     image, _ = load_for_plan(_pixels(64, 64, 5), specs[0], {})
     assert isinstance(image, Image.Image)
+
+
+def test_a_pil_image_is_not_asked_for_its_array_interface(monkeypatch):
+    """PIL's ``__array_interface__`` copies the whole image (``tobytes``): the check for an
+    array source must not touch it."""
+    from anyres.pixels.render import array_and_plan
+
+    image = Image.fromarray(_pixels(32, 32, 8))
+    monkeypatch.setattr(Image.Image, "tobytes", lambda *a, **k: pytest.fail("tobytes called"))
+    assert array_and_plan(image, "llava-next", {}, 10**8) is None
+    for exact in (False, True):
+        preprocess([image], "llava-next", exact=exact)

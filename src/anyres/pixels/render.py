@@ -61,7 +61,11 @@ def array_and_plan(source: Any, spec: str, overrides: dict, max_pixels: int) -> 
     """An RGB uint8 array or tensor as an ``RGBArray`` read in place, and its plan; None
     for any other source (``load_image`` converts it) or a preset that plans from the
     image's content (its planner reads a PIL image)."""
-    if not (hasattr(source, "__array_interface__") or hasattr(source, "detach")):
+    import numpy as np
+
+    # not hasattr(source, "__array_interface__"): a PIL image has one, and computing it
+    # copies the whole image (tobytes)
+    if not (isinstance(source, np.ndarray) or hasattr(source, "detach")):
         return None
     from ..image.arrays import rgb_array
     from ..plan import plan, resolve
