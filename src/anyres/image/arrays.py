@@ -36,11 +36,12 @@ def image_shape(shape: Any, name: str = "array") -> tuple[int, int, int, bool]:
 
 class RGBArray:
     """An RGB image held as the caller's (H, W, 3) uint8 array (any strides), read in
-    place: the fast path's input for an RGB uint8 array or tensor. Its resizes read the
-    array itself (torch resizes three interleaved channels as fast as four), where
-    copying it into Pillow memory first cost ~35 ms for a 12-megapixel array (more than
-    the preprocessing). ``pil()`` makes that copy once, for the steps that need Pillow.
-    Never written to."""
+    place: both pixel paths' input for an RGB uint8 array or tensor. The fast path's
+    torch resizes read the array itself (three interleaved channels resize as fast as
+    four), the exact resampler an RGBX copy made in numpy memory (``rgbx``); copying it
+    into a new Pillow image first cost ~35 ms for a 12-megapixel array, more than the
+    preprocessing. ``crop`` is a view; ``pil()`` makes the Pillow copy once, for the
+    steps that need Pillow (pasting, an unresized view). Never written to."""
 
     mode = "RGB"
 
@@ -58,8 +59,6 @@ class RGBArray:
         (torch's fast resize layout): the array itself when it is so (H x W x 3 with a
         3-byte pixel stride and rows one after another), else a new (H, W, 4) RGBX copy
         (a channels-first tensor's planes, a strided crop)."""
-        import numpy as np
-
         a = self.hwc
         if a.strides[2] == 1 and a.strides[1] == 3 and (a.shape[0] == 1 or a.strides[0] == 3 * a.shape[1]):
             return a
@@ -110,8 +109,8 @@ class RGBArray:
 def rgb_array(source: Any, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> RGBArray | None:
     """``source`` (a numpy array, or a torch tensor on any device) as an ``RGBArray``
     when it is an RGB uint8 image (H x W x 3 or 3 x H x W, no negative strides) within
-    ``max_pixels``; None for anything else (``load_image`` converts or refuses it). A CPU array or tensor is not
-    copied."""
+    ``max_pixels``; None for anything else (``load_image`` converts or refuses it). A
+    CPU array or tensor is not copied."""
     import numpy as np
 
     if hasattr(source, "detach"):  # a torch tensor
