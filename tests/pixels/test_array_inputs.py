@@ -98,6 +98,7 @@ def test_a_uint8_rgb_array_is_read_in_place():
     rgbx = image.interleaved()  # planes interleaved once, for torch's resize
     assert rgbx.shape == (64, 48, 4) and np.array_equal(rgbx[..., :3], a) and (rgbx[..., 3] == 255).all()
     assert np.array_equal(np.asarray(image.pil()), a) and image.pil() is image.pil()
+    assert image.rgbx() is rgbx  # made once for all of a plan's canvases
 
 
 @pytest.mark.parametrize("source", [

@@ -48,7 +48,7 @@ class RGBArray:
     def __init__(self, hwc: Any) -> None:
         self.hwc = hwc
         self.height, self.width = int(hwc.shape[0]), int(hwc.shape[1])
-        self._pil = None
+        self._pil = self._rgbx = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -65,8 +65,14 @@ class RGBArray:
         return self.rgbx()
 
     def rgbx(self) -> Any:
-        """The pixels as a new (H, W, 4) uint8 RGBX array (Pillow's own pixel layout, which
-        the exact resampler's kernels read)."""
+        """The pixels as an (H, W, 4) uint8 RGBX array (Pillow's own pixel layout, which
+        the exact resampler's kernels read), made once: a plan's canvases resize the same
+        image (LLaVA-NeXT's base and grid, InternVL's tiles and thumbnail)."""
+        if self._rgbx is None:
+            self._rgbx = self._interleave()
+        return self._rgbx
+
+    def _interleave(self) -> Any:
         import numpy as np
 
         a = self.hwc
