@@ -64,6 +64,16 @@ def test_fitted_plans_stay_within_the_budget_or_name_the_fewest_reachable(spec, 
     assert made.diagnostics.min_effective_scale >= best - 1e-12  # scales are ratios near 1: absolute 1e-12
 
 
+def test_a_knob_whose_smallest_values_cannot_plan_the_image_starts_where_it_can():
+    """Pixtral's smallest longest_edge shrinks a 16x257 image's short side to 0 px (refused);
+    the fitter's floor is the smallest setting that plans it (found by hypothesis)."""
+    made = anyres.plan((16, 257), "pixtral", max_tokens=10)
+    assert made.num_tokens <= 10
+    assert anyres.plan((16, 257), made.spec) == made
+    with pytest.raises(PlanError, match=r"smallest reachable count is 2 tokens \(longest_edge=17\)"):
+        anyres.plan((16, 257), "pixtral", max_tokens=1)  # 17 is the smallest edge that plans it
+
+
 @pytest.mark.parametrize("spec", ["qwen2.5-vl", "qwen2-vl", "mistral3", "siglip2"])
 def test_a_range_knob_stops_at_the_last_value_that_fits(spec):
     """Bisection's answer is the largest value within budget: one more exceeds it."""

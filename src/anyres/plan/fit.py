@@ -105,7 +105,19 @@ def _bisect(image: Any, spec: str, n: int, overrides: dict[str, Any], knob: Knob
         return top
     bottom = _try(plan_fn, image, spec, overrides, knob.overrides(lo))
     if isinstance(bottom, PlanError):
-        raise bottom
+        if isinstance(top, PlanError):
+            raise bottom
+        # the smallest settings cannot plan this image (Pixtral: a 16x257 image's short side
+        # would shrink to 0 px): the smallest setting that can is the floor
+        bad, good, bottom = lo, hi, top
+        while good - bad > 1:
+            mid = (bad + good) // 2
+            made = _try(plan_fn, image, spec, overrides, knob.overrides(mid))
+            if isinstance(made, PlanError):
+                bad = mid
+            else:
+                good, bottom = mid, made
+        lo = good
     if bottom.num_tokens > n:
         raise _too_many(spec, n, knob, bottom, f"{knob.param}={lo}")
     while hi - lo > 1:  # invariant: lo fits (``bottom``), hi does not
