@@ -10,7 +10,7 @@ from PIL import Image
 
 from anyres import preprocess
 from anyres.errors import SpecError
-from anyres.pixels import resample, threads
+from anyres.pixels import fast, resample, threads
 
 
 def _image() -> Image.Image:
@@ -19,17 +19,18 @@ def _image() -> Image.Image:
 
 
 class _Spy:
-    """Records torch's thread count whenever an interpolation runs."""
+    """Records torch's thread count whenever the fast path runs one of torch's resizes
+    (one call an axis)."""
 
     def __init__(self, monkeypatch):
         self.seen: list[int] = []
-        real = torch.nn.functional.interpolate
+        real = fast._resize_axis
 
         def spy(*args, **kwargs):
             self.seen.append(torch.get_num_threads())
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(torch.nn.functional, "interpolate", spy)
+        monkeypatch.setattr(fast, "_resize_axis", spy)
 
 
 @pytest.mark.parametrize("exact", [True, False])
@@ -72,7 +73,7 @@ def test_views_stay_single_threaded_when_more_are_allowed(monkeypatch):
         big = Image.fromarray(np.zeros((1500, 2000, 3), np.uint8))
         preprocess([big], "qwen2-vl", exact=False, num_threads=2, max_pixels=4_000_000)  # one ~3 MP resize
         assert torch.get_num_threads() == saved
-        assert spy.seen == [2]
+        assert spy.seen == [2, 2]  # its two axes
         spy.seen.clear()
         preprocess([big], "llava-next", exact=False, num_threads=2)  # view-sized resizes only
         assert spy.seen and set(spy.seen) == {1}

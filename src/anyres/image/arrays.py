@@ -77,13 +77,7 @@ class RGBArray:
 
         a = self.hwc
         out = np.empty((a.shape[0], a.shape[1], 4), dtype=np.uint8)
-        try:
-            from ._interleave_kernels import rgbx_words
-        except ImportError:
-            out[..., :3] = a
-            out[..., 3] = 255
-        else:
-            rgbx_words(a, out.view(np.uint32)[..., 0])
+        write_rgbx(a, out)
         return out
 
     def crop(self, box: Any) -> "RGBArray":
@@ -178,3 +172,19 @@ def _rgb_uint8(a: Any, channels_first: bool) -> Any:
     view[..., :3] = hwc
     view[..., 3] = 255
     return image
+
+
+def write_rgbx(hwc: Any, out: Any) -> None:
+    """out (H, W, 4) uint8, pixels packed (rows of any stride: a window of a larger
+    canvas) = the RGBX pixels (R, G, B, 255) of ``hwc`` (H, W, 3), any strides: numba's
+    ``rgbx_words`` (one word store a pixel; numpy's strided copy of the same is 5-10x
+    slower), numpy when numba is missing."""
+    import numpy as np
+
+    try:
+        from ._interleave_kernels import rgbx_words
+    except ImportError:
+        out[..., :3] = hwc
+        out[..., 3] = 255
+    else:
+        rgbx_words(hwc, out.view(np.uint32)[..., 0])

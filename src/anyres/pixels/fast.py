@@ -43,7 +43,7 @@ import warnings
 from typing import Any, Callable
 
 from ..errors import AnyresError
-from ..image.arrays import RGBArray
+from ..image.arrays import RGBArray, write_rgbx
 from ..plan import Plan
 from ..plan.types import Canvas
 from .execute import fill_colour, render_canvas, resample_filter
@@ -57,21 +57,49 @@ DCT_MARGIN = 6.0
 
 
 def _resize(t, w: int, h: int, mode: str):
-    import torch
-
-    from .threads import torch_single_thread
-
+    """``t`` (1, C, H, W) uint8 resized to w x h with torch's antialiased kernel, one axis a
+    call, each into numpy memory (``_resize_axis``); channels-last (1, C, h, w) out."""
     height, width = t.shape[-2:]
     if (height, width) == (h, w):
         return t
-    interpolate = torch.nn.functional.interpolate
+    from .threads import torch_single_thread
+
     with torch_single_thread(w * h):  # a view-sized resize: one thread even when the call allows more
-        if h != height and w != width and not horizontal_first(width, height, w, h):
-            # Pillow's order: torch always runs the horizontal pass first, over every source
-            # row (800x6000 -> 3072x384: 133 ms, against 10 ms height first) and further from
-            # Pillow's values (4 levels against 2 on noise)
-            t = interpolate(t, size=(h, width), mode=mode, antialias=True).contiguous(memory_format=torch.channels_last)
-        return interpolate(t, size=(h, w), mode=mode, antialias=True)
+        if h != height and w != width:
+            # Pillow's order: torch alone always runs the horizontal pass first, over every
+            # source row (800x6000 -> 3072x384: 133 ms, against 10 ms height first) and
+            # further from Pillow's values (4 levels against 2 on noise)
+            t = _resize_axis(t, height, w, mode) if horizontal_first(width, height, w, h) else _resize_axis(t, h, width, mode)
+        return _resize_axis(t, h, w, mode)
+
+
+def _resize_axis(t, h: int, w: int, mode: str):
+    """One call of torch's antialiased uint8 resize (``interpolate``'s own kernel, same
+    bits) with its output in a new channels-last numpy array. Left to itself, torch
+    allocates its intermediate row buffer and a planar output with its own allocator:
+    fresh memory of 4 KB pages each call, 1.5 us a page fault on this VM (20 000 faults,
+    ~30 of 60 ms, for a 12 MP photo to 2800x2100); numpy's large arrays are huge-page
+    backed. One axis a call leaves torch no intermediate buffer, and a channels-last
+    output no repacking. An input that is not channels-last contiguous (a crop of the
+    image) is copied into numpy memory first, for the same reason."""
+    import numpy as np
+    import torch
+
+    channels = t.shape[1]
+    if not t.is_contiguous(memory_format=torch.channels_last):
+        t = torch.from_numpy(np.ascontiguousarray(t[0].permute(1, 2, 0).numpy())).permute(2, 0, 1)[None]
+    out = torch.from_numpy(np.empty((h, w, channels), dtype=np.uint8)).permute(2, 0, 1)[None]
+    _aa_kernel(mode)(t, [h, w], False, None, None, out=out)
+    return out
+
+
+@functools.cache
+def _aa_kernel(mode: str) -> Callable:
+    """torch's antialiased uint8 resize for ``mode``, the out= form of the op that
+    ``interpolate(..., antialias=True)`` calls."""
+    import torch
+
+    return getattr(torch.ops.aten, f"_upsample_{mode}2d_aa").out
 
 
 def _integral(values, tol: float = 1e-6) -> bool:
@@ -193,31 +221,17 @@ def _canvas(image: Any, full: Callable[[], Any], runs, c: Canvas, sx: float, sy:
 
 
 def _padded(x, c: Canvas, fill: tuple[int, int, int]) -> Any:
-    """The canvas ``c``: ``x`` (1, 4, h, w) at its offset on the fill colour, in ``x``'s own
-    memory layout, so that the image is a copy of whole rows. torch's resize returns
-    planar (NCHW) uint8: the canvas is then built plane by plane (a channels-last canvas
-    made the copy a transpose: 2.2 ms a 560^2 Mllama tile against 0.3 ms). A
-    channels-last ``x`` (the image itself, unresized) gets a channels-last canvas, its
-    fill a 4-byte pattern written only around the image (torch's broadcast fill and
-    strided copy of the same took ~10 ms a 1120^2 canvas)."""
+    """The canvas ``c``: ``x`` (1, C, h, w) channels-last (every resize's output and the
+    image's own memory) at its offset on the fill colour, as a (1, 4, H, W) channels-last
+    RGBX canvas: the fill a 4-byte pattern written only around the image (torch's
+    broadcast fill and strided copy of the same took ~10 ms a 1120^2 canvas), the image
+    whole rows of words."""
     import numpy as np
     import torch
 
     ox, oy = c.offset
     h, w = x.shape[2], x.shape[3]
     height, width = c.padded.height, c.padded.width
-    channels = x.shape[1]  # 4 (RGBX), or 3 (an RGBArray)
-    if x.is_contiguous():  # planar
-        planes = np.empty((channels, height, width), dtype=np.uint8)
-        src = x[0].numpy()
-        for k, value in enumerate((*fill, 255)[:channels]):
-            plane = planes[k]
-            plane[:oy] = value
-            plane[oy + h :] = value
-            plane[oy : oy + h, :ox] = value
-            plane[oy : oy + h, ox + w :] = value
-            plane[oy : oy + h, ox : ox + w] = src[k]
-        return torch.from_numpy(planes)[None]
     canvas = np.empty((height, width, 4), dtype=np.uint8)
     words = canvas.view(np.uint32)[:, :, 0]
     colour = np.array((*fill, 255), dtype=np.uint8).view(np.uint32)[0]
@@ -225,7 +239,11 @@ def _padded(x, c: Canvas, fill: tuple[int, int, int]) -> Any:
     words[oy + h :] = colour
     words[oy : oy + h, :ox] = colour
     words[oy : oy + h, ox + w :] = colour
-    canvas[oy : oy + h, ox : ox + w, :channels] = x[0].permute(1, 2, 0).numpy()
+    image = x[0].permute(1, 2, 0).numpy()
+    if x.shape[1] == 4:
+        canvas[oy : oy + h, ox : ox + w] = image
+    else:  # three channels (an RGBArray): numpy's 3-of-4-bytes copy took 6 ms a 1120^2 canvas
+        write_rgbx(image, canvas[oy : oy + h, ox : ox + w])
     return torch.from_numpy(canvas).permute(2, 0, 1)[None]
 
 
