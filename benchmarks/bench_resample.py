@@ -111,7 +111,33 @@ def main() -> None:
               f"{t2 * 1e3:>6.1f}ms {t_pil / t1:>6.2f}x {t_pil / t2:>6.2f}x | {c_pil * 1e3:>6.1f}ms "
               f"{c1 * 1e3:>6.1f}ms {c_pil / c1:>6.2f}x {macs(image.size, size, flt) / c1 / 1e9:>9.2f}")
     resample.set_threads(1)
+    rgb_arrays(image, args.repeat)
     exact_path(args.repeat)
+
+
+def rgb_arrays(image, repeat: int) -> None:
+    """A user's H x W x 3 numpy array (3-byte pixels): the peer is the route before the
+    kernels read 3-byte pixels (an RGBX copy of the whole array, ``RGBArray.rgbx``, then
+    the 4-byte kernels), ours reads the array as it is. Each call gets a fresh
+    ``RGBArray`` (its RGBX copy is cached per image). One thread."""
+    from anyres.image.arrays import RGBArray
+    from anyres.image.memory import image_from_rgbx
+    from anyres.pixels import resample
+
+    array = np.ascontiguousarray(np.asarray(image))
+    print("\nH x W x 3 numpy array (exact path): RGBX copy first (peer) vs 3-byte pixels read in place (ours)")
+    print(f"{'resize 4032x3024 to':<28} {'filter':<8} {'peer':>8} {'ours':>8} {'ratio':>6}")
+    for label, flt, size in CASES:
+        def peer():
+            return image_from_rgbx(resample.resize(RGBArray(array).rgbx(), size, flt, mode="RGBX"))
+
+        def ours():
+            return resample.resize_image(RGBArray(array), size, flt)
+
+        assert np.array_equal(np.asarray(peer()), np.asarray(ours()))
+        a, b = best_times([peer, ours], repeat)
+        name = "lanczos" if flt == Image.LANCZOS else "bicubic"
+        print(f"{label + ' ' + str(size):<28} {name:<8} {a * 1e3:>6.1f}ms {b * 1e3:>6.1f}ms {a / b:>5.2f}x")
 
 
 def exact_path(repeat: int) -> None:

@@ -38,9 +38,10 @@ class RGBArray:
     """An RGB image held as the caller's (H, W, 3) uint8 array (any strides), read in
     place: both pixel paths' input for an RGB uint8 array or tensor. The fast path's
     torch resizes read the array itself (three interleaved channels resize as fast as
-    four), the exact resampler an RGBX copy made in numpy memory (``rgbx``); copying it
-    into a new Pillow image first cost ~35 ms for a 12-megapixel array, more than the
-    preprocessing. ``crop`` is a view; ``pil()`` makes the Pillow copy once, for the
+    four), the exact resampler its 3-byte pixels as they are (``resample.resize_image``;
+    an RGBX copy made in numpy memory, ``rgbx``, only for other layouts: a channels-first
+    tensor's planes); copying it into a new Pillow image first cost ~35 ms for a
+    12-megapixel array, more than the preprocessing. ``crop`` is a view; ``pil()`` makes the Pillow copy once, for the
     steps that need Pillow (pasting, an unresized view). Never written to."""
 
     mode = "RGB"

@@ -343,14 +343,59 @@ def _columns(t8, lanes, bounds, kk, ks, res8, acc):
             res8[ob + u(i)] = _clip8(acc[i])
 
 
+@njit(cache=True, inline="always")
+def _rgb_word(src8, q):
+    """The 3-byte pixel at byte q as an RGBX word (fourth byte 0)."""
+    u = np.uint64
+    return np.uint32(src8[q]) | (np.uint32(src8[q + u(1)]) << 8) | (np.uint32(src8[q + u(2)]) << 16)
+
+
 @njit(cache=True)
-def _horizontal_strip(src32, rs32, r0, nr, in_w, bounds, kk, ks, out32, t, res, acc):
-    """The horizontal pass of rows r0..r0+nr, done as a vertical pass: the strip is
-    transposed (one uint32 RGBX pixel an element) so that each source column is a
-    contiguous row of nr pixels, ``_columns`` combines whole columns (the loop that
-    vectorises), and the result is transposed back into out32[r0:r0+nr]."""
+def _transpose_in_rgb(src8, rs8, r0, nr, in_w, t):
+    """``_transpose_in`` for packed 3-byte RGB pixels (rows ``rs8`` bytes apart): each
+    pixel becomes an RGBX word on the way into the strip, so that an RGB array (a
+    user's numpy image) needs no RGBX copy of its own before the pass."""
+    u = np.uint64
+    unr = u(nr)
+    urs = u(rs8)
+    rb = 0
+    while rb + 4 <= nr:
+        b0 = u((r0 + rb) * rs8)
+        b1 = b0 + urs
+        b2 = b1 + urs
+        b3 = b2 + urs
+        x = 0
+        while x + 4 <= in_w:
+            q = u(3 * x)
+            a00, a01, a02, a03 = _rgb_word(src8, b0 + q), _rgb_word(src8, b0 + q + u(3)), _rgb_word(src8, b0 + q + u(6)), _rgb_word(src8, b0 + q + u(9))
+            a10, a11, a12, a13 = _rgb_word(src8, b1 + q), _rgb_word(src8, b1 + q + u(3)), _rgb_word(src8, b1 + q + u(6)), _rgb_word(src8, b1 + q + u(9))
+            a20, a21, a22, a23 = _rgb_word(src8, b2 + q), _rgb_word(src8, b2 + q + u(3)), _rgb_word(src8, b2 + q + u(6)), _rgb_word(src8, b2 + q + u(9))
+            a30, a31, a32, a33 = _rgb_word(src8, b3 + q), _rgb_word(src8, b3 + q + u(3)), _rgb_word(src8, b3 + q + u(6)), _rgb_word(src8, b3 + q + u(9))
+            o = u(x) * unr + u(rb)
+            t[o], t[o + u(1)], t[o + u(2)], t[o + u(3)] = a00, a10, a20, a30
+            o += unr
+            t[o], t[o + u(1)], t[o + u(2)], t[o + u(3)] = a01, a11, a21, a31
+            o += unr
+            t[o], t[o + u(1)], t[o + u(2)], t[o + u(3)] = a02, a12, a22, a32
+            o += unr
+            t[o], t[o + u(1)], t[o + u(2)], t[o + u(3)] = a03, a13, a23, a33
+            x += 4
+        for xr in range(x, in_w):
+            for r in range(rb, rb + 4):
+                t[u(xr) * unr + u(r)] = _rgb_word(src8, u((r0 + r) * rs8 + 3 * xr))
+        rb += 4
+    for r in range(rb, nr):
+        base = u((r0 + r) * rs8)
+        for x in range(in_w):
+            t[u(x) * unr + u(r)] = _rgb_word(src8, base + u(3 * x))
+
+
+@njit(cache=True)
+def _strip_out(t, r0, nr, bounds, kk, ks, out32, res, acc):
+    """The horizontal pass of a transposed strip ``t`` (rows r0..r0+nr): ``_columns``
+    combines whole source columns (the loop that vectorises), and the result is
+    transposed back into out32[r0:r0+nr]."""
     out_w = out32.shape[1]
-    _transpose_in(src32, rs32, r0, nr, in_w, t)
     _columns(t.view(np.uint8), nr * 4, bounds, kk, ks, res.view(np.uint8), acc)
     unr = np.uint64(nr)
     for x0 in range(0, out_w, 32):
@@ -361,36 +406,37 @@ def _horizontal_strip(src32, rs32, r0, nr, in_w, bounds, kk, ks, out32, t, res, 
 
 
 @njit(cache=True)
-def horizontal_t(src32, rs32, in_w, bounds, kk, ks, out32):
+def _horizontal_strip(src, rs, r0, nr, in_w, bounds, kk, ks, out32, t, res, acc):
+    """The horizontal pass of rows r0..r0+nr, done as a vertical pass: the strip is
+    transposed (one uint32 RGBX pixel an element) so that each source column is a
+    contiguous row of nr pixels, then ``_strip_out``. ``src`` is either uint32 RGBX
+    words (rows ``rs`` words apart) or uint8 packed RGB (rows ``rs`` bytes apart)."""
+    if src.itemsize == 4:
+        _transpose_in(src, rs, r0, nr, in_w, t)
+    else:
+        _transpose_in_rgb(src, rs, r0, nr, in_w, t)
+    _strip_out(t, r0, nr, bounds, kk, ks, out32, res, acc)
+
+
+@njit(cache=True)
+def horizontal_t(src, rs, in_w, bounds, kk, ks, out32):
+    """out32 (rows, out_w) RGBX words: the horizontal pass of the rows of ``src`` (RGBX
+    words, or packed RGB bytes: see ``_horizontal_strip``)."""
     rows, out_w = out32.shape
     t = np.empty(in_w * STRIP, dtype=np.uint32)
     res = np.empty(out_w * STRIP, dtype=np.uint32)
     acc = np.empty(STRIP * 4, dtype=np.int32)
     for s in range((rows + STRIP - 1) // STRIP):
         r0 = s * STRIP
-        _horizontal_strip(src32, rs32, r0, min(STRIP, rows - r0), in_w, bounds, kk, ks, out32, t, res, acc)
+        _horizontal_strip(src, rs, r0, min(STRIP, rows - r0), in_w, bounds, kk, ks, out32, t, res, acc)
 
 
 @njit(cache=True, parallel=True)
-def horizontal_t_parallel(src32, rs32, in_w, bounds, kk, ks, out32):
+def horizontal_t_parallel(src, rs, in_w, bounds, kk, ks, out32):
     rows, out_w = out32.shape
     for s in prange((rows + STRIP - 1) // STRIP):
         r0 = s * STRIP
         t = np.empty(in_w * STRIP, dtype=np.uint32)
         res = np.empty(out_w * STRIP, dtype=np.uint32)
         acc = np.empty(STRIP * 4, dtype=np.int32)
-        _horizontal_strip(src32, rs32, r0, min(STRIP, rows - r0), in_w, bounds, kk, ks, out32, t, res, acc)
-
-
-@njit(cache=True)
-def pad_rgb(src, rs, out):
-    """out (h, w, 4) = the packed RGB rows at byte r * rs of src, with a zero fourth byte."""
-    h, w, _ = out.shape
-    for r in range(h):
-        base = np.uint64(r * rs)
-        for x in range(w):
-            q = base + np.uint64(3 * x)
-            out[r, x, 0] = src[q]
-            out[r, x, 1] = src[q + np.uint64(1)]
-            out[r, x, 2] = src[q + np.uint64(2)]
-            out[r, x, 3] = 0
+        _horizontal_strip(src, rs, r0, min(STRIP, rows - r0), in_w, bounds, kk, ks, out32, t, res, acc)

@@ -214,20 +214,30 @@ def _run(kernel, parallel: bool, *args) -> None:
 
 def _horizontal(px, xsize: int, flt: int, b0, b2, y0: int, rows: int, out=None):
     """The horizontal pass over rows y0..y0+rows of px: (rows, xsize, c), written into
-    ``out`` (a C-contiguous (rows, xsize * c) uint8 array) when given."""
+    ``out`` (a C-contiguous (rows, xsize * c) uint8 array) when given. Packed 3-byte RGB
+    pixels come out as (rows, xsize, 4) RGBX (``_resample_kernels.horizontal_t`` reads
+    them as they are: no RGBX copy of the source first; the fourth byte is not a
+    value)."""
     import numpy as np
 
     k = kernels()
     w, c = px.shape[1], px.shape[2]
     ks, bounds, kk = coefficients(w, float(b0), float(np.float32(b2 - b0)), xsize, flt)
-    tmp = np.empty((rows, xsize * c), dtype=np.uint8) if out is None else out
-    flat, rs, _ = _flat(px)
+    flat, rs, ps = _flat(px)
+    rgb = c == 3 and ps == 3 and px.strides[2] == 1 and out is None
+    tmp = np.empty((rows, xsize * (4 if rgb else c)), dtype=np.uint8) if out is None else out
     parallel = _use_parallel(tmp.size * ks)
-    if c == 4 and rs % 4 == 0 and flat.ctypes.data % 4 == 0:
-        # RGBX words: the pass runs as a vertical pass over transposed strips
-        words = np.lib.stride_tricks.as_strided(flat, shape=(flat.size // 4 * 4,), strides=(1,)).view(np.uint32)
+    if rgb or c == 4 and rs % 4 == 0 and flat.ctypes.data % 4 == 0:
+        # the pass runs as a vertical pass over transposed strips of RGBX words
+        if rgb:
+            src, stride = flat[y0 * rs :], rs
+        else:
+            words = np.lib.stride_tricks.as_strided(flat, shape=(flat.size // 4 * 4,), strides=(1,)).view(np.uint32)
+            src, stride = words[y0 * rs // 4 :], rs // 4
         _run(k.horizontal_t_parallel if parallel else k.horizontal_t, parallel,
-             words[y0 * rs // 4 :], rs // 4, w, bounds, kk, ks, tmp.view(np.uint32))
+             src, stride, w, bounds, kk, ks, tmp.view(np.uint32))
+        if rgb:
+            return tmp.reshape(rows, xsize, 4)
     else:
         kx = np.repeat(kk, c)  # one weight a channel: the kernel multiplies whole pixels
         _run(k.horizontal_parallel if parallel else k.horizontal, parallel, flat, y0 * rs, rs, c, bounds, kx, ks, tmp)
@@ -445,6 +455,8 @@ def resize(
     box: Sequence[float] | None = None,
     reducing_gap: float | None = None,
     mode: str | None = None,
+    *,
+    rgbx: bool = False,
 ):
     """``Image.resize(size, resample, box, reducing_gap)`` on an (H, W, C) uint8 array:
     a new (h, w, C) uint8 array with Pillow's exact values.
@@ -452,7 +464,11 @@ def resize(
     ``size`` is (width, height) and ``box`` (left, top, right, bottom) in source pixels,
     as Pillow's. ``mode`` is the Pillow mode the array holds: "L" (C = 1), "RGB" (3),
     "RGBX" or "RGBA" (4; the default for 4 channels is "RGBA", resampled premultiplied
-    as Pillow does). NEAREST, or no numba installed: Pillow itself does it."""
+    as Pillow does). NEAREST, or no numba installed: Pillow itself does it.
+
+    ``rgbx``: for an RGB array, return the (h, w, 4) RGBX array the kernels wrote when
+    they wrote one (the fourth byte is not a value), sparing the copy to three channels
+    (the exact path makes a Pillow image of it, Pillow's own RGBX layout)."""
     import numpy as np
 
     px = np.asarray(pixels)
@@ -478,13 +494,10 @@ def resize(
         return _pillow_resize(px, size, resample, box, reducing_gap, mode)
     if mode == "RGBA":
         return _unpremultiply(_resize_premultiplied(_premultiply(px), size, resample, box, reducing_gap))
-    if c == 3:  # the 4-lane kernels, over RGBX: the RGB array's own padding, or a padded copy
+    if c == 3:  # the 4-lane kernels: over the RGB array's own RGBX padding, or reading its 3-byte pixels
         wide = _padded_to_4(px)
-        if wide is None:
-            wide = np.empty(px.shape[:2] + (4,), dtype=np.uint8)
-            flat, rs, _ = _flat(px)
-            kernels().pad_rgb(flat, rs, wide)
-        return np.ascontiguousarray(_resize_premultiplied(wide, size, resample, box, reducing_gap)[:, :, :3])
+        out = _resize_premultiplied(px if wide is None else wide, size, resample, box, reducing_gap)
+        return out if rgbx and out.shape[2] == 4 else np.ascontiguousarray(out[:, :, :3])
     return _resize_premultiplied(px, size, resample, box, reducing_gap)
 
 
@@ -515,10 +528,15 @@ def resize_image(image: Any, size: Sequence[int], resample: int, box=None, reduc
 
     if image.mode not in ("RGB", "L") or resample not in SUPPORT or not numba_available():
         return image.resize(tuple(size), resample, box=box, reducing_gap=reducing_gap)
-    if isinstance(image, RGBArray):  # the caller's array, as RGBX (one fast copy; the output is new)
-        return image_from_rgbx(resize(image.rgbx(), size, resample, box, reducing_gap, mode="RGBX"))
     import numpy as np
     from PIL import Image
+
+    if isinstance(image, RGBArray):  # the caller's array, read in place
+        a = image.hwc
+        if a.strides[1] == 3 and a.strides[2] == 1:  # packed RGB rows: the kernels read 3-byte pixels
+            out = resize(a, size, resample, box, reducing_gap, mode="RGB", rgbx=True)
+            return image_from_rgbx(out) if out.shape[2] == 4 else Image.fromarray(out)
+        return image_from_rgbx(resize(image.rgbx(), size, resample, box, reducing_gap, mode="RGBX"))  # planar: one copy
 
     if image.mode == "RGB":
         if reducing_gap is None and not exportable(image):  # several blocks: read them in place
