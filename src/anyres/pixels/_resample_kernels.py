@@ -354,7 +354,9 @@ def _rgb_word(src8, q):
 def _transpose_in_rgb(src8, rs8, r0, nr, in_w, t):
     """``_transpose_in`` for packed 3-byte RGB pixels (rows ``rs8`` bytes apart): each
     pixel becomes an RGBX word on the way into the strip, so that an RGB array (a
-    user's numpy image) needs no RGBX copy of its own before the pass."""
+    user's numpy image) needs no RGBX copy of its own before the pass. Kept apart from
+    ``_transpose_in``: one function for both (a pixel loader switching on the source's
+    item size) made the RGBX pass 7-15% slower."""
     u = np.uint64
     unr = u(nr)
     urs = u(rs8)
