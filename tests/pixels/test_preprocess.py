@@ -123,6 +123,40 @@ def test_fast_path_on_tall_images_keeps_pillows_pass_order(blocks):
             assert d.max() <= 2 and (d > 1).mean() < 1e-3, (preset, d.max())
 
 
+def test_fast_path_reads_blocks_in_place_only_for_a_strong_height_shrink(monkeypatch):
+    """A multi-block tall image: a canvas whose height shrinks IN_PLACE_MIN_SHRINK times
+    or more (height first) is resized from the blocks in place by the exact resampler;
+    a milder shrink joins the image once and resizes with torch (faster there:
+    bench_pixel_choices.py, 3.)."""
+    from PIL import Image
+
+    from anyres.image import memory
+    from anyres.pixels import fast
+
+    rng = np.random.default_rng(2)
+    tall = Image.fromarray(rng.integers(0, 255, size=(100, 14, 3)).astype(np.uint8)).resize((700, 5000))
+    old = Image.core.get_block_size()
+    Image.core.set_block_size(4096 * 900)
+    try:
+        tall = tall.copy()
+    finally:
+        Image.core.set_block_size(old)
+    assert len(memory.row_runs(tall)) > 1
+    in_place = []
+    real = fast._from_runs
+    monkeypatch.setattr(fast, "_from_runs", lambda runs, box, step, flt: in_place.append(step) or real(runs, box, step, flt))
+    for spec, strong in [("fixed(size=384)", True), ("fixed(size=[400,2000])", False)]:
+        in_place.clear()
+        p = anyres.plan(tall, spec)
+        (c,) = p.canvases
+        assert (c.source.height >= fast.IN_PLACE_MIN_SHRINK * c.steps[0].height) == strong
+        views = render_views_fast(tall, p)
+        assert bool(in_place) == strong, spec
+        for a, b in zip(render_views(tall, p), views):
+            d = np.abs(planar(a).astype(int) - b.astype(int))
+            assert d.max() <= 2 and (d > 1).mean() < 1e-3, (spec, d.max())
+
+
 def test_fast_path_jpeg_dct_scaling(tmp_path):
     from PIL import Image
 

@@ -14,9 +14,10 @@ normalisation; cheaper resampling and decoding.
   reference's (``docs/performance.md``).
 - A PIL image that Pillow holds in several blocks (a user's photo over 16 MB): a
   canvas whose first resize runs height first (Pillow's order when the height shrinks
-  much more than the width: tall images) reads the blocks in place with the exact
-  resampler, whose vertical pass streams whole rows; any other canvas makes the image
-  be joined once, block by block, into one numpy array (``memory.pixels``: huge-page
+  much more than the width: tall images) and shrinks it ``IN_PLACE_MIN_SHRINK`` times or
+  more reads the blocks in place with the exact resampler, whose vertical pass streams
+  whole rows; any other canvas makes the image be joined once, block by block, into one
+  numpy array (``memory.pixels``: huge-page
   backed, ~17 ms for 12 MP) for torch, which then beats the exact resampler's
   horizontal pass by 10-30% a call (a 12 MP photo: 48 against 70 ms for Ovis2's crops).
 - An RGB uint8 numpy array or torch tensor (H x W x 3 or 3 x H x W) is read in place
@@ -54,6 +55,11 @@ TORCH_MODES = {"bicubic": "bicubic", "bilinear": "bilinear"}
 # (9.7% of values > 2 levels off, 3000x2000 under llava-next), 4 left 4 levels at
 # 6000x4000; 6 keeps the README's bound (<= 2 levels, > 1 level on <= 0.01%) on text
 DCT_MARGIN = 6.0
+# a multi-block image's height-first canvas is resized in place by the exact resampler
+# when its height shrinks this much or more, else joined and resized by torch
+# (benchmarks/bench_pixel_choices.py, 3.: 800x6000 to 384 rows 1.73x in place, to 1008
+# rows 1.24x, to 1232 even; to 2240 and 3584 rows joined + torch 1.29x and 1.69x)
+IN_PLACE_MIN_SHRINK = 5.0
 
 
 def _resize(t, w: int, h: int, mode: str):
@@ -209,7 +215,9 @@ def _canvas(image: Any, full: Callable[[], Any], runs, c: Canvas, sx: float, sy:
         return _rgbx(render_canvas(image, scaled, resample_filter(px.resample), px.fill_mean or px.mean))
     l, t, r, b = (int(round(v)) for v in box)
     steps = list(c.steps)
-    if runs is not None and steps and not horizontal_first(r - l, b - t, steps[0].width, steps[0].height):
+    first = steps[0] if steps else None
+    if (runs is not None and first is not None and not horizontal_first(r - l, b - t, first.width, first.height)
+            and b - t >= IN_PLACE_MIN_SHRINK * first.height):
         x = _from_runs(runs, (l, t, r, b), steps.pop(0), resample_filter(px.resample))  # height first, in place
     else:
         x = full()[:, :, t:b, l:r]
