@@ -79,7 +79,8 @@ def render_canvas(
         else:
             im = resize(im, tuple(steps.pop(0)), resample, box=box, reducing_gap=reducing_gap)
     for step in steps:
-        im = resize(im, (step.width, step.height), resample, reducing_gap=reducing_gap)
+        if (im.width, im.height) != (step.width, step.height):  # Pillow's resize to the same size is a copy
+            im = resize(im, (step.width, step.height), resample, reducing_gap=reducing_gap)
     if canvas.padded != canvas.resized or canvas.offset != (0, 0):
         im = im.pil() if isinstance(im, RGBArray) else im  # pasted: Pillow's
         colour: Any = fill_colour(canvas, mean)
