@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from anyres.image.memory import one_block, pixels, planar, writable_rgbx
+from anyres.image.memory import chw, image_from_rgbx, one_block, pixels, planar, writable_rgbx
 
 BIG = (3000, 2000)  # 24 MB as RGBX: more than Pillow's default 16 MB block
 
@@ -113,6 +113,26 @@ def test_writable_rgbx_fills_a_new_image():
     image, view = made
     view[..., :3] = 200
     assert np.asarray(image).shape == (5, 7, 3) and (np.asarray(image) == 200).all()
+
+
+def test_image_from_rgbx_is_made_over_the_array_and_reads_as_rgb():
+    """A contiguous RGBX array becomes an RGB image over its own memory (Arrow import, no
+    copy); a strided one is copied. Both read back as the array's RGB, through Pillow
+    and through chw."""
+    rgbx = np.random.default_rng(3).integers(0, 256, size=(70, 90, 4), dtype=np.uint8)
+    im = image_from_rgbx(rgbx)
+    assert im.mode == "RGB" and im.size == (90, 70)
+    assert np.array_equal(np.asarray(im), rgbx[:, :, :3]) and np.array_equal(chw(im), rgbx[:, :, :3].transpose(2, 0, 1))
+    assert np.array_equal(np.asarray(im.crop((5, 6, 40, 50))), rgbx[6:50, 5:40, :3])
+    pytest.importorskip("pyarrow")
+    if hasattr(Image, "fromarrow"):  # Pillow >= 11.2: the same memory
+        rgbx[0, 0, :3] = (1, 2, 3)
+        assert im.getpixel((0, 0)) == (1, 2, 3)
+    strided = np.random.default_rng(4).integers(0, 256, size=(70, 180, 4), dtype=np.uint8)[:, ::2]
+    copied = image_from_rgbx(strided)
+    assert np.array_equal(np.asarray(copied), strided[:, :, :3])
+    strided[0, 0, :3] = (9, 9, 9)
+    assert copied.getpixel((0, 0)) != (9, 9, 9)
 
 
 def test_planar_is_a_channel_first_copy():
