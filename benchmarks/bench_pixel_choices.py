@@ -117,9 +117,16 @@ def main() -> int:
     def in_place(image, size):
         return resize_runs(row_runs(image), image.width, image.height, size, Image.BICUBIC)
 
-    for size in [(1148, 840), (448, 448)]:
-        peer, ours = times(lambda: in_place(photo, size), lambda: joined_torch(photo, size))
-        row(f"3. photo to {size[0]}x{size[1]}: in place exact vs joined + torch", peer, ours)
+    def blockwise_torch(image, size):
+        x = fast._width_from_runs(row_runs(image), 0, image.height, size[0], "bicubic")
+        return fast._resize(x, size[0], size[1], "bicubic")
+
+    for size in [(1148, 840), (448, 448), (288, 224)]:
+        assert np.array_equal(joined_torch(photo, size).numpy(), blockwise_torch(photo, size).numpy())
+        peer, ours = times(lambda: joined_torch(photo, size), lambda: blockwise_torch(photo, size))
+        row(f"3. photo to {size[0]}x{size[1]}: joined vs block by block, torch", peer, ours)
+    peer, ours = times(lambda: in_place(photo, (448, 448)), lambda: blockwise_torch(photo, (448, 448)))
+    row("3. photo to 448x448: in place exact vs block by block, torch", peer, ours)
     tall = _several_blocks(Image.fromarray(rng.integers(0, 256, (100, 14, 3), dtype=np.uint8)).resize((800, 6000)))
     for size in [(298, 2240), (448, 3584), (168, 1232), (135, 1008), (896, 896), (384, 384), (3072, 384)]:
         if tall.height >= fast.IN_PLACE_MIN_SHRINK * size[1]:  # the fast path reads the blocks in place

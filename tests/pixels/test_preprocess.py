@@ -455,7 +455,8 @@ def test_images_in_several_blocks_give_the_pixels_of_one_block(exact, monkeypatc
     made before anything raised the block size; here 8 KB blocks) gives exactly the
     pixels of the same image in one block, on both paths, and is never copied into a new
     Pillow block (the slow copy): the exact path reads the blocks in place, the fast path
-    joins them once into numpy memory."""
+    resizes their rows block by block (width-first canvases) or joins them once into
+    numpy memory."""
     from PIL import Image
 
     from anyres.image import memory
@@ -477,6 +478,12 @@ def test_images_in_several_blocks_give_the_pixels_of_one_block(exact, monkeypatc
         raise AssertionError("the image was copied into one block")
 
     monkeypatch.setattr(memory, "one_block", no_copy)
+    from anyres.pixels import fast
+
+    blockwise = []
+    real = fast._width_from_runs
+    monkeypatch.setattr(fast, "_width_from_runs", lambda *a: blockwise.append(a[1:]) or real(*a))
     for p, w in want.items():
         got = preprocess([split], p, output="hf", exact=exact)
         assert np.array_equal(np.asarray(got["pixel_values"]), np.asarray(w["pixel_values"])), p
+    assert bool(blockwise) != exact  # the fast path's width-first canvases ran block by block

@@ -12,14 +12,16 @@ normalisation; cheaper resampling and decoding.
   two resizes: the reference's first one loses resolution that a single combined
   resize would keep, so combining them gives a different (sharper) image, not the
   reference's (``docs/performance.md``).
-- A PIL image that Pillow holds in several blocks (a user's photo over 16 MB): a
-  canvas whose first resize runs height first (Pillow's order when the height shrinks
-  much more than the width: tall images) and shrinks it ``IN_PLACE_MIN_SHRINK`` times or
-  more reads the blocks in place with the exact resampler, whose vertical pass streams
-  whole rows; any other canvas makes the image be joined once, block by block, into one
-  numpy array (``memory.pixels``: huge-page
-  backed, ~17 ms for 12 MP) for torch, which then beats the exact resampler's
-  horizontal pass by 10-30% a call (a 12 MP photo: 48 against 70 ms for Ovis2's crops).
+- A PIL image that Pillow holds in several blocks (a user's photo over 16 MB) is never
+  copied whole when a canvas can avoid it: a canvas resized width first over whole rows
+  (photos) runs torch's horizontal pass block by block, each block's rows straight into
+  their rows of the output (``_width_from_runs``: rows are independent, the same bits;
+  1.26-1.43x the join-then-resize, CPU time); a canvas whose first resize runs height
+  first (Pillow's order when the height shrinks much more than the width: tall images)
+  and shrinks it ``IN_PLACE_MIN_SHRINK`` times or more reads the blocks in place with the
+  exact resampler, whose vertical pass streams whole rows; any other canvas makes the
+  image be joined once, block by block, into one numpy array (``memory.pixels``:
+  huge-page backed) for torch (``benchmarks/bench_pixel_choices.py``, 3.).
 - An RGB uint8 numpy array or torch tensor (H x W x 3 or 3 x H x W) is read in place
   (``image.arrays.RGBArray``): torch resizes its three interleaved channels directly;
   a channels-first one is interleaved once into RGBX (4 ms for 12 MP; torch's own
@@ -203,6 +205,29 @@ def _from_runs(runs, box: tuple[int, int, int, int], step, flt: int) -> Any:
     return torch.from_numpy(out).permute(2, 0, 1)[None]
 
 
+def _width_from_runs(runs, top: int, bottom: int, width: int, mode: str) -> Any:
+    """Rows top..bottom of a multi-block image resized to ``width`` (torch's horizontal
+    pass, rows are independent: the same bits as on the joined image), each block's rows
+    straight into their rows of one channels-last output: the image is never joined
+    (a 12 MP photo's join cost 3-8 ms, more than SigLIP2's whole resize)."""
+    import numpy as np
+    import torch
+
+    from .threads import torch_single_thread
+
+    out = np.empty((bottom - top, width, 4), dtype=np.uint8)
+    kernel = _aa_kernel(mode)
+    with torch_single_thread(out.shape[0] * width), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch's note on read-only arrays: nothing writes
+        for r0, arr in runs:
+            a, e = max(r0, top), min(r0 + arr.shape[0], bottom)
+            if a < e:
+                src = torch.from_numpy(arr[a - r0 : e - r0]).permute(2, 0, 1)[None]
+                dst = torch.from_numpy(out[a - top : e - top]).permute(2, 0, 1)[None]
+                kernel(src, [e - a, width], False, None, None, out=dst)
+    return torch.from_numpy(out).permute(2, 0, 1)[None]
+
+
 def _canvas(image: Any, full: Callable[[], Any], runs, c: Canvas, sx: float, sy: float, mode: str, px) -> Any:
     import torch
 
@@ -219,6 +244,8 @@ def _canvas(image: Any, full: Callable[[], Any], runs, c: Canvas, sx: float, sy:
     if (runs is not None and first is not None and not horizontal_first(r - l, b - t, first.width, first.height)
             and b - t >= IN_PLACE_MIN_SHRINK * first.height):
         x = _from_runs(runs, (l, t, r, b), steps.pop(0), resample_filter(px.resample))  # height first, in place
+    elif runs is not None and first is not None and (l, r) == (0, image.width) and first.width != r - l:
+        x = _width_from_runs(runs, t, b, first.width, mode)  # width first, block by block: no join
     else:
         x = full()[:, :, t:b, l:r]
     for step in steps:
