@@ -142,9 +142,10 @@ def test_fast_path_reads_blocks_in_place_only_for_a_strong_height_shrink(monkeyp
     finally:
         Image.core.set_block_size(old)
     assert len(memory.row_runs(tall)) > 1
-    in_place = []
-    real = fast._from_runs
+    in_place, blockwise = [], []
+    real, real_width = fast._from_runs, fast._width_from_runs
     monkeypatch.setattr(fast, "_from_runs", lambda runs, box, step, flt: in_place.append(step) or real(runs, box, step, flt))
+    monkeypatch.setattr(fast, "_width_from_runs", lambda *a: blockwise.append(a[1:]) or real_width(*a))
     for spec, strong in [("fixed(size=384)", True), ("fixed(size=[400,2000])", False)]:
         in_place.clear()
         p = anyres.plan(tall, spec)
@@ -152,6 +153,7 @@ def test_fast_path_reads_blocks_in_place_only_for_a_strong_height_shrink(monkeyp
         assert (c.source.height >= fast.IN_PLACE_MIN_SHRINK * c.steps[0].height) == strong
         views = render_views_fast(tall, p)
         assert bool(in_place) == strong, spec
+        assert not blockwise, "a height-first canvas must not run torch's width pass first"
         for a, b in zip(render_views(tall, p), views):
             d = np.abs(planar(a).astype(int) - b.astype(int))
             assert d.max() <= 2 and (d > 1).mean() < 1e-3, (spec, d.max())
