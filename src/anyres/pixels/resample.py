@@ -223,8 +223,8 @@ def _horizontal(px, xsize: int, flt: int, b0, b2, y0: int, rows: int, out=None):
     k = kernels()
     w, c = px.shape[1], px.shape[2]
     ks, bounds, kk = coefficients(w, float(b0), float(np.float32(b2 - b0)), xsize, flt)
-    flat, rs, ps = _flat(px)
-    rgb = c == 3 and ps == 3 and px.strides[2] == 1 and out is None
+    flat, rs, _ = _flat(px)  # packed pixels (copied when px is not)
+    rgb = c == 3 and out is None
     tmp = np.empty((rows, xsize * (4 if rgb else c)), dtype=np.uint8) if out is None else out
     parallel = _use_parallel(tmp.size * ks)
     if rgb or c == 4 and rs % 4 == 0 and flat.ctypes.data % 4 == 0:
